@@ -1,0 +1,173 @@
+// Command collector is the public edge of the pixel pipeline: it answers
+// GET /p.gif with a 1×1 GIF and publishes each valid hit to Kafka.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+
+	"github.com/pixel-pipeline/pixel/pkg/admin"
+	"github.com/pixel-pipeline/pixel/pkg/collector"
+	"github.com/pixel-pipeline/pixel/pkg/flagenv"
+	"github.com/pixel-pipeline/pixel/pkg/logging"
+	"github.com/pixel-pipeline/pixel/pkg/metrics"
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
+	"github.com/pixel-pipeline/pixel/pkg/publish"
+)
+
+type config struct {
+	addr, adminAddr     string
+	brokers             string
+	publish             publish.Config
+	server              collector.Config
+	sameSite            string
+	trustedProxies      string
+	shutdownTimeout     time.Duration
+	logLevel, logFormat string
+}
+
+func parseFlags(args []string) (*config, error) {
+	c := &config{publish: publish.DefaultConfig(), server: collector.DefaultConfig()}
+	fs := flagenv.New("collector", "The pixel collector: answers GET /p.gif and publishes each valid hit to Kafka.")
+	p, s, lim := &c.publish, &c.server, &c.server.Pixel.Limits
+	ck, pv := &c.server.Pixel.Cookie, &c.server.Pixel.Privacy
+
+	fs.String(&c.addr, "addr", "COLLECTOR_ADDR", ":8080", "public listen address (the pixel)")
+	fs.String(&c.adminAddr, "admin-addr", "COLLECTOR_ADMIN_ADDR", "127.0.0.1:8081", "admin listen address: /metrics, /healthz, /readyz, /debug/pprof/")
+	fs.String(&c.brokers, "kafka-brokers", "KAFKA_BROKERS", strings.Join(p.Brokers, ","), "comma-separated Kafka bootstrap brokers")
+	fs.String(&p.Topic, "kafka-topic", "KAFKA_TOPIC", p.Topic, "Kafka topic the events are published to")
+	fs.String(&p.Compression, "kafka-compression", "KAFKA_COMPRESSION", p.Compression, "compression of produced batches: none, gzip, snappy, lz4, zstd")
+	fs.Int(&p.QueueSize, "queue-size", "COLLECTOR_QUEUE_SIZE", p.QueueSize, "events waiting for Kafka before new hits are dropped (counted)")
+	fs.Int(&p.Workers, "publish-workers", "COLLECTOR_PUBLISH_WORKERS", p.Workers, "concurrent batch writes to Kafka")
+	fs.Int(&p.BatchSize, "publish-batch-size", "COLLECTOR_PUBLISH_BATCH_SIZE", p.BatchSize, "most events per write to Kafka")
+	fs.Int(&p.BatchBytes, "publish-batch-bytes", "COLLECTOR_PUBLISH_BATCH_BYTES", p.BatchBytes, "most bytes per write to Kafka")
+	fs.Duration(&p.Linger, "publish-linger", "COLLECTOR_PUBLISH_LINGER", p.Linger, "how long a partition batch waits to fill")
+
+	fs.String(&ck.Domain, "cookie-domain", "COLLECTOR_COOKIE_DOMAIN", "", "Domain attribute of the _pxid/_pxsid cookies (empty: host-only)")
+	fs.String(&c.sameSite, "cookie-samesite", "COLLECTOR_COOKIE_SAMESITE", "lax", "SameSite attribute of the cookies: lax, strict or none (none needs -cookie-secure)")
+	fs.Bool(&ck.Secure, "cookie-secure", "COLLECTOR_COOKIE_SECURE", false, "set the Secure attribute (serve the pixel over HTTPS)")
+	fs.Duration(&ck.VisitorMaxAge, "cookie-max-age", "COLLECTOR_COOKIE_MAX_AGE", ck.VisitorMaxAge, "lifetime of the visitor cookie after the last hit")
+	fs.Duration(&ck.SessionTimeout, "session-timeout", "COLLECTOR_SESSION_TIMEOUT", ck.SessionTimeout, "inactivity that ends a session")
+	fs.Bool(&pv.HonorDNT, "honor-dnt", "COLLECTOR_HONOR_DNT", pv.HonorDNT, "do not record hits from browsers sending DNT: 1")
+	fs.Bool(&pv.HonorGPC, "honor-gpc", "COLLECTOR_HONOR_GPC", pv.HonorGPC, "do not record hits from browsers sending Sec-GPC: 1")
+	fs.String(&pv.OptOutCookie, "optout-cookie", "COLLECTOR_OPTOUT_COOKIE", pv.OptOutCookie, "do not record hits carrying this cookie (empty: none)")
+	fs.String(&c.trustedProxies, "trusted-proxies", "COLLECTOR_TRUSTED_PROXIES", "", "comma-separated IPs/CIDRs whose X-Forwarded-For is believed (empty: use the peer address)")
+
+	fs.Int(&lim.MaxURLLen, "max-url-len", "COLLECTOR_MAX_URL_LEN", lim.MaxURLLen, "longest dl, rl or Referer accepted")
+	fs.Int(&lim.MaxProps, "max-props", "COLLECTOR_MAX_PROPS", lim.MaxProps, "most custom cd[...] properties per hit")
+	fs.Int(&lim.MaxPropValueLen, "max-prop-len", "COLLECTOR_MAX_PROP_LEN", lim.MaxPropValueLen, "longest custom property value")
+	fs.Duration(&lim.MaxClockSkew, "max-clock-skew", "COLLECTOR_MAX_CLOCK_SKEW", lim.MaxClockSkew, "ts further than this from the receive time is replaced by the receive time")
+	fs.Duration(&s.ReadTimeout, "read-timeout", "COLLECTOR_READ_TIMEOUT", s.ReadTimeout, "time to read one request")
+	fs.Duration(&s.WriteTimeout, "write-timeout", "COLLECTOR_WRITE_TIMEOUT", s.WriteTimeout, "time to write one response")
+	fs.Duration(&s.IdleTimeout, "idle-timeout", "COLLECTOR_IDLE_TIMEOUT", s.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.Int(&s.MaxConns, "max-conns", "COLLECTOR_MAX_CONNS", s.MaxConns, "most concurrent connections")
+	fs.Int(&s.MaxHeaderBytes, "max-header-bytes", "COLLECTOR_MAX_HEADER_BYTES", s.MaxHeaderBytes, "largest request line plus headers")
+	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "COLLECTOR_SHUTDOWN_TIMEOUT", 20*time.Second, "time to finish requests and flush events on SIGTERM")
+	fs.String(&c.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+	fs.String(&c.logFormat, "log-format", "LOG_FORMAT", "json", "json or console")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	p.Brokers = flagenv.List(c.brokers)
+	switch strings.ToLower(c.sameSite) {
+	case "lax":
+		ck.SameSite = fasthttp.CookieSameSiteLaxMode
+	case "strict":
+		ck.SameSite = fasthttp.CookieSameSiteStrictMode
+	case "none":
+		ck.SameSite = fasthttp.CookieSameSiteNoneMode
+		if !ck.Secure {
+			return nil, errors.New("-cookie-samesite=none needs -cookie-secure: browsers reject SameSite=None cookies without Secure")
+		}
+	default:
+		return nil, fmt.Errorf("unknown -cookie-samesite %q; use lax, strict or none", c.sameSite)
+	}
+	tp, err := pixel.ParseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	c.server.Pixel.TrustedProxies = tp
+	return c, nil
+}
+
+func main() {
+	c, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "collector:", err)
+		os.Exit(2)
+	}
+	log, err := logging.Stderr(c.logLevel, c.logFormat, "collector")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "collector:", err)
+		os.Exit(2)
+	}
+	if err := run(c, log); err != nil {
+		log.Error().Err(err).Msg("collector stopped with an error")
+		os.Exit(1)
+	}
+}
+
+func run(c *config, log zerolog.Logger) error {
+	m := metrics.NewSet()
+	m.RegisterProcess()
+
+	pub, err := publish.New(c.publish, log, m)
+	if err != nil {
+		return err
+	}
+	probeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := pub.Probe(probeCtx); err != nil {
+		log.Warn().Err(err).Msg("Kafka is not reachable yet; answering hits and retrying in the background")
+	}
+	cancel()
+
+	srv := collector.New(c.server, pub, log, m)
+	adm, err := admin.Start(c.adminAddr, m, srv.Ready, log)
+	if err != nil {
+		return fmt.Errorf("cannot listen on admin address %s: %w", c.adminAddr, err)
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w; set -addr or COLLECTOR_ADDR", c.addr, err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info().Str("addr", ln.Addr().String()).Str("admin_addr", adm.Addr()).
+		Strs("kafka_brokers", c.publish.Brokers).Str("topic", c.publish.Topic).Msg("collector started")
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case s := <-sig:
+		log.Info().Str("signal", s.String()).Msg("shutting down")
+	case err := <-serveErr:
+		return fmt.Errorf("public listener failed: %w", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn().Err(err).Msg("open requests did not finish in time")
+	}
+	log.Info().Dur("took", time.Since(start)).Msg("public listener stopped")
+	start = time.Now()
+	perr := pub.Close(ctx)
+	log.Info().Dur("took", time.Since(start)).Int("unsent", pub.QueueLen()).Msg("publisher flushed")
+	_ = adm.Close(ctx)
+	return perr
+}

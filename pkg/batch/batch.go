@@ -1,0 +1,104 @@
+// Package batch decides when a batch is complete (by rows, bytes or age,
+// whichever comes first) and remembers which Kafka offsets it holds. It does
+// no I/O: the ingest loop asks it what to do.
+package batch
+
+import (
+	"sort"
+	"time"
+)
+
+// Policy is when a batch is flushed. The first limit reached wins.
+type Policy struct {
+	MaxRows  int           // rows per batch
+	MaxBytes int           // message bytes per batch
+	MaxAge   time.Duration // time since the batch's first message
+}
+
+// DefaultPolicy returns the defaults written down in the README: large batches
+// for ClickHouse (it prefers few big inserts) and at most a second of delay.
+func DefaultPolicy() Policy {
+	return Policy{MaxRows: 100_000, MaxBytes: 64 << 20, MaxAge: time.Second}
+}
+
+// Range is the offsets of one partition a batch holds, both ends included.
+type Range struct {
+	Partition   int
+	First, Last int64
+}
+
+// Batch tracks one batch's size, age and offsets.
+type Batch struct {
+	policy  Policy
+	rows    int
+	bytes   int
+	started time.Time
+	ranges  map[int]*Range
+}
+
+// New returns an empty batch governed by p.
+func New(p Policy) *Batch { return &Batch{policy: p, ranges: map[int]*Range{}} }
+
+// Add records one message of the given size at partition/offset, received at now.
+func (b *Batch) Add(partition int, offset int64, size int, now time.Time) {
+	if b.rows == 0 {
+		b.started = now
+	}
+	b.rows++
+	b.bytes += size
+	if r := b.ranges[partition]; r != nil {
+		r.Last = offset
+	} else {
+		b.ranges[partition] = &Range{Partition: partition, First: offset, Last: offset}
+	}
+}
+
+// Rows is the number of messages added.
+func (b *Batch) Rows() int { return b.rows }
+
+// Bytes is the size of the messages added.
+func (b *Batch) Bytes() int { return b.bytes }
+
+// Empty reports whether nothing was added since the last Reset.
+func (b *Batch) Empty() bool { return b.rows == 0 }
+
+// Full reports whether the row or byte limit is reached.
+func (b *Batch) Full() bool { return b.rows >= b.policy.MaxRows || b.bytes >= b.policy.MaxBytes }
+
+// Deadline is when the batch must be flushed by age; ok is false when empty.
+func (b *Batch) Deadline() (t time.Time, ok bool) {
+	if b.rows == 0 {
+		return time.Time{}, false
+	}
+	return b.started.Add(b.policy.MaxAge), true
+}
+
+// Due reports whether the batch should be flushed at now.
+func (b *Batch) Due(now time.Time) bool {
+	d, ok := b.Deadline()
+	return ok && (b.Full() || !now.Before(d))
+}
+
+// Age is how long the batch has been open.
+func (b *Batch) Age(now time.Time) time.Duration {
+	if b.rows == 0 {
+		return 0
+	}
+	return now.Sub(b.started)
+}
+
+// Ranges lists the offsets held, by partition.
+func (b *Batch) Ranges() []Range {
+	out := make([]Range, 0, len(b.ranges))
+	for _, r := range b.ranges {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
+	return out
+}
+
+// Reset empties the batch.
+func (b *Batch) Reset() {
+	b.rows, b.bytes = 0, 0
+	clear(b.ranges)
+}

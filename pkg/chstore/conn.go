@@ -1,0 +1,112 @@
+// Package chstore is the ClickHouse side of the pipeline: connecting over the
+// native protocol, applying the versioned migrations under schemas/clickhouse,
+// and the columnar insert of event rows. Every statement comes from a .sql file
+// under schemas/; values travel through the driver's batches.
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/pixel-pipeline/pixel/schemas"
+)
+
+// Options says where ClickHouse is.
+type Options struct {
+	Addr        []string // native-protocol host:port, e.g. 127.0.0.1:9000
+	Database    string   // default "pixel"
+	User        string   // default "default"
+	Password    string
+	DialTimeout time.Duration
+	ReadTimeout time.Duration
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+func (o *Options) defaults() error {
+	if len(o.Addr) == 0 {
+		o.Addr = []string{"127.0.0.1:9000"}
+	}
+	if o.Database == "" {
+		o.Database = "pixel"
+	}
+	if !identRE.MatchString(o.Database) {
+		return fmt.Errorf("chstore: database name %q must match %s", o.Database, identRE)
+	}
+	if o.User == "" {
+		o.User = "default"
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
+	return nil
+}
+
+// Conn is a ClickHouse connection.
+type Conn = driver.Conn
+
+// Open connects to ClickHouse with the database as the default for every
+// statement, and checks the connection. The database must exist unless
+// Migrate is what runs next (use OpenServer for that).
+func Open(ctx context.Context, o Options) (driver.Conn, error) {
+	return open(ctx, o, true)
+}
+
+func open(ctx context.Context, o Options, useDB bool) (driver.Conn, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	db := o.Database
+	if !useDB {
+		db = "default"
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        o.Addr,
+		Protocol:    clickhouse.Native,
+		Auth:        clickhouse.Auth{Database: db, Username: o.User, Password: o.Password},
+		DialTimeout: o.DialTimeout,
+		ReadTimeout: o.ReadTimeout,
+		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		ClientInfo:  clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "pixel", Version: "1"}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot configure ClickHouse client for %v: %w", o.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("cannot reach ClickHouse at %v (native protocol, database %q): %w; check -clickhouse-addr and that the server runs", o.Addr, db, err)
+	}
+	return conn, nil
+}
+
+// statement returns the SQL of schemas/internal/<name>.sql without comments
+// and without the final semicolon (the driver sends one statement at a time).
+func statement(name string) string {
+	b, err := schemas.FS.ReadFile("internal/" + name + ".sql")
+	if err != nil {
+		panic("chstore: missing embedded statement " + name) // a build defect, not a runtime condition
+	}
+	return cleanSQL(string(b))
+}
+
+// cleanSQL drops "--" comment lines and trailing semicolons and white space.
+func cleanSQL(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return strings.TrimRight(strings.TrimSpace(b.String()), ";")
+}

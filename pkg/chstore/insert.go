@@ -1,0 +1,139 @@
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/pixel-pipeline/pixel/pkg/event"
+)
+
+// Rows is a batch of events laid out by column, ready for a columnar insert.
+// Append copies each event's bytes into an arena owned by Rows, so the event
+// may be reused right after. A failed insert can be retried with the same Rows:
+// the driver's batch is rebuilt from these columns each time.
+type Rows struct {
+	EventID, PixelID, VisitorID, SessionID, Event []string
+	TS, ReceivedAt                                []int64
+	URL, Referrer                                 []string
+	Value                                         []float64
+	Currency, OrderID                             []string
+	ContentIDs                                    [][]string
+	IP, UserAgent, Props                          []string
+
+	arena  []byte   // current chunk; strings point into chunks, never moved
+	chunks [][]byte // every chunk handed out since Reset, reused afterwards
+	used   int      // chunks in use
+	bytes  int
+}
+
+const chunkSize = 1 << 20
+
+// Len is the number of rows.
+func (r *Rows) Len() int { return len(r.EventID) }
+
+// Bytes is the size of the copied strings, an estimate of the batch's weight.
+func (r *Rows) Bytes() int { return r.bytes }
+
+// Reset empties r, keeping its memory for the next batch.
+func (r *Rows) Reset() {
+	r.EventID, r.PixelID, r.VisitorID = r.EventID[:0], r.PixelID[:0], r.VisitorID[:0]
+	r.SessionID, r.Event = r.SessionID[:0], r.Event[:0]
+	r.TS, r.ReceivedAt = r.TS[:0], r.ReceivedAt[:0]
+	r.URL, r.Referrer = r.URL[:0], r.Referrer[:0]
+	r.Value = r.Value[:0]
+	r.Currency, r.OrderID = r.Currency[:0], r.OrderID[:0]
+	clear(r.ContentIDs)
+	r.ContentIDs = r.ContentIDs[:0]
+	r.IP, r.UserAgent, r.Props = r.IP[:0], r.UserAgent[:0], r.Props[:0]
+	r.used = 0
+	r.arena = nil
+	r.bytes = 0
+}
+
+// str copies b into the arena and returns a string that views the copy.
+func (r *Rows) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(r.arena)+len(b) > cap(r.arena) {
+		r.nextChunk(len(b))
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, b...)
+	r.bytes += len(b)
+	return unsafe.String(&r.arena[start], len(b))
+}
+
+func (r *Rows) nextChunk(need int) {
+	size := max(chunkSize, need)
+	if r.used < len(r.chunks) && cap(r.chunks[r.used]) >= size {
+		r.arena = r.chunks[r.used][:0]
+	} else {
+		r.arena = make([]byte, 0, size)
+		if r.used < len(r.chunks) {
+			r.chunks[r.used] = r.arena
+		} else {
+			r.chunks = append(r.chunks, r.arena)
+		}
+	}
+	r.used++
+}
+
+// Append adds one event as a row.
+func (r *Rows) Append(e *event.Event) {
+	r.EventID = append(r.EventID, r.str(e.EventID))
+	r.PixelID = append(r.PixelID, r.str(e.PixelID))
+	r.VisitorID = append(r.VisitorID, r.str(e.VisitorID))
+	r.SessionID = append(r.SessionID, r.str(e.SessionID))
+	r.Event = append(r.Event, r.str(e.Name))
+	r.TS = append(r.TS, e.TS)
+	r.ReceivedAt = append(r.ReceivedAt, e.ReceivedAt)
+	r.URL = append(r.URL, r.str(e.URL))
+	r.Referrer = append(r.Referrer, r.str(e.Referrer))
+	r.Value = append(r.Value, e.Value)
+	r.Currency = append(r.Currency, r.str(e.Currency))
+	r.OrderID = append(r.OrderID, r.str(e.OrderID))
+	var ids []string
+	if len(e.ContentIDs) > 0 {
+		ids = make([]string, len(e.ContentIDs))
+		for i, id := range e.ContentIDs {
+			ids[i] = r.str(id)
+		}
+	}
+	r.ContentIDs = append(r.ContentIDs, ids)
+	r.IP = append(r.IP, r.str(e.IP))
+	r.UserAgent = append(r.UserAgent, r.str(e.UserAgent))
+	r.Props = append(r.Props, r.str(e.Props))
+}
+
+// Insert writes rows into the events table with one columnar batch. It is
+// safe to call again with the same rows after an error.
+func Insert(ctx context.Context, conn driver.Conn, rows *Rows) error {
+	if rows.Len() == 0 {
+		return nil
+	}
+	batch, err := conn.PrepareBatch(ctx, insertEvents)
+	if err != nil {
+		return fmt.Errorf("cannot prepare insert into events: %w", err)
+	}
+	cols := []any{
+		rows.EventID, rows.PixelID, rows.VisitorID, rows.SessionID, rows.Event,
+		rows.TS, rows.ReceivedAt, rows.URL, rows.Referrer, rows.Value,
+		rows.Currency, rows.OrderID, rows.ContentIDs, rows.IP, rows.UserAgent, rows.Props,
+	}
+	for i, col := range cols {
+		if err := batch.Column(i).Append(col); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("cannot append column %d of events: %w", i, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("cannot insert %d rows into events: %w", rows.Len(), err)
+	}
+	return nil
+}
+
+var insertEvents = statement("insert_events")

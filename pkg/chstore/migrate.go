@@ -1,0 +1,172 @@
+package chstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/schemas"
+)
+
+// Migration is one versioned file under schemas/clickhouse: NNNN_name.sql.
+type Migration struct {
+	Version    uint32
+	Name       string
+	Checksum   string   // sha256 of the file
+	Statements []string // split on semicolons that end a line
+}
+
+// Migrations reads the embedded migration files in version order.
+func Migrations() ([]Migration, error) {
+	return readMigrations(schemas.FS, "clickhouse")
+}
+
+func readMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Migration
+	seen := map[uint32]string{}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
+		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
+		v, err := strconv.ParseUint(num, 10, 32)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration file %s: name it NNNN_description.sql", e.Name())
+		}
+		if prev, dup := seen[uint32(v)]; dup {
+			return nil, fmt.Errorf("migration files %s and %s share version %d", prev, e.Name(), v)
+		}
+		seen[uint32(v)] = e.Name()
+		data, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		out = append(out, Migration{
+			Version:    uint32(v),
+			Name:       name,
+			Checksum:   hex.EncodeToString(sum[:]),
+			Statements: splitStatements(string(data)),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+// splitStatements splits a file into statements at semicolons that end a line.
+func splitStatements(s string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(trimmed, ";") {
+			if st := strings.TrimRight(strings.TrimSpace(cur.String()), ";"); st != "" {
+				out = append(out, st)
+			}
+			cur.Reset()
+		}
+	}
+	if st := strings.TrimSpace(cur.String()); st != "" {
+		out = append(out, st)
+	}
+	return out
+}
+
+// MigrateResult says what Migrate did.
+type MigrateResult struct {
+	Applied []Migration // applied by this call
+	Current uint32      // highest version now applied
+}
+
+// Migrate creates the database when missing and applies every migration not
+// yet recorded in its schema_migrations table, in version order. It is
+// idempotent: statements use IF NOT EXISTS, so a run that died half-way can
+// simply be repeated. An applied migration whose file changed is an error.
+func Migrate(ctx context.Context, o Options) (MigrateResult, error) {
+	var res MigrateResult
+	if err := o.defaults(); err != nil {
+		return res, err
+	}
+	server, err := open(ctx, o, false)
+	if err != nil {
+		return res, err
+	}
+	err = server.Exec(ctx, strings.ReplaceAll(statement("create_database"), "{database}", o.Database))
+	_ = server.Close()
+	if err != nil {
+		return res, fmt.Errorf("cannot create database %s: %w", o.Database, err)
+	}
+	conn, err := Open(ctx, o)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+	if err := conn.Exec(ctx, statement("create_migrations_table")); err != nil {
+		return res, fmt.Errorf("cannot create %s.schema_migrations: %w", o.Database, err)
+	}
+	applied := map[uint32]string{}
+	rows, err := conn.Query(ctx, statement("select_migrations"))
+	if err != nil {
+		return res, fmt.Errorf("cannot read %s.schema_migrations: %w", o.Database, err)
+	}
+	for rows.Next() {
+		var v uint32
+		var name, sum string
+		if err := rows.Scan(&v, &name, &sum); err != nil {
+			rows.Close()
+			return res, err
+		}
+		applied[v] = sum
+		res.Current = max(res.Current, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, err
+	}
+	migrations, err := Migrations()
+	if err != nil {
+		return res, err
+	}
+	for _, m := range migrations {
+		if sum, ok := applied[m.Version]; ok {
+			if sum != m.Checksum {
+				return res, fmt.Errorf("migration %04d_%s was changed after it was applied; add a new migration instead of editing an applied one", m.Version, m.Name)
+			}
+			continue
+		}
+		for _, st := range m.Statements {
+			if err := conn.Exec(ctx, st); err != nil {
+				return res, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+		}
+		batch, err := conn.PrepareBatch(ctx, statement("insert_migration"))
+		if err != nil {
+			return res, err
+		}
+		if err := batch.Append(m.Version, m.Name, m.Checksum, time.Now()); err != nil {
+			return res, err
+		}
+		if err := batch.Send(); err != nil {
+			return res, fmt.Errorf("cannot record migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+		res.Applied = append(res.Applied, m)
+		res.Current = max(res.Current, m.Version)
+	}
+	return res, nil
+}

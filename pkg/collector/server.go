@@ -1,0 +1,195 @@
+// Package collector is the public edge: a fasthttp server that answers every
+// pixel request with the GIF at once, turns valid hits into events and hands
+// them to the publisher. It never waits on Kafka or ClickHouse.
+package collector
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+
+	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/metrics"
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
+	"github.com/pixel-pipeline/pixel/pkg/publish"
+)
+
+// Config configures the public listener.
+type Config struct {
+	Pixel          pixel.Config
+	ReadTimeout    time.Duration // whole request, against slow clients
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration // keep-alive connections
+	MaxConns       int           // concurrent connections
+	MaxHeaderBytes int           // request line plus headers
+	MaxBodyBytes   int
+}
+
+// DefaultConfig returns the defaults written down in the README.
+func DefaultConfig() Config {
+	return Config{
+		Pixel:          pixel.DefaultConfig(),
+		ReadTimeout:    10 * time.Second,
+		WriteTimeout:   10 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		MaxConns:       100_000,
+		MaxHeaderBytes: 16 << 10,
+		MaxBodyBytes:   64 << 10,
+	}
+}
+
+// Publisher is what the collector needs from the publish step.
+type Publisher interface {
+	Acquire() *publish.Message
+	Publish(*publish.Message) bool
+	Healthy() bool
+}
+
+// Server is the collector's public HTTP server.
+type Server struct {
+	cfg      Config
+	pub      Publisher
+	log      zerolog.Logger
+	srv      *fasthttp.Server
+	draining atomic.Bool
+
+	accepted, queueFull *metrics.Counter
+	invalid             map[*pixel.InvalidError]*metrics.Counter
+	notFound            *metrics.Counter
+}
+
+// New builds a Server publishing to pub and registering its metrics in m.
+func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server {
+	s := &Server{
+		cfg:       cfg,
+		pub:       pub,
+		log:       log,
+		accepted:  m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "accepted"),
+		queueFull: m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "queue_full"),
+		notFound:  m.Counter("pixel_http_not_found_total", "Requests for paths the collector does not serve."),
+		invalid:   map[*pixel.InvalidError]*metrics.Counter{},
+	}
+	for _, r := range pixel.Reasons {
+		s.invalid[r] = m.Counter("pixel_hits_invalid_total", "Pixel hits answered but not recorded, by reason.", "reason", r.Reason)
+	}
+	s.srv = &fasthttp.Server{
+		Handler:                       s.handle,
+		Name:                          "pixel",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		ReadTimeout:                   cfg.ReadTimeout,
+		WriteTimeout:                  cfg.WriteTimeout,
+		IdleTimeout:                   cfg.IdleTimeout,
+		Concurrency:                   cfg.MaxConns,
+		ReadBufferSize:                cfg.MaxHeaderBytes,
+		MaxRequestBodySize:            cfg.MaxBodyBytes,
+		DisablePreParseMultipartForm:  true,
+		TCPKeepalive:                  true,
+		CloseOnShutdown:               true,
+		DisableHeaderNamesNormalizing: false,
+		Logger:                        fasthttpLogger{log},
+	}
+	return s
+}
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Ready reports whether a load balancer should send traffic here.
+func (s *Server) Ready() bool { return !s.draining.Load() && s.pub.Healthy() }
+
+// Shutdown turns /readyz unready, stops accepting, and waits for open
+// requests to finish (or ctx to end).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	return s.srv.ShutdownWithContext(ctx)
+}
+
+// Handler exposes the request handler for tests and benchmarks.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/p.gif":
+		s.pixel(ctx)
+	case "/healthz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+	case "/readyz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		if !s.Ready() {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString("not ready\n")
+			return
+		}
+		ctx.SetBodyString("ready\n")
+	default:
+		s.notFound.Inc()
+		ctx.Error("not found\n", fasthttp.StatusNotFound)
+	}
+}
+
+// pixel serves GET /p.gif: always the GIF, whatever the input.
+func (s *Server) pixel(ctx *fasthttp.RequestCtx) {
+	h := pixel.AcquireHit()
+	if err := h.FromRequest(ctx, &s.cfg.Pixel, time.Now()); err != nil {
+		s.countInvalid(err)
+	} else {
+		s.publish(&h.Event)
+		h.SetCookies(&ctx.Response.Header, &s.cfg.Pixel.Cookie)
+	}
+	pixel.ReleaseHit(h)
+	writeGIF(ctx)
+}
+
+// publish encodes e once into a pooled message and queues it.
+func (s *Server) publish(e *event.Event) {
+	m := s.pub.Acquire()
+	m.Key = append(m.Key[:0], e.VisitorID...)
+	m.Value = event.AppendJSON(m.Value[:0], e)
+	if s.pub.Publish(m) {
+		s.accepted.Inc()
+	} else {
+		s.queueFull.Inc()
+	}
+}
+
+func (s *Server) countInvalid(err error) {
+	if ie, ok := err.(*pixel.InvalidError); ok {
+		if c := s.invalid[ie]; c != nil {
+			c.Inc()
+			return
+		}
+	}
+	s.log.Error().Err(err).Msg("unexpected error building an event")
+}
+
+var (
+	contentTypeGIF = []byte("image/gif")
+	noCache        = []byte("no-cache, no-store, must-revalidate, private, max-age=0")
+)
+
+// writeGIF writes the 43-byte GIF with headers that keep every cache away.
+func writeGIF(ctx *fasthttp.RequestCtx) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	hdr := &ctx.Response.Header
+	hdr.SetContentTypeBytes(contentTypeGIF)
+	hdr.SetBytesV(fasthttp.HeaderCacheControl, noCache)
+	hdr.Set(fasthttp.HeaderPragma, "no-cache")
+	hdr.Set(fasthttp.HeaderExpires, "0")
+	hdr.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	ctx.Response.SetBodyRaw(pixel.GIF)
+}
+
+// fasthttpLogger sends fasthttp's own messages (connection errors, mostly
+// caused by clients) to the debug level, so that hostile traffic cannot
+// flood the log.
+type fasthttpLogger struct{ log zerolog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug().Msgf(format, args...)
+}

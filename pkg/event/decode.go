@@ -1,0 +1,418 @@
+package event
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Parse decodes one wire-format message into e (which it resets first) and
+// validates it. String fields alias data when they hold no escapes, otherwise
+// they point into e's own scratch space; either way they are valid until data is
+// modified or e is reused. Unknown fields are skipped so that an older reader
+// accepts a newer writer's additions; a known field of the wrong type is ErrType.
+func Parse(data []byte, e *Event) error {
+	e.Reset()
+	// Unescaped text is never longer than its escaped form, so one allocation
+	// of len(data) keeps every slice into scratch stable.
+	if cap(e.scratch) < len(data) {
+		e.scratch = make([]byte, 0, len(data))
+	}
+	p := parser{data: data, e: e}
+	if err := p.object(); err != nil {
+		return err
+	}
+	return e.Validate()
+}
+
+type parser struct {
+	data []byte
+	pos  int
+	e    *Event
+}
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and returns the next byte without consuming it, or 0.
+func (p *parser) next() byte {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return 0
+	}
+	return p.data[p.pos]
+}
+
+func (p *parser) expect(c byte) error {
+	if p.next() != c {
+		return ErrSyntax
+	}
+	p.pos++
+	return nil
+}
+
+func (p *parser) object() error {
+	if err := p.expect('{'); err != nil {
+		return err
+	}
+	if p.next() == '}' {
+		p.pos++
+		return p.end()
+	}
+	for {
+		if p.next() != '"' {
+			return ErrSyntax
+		}
+		key, err := p.rawKey()
+		if err != nil {
+			return err
+		}
+		if err := p.expect(':'); err != nil {
+			return err
+		}
+		if err := p.field(key); err != nil {
+			return err
+		}
+		switch p.next() {
+		case ',':
+			p.pos++
+		case '}':
+			p.pos++
+			return p.end()
+		default:
+			return ErrSyntax
+		}
+	}
+}
+
+func (p *parser) end() error {
+	if p.next() != 0 {
+		return ErrSyntax
+	}
+	return nil
+}
+
+// rawKey reads a key. Our keys never need escapes; a key with escapes is
+// unescaped like any string.
+func (p *parser) rawKey() ([]byte, error) {
+	return p.str()
+}
+
+func (p *parser) field(key []byte) error {
+	e := p.e
+	var err error
+	switch string(key) {
+	case "event_id":
+		e.EventID, err = p.strField()
+	case "pixel_id":
+		e.PixelID, err = p.strField()
+	case "visitor_id":
+		e.VisitorID, err = p.strField()
+	case "session_id":
+		e.SessionID, err = p.strField()
+	case "event":
+		e.Name, err = p.strField()
+	case "ts":
+		e.TS, err = p.intField()
+	case "received_at":
+		e.ReceivedAt, err = p.intField()
+	case "url":
+		e.URL, err = p.strField()
+	case "referrer":
+		e.Referrer, err = p.strField()
+	case "value":
+		e.Value, err = p.floatField()
+	case "currency":
+		e.Currency, err = p.strField()
+	case "order_id":
+		e.OrderID, err = p.strField()
+	case "content_ids":
+		err = p.contentIDs()
+	case "ip":
+		e.IP, err = p.strField()
+	case "user_agent":
+		e.UserAgent, err = p.strField()
+	case "props":
+		e.Props, err = p.strField()
+	default:
+		err = p.skipValue(0)
+	}
+	return err
+}
+
+func (p *parser) strField() ([]byte, error) {
+	if p.next() != '"' {
+		return nil, ErrType
+	}
+	return p.str()
+}
+
+// str reads a JSON string starting at the opening quote.
+func (p *parser) str() ([]byte, error) {
+	p.pos++ // opening quote
+	start := p.pos
+	i := bytes.IndexByte(p.data[start:], '"')
+	if i < 0 {
+		return nil, ErrSyntax
+	}
+	raw := p.data[start : start+i]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		if !validStringBytes(raw) {
+			return nil, ErrSyntax
+		}
+		p.pos = start + i + 1
+		return raw, nil
+	}
+	return p.unescape(start)
+}
+
+// validStringBytes reports whether raw holds no control characters and is UTF-8.
+func validStringBytes(raw []byte) bool {
+	for _, c := range raw {
+		if c < 0x20 {
+			return false
+		}
+	}
+	return utf8.Valid(raw)
+}
+
+// unescape decodes the string that starts at data[start] into scratch.
+func (p *parser) unescape(start int) ([]byte, error) {
+	s := p.e.scratch
+	from := len(s)
+	i := start
+	for i < len(p.data) {
+		c := p.data[i]
+		switch {
+		case c == '"':
+			p.pos = i + 1
+			p.e.scratch = s
+			out := s[from:len(s):len(s)]
+			if !utf8.Valid(out) {
+				return nil, ErrSyntax
+			}
+			return out, nil
+		case c < 0x20:
+			return nil, ErrSyntax
+		case c != '\\':
+			s = append(s, c)
+			i++
+			continue
+		}
+		if i+1 >= len(p.data) {
+			return nil, ErrSyntax
+		}
+		esc := p.data[i+1]
+		i += 2
+		switch esc {
+		case '"', '\\', '/':
+			s = append(s, esc)
+		case 'b':
+			s = append(s, '\b')
+		case 'f':
+			s = append(s, '\f')
+		case 'n':
+			s = append(s, '\n')
+		case 'r':
+			s = append(s, '\r')
+		case 't':
+			s = append(s, '\t')
+		case 'u':
+			r, ok := hex4(p.data, i)
+			if !ok {
+				return nil, ErrSyntax
+			}
+			i += 4
+			if utf16.IsSurrogate(r) {
+				r2, ok := rune(-1), false
+				if i+6 <= len(p.data) && p.data[i] == '\\' && p.data[i+1] == 'u' {
+					r2, ok = hex4(p.data, i+2)
+				}
+				if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+					r = dec
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			s = utf8.AppendRune(s, r)
+		default:
+			return nil, ErrSyntax
+		}
+	}
+	return nil, ErrSyntax
+}
+
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// number returns the bytes of the JSON number at the cursor.
+func (p *parser) number() ([]byte, error) {
+	p.skipSpace()
+	start := p.pos
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+			p.pos++
+			continue
+		}
+		break
+	}
+	if p.pos == start {
+		return nil, ErrType
+	}
+	return p.data[start:p.pos], nil
+}
+
+func (p *parser) intField() (int64, error) {
+	b, err := p.number()
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(b), len(b)), 10, 64)
+	if err != nil {
+		return 0, ErrRange
+	}
+	return n, nil
+}
+
+func (p *parser) floatField() (float64, error) {
+	b, err := p.number()
+	if err != nil {
+		return 0, err
+	}
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, ErrRange
+	}
+	return f, nil
+}
+
+func (p *parser) contentIDs() error {
+	if p.next() != '[' {
+		return ErrType
+	}
+	p.pos++
+	if p.next() == ']' {
+		p.pos++
+		return nil
+	}
+	for {
+		s, err := p.strField()
+		if err != nil {
+			return err
+		}
+		p.e.ContentIDs = append(p.e.ContentIDs, s)
+		switch p.next() {
+		case ',':
+			p.pos++
+		case ']':
+			p.pos++
+			return nil
+		default:
+			return ErrSyntax
+		}
+	}
+}
+
+// maxDepth bounds nesting in skipped values so hostile input cannot recurse deeply.
+const maxDepth = 32
+
+// skipValue skips any JSON value at the cursor.
+func (p *parser) skipValue(depth int) error {
+	if depth > maxDepth {
+		return ErrSyntax
+	}
+	switch c := p.next(); c {
+	case '"':
+		_, err := p.str()
+		return err
+	case '{', '[':
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
+		}
+		p.pos++
+		if p.next() == closing {
+			p.pos++
+			return nil
+		}
+		for {
+			if c == '{' {
+				if p.next() != '"' {
+					return ErrSyntax
+				}
+				if _, err := p.str(); err != nil {
+					return err
+				}
+				if err := p.expect(':'); err != nil {
+					return err
+				}
+			}
+			if err := p.skipValue(depth + 1); err != nil {
+				return err
+			}
+			switch p.next() {
+			case ',':
+				p.pos++
+			case closing:
+				p.pos++
+				return nil
+			default:
+				return ErrSyntax
+			}
+		}
+	case 't':
+		return p.literal("true")
+	case 'f':
+		return p.literal("false")
+	case 'n':
+		return p.literal("null")
+	default:
+		b, err := p.number()
+		if err != nil {
+			return ErrSyntax
+		}
+		if _, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64); err != nil {
+			return ErrSyntax
+		}
+		return nil
+	}
+}
+
+func (p *parser) literal(lit string) error {
+	if !bytes.HasPrefix(p.data[p.pos:], []byte(lit)) {
+		return ErrSyntax
+	}
+	p.pos += len(lit)
+	return nil
+}

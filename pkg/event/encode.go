@@ -1,0 +1,112 @@
+package event
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// AppendJSON appends the wire form of e to dst and returns the extended slice.
+// Fields that are empty or zero and have a column default (session_id, referrer,
+// value, currency, order_id, content_ids, props) are left out; readers treat a
+// missing field as its column default, exactly as ClickHouse's JSONEachRow does.
+// Invalid UTF-8 is replaced by U+FFFD so that the output is always valid JSON.
+func AppendJSON(dst []byte, e *Event) []byte {
+	dst = append(dst, `{"event_id":`...)
+	dst = AppendString(dst, e.EventID)
+	dst = append(dst, `,"pixel_id":`...)
+	dst = AppendString(dst, e.PixelID)
+	dst = append(dst, `,"visitor_id":`...)
+	dst = AppendString(dst, e.VisitorID)
+	if len(e.SessionID) > 0 {
+		dst = append(dst, `,"session_id":`...)
+		dst = AppendString(dst, e.SessionID)
+	}
+	dst = append(dst, `,"event":`...)
+	dst = AppendString(dst, e.Name)
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, e.TS, 10)
+	dst = append(dst, `,"received_at":`...)
+	dst = strconv.AppendInt(dst, e.ReceivedAt, 10)
+	dst = append(dst, `,"url":`...)
+	dst = AppendString(dst, e.URL)
+	if len(e.Referrer) > 0 {
+		dst = append(dst, `,"referrer":`...)
+		dst = AppendString(dst, e.Referrer)
+	}
+	if e.Value != 0 {
+		dst = append(dst, `,"value":`...)
+		dst = strconv.AppendFloat(dst, e.Value, 'g', -1, 64)
+	}
+	if len(e.Currency) > 0 {
+		dst = append(dst, `,"currency":`...)
+		dst = AppendString(dst, e.Currency)
+	}
+	if len(e.OrderID) > 0 {
+		dst = append(dst, `,"order_id":`...)
+		dst = AppendString(dst, e.OrderID)
+	}
+	if len(e.ContentIDs) > 0 {
+		dst = append(dst, `,"content_ids":[`...)
+		for i, id := range e.ContentIDs {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, id)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `,"ip":`...)
+	dst = AppendString(dst, e.IP)
+	dst = append(dst, `,"user_agent":`...)
+	dst = AppendString(dst, e.UserAgent)
+	if len(e.Props) > 0 {
+		dst = append(dst, `,"props":`...)
+		dst = AppendString(dst, e.Props)
+	}
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a quoted JSON string. Control characters, quotes and
+// backslashes are escaped; invalid UTF-8 becomes U+FFFD.
+func AppendString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,79 @@
+package pixel
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// TrustedProxies are the addresses whose X-Forwarded-For header is believed.
+// The zero value trusts nobody: the client IP is the connection's peer.
+type TrustedProxies struct {
+	prefixes []netip.Prefix
+}
+
+// ParseTrustedProxies parses a comma-separated list of IPs and CIDR prefixes
+// ("10.0.0.0/8,192.168.1.10"). An empty string trusts nobody.
+func ParseTrustedProxies(s string) (TrustedProxies, error) {
+	var t TrustedProxies
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return t, fmt.Errorf("cannot parse trusted proxy %q: %w; want an IP or a CIDR prefix such as 10.0.0.0/8", f, err)
+			}
+			t.prefixes = append(t.prefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return t, fmt.Errorf("cannot parse trusted proxy %q: %w; want an IP or a CIDR prefix such as 10.0.0.0/8", f, err)
+		}
+		t.prefixes = append(t.prefixes, p.Masked())
+	}
+	return t, nil
+}
+
+func (t TrustedProxies) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range t.prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientIP returns the client's address. When the peer is a trusted proxy, the
+// X-Forwarded-For list is walked from the right (the entry our proxy appended)
+// and the first address that is not itself a trusted proxy is the client.
+// Malformed entries stop the walk at the last trusted hop.
+func (t TrustedProxies) ClientIP(peer netip.Addr, xff []byte) netip.Addr {
+	peer = peer.Unmap()
+	if len(t.prefixes) == 0 || !t.trusted(peer) {
+		return peer
+	}
+	client := peer
+	for len(xff) > 0 {
+		var entry []byte
+		if i := bytes.LastIndexByte(xff, ','); i >= 0 {
+			entry, xff = xff[i+1:], xff[:i]
+		} else {
+			entry, xff = xff, nil
+		}
+		a, err := netip.ParseAddr(b2s(bytes.TrimSpace(entry)))
+		if err != nil {
+			return client
+		}
+		client = a.Unmap()
+		if !t.trusted(client) {
+			return client
+		}
+	}
+	return client
+}

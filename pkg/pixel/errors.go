@@ -1,0 +1,31 @@
+package pixel
+
+// InvalidError is why a hit was refused. Reason is a short label for metrics.
+type InvalidError struct {
+	Reason string
+	Msg    string
+}
+
+func (e *InvalidError) Error() string { return "pixel: " + e.Msg }
+
+// The reasons a hit is refused. Every refused hit is still answered with the GIF.
+var (
+	ErrMissingPixelID = &InvalidError{"missing_id", "parameter id is required"}
+	ErrBadPixelID     = &InvalidError{"bad_id", "id must be 1-128 characters of A-Z a-z 0-9 _ . : -"}
+	ErrBadEvent       = &InvalidError{"bad_event", "ev must be 1-64 characters of A-Z a-z 0-9 _ . : -"}
+	ErrBadEventID     = &InvalidError{"bad_eid", "eid must be 1-128 printable ASCII characters without spaces"}
+	ErrBadTS          = &InvalidError{"bad_ts", "ts must be client time in milliseconds since 1970"}
+	ErrBadValue       = &InvalidError{"bad_value", "cd[value] must be a finite decimal number"}
+	ErrBadCurrency    = &InvalidError{"bad_currency", "cd[currency] must be a 3-letter ISO 4217 code"}
+	ErrBadContentIDs  = &InvalidError{"bad_content_ids", "cd[content_ids] must be a JSON array or a comma-separated list within the limits"}
+	ErrBadProp        = &InvalidError{"bad_prop", "custom cd[...] keys must be 1-64 characters of A-Z a-z 0-9 _ . : -"}
+	ErrTooManyProps   = &InvalidError{"too_many_props", "too many custom cd[...] properties"}
+	ErrTooLong        = &InvalidError{"too_long", "a parameter or header is longer than its limit"}
+	ErrOptedOut       = &InvalidError{"opted_out", "the browser opted out (opt-out cookie, Global Privacy Control or Do Not Track)"}
+)
+
+// Reasons lists every reason label, so that metrics can show zero counts.
+var Reasons = []*InvalidError{
+	ErrMissingPixelID, ErrBadPixelID, ErrBadEvent, ErrBadEventID, ErrBadTS, ErrBadValue,
+	ErrBadCurrency, ErrBadContentIDs, ErrBadProp, ErrTooManyProps, ErrTooLong, ErrOptedOut,
+}

@@ -1,0 +1,200 @@
+// Package pixel turns one browser request into one event: it parses the pixel's
+// query parameters, reads and issues the visitor and session cookies, finds the
+// client IP and decides what is invalid or opted out. It also holds the GIF the
+// collector answers with. It does no I/O and never logs.
+package pixel
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/pixel-pipeline/pixel/pkg/event"
+)
+
+// Cookie names are part of the public contract.
+const (
+	VisitorCookie = "_pxid"
+	SessionCookie = "_pxsid"
+)
+
+// CookieConfig says how the visitor and session cookies are issued.
+type CookieConfig struct {
+	Domain         string                  // Domain attribute; empty = host-only
+	SameSite       fasthttp.CookieSameSite // Lax unless the pixel is served cross-site
+	Secure         bool                    // required by browsers for SameSite=None
+	VisitorMaxAge  time.Duration           // browsers cap cookie lifetimes at 400 days
+	SessionTimeout time.Duration           // inactivity that ends a session
+}
+
+// Privacy says which browser signals stop tracking.
+type Privacy struct {
+	HonorDNT     bool   // DNT: 1
+	HonorGPC     bool   // Sec-GPC: 1 (Global Privacy Control)
+	OptOutCookie string // a cookie of this name with any non-empty value; "" = none
+}
+
+// Config is everything the request → event step needs.
+type Config struct {
+	Limits         Limits
+	Cookie         CookieConfig
+	Privacy        Privacy
+	TrustedProxies TrustedProxies
+}
+
+// DefaultConfig returns the collector's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Limits: DefaultLimits(),
+		Cookie: CookieConfig{
+			SameSite:       fasthttp.CookieSameSiteLaxMode,
+			VisitorMaxAge:  400 * 24 * time.Hour,
+			SessionTimeout: 30 * time.Minute,
+		},
+		Privacy: Privacy{HonorGPC: true, OptOutCookie: "_pxoptout"},
+	}
+}
+
+// Hit is the per-request working space: the event being built and the buffers
+// it borrows. Get one with AcquireHit and return it with ReleaseHit.
+type Hit struct {
+	Event event.Event
+
+	props          []byte
+	propKeys       [][]byte
+	currency       [3]byte
+	contentIDsSeen bool
+	visitorID      []byte
+	sessionID      []byte
+	eventID        []byte
+	ip             []byte
+}
+
+var hitPool = sync.Pool{New: func() any { return new(Hit) }}
+
+// AcquireHit returns an empty Hit from the pool.
+func AcquireHit() *Hit { return hitPool.Get().(*Hit) }
+
+// ReleaseHit resets h and returns it to the pool; h must not be used afterwards.
+func ReleaseHit(h *Hit) {
+	h.Reset()
+	hitPool.Put(h)
+}
+
+// Reset empties h, keeping its buffers.
+func (h *Hit) Reset() {
+	h.Event.Reset()
+	h.props = h.props[:0]
+	clear(h.propKeys)
+	h.propKeys = h.propKeys[:0]
+	h.contentIDsSeen = false
+	h.visitorID = h.visitorID[:0]
+	h.sessionID = h.sessionID[:0]
+	h.eventID = h.eventID[:0]
+	h.ip = h.ip[:0]
+}
+
+// FromRequest builds h.Event from a GET /p.gif request received at now: the
+// query parameters, then what only the collector sees (cookies, IP, user agent,
+// receive time). It returns ErrOptedOut when a privacy signal applies, or the
+// *InvalidError that makes the hit invalid. The event borrows ctx's memory.
+func (h *Hit) FromRequest(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error {
+	if optedOut(&ctx.Request.Header, &cfg.Privacy) {
+		return ErrOptedOut
+	}
+	if err := ParseQuery(ctx.QueryArgs(), h, &cfg.Limits, now); err != nil {
+		return err
+	}
+	e := &h.Event
+	if e.URL == nil {
+		ref := ctx.Request.Header.Referer()
+		if len(ref) > cfg.Limits.MaxURLLen {
+			return ErrTooLong
+		}
+		e.URL = ref
+	}
+	return h.enrich(ctx, cfg, now)
+}
+
+// enrich adds the fields only the collector can know.
+func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error {
+	e := &h.Event
+	ua := ctx.Request.Header.UserAgent()
+	if len(ua) > cfg.Limits.MaxUserAgentLen {
+		return ErrTooLong
+	}
+	e.UserAgent = ua
+	e.ReceivedAt = now.Unix()
+	if e.TS == 0 {
+		e.TS = e.ReceivedAt
+	}
+	if id := ctx.Request.Header.Cookie(VisitorCookie); ValidCookieID(id) {
+		h.visitorID = append(h.visitorID[:0], id...)
+	} else {
+		h.visitorID = AppendNewID(h.visitorID[:0])
+	}
+	e.VisitorID = h.visitorID
+	if id := ctx.Request.Header.Cookie(SessionCookie); ValidCookieID(id) {
+		h.sessionID = append(h.sessionID[:0], id...)
+	} else {
+		h.sessionID = AppendNewID(h.sessionID[:0])
+	}
+	e.SessionID = h.sessionID
+	if len(e.EventID) == 0 {
+		h.eventID = AppendNewEventID(h.eventID[:0], now)
+		e.EventID = h.eventID
+	}
+	ip := cfg.TrustedProxies.ClientIP(peerAddr(ctx), ctx.Request.Header.Peek(fasthttp.HeaderXForwardedFor))
+	if ip.IsValid() {
+		h.ip = ip.AppendTo(h.ip[:0])
+	}
+	e.IP = h.ip
+	return nil
+}
+
+// peerAddr is the connection's remote address without allocating.
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		a, _ := netip.AddrFromSlice(tcp.IP)
+		return a
+	}
+	return netip.Addr{}
+}
+
+// SetCookies writes the visitor and session cookies of h to the response.
+// Both are refreshed on every hit, so the visitor cookie lives VisitorMaxAge
+// after the last visit and the session ends after SessionTimeout of silence.
+func (h *Hit) SetCookies(resp *fasthttp.ResponseHeader, c *CookieConfig) {
+	ck := fasthttp.AcquireCookie()
+	setCookie(resp, ck, c, VisitorCookie, h.visitorID, c.VisitorMaxAge)
+	ck.Reset()
+	setCookie(resp, ck, c, SessionCookie, h.sessionID, c.SessionTimeout)
+	fasthttp.ReleaseCookie(ck)
+}
+
+func setCookie(resp *fasthttp.ResponseHeader, ck *fasthttp.Cookie, c *CookieConfig, name string, value []byte, maxAge time.Duration) {
+	ck.SetKey(name)
+	ck.SetValueBytes(value)
+	ck.SetPath("/")
+	ck.SetMaxAge(int(maxAge / time.Second))
+	if c.Domain != "" {
+		ck.SetDomain(c.Domain)
+	}
+	ck.SetSameSite(c.SameSite)
+	ck.SetSecure(c.Secure)
+	resp.SetCookie(ck)
+}
+
+// optedOut reports whether a privacy signal that the configuration honours is present.
+func optedOut(hdr *fasthttp.RequestHeader, p *Privacy) bool {
+	if p.OptOutCookie != "" && len(hdr.Cookie(p.OptOutCookie)) > 0 {
+		return true
+	}
+	if p.HonorGPC && string(hdr.Peek("Sec-GPC")) == "1" {
+		return true
+	}
+	return p.HonorDNT && string(hdr.Peek("DNT")) == "1"
+}

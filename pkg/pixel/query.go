@@ -1,0 +1,341 @@
+package pixel
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/pixel-pipeline/pixel/pkg/event"
+)
+
+// Limits bound what one hit may carry. A hit over any limit is invalid: it is
+// answered like any other, counted by reason and never stored in part.
+type Limits struct {
+	MaxIDLen        int           // id, eid, order_id and each content id
+	MaxEventLen     int           // ev
+	MaxURLLen       int           // dl, rl and the Referer fallback
+	MaxUserAgentLen int           // User-Agent header
+	MaxProps        int           // custom cd[...] keys
+	MaxPropKeyLen   int           // length of a custom key
+	MaxPropValueLen int           // length of a custom value
+	MaxContentIDs   int           // entries in cd[content_ids]
+	MaxClockSkew    time.Duration // ts further than this from the receive time is replaced by it
+}
+
+// DefaultLimits are the limits the collector starts with.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxIDLen:        128,
+		MaxEventLen:     64,
+		MaxURLLen:       4096,
+		MaxUserAgentLen: 1024,
+		MaxProps:        32,
+		MaxPropKeyLen:   64,
+		MaxPropValueLen: 512,
+		MaxContentIDs:   64,
+		MaxClockSkew:    24 * time.Hour,
+	}
+}
+
+// defaultEvent is the event name of a hit without "ev".
+var defaultEvent = []byte("PageView")
+
+// ParseQuery fills h.Event from the pixel's query parameters (see DESIGN.md):
+// id, ev, eid, dl, rl, ts and cd[...]. Unknown parameters (cache busters) are
+// ignored; for a repeated parameter the first one counts. now is the receive
+// time, used to judge ts. The event borrows args' memory and h's buffers.
+// The returned error is an *InvalidError naming the reason.
+func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
+	e := &h.Event
+	var tsSeen, valueSeen bool
+	for key, val := range args.All() {
+		switch string(key) {
+		case "id":
+			if e.PixelID == nil {
+				if !validToken(val, lim.MaxIDLen) {
+					return ErrBadPixelID
+				}
+				e.PixelID = val
+			}
+		case "ev":
+			if e.Name == nil {
+				if !validToken(val, lim.MaxEventLen) {
+					return ErrBadEvent
+				}
+				e.Name = val
+			}
+		case "eid":
+			if e.EventID == nil {
+				if !validPrintable(val, lim.MaxIDLen) {
+					return ErrBadEventID
+				}
+				e.EventID = val
+			}
+		case "dl":
+			if e.URL == nil {
+				if len(val) > lim.MaxURLLen {
+					return ErrTooLong
+				}
+				e.URL = val
+			}
+		case "rl":
+			if e.Referrer == nil {
+				if len(val) > lim.MaxURLLen {
+					return ErrTooLong
+				}
+				e.Referrer = val
+			}
+		case "ts":
+			if !tsSeen {
+				tsSeen = true
+				ms, ok := parseUint(val)
+				if !ok {
+					return ErrBadTS
+				}
+				e.TS = clampTS(ms, now, lim.MaxClockSkew)
+			}
+		default:
+			if len(key) < 5 || !bytes.HasPrefix(key, cdPrefix) || key[len(key)-1] != ']' {
+				continue
+			}
+			if err := parseCustomData(h, key[len(cdPrefix):len(key)-1], val, lim, &valueSeen); err != nil {
+				return err
+			}
+		}
+	}
+	if len(e.PixelID) == 0 {
+		return ErrMissingPixelID
+	}
+	if e.Name == nil {
+		e.Name = defaultEvent
+	}
+	if len(h.props) > 0 {
+		h.props = append(h.props, '}')
+		e.Props = h.props
+	}
+	return nil
+}
+
+var cdPrefix = []byte("cd[")
+
+// parseCustomData handles one cd[key]=val parameter.
+func parseCustomData(h *Hit, key, val []byte, lim *Limits, valueSeen *bool) error {
+	e := &h.Event
+	switch string(key) {
+	case "value":
+		if *valueSeen {
+			return nil
+		}
+		*valueSeen = true
+		if len(val) == 0 {
+			return nil
+		}
+		f, err := strconv.ParseFloat(b2s(val), 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return ErrBadValue
+		}
+		e.Value = f
+	case "currency":
+		if e.Currency != nil {
+			return nil
+		}
+		if len(val) == 0 {
+			e.Currency = val
+			return nil
+		}
+		if len(val) != 3 || !isLetter(val[0]) || !isLetter(val[1]) || !isLetter(val[2]) {
+			return ErrBadCurrency
+		}
+		h.currency = [3]byte{upper(val[0]), upper(val[1]), upper(val[2])}
+		e.Currency = h.currency[:]
+	case "order_id":
+		if e.OrderID != nil {
+			return nil
+		}
+		if len(val) > lim.MaxIDLen {
+			return ErrTooLong
+		}
+		e.OrderID = val
+	case "content_ids":
+		if h.contentIDsSeen {
+			return nil
+		}
+		h.contentIDsSeen = true
+		return parseContentIDs(h, val, lim)
+	default:
+		return addProp(h, key, val, lim)
+	}
+	return nil
+}
+
+// addProp appends one custom property to the props JSON object under
+// construction. A repeated key keeps its first value.
+func addProp(h *Hit, key, val []byte, lim *Limits) error {
+	if !validToken(key, lim.MaxPropKeyLen) {
+		return ErrBadProp
+	}
+	if len(val) > lim.MaxPropValueLen {
+		return ErrTooLong
+	}
+	for _, k := range h.propKeys {
+		if bytes.Equal(k, key) {
+			return nil
+		}
+	}
+	if len(h.propKeys) >= lim.MaxProps {
+		return ErrTooManyProps
+	}
+	h.propKeys = append(h.propKeys, key)
+	if len(h.props) == 0 {
+		h.props = append(h.props, '{')
+	} else {
+		h.props = append(h.props, ',')
+	}
+	h.props = event.AppendString(h.props, key)
+	h.props = append(h.props, ':')
+	h.props = event.AppendString(h.props, val)
+	return nil
+}
+
+// parseContentIDs accepts a JSON array of strings or numbers (`["sku1","sku2"]`,
+// as the big ad pixels send it) or a comma-separated list (`sku1,sku2`).
+// Empty entries are skipped; escapes inside JSON strings are not supported.
+func parseContentIDs(h *Hit, val []byte, lim *Limits) error {
+	e := &h.Event
+	add := func(id []byte) error {
+		id = bytes.TrimSpace(id)
+		if len(id) == 0 {
+			return nil
+		}
+		if len(id) > lim.MaxIDLen {
+			return ErrTooLong
+		}
+		if len(e.ContentIDs) >= lim.MaxContentIDs {
+			return ErrBadContentIDs
+		}
+		e.ContentIDs = append(e.ContentIDs, id)
+		return nil
+	}
+	val = bytes.TrimSpace(val)
+	if len(val) == 0 || val[0] != '[' {
+		for len(val) > 0 {
+			item, rest, _ := bytes.Cut(val, comma)
+			if err := add(item); err != nil {
+				return err
+			}
+			val = rest
+		}
+		return nil
+	}
+	if val[len(val)-1] != ']' {
+		return ErrBadContentIDs
+	}
+	body := bytes.TrimSpace(val[1 : len(val)-1])
+	for len(body) > 0 {
+		var item []byte
+		if body[0] == '"' {
+			end := bytes.IndexByte(body[1:], '"')
+			if end < 0 {
+				return ErrBadContentIDs
+			}
+			item = body[1 : 1+end]
+			if bytes.IndexByte(item, '\\') >= 0 {
+				return ErrBadContentIDs
+			}
+			body = bytes.TrimSpace(body[2+end:])
+		} else {
+			end := bytes.IndexByte(body, ',')
+			if end < 0 {
+				end = len(body)
+			}
+			item = bytes.TrimSpace(body[:end])
+			if _, err := strconv.ParseFloat(b2s(item), 64); err != nil {
+				return ErrBadContentIDs
+			}
+			body = body[end:]
+		}
+		if err := add(item); err != nil {
+			return err
+		}
+		if len(body) == 0 {
+			return nil
+		}
+		if body[0] != ',' {
+			return ErrBadContentIDs
+		}
+		body = bytes.TrimSpace(body[1:])
+		if len(body) == 0 {
+			return ErrBadContentIDs // trailing comma
+		}
+	}
+	return nil
+}
+
+var comma = []byte{','}
+
+// clampTS turns client milliseconds into seconds, falling back to the receive
+// time when the client clock is off by more than skew (or sent 0).
+func clampTS(ms uint64, now time.Time, skew time.Duration) int64 {
+	nowSec := now.Unix()
+	if ms == 0 {
+		return nowSec
+	}
+	sec := int64(ms / 1000)
+	lim := int64(skew / time.Second)
+	if sec < nowSec-lim || sec > nowSec+lim {
+		return nowSec
+	}
+	return sec
+}
+
+// parseUint parses a decimal number of at most 19 digits.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+// validToken reports whether b is 1..max bytes of [A-Za-z0-9_.:-].
+func validToken(b []byte, max int) bool {
+	if len(b) == 0 || len(b) > max {
+		return false
+	}
+	for _, c := range b {
+		if !isLetter(c) && (c < '0' || c > '9') && c != '_' && c != '-' && c != '.' && c != ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// validPrintable reports whether b is 1..max bytes of printable ASCII without space.
+func validPrintable(b []byte, max int) bool {
+	if len(b) == 0 || len(b) > max {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+
+func upper(c byte) byte { return c &^ 0x20 }
+
+// b2s views b as a string without copying; the string must not outlive b.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

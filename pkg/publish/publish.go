@@ -1,0 +1,308 @@
+// Package publish hands encoded events to Kafka. A bounded queue sits in front
+// of kafka-go's Writer; a few workers drain it in batches and write each batch
+// synchronously, so every message is known to be acknowledged by Kafka or not.
+// Publish never blocks: when the queue is full the message is counted and
+// dropped, memory never grows without bound.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/metrics"
+)
+
+// Config configures a Publisher. Zero fields take the defaults in DefaultConfig.
+type Config struct {
+	Brokers      []string
+	Topic        string
+	QueueSize    int           // messages waiting for Kafka
+	Workers      int           // concurrent batch writes
+	BatchSize    int           // messages per write
+	BatchBytes   int           // bytes per write
+	Linger       time.Duration // how long kafka-go waits to fill a partition batch
+	WriteTimeout time.Duration // per produce request
+	Compression  string        // none, gzip, snappy, lz4, zstd
+}
+
+// DefaultConfig returns the defaults written down in the README.
+func DefaultConfig() Config {
+	return Config{
+		Brokers:      []string{"127.0.0.1:9092"},
+		Topic:        "pixel.events",
+		QueueSize:    65536,
+		Workers:      2,
+		BatchSize:    4096,
+		BatchBytes:   1 << 20,
+		Linger:       2 * time.Millisecond,
+		WriteTimeout: 10 * time.Second,
+		Compression:  "none",
+	}
+}
+
+// Message is one encoded event on its way to Kafka. Get one with Acquire, fill
+// Key and Value (append into them to reuse their capacity) and Publish it; the
+// Publisher owns it from then on.
+type Message struct {
+	Key   []byte
+	Value []byte
+}
+
+// Publisher is a bounded asynchronous producer.
+type Publisher struct {
+	cfg     Config
+	log     zerolog.Logger
+	writer  *kafka.Writer
+	queue   chan *Message
+	pool    sync.Pool
+	headers []kafka.Header
+
+	stop    chan struct{} // closed by Close: drain the queue and exit
+	abandon chan struct{} // closed when Close's deadline passed: give up retrying
+	wg      sync.WaitGroup
+	healthy atomic.Bool // the last write (or the start-up probe) succeeded
+
+	acked, failedWrites, dropFull, dropShutdown *metrics.Counter
+	batchSize, writeSeconds                     *metrics.Histogram
+}
+
+// New starts a Publisher's workers. Register its metrics in m.
+func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
+	def := DefaultConfig()
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = def.QueueSize
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = def.Workers
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = def.BatchSize
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = def.BatchBytes
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = def.Linger
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = def.WriteTimeout
+	}
+	if len(cfg.Brokers) == 0 || cfg.Topic == "" {
+		return nil, errors.New("publish: brokers and topic are required")
+	}
+	codec, err := compression(cfg.Compression)
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher{
+		cfg: cfg,
+		log: log,
+		writer: &kafka.Writer{
+			Addr:         kafka.TCP(cfg.Brokers...),
+			Topic:        cfg.Topic,
+			Balancer:     &kafka.Murmur2Balancer{},
+			BatchSize:    cfg.BatchSize,
+			BatchBytes:   int64(cfg.BatchBytes),
+			BatchTimeout: cfg.Linger,
+			WriteTimeout: cfg.WriteTimeout,
+			ReadTimeout:  cfg.WriteTimeout,
+			RequiredAcks: kafka.RequireAll,
+			MaxAttempts:  3,
+			Compression:  codec,
+			Transport:    &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 10 * time.Second},
+		},
+		queue:   make(chan *Message, cfg.QueueSize),
+		headers: []kafka.Header{{Key: event.Header, Value: []byte(event.Version)}},
+		stop:    make(chan struct{}),
+		abandon: make(chan struct{}),
+
+		acked:        m.Counter("pixel_publish_acked_total", "Events acknowledged by Kafka."),
+		failedWrites: m.Counter("pixel_publish_errors_total", "Batch writes to Kafka that failed (they are retried)."),
+		dropFull:     m.Counter("pixel_publish_dropped_total", "Events dropped before reaching Kafka, by reason.", "reason", "queue_full"),
+		dropShutdown: m.Counter("pixel_publish_dropped_total", "Events dropped before reaching Kafka, by reason.", "reason", "shutdown"),
+		batchSize:    m.Histogram("pixel_publish_batch_size", "Events per batch written to Kafka.", metrics.SizeBuckets),
+		writeSeconds: m.Histogram("pixel_publish_write_seconds", "Time to write one batch to Kafka, retries included.", metrics.LatencyBuckets),
+	}
+	p.pool.New = func() any { return &Message{Key: make([]byte, 0, 32), Value: make([]byte, 0, 1024)} }
+	m.GaugeFunc("pixel_publish_queue_depth", "Events waiting in the publish queue.", func() float64 { return float64(len(p.queue)) })
+	m.GaugeFunc("pixel_publish_queue_capacity", "Capacity of the publish queue.", func() float64 { return float64(cap(p.queue)) })
+	for range cfg.Workers {
+		p.wg.Add(1)
+		go p.work()
+	}
+	return p, nil
+}
+
+func compression(name string) (kafka.Compression, error) {
+	switch name {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "lz4":
+		return kafka.Lz4, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	}
+	return 0, fmt.Errorf("publish: unknown compression %q; use none, gzip, snappy, lz4 or zstd", name)
+}
+
+// Probe asks the brokers for the topic's metadata; the Publisher counts as
+// healthy once this or a write succeeded.
+func (p *Publisher) Probe(ctx context.Context) error {
+	client := &kafka.Client{Addr: p.writer.Addr, Timeout: 5 * time.Second}
+	resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{p.cfg.Topic}})
+	if err != nil {
+		return fmt.Errorf("cannot reach Kafka at %v: %w; check -kafka-brokers", p.cfg.Brokers, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Error != nil {
+			return fmt.Errorf("topic %q: %w; create it (make run and the tests create it) or check -kafka-topic", t.Name, t.Error)
+		}
+	}
+	p.healthy.Store(true)
+	return nil
+}
+
+// Healthy reports whether Kafka took the last write.
+func (p *Publisher) Healthy() bool { return p.healthy.Load() }
+
+// Acquire returns an empty Message from the pool.
+func (p *Publisher) Acquire() *Message { return p.pool.Get().(*Message) }
+
+func (p *Publisher) release(m *Message) {
+	m.Key = m.Key[:0]
+	m.Value = m.Value[:0]
+	p.pool.Put(m)
+}
+
+// Publish queues m for Kafka without blocking and reports whether it was
+// queued. When the queue is full m is counted as dropped and released.
+// Publish must not be called after Close.
+func (p *Publisher) Publish(m *Message) bool {
+	select {
+	case p.queue <- m:
+		return true
+	default:
+		p.dropFull.Inc()
+		p.release(m)
+		return false
+	}
+}
+
+// QueueLen is the number of messages waiting.
+func (p *Publisher) QueueLen() int { return len(p.queue) }
+
+// Close stops the workers after they wrote everything queued, or when ctx ends;
+// what is still unwritten then is counted as dropped. Call it after the last
+// Publish returned.
+func (p *Publisher) Close(ctx context.Context) error {
+	close(p.stop)
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		close(p.abandon)
+		<-done
+		err = fmt.Errorf("publish: %w before the queue was written to Kafka", ctx.Err())
+	}
+	if werr := p.writer.Close(); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+// work drains the queue in batches until Close.
+func (p *Publisher) work() {
+	defer p.wg.Done()
+	batch := make([]*Message, 0, p.cfg.BatchSize)
+	msgs := make([]kafka.Message, 0, p.cfg.BatchSize)
+	for {
+		var first *Message
+		select {
+		case first = <-p.queue:
+		case <-p.stop:
+			select {
+			case first = <-p.queue:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+		size := len(first.Value)
+	fill:
+		for len(batch) < p.cfg.BatchSize && size < p.cfg.BatchBytes {
+			select {
+			case m := <-p.queue:
+				batch = append(batch, m)
+				size += len(m.Value)
+			default:
+				break fill
+			}
+		}
+		msgs = p.write(batch, msgs)
+		for i, m := range batch {
+			p.release(m)
+			batch[i] = nil
+		}
+	}
+}
+
+// write writes batch to Kafka, retrying what failed with backoff until it is
+// acknowledged or Close's deadline passed.
+func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Message {
+	start := time.Now()
+	p.batchSize.Observe(float64(len(batch)))
+	msgs = msgs[:0]
+	for _, m := range batch {
+		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value, Headers: p.headers})
+	}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		// Not cancellable on purpose: kafka-go keeps referencing the values
+		// until the write finishes, and they go back to the pool after this.
+		err := p.writer.WriteMessages(context.Background(), msgs...)
+		if err == nil {
+			p.acked.Add(uint64(len(msgs)))
+			p.healthy.Store(true)
+			p.writeSeconds.ObserveSince(start)
+			return msgs
+		}
+		p.failedWrites.Inc()
+		p.healthy.Store(false)
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+			kept := msgs[:0]
+			for i, werr := range werrs {
+				if werr != nil {
+					kept = append(kept, msgs[i])
+				}
+			}
+			p.acked.Add(uint64(len(msgs) - len(kept)))
+			msgs = kept
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			p.log.Warn().Err(err).Int("events", len(msgs)).Int("attempt", attempt).Msg("cannot write to Kafka; retrying")
+		}
+		select {
+		case <-p.abandon:
+			p.dropShutdown.Add(uint64(len(msgs)))
+			p.log.Error().Int("events", len(msgs)).Msg("shutdown deadline passed; events not written to Kafka are lost")
+			return msgs
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}

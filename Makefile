@@ -1,0 +1,57 @@
+# pixel — two commands: `make run` and `make test`. See README.md.
+export PATH := /usr/local/go/bin:$(PATH)
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 10s
+
+.PHONY: run test build deps lint unit fuzz bench clean help
+
+help:
+	@echo "make run    the whole pipeline on this machine (Ctrl-C stops it)"
+	@echo "make test   every test against real servers (what CI runs)"
+	@echo "make deps   install ClickHouse and kcat with apt-get when missing (root)"
+	@echo "make build  build the binaries into bin/"
+	@echo "make lint   gofmt, go vet, staticcheck"
+
+# The Debian packages the project needs: ClickHouse (server and client) and
+# kcat, a Kafka client that is not ours. Installed only when missing.
+deps:
+	@missing=""; \
+	command -v clickhouse-server >/dev/null 2>&1 || missing="$$missing clickhouse-server"; \
+	command -v clickhouse-client >/dev/null 2>&1 || missing="$$missing clickhouse-client"; \
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: missing$$missing; run as root or: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "make deps: missing$$missing and no apt-get; install them by hand" >&2; exit 1; }; \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || { echo "make deps: apt-get install$$missing failed" >&2; exit 1; }; \
+	fi
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+run: deps build
+	bin/devstack
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change: $$out" >&2; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -count=1 -timeout 10m ./...
+
+# Every fuzz target, each for a bounded time.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+test: deps build lint unit fuzz
+
+clean:
+	rm -rf bin run

@@ -1,0 +1,209 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// StackConfig describes the whole pipeline on one machine. `make run` uses the
+// defaults; tests move every address to a free port and Dir to a temp dir.
+type StackConfig struct {
+	Dir    string // ClickHouse and broker data, logs: "run" under the repo for make run
+	BinDir string // where collector, consumer, devbroker and pixelctl are
+
+	CollectorAddr      string // public pixel listener
+	CollectorAdminAddr string
+	ConsumerAdminAddr  string
+
+	ClickHouseAddr     string // an existing server; empty starts a private one
+	ClickHouseTCPPort  int    // private server's native port
+	ClickHouseHTTPPort int
+
+	KafkaBrokers string // an existing Kafka; empty starts devbroker at BrokerAddr
+	BrokerAddr   string
+	Topic        string
+	Partitions   int
+
+	CollectorArgs []string // extra flags, e.g. for tests
+	ConsumerArgs  []string
+	Out           io.Writer // children's logs
+}
+
+// DefaultStackConfig is what `make run` starts.
+func DefaultStackConfig() StackConfig {
+	return StackConfig{
+		Dir:                "run",
+		CollectorAddr:      "127.0.0.1:8080",
+		CollectorAdminAddr: "127.0.0.1:8081",
+		ConsumerAdminAddr:  "127.0.0.1:8082",
+		ClickHouseTCPPort:  19000,
+		ClickHouseHTTPPort: 18123,
+		BrokerAddr:         "127.0.0.1:19092",
+		Topic:              "pixel.events",
+		Partitions:         4,
+		Out:                os.Stderr,
+	}
+}
+
+// Stack is the running pipeline.
+type Stack struct {
+	Cfg        StackConfig
+	ClickHouse *ClickHouse // nil when an existing server is used
+	Broker     *Process    // nil when an existing Kafka is used
+	Consumer   *Process
+	Collector  *Process
+}
+
+// Brokers is the Kafka bootstrap list the stack's processes use.
+func (s *Stack) Brokers() string {
+	if s.Cfg.KafkaBrokers != "" {
+		return s.Cfg.KafkaBrokers
+	}
+	return s.Cfg.BrokerAddr
+}
+
+// ClickHouseAddr is the native address of the ClickHouse in use.
+func (s *Stack) ClickHouseAddr() string {
+	if s.Cfg.ClickHouseAddr != "" {
+		return s.Cfg.ClickHouseAddr
+	}
+	return "127.0.0.1:" + strconv.Itoa(s.Cfg.ClickHouseTCPPort)
+}
+
+func (s *Stack) bin(name string) string { return filepath.Join(s.Cfg.BinDir, name) }
+
+// env is the environment every child gets: one source of truth for addresses.
+func (s *Stack) env() []string {
+	return []string{
+		"KAFKA_BROKERS=" + s.Brokers(),
+		"KAFKA_TOPIC=" + s.Cfg.Topic,
+		"CLICKHOUSE_ADDR=" + s.ClickHouseAddr(),
+		"COLLECTOR_ADDR=" + s.Cfg.CollectorAddr,
+		"COLLECTOR_ADMIN_ADDR=" + s.Cfg.CollectorAdminAddr,
+		"CONSUMER_ADMIN_ADDR=" + s.Cfg.ConsumerAdminAddr,
+	}
+}
+
+// Start brings everything up in order: ClickHouse, broker, migrations,
+// consumer, collector. On error it stops what it started.
+func (s *Stack) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = s.Stop()
+		}
+	}()
+	for _, name := range []string{"collector", "consumer", "pixelctl", "devbroker"} {
+		if _, err := os.Stat(s.bin(name)); err != nil {
+			return fmt.Errorf("binary %s is missing: %w; build with `make build` (go build -o bin/ ./cmd/...)", s.bin(name), err)
+		}
+	}
+	if s.Cfg.ClickHouseAddr == "" {
+		if s.ClickHouse, err = NewClickHouse(filepath.Join(s.Cfg.Dir, "clickhouse"), s.Cfg.ClickHouseTCPPort, s.Cfg.ClickHouseHTTPPort); err != nil {
+			return err
+		}
+		if err := s.ClickHouse.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if s.Cfg.KafkaBrokers == "" {
+		if err := s.StartBroker(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := s.StartConsumer(ctx); err != nil {
+		return err
+	}
+	return s.StartCollector(ctx)
+}
+
+// StartBroker starts devbroker, keeping its data under Dir/kafka.
+func (s *Stack) StartBroker(ctx context.Context) error {
+	p, err := StartProcess("devbroker", s.bin("devbroker"), []string{
+		"-addr", s.Cfg.BrokerAddr,
+		"-topics", s.Cfg.Topic + "," + s.Cfg.Topic + ".dlq",
+		"-partitions", strconv.Itoa(s.Cfg.Partitions),
+		"-data-dir", filepath.Join(s.Cfg.Dir, "kafka"),
+	}, nil, s.Cfg.Out)
+	if err != nil {
+		return err
+	}
+	s.Broker = p
+	return p.WaitTCP(ctx, s.Cfg.BrokerAddr)
+}
+
+// Migrate runs `pixelctl migrate` against the stack's ClickHouse.
+func (s *Stack) Migrate(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, s.bin("pixelctl"), "migrate", "-wait", "30s")
+	cmd.Env = append(os.Environ(), s.env()...)
+	cmd.Stdout, cmd.Stderr = s.Cfg.Out, s.Cfg.Out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("pixelctl migrate: %w", err)
+	}
+	return nil
+}
+
+// StartConsumer starts the consumer and waits for its admin endpoint.
+func (s *Stack) StartConsumer(ctx context.Context) error {
+	p, err := StartProcess("consumer", s.bin("consumer"), s.Cfg.ConsumerArgs, s.env(), s.Cfg.Out)
+	if err != nil {
+		return err
+	}
+	s.Consumer = p
+	return p.WaitHTTP(ctx, "http://"+s.Cfg.ConsumerAdminAddr+"/healthz")
+}
+
+// StartCollector starts the collector and waits until it is ready.
+func (s *Stack) StartCollector(ctx context.Context) error {
+	p, err := StartProcess("collector", s.bin("collector"), s.Cfg.CollectorArgs, s.env(), s.Cfg.Out)
+	if err != nil {
+		return err
+	}
+	s.Collector = p
+	return p.WaitHTTP(ctx, "http://"+s.Cfg.CollectorAdminAddr+"/readyz")
+}
+
+// Stop stops everything in reverse order, each gracefully: the collector
+// flushes to Kafka, the consumer inserts and commits its last batch.
+func (s *Stack) Stop() error {
+	var errs []error
+	for _, p := range []*Process{s.Collector, s.Consumer, s.Broker} {
+		if p != nil {
+			if err := p.Stop(60 * time.Second); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
+			}
+		}
+	}
+	if s.ClickHouse != nil {
+		if err := s.ClickHouse.Stop(60 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Exited returns the first child process that ends, for supervision.
+func (s *Stack) Exited() <-chan *Process {
+	ch := make(chan *Process, 1)
+	for _, p := range []*Process{s.Collector, s.Consumer, s.Broker} {
+		if p != nil {
+			go func(p *Process) {
+				<-p.Exited()
+				select {
+				case ch <- p:
+				default:
+				}
+			}(p)
+		}
+	}
+	return ch
+}

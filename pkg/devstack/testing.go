@@ -1,0 +1,100 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
+)
+
+// The test binary's private ClickHouse, started on first use.
+var shared struct {
+	once sync.Once
+	ch   *ClickHouse
+	dir  string
+	err  error
+}
+
+// RunTests runs a package's tests and then stops the private ClickHouse they
+// started. Call it from TestMain: os.Exit(devstack.RunTests(m)).
+func RunTests(m *testing.M) int {
+	code := m.Run()
+	if shared.ch != nil {
+		_ = shared.ch.Stop(30 * time.Second)
+		_ = os.RemoveAll(shared.dir)
+	}
+	return code
+}
+
+// TestClickHouse returns this test binary's private ClickHouse server, starting
+// it on first use. A missing clickhouse-server fails the test: `make test`
+// installs it.
+func TestClickHouse(t testing.TB) *ClickHouse {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "pixel-clickhouse-")
+		if shared.err != nil {
+			return
+		}
+		shared.ch, shared.err = NewClickHouse(shared.dir, 0, 0)
+		if shared.err != nil {
+			return
+		}
+		shared.err = shared.ch.Start(context.Background())
+		if shared.err != nil {
+			shared.ch = nil
+		}
+	})
+	if shared.err != nil {
+		t.Fatalf("private ClickHouse: %v", shared.err)
+	}
+	return shared.ch
+}
+
+var nonIdent = regexp.MustCompile(`[^A-Za-z0-9_]+`)
+
+// TestDatabase creates a fresh database on the test ClickHouse, applies the
+// migrations to it and returns the options that reach it.
+func TestDatabase(t testing.TB) chstore.Options {
+	t.Helper()
+	ch := TestClickHouse(t)
+	name := strings.ToLower(nonIdent.ReplaceAllString(t.Name(), "_"))
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	o := chstore.Options{
+		Addr:     []string{ch.Addr()},
+		Database: fmt.Sprintf("t_%s_%06d", name, rand.IntN(1_000_000)),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := chstore.Migrate(ctx, o); err != nil {
+		t.Fatalf("migrate %s: %v", o.Database, err)
+	}
+	return o
+}
+
+// TestBroker starts an in-process Kafka-protocol broker (kfake) with the given
+// topics and partitions; it stops when the test ends.
+func TestBroker(t testing.TB, partitions int, topics ...string) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.DefaultNumPartitions(partitions),
+		kfake.SeedTopics(int32(partitions), topics...),
+	)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}

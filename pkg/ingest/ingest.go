@@ -191,7 +191,11 @@ func (in *Ingester) loop(ctx context.Context) error {
 // skipped; their offsets are committed with the batch.
 func (in *Ingester) add(msg *kafka.Message) {
 	in.batch.Add(msg.Partition, msg.Offset, len(msg.Value), time.Now())
-	if err := event.Parse(msg.Value, &in.ev); err != nil {
+	err := checkVersion(msg.Headers)
+	if err == nil {
+		err = event.Parse(msg.Value, &in.ev)
+	}
+	if err != nil {
 		if c := in.invalid[err]; c != nil {
 			c.Inc()
 		}
@@ -240,6 +244,17 @@ func (in *Ingester) flush(ctx context.Context) error {
 	}
 	in.batch.Reset()
 	in.rows.Reset()
+	return nil
+}
+
+// checkVersion accepts messages of wire-format version 1, and messages
+// without the header (written by hand or by other tools) as version 1.
+func checkVersion(headers []kafka.Header) error {
+	for _, h := range headers {
+		if h.Key == event.Header && string(h.Value) != event.Version {
+			return event.ErrUnsupported
+		}
+	}
 	return nil
 }
 

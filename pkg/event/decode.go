@@ -14,6 +14,7 @@ import (
 // they point into e's own scratch space; either way they are valid until data is
 // modified or e is reused. Unknown fields are skipped so that an older reader
 // accepts a newer writer's additions; a known field of the wrong type is ErrType.
+// A field given twice keeps its last value, as with encoding/json.
 func Parse(data []byte, e *Event) error {
 	e.Reset()
 	// Unescaped text is never longer than its escaped form, so one allocation
@@ -152,10 +153,20 @@ func (p *parser) field(key []byte) error {
 }
 
 func (p *parser) strField() ([]byte, error) {
-	if p.next() != '"' {
-		return nil, ErrType
+	if c := p.next(); c != '"' {
+		return nil, wrongType(c)
 	}
 	return p.str()
+}
+
+// wrongType is the error for a value starting with c where another type was
+// expected: ErrType when c starts some JSON value, else ErrSyntax.
+func wrongType(c byte) error {
+	switch {
+	case c == '"', c == '{', c == '[', c == 't', c == 'f', c == 'n', c == '-', c >= '0' && c <= '9':
+		return ErrType
+	}
+	return ErrSyntax
 }
 
 // str reads a JSON string starting at the opening quote.
@@ -275,22 +286,49 @@ func hex4(b []byte, i int) (rune, bool) {
 	return r, true
 }
 
-// number returns the bytes of the JSON number at the cursor.
+// number returns the bytes of the JSON number at the cursor. It is ErrType
+// when no number starts there and ErrSyntax when one starts but does not follow
+// the JSON grammar (-?int frac? exp?; no "+1", "01", ".5", "1." or "1e").
 func (p *parser) number() ([]byte, error) {
 	p.skipSpace()
-	start := p.pos
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
-			p.pos++
-			continue
+	d, start, i := p.data, p.pos, p.pos
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && d[i] >= '1' && d[i] <= '9':
+		i = skipDigits(d, i)
+	case i == start:
+		return nil, wrongType(p.next())
+	default:
+		return nil, ErrSyntax
+	}
+	if i < len(d) && d[i] == '.' {
+		if i++; i >= len(d) || d[i] < '0' || d[i] > '9' {
+			return nil, ErrSyntax
 		}
-		break
+		i = skipDigits(d, i)
 	}
-	if p.pos == start {
-		return nil, ErrType
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		if i++; i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i >= len(d) || d[i] < '0' || d[i] > '9' {
+			return nil, ErrSyntax
+		}
+		i = skipDigits(d, i)
 	}
-	return p.data[start:p.pos], nil
+	p.pos = i
+	return d[start:i], nil
+}
+
+func skipDigits(d []byte, i int) int {
+	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func (p *parser) intField() (int64, error) {
@@ -318,9 +356,10 @@ func (p *parser) floatField() (float64, error) {
 }
 
 func (p *parser) contentIDs() error {
-	if p.next() != '[' {
-		return ErrType
+	if c := p.next(); c != '[' {
+		return wrongType(c)
 	}
+	p.e.ContentIDs = p.e.ContentIDs[:0] // a repeated field replaces, like every other field
 	p.pos++
 	if p.next() == ']' {
 		p.pos++
@@ -398,11 +437,9 @@ func (p *parser) skipValue(depth int) error {
 	case 'n':
 		return p.literal("null")
 	default:
-		b, err := p.number()
-		if err != nil {
-			return ErrSyntax
-		}
-		if _, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64); err != nil {
+		// Any well-formed number will do, even one too big for a float64:
+		// the field is not ours to judge.
+		if _, err := p.number(); err != nil {
 			return ErrSyntax
 		}
 		return nil

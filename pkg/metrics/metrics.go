@@ -140,9 +140,36 @@ func formatLabels(kv []string) string {
 		}
 		b = append(b, kv[i]...)
 		b = append(b, '=')
-		b = strconv.AppendQuote(b, kv[i+1])
+		b = appendLabelValue(b, kv[i+1])
 	}
 	return string(append(b, '}'))
+}
+
+// appendLabelValue appends v as a quoted label value. The exposition format
+// knows only three escapes (\\, \" and \n) and takes every other byte as it is;
+// strconv.Quote's \t or \x01 would make the whole scrape fail to parse.
+func appendLabelValue(b []byte, v string) []byte {
+	b = append(b, '"')
+	b = appendEscaped(b, v, true)
+	return append(b, '"')
+}
+
+// appendEscaped appends s with backslash and line feed escaped, and the
+// double quote too when quote is set (label values; HELP text leaves it).
+func appendEscaped(b []byte, s string, quote bool) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			b = append(b, '\\', '\\')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '"' && quote:
+			b = append(b, '\\', '"')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // Counter registers and returns a counter; labels are key, value pairs.
@@ -182,7 +209,7 @@ func (s *Set) WritePrometheus(w io.Writer) error {
 		b = append(b[:0], "# HELP "...)
 		b = append(b, f.name...)
 		b = append(b, ' ')
-		b = append(b, f.help...)
+		b = appendEscaped(b, f.help, false)
 		b = append(b, "\n# TYPE "...)
 		b = append(b, f.name...)
 		b = append(b, [...]string{" counter\n", " gauge\n", " histogram\n"}[f.kind]...)
@@ -228,7 +255,7 @@ func (sr *series) append(b []byte, name string) []byte {
 }
 
 func withLabel(labels, k, v string) string {
-	pair := k + "=" + strconv.Quote(v)
+	pair := k + "=" + string(appendLabelValue(nil, v))
 	if labels == "" {
 		return "{" + pair + "}"
 	}

@@ -50,29 +50,34 @@ func (t TrustedProxies) trusted(a netip.Addr) bool {
 }
 
 // ClientIP returns the client's address. When the peer is a trusted proxy, the
-// X-Forwarded-For list is walked from the right (the entry our proxy appended)
-// and the first address that is not itself a trusted proxy is the client.
-// Malformed entries stop the walk at the last trusted hop.
-func (t TrustedProxies) ClientIP(peer netip.Addr, xff []byte) netip.Addr {
+// X-Forwarded-For values are walked from the right (the entry our proxy
+// appended) and the first address that is not itself a trusted proxy is the
+// client. xff holds the header's lines in the order received: a proxy may
+// append its own line after one the client sent, so all of them count, the
+// last one first. Malformed entries stop the walk at the last trusted hop.
+func (t TrustedProxies) ClientIP(peer netip.Addr, xff ...[]byte) netip.Addr {
 	peer = peer.Unmap()
 	if len(t.prefixes) == 0 || !t.trusted(peer) {
 		return peer
 	}
 	client := peer
-	for len(xff) > 0 {
-		var entry []byte
-		if i := bytes.LastIndexByte(xff, ','); i >= 0 {
-			entry, xff = xff[i+1:], xff[:i]
-		} else {
-			entry, xff = xff, nil
-		}
-		a, err := netip.ParseAddr(b2s(bytes.TrimSpace(entry)))
-		if err != nil {
-			return client
-		}
-		client = a.Unmap()
-		if !t.trusted(client) {
-			return client
+	for i := len(xff) - 1; i >= 0; i-- {
+		list := xff[i]
+		for len(list) > 0 {
+			var entry []byte
+			if j := bytes.LastIndexByte(list, ','); j >= 0 {
+				entry, list = list[j+1:], list[:j]
+			} else {
+				entry, list = list, nil
+			}
+			a, err := netip.ParseAddr(b2s(bytes.TrimSpace(entry)))
+			if err != nil {
+				return client
+			}
+			client = a.Unmap()
+			if !t.trusted(client) {
+				return client
+			}
 		}
 	}
 	return client

@@ -63,14 +63,14 @@ func DefaultConfig() Config {
 type Hit struct {
 	Event event.Event
 
-	props          []byte
-	propKeys       [][]byte
-	currency       [3]byte
-	contentIDsSeen bool
-	visitorID      []byte
-	sessionID      []byte
-	eventID        []byte
-	ip             []byte
+	props     []byte
+	propKeys  [][]byte
+	currency  [3]byte
+	seen      seenParams
+	visitorID []byte
+	sessionID []byte
+	eventID   []byte
+	ip        []byte
 }
 
 var hitPool = sync.Pool{New: func() any { return new(Hit) }}
@@ -90,7 +90,7 @@ func (h *Hit) Reset() {
 	h.props = h.props[:0]
 	clear(h.propKeys)
 	h.propKeys = h.propKeys[:0]
-	h.contentIDsSeen = false
+	h.seen = 0
 	h.visitorID = h.visitorID[:0]
 	h.sessionID = h.sessionID[:0]
 	h.eventID = h.eventID[:0]
@@ -109,7 +109,7 @@ func (h *Hit) FromRequest(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) 
 		return err
 	}
 	e := &h.Event
-	if e.URL == nil {
+	if len(e.URL) == 0 {
 		ref := ctx.Request.Header.Referer()
 		if len(ref) > cfg.Limits.MaxURLLen {
 			return ErrTooLong
@@ -147,7 +147,10 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 		h.eventID = AppendNewEventID(h.eventID[:0], now)
 		e.EventID = h.eventID
 	}
-	ip := cfg.TrustedProxies.ClientIP(peerAddr(ctx), ctx.Request.Header.Peek(fasthttp.HeaderXForwardedFor))
+	ip := peerAddr(ctx).Unmap()
+	if cfg.TrustedProxies.trusted(ip) {
+		ip = cfg.TrustedProxies.ClientIP(ip, ctx.Request.Header.PeekAll(fasthttp.HeaderXForwardedFor)...)
+	}
 	if ip.IsValid() {
 		h.ip = ip.AppendTo(h.ip[:0])
 	}
@@ -183,8 +186,10 @@ func setCookie(resp *fasthttp.ResponseHeader, ck *fasthttp.Cookie, c *CookieConf
 	if c.Domain != "" {
 		ck.SetDomain(c.Domain)
 	}
-	ck.SetSameSite(c.SameSite)
+	// Secure first: SetSameSite(None) turns Secure on, as browsers require,
+	// and must not be undone.
 	ck.SetSecure(c.Secure)
+	ck.SetSameSite(c.SameSite)
 	resp.SetCookie(ck)
 }
 

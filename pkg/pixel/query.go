@@ -51,47 +51,45 @@ var defaultEvent = []byte("PageView")
 // The returned error is an *InvalidError naming the reason.
 func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
 	e := &h.Event
-	var tsSeen, valueSeen bool
 	for key, val := range args.All() {
 		switch string(key) {
 		case "id":
-			if e.PixelID == nil {
+			if h.first(seenID) {
 				if !validToken(val, lim.MaxIDLen) {
 					return ErrBadPixelID
 				}
 				e.PixelID = val
 			}
 		case "ev":
-			if e.Name == nil {
+			if h.first(seenEvent) {
 				if !validToken(val, lim.MaxEventLen) {
 					return ErrBadEvent
 				}
 				e.Name = val
 			}
 		case "eid":
-			if e.EventID == nil {
+			if h.first(seenEventID) {
 				if !validPrintable(val, lim.MaxIDLen) {
 					return ErrBadEventID
 				}
 				e.EventID = val
 			}
 		case "dl":
-			if e.URL == nil {
+			if h.first(seenURL) {
 				if len(val) > lim.MaxURLLen {
 					return ErrTooLong
 				}
 				e.URL = val
 			}
 		case "rl":
-			if e.Referrer == nil {
+			if h.first(seenReferrer) {
 				if len(val) > lim.MaxURLLen {
 					return ErrTooLong
 				}
 				e.Referrer = val
 			}
 		case "ts":
-			if !tsSeen {
-				tsSeen = true
+			if h.first(seenTS) {
 				ms, ok := parseUint(val)
 				if !ok {
 					return ErrBadTS
@@ -102,7 +100,7 @@ func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
 			if len(key) < 5 || !bytes.HasPrefix(key, cdPrefix) || key[len(key)-1] != ']' {
 				continue
 			}
-			if err := parseCustomData(h, key[len(cdPrefix):len(key)-1], val, lim, &valueSeen); err != nil {
+			if err := parseCustomData(h, key[len(cdPrefix):len(key)-1], val, lim); err != nil {
 				return err
 			}
 		}
@@ -122,16 +120,40 @@ func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
 
 var cdPrefix = []byte("cd[")
 
+// seenParams records which parameters a hit already had. The first occurrence
+// counts, even when empty: fasthttp hands out an empty value as nil or not
+// depending on what its reused buffers held before, so "not set yet" cannot
+// be told from the value itself.
+type seenParams uint16
+
+const (
+	seenID seenParams = 1 << iota
+	seenEvent
+	seenEventID
+	seenURL
+	seenReferrer
+	seenTS
+	seenValue
+	seenCurrency
+	seenOrderID
+	seenContentIDs
+)
+
+// first reports whether p is seen for the first time, and marks it seen.
+func (h *Hit) first(p seenParams) bool {
+	if h.seen&p != 0 {
+		return false
+	}
+	h.seen |= p
+	return true
+}
+
 // parseCustomData handles one cd[key]=val parameter.
-func parseCustomData(h *Hit, key, val []byte, lim *Limits, valueSeen *bool) error {
+func parseCustomData(h *Hit, key, val []byte, lim *Limits) error {
 	e := &h.Event
 	switch string(key) {
 	case "value":
-		if *valueSeen {
-			return nil
-		}
-		*valueSeen = true
-		if len(val) == 0 {
+		if !h.first(seenValue) || len(val) == 0 {
 			return nil
 		}
 		f, err := strconv.ParseFloat(b2s(val), 64)
@@ -140,11 +162,7 @@ func parseCustomData(h *Hit, key, val []byte, lim *Limits, valueSeen *bool) erro
 		}
 		e.Value = f
 	case "currency":
-		if e.Currency != nil {
-			return nil
-		}
-		if len(val) == 0 {
-			e.Currency = val
+		if !h.first(seenCurrency) || len(val) == 0 {
 			return nil
 		}
 		if len(val) != 3 || !isLetter(val[0]) || !isLetter(val[1]) || !isLetter(val[2]) {
@@ -153,7 +171,7 @@ func parseCustomData(h *Hit, key, val []byte, lim *Limits, valueSeen *bool) erro
 		h.currency = [3]byte{upper(val[0]), upper(val[1]), upper(val[2])}
 		e.Currency = h.currency[:]
 	case "order_id":
-		if e.OrderID != nil {
+		if !h.first(seenOrderID) {
 			return nil
 		}
 		if len(val) > lim.MaxIDLen {
@@ -161,10 +179,9 @@ func parseCustomData(h *Hit, key, val []byte, lim *Limits, valueSeen *bool) erro
 		}
 		e.OrderID = val
 	case "content_ids":
-		if h.contentIDsSeen {
+		if !h.first(seenContentIDs) {
 			return nil
 		}
-		h.contentIDsSeen = true
 		return parseContentIDs(h, val, lim)
 	default:
 		return addProp(h, key, val, lim)
@@ -278,7 +295,8 @@ func parseContentIDs(h *Hit, val []byte, lim *Limits) error {
 var comma = []byte{','}
 
 // clampTS turns client milliseconds into seconds, falling back to the receive
-// time when the client clock is off by more than skew (or sent 0).
+// time when the client clock is off by more than skew (or sent 0), or when
+// the time does not fit the ClickHouse column (a large configured skew).
 func clampTS(ms uint64, now time.Time, skew time.Duration) int64 {
 	nowSec := now.Unix()
 	if ms == 0 {
@@ -286,7 +304,7 @@ func clampTS(ms uint64, now time.Time, skew time.Duration) int64 {
 	}
 	sec := int64(ms / 1000)
 	lim := int64(skew / time.Second)
-	if sec < nowSec-lim || sec > nowSec+lim {
+	if sec < nowSec-lim || sec > nowSec+lim || sec > event.MaxTime {
 		return nowSec
 	}
 	return sec

@@ -1,0 +1,124 @@
+package batch
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func TestFull(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy Policy
+		sizes  []int // one message each
+		want   bool
+	}{
+		{"empty", Policy{MaxRows: 3, MaxBytes: 100, MaxAge: time.Second}, nil, false},
+		{"below both limits", Policy{MaxRows: 3, MaxBytes: 100, MaxAge: time.Second}, []int{10, 10}, false},
+		{"rows reached", Policy{MaxRows: 3, MaxBytes: 100, MaxAge: time.Second}, []int{1, 1, 1}, true},
+		{"bytes reached exactly", Policy{MaxRows: 3, MaxBytes: 100, MaxAge: time.Second}, []int{60, 40}, true},
+		{"bytes passed by one large message", Policy{MaxRows: 3, MaxBytes: 100, MaxAge: time.Second}, []int{500}, true},
+		{"default policy, one message", DefaultPolicy(), []int{300}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := New(tc.policy)
+			for i, size := range tc.sizes {
+				b.Add(0, int64(i), size, t0)
+			}
+			if got := b.Full(); got != tc.want {
+				t.Fatalf("Full() = %v after %v with %+v, want %v", got, tc.sizes, tc.policy, tc.want)
+			}
+			if tc.want && !b.Due(t0) {
+				t.Fatal("a full batch is not due")
+			}
+		})
+	}
+}
+
+func TestDueByAge(t *testing.T) {
+	b := New(Policy{MaxRows: 1000, MaxBytes: 1 << 20, MaxAge: time.Second})
+	if b.Due(t0.Add(time.Hour)) {
+		t.Fatal("an empty batch is due")
+	}
+	if _, ok := b.Deadline(); ok {
+		t.Fatal("an empty batch has a deadline")
+	}
+	b.Add(0, 1, 10, t0)
+	b.Add(0, 2, 10, t0.Add(900*time.Millisecond)) // later messages do not move the deadline
+	if d, ok := b.Deadline(); !ok || !d.Equal(t0.Add(time.Second)) {
+		t.Fatalf("Deadline() = %v, %v; want first message + MaxAge", d, ok)
+	}
+	for _, tc := range []struct {
+		at   time.Duration
+		want bool
+	}{
+		{0, false},
+		{999 * time.Millisecond, false},
+		{time.Second, true},
+		{time.Minute, true},
+	} {
+		if got := b.Due(t0.Add(tc.at)); got != tc.want {
+			t.Errorf("Due(first+%v) = %v, want %v", tc.at, got, tc.want)
+		}
+	}
+	if age := b.Age(t0.Add(1500 * time.Millisecond)); age != 1500*time.Millisecond {
+		t.Errorf("Age = %v, want 1.5s", age)
+	}
+}
+
+func TestRanges(t *testing.T) {
+	b := New(DefaultPolicy())
+	if r := b.Ranges(); len(r) != 0 {
+		t.Fatalf("Ranges of an empty batch = %v", r)
+	}
+	for _, m := range []struct {
+		partition int
+		offset    int64
+	}{
+		{2, 100}, {0, 7}, {2, 101}, {1, 50}, {2, 105}, {0, 8},
+	} {
+		b.Add(m.partition, m.offset, 10, t0)
+	}
+	want := []Range{
+		{Partition: 0, First: 7, Last: 8},
+		{Partition: 1, First: 50, Last: 50},
+		{Partition: 2, First: 100, Last: 105},
+	}
+	if got := b.Ranges(); !slices.Equal(got, want) {
+		t.Fatalf("Ranges() = %+v, want %+v", got, want)
+	}
+	if b.Rows() != 6 || b.Bytes() != 60 || b.Empty() {
+		t.Fatalf("Rows %d, Bytes %d, Empty %v", b.Rows(), b.Bytes(), b.Empty())
+	}
+}
+
+func TestReset(t *testing.T) {
+	b := New(Policy{MaxRows: 2, MaxBytes: 100, MaxAge: time.Second})
+	b.Add(0, 1, 60, t0)
+	b.Add(1, 9, 60, t0)
+	if !b.Full() {
+		t.Fatal("not full before Reset")
+	}
+	b.Reset()
+	if !b.Empty() || b.Rows() != 0 || b.Bytes() != 0 || b.Full() || b.Due(t0.Add(time.Hour)) || len(b.Ranges()) != 0 || b.Age(t0.Add(time.Hour)) != 0 {
+		t.Fatalf("after Reset: rows %d, bytes %d, full %v, ranges %v", b.Rows(), b.Bytes(), b.Full(), b.Ranges())
+	}
+	// The next batch starts its own clock and ranges.
+	later := t0.Add(time.Hour)
+	b.Add(1, 10, 5, later)
+	if d, _ := b.Deadline(); !d.Equal(later.Add(time.Second)) {
+		t.Fatalf("deadline after Reset = %v, want %v", d, later.Add(time.Second))
+	}
+	if got := b.Ranges(); !slices.Equal(got, []Range{{Partition: 1, First: 10, Last: 10}}) {
+		t.Fatalf("Ranges after Reset = %+v", got)
+	}
+}
+
+func TestDefaultPolicy(t *testing.T) {
+	p := DefaultPolicy()
+	if p.MaxRows != 100_000 || p.MaxBytes != 64<<20 || p.MaxAge != time.Second {
+		t.Fatalf("DefaultPolicy() = %+v, want the documented 100000 rows, 64 MiB, 1s", p)
+	}
+}

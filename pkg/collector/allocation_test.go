@@ -1,0 +1,62 @@
+//go:build !race
+
+package collector_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/pixel-pipeline/pixel/pkg/collector"
+	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
+)
+
+// TestPixelAllocations checks that the pixel path allocates nothing per
+// request once pools and buffers are warm: HTTP parsing, the handler, the
+// event encoding and the response, as fasthttp's allocation_test.go does it.
+func TestPixelAllocations(t *testing.T) {
+	behindProxy := func(c *collector.Config) {
+		var err error
+		if c.Pixel.TrustedProxies, err = pixel.ParseTrustedProxies("203.0.113.0/24"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, request string
+		change        func(*collector.Config)
+		ip            string // of the published event; "" = nothing published
+	}{
+		{"returning visitor", rawGET(validHit, "Cookie: _ga=GA1.1.1.1; _pxid="+visitorID+"; _pxsid="+sessionID), nil, "203.0.113.7"},
+		{"new visitor", rawGET("/p.gif?id=px1&ev=PageView"), nil, "203.0.113.7"},
+		{"custom properties", rawGET("/p.gif?id=px1&ev=Lead&cd%5Bplan%5D=pro&cd%5Bseats%5D=3&cd%5Border_id%5D=o-1", "Cookie: _pxid="+visitorID), nil, "203.0.113.7"},
+		{"behind a trusted proxy", rawGET(validHit, "X-Forwarded-For: 6.6.6.6", "X-Forwarded-For: 198.51.100.4, 203.0.113.9"), behindProxy, "198.51.100.4"},
+		{"invalid hit", rawGET("/p.gif?ev=Purchase&ts=x"), nil, ""},
+		{"opted out", rawGET("/p.gif?id=px1", "Sec-GPC: 1"), nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t, tc.change)
+			s := newConnServer(ts.handler)
+			n := testing.AllocsPerRun(200, func() {
+				if err := s.serve(tc.request); err != nil {
+					t.Fatal(err)
+				}
+			})
+			// Make sure the runs did the real work, not a shortcut.
+			if !bytes.Contains(s.conn.w.Bytes(), []byte("\r\nContent-Type: image/gif\r\n")) {
+				t.Fatalf("response is not the GIF:\n%s", s.conn.w.Bytes())
+			}
+			if tc.ip == "" && ts.pub.published != 0 {
+				t.Fatalf("published %d messages, want none", ts.pub.published)
+			}
+			if tc.ip != "" {
+				var e event.Event
+				if err := event.Parse(ts.pub.last.Value, &e); err != nil || string(e.IP) != tc.ip {
+					t.Fatalf("published event with ip %q (%v), want %s", e.IP, err, tc.ip)
+				}
+			}
+			if n != 0 {
+				t.Fatalf("%v allocations per request, want 0", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,105 @@
+package pixel
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+)
+
+// checkUUIDv7 checks that id is a canonical UUID version 7 whose timestamp is
+// the millisecond of now.
+func checkUUIDv7(t *testing.T, id string, now time.Time) {
+	t.Helper()
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		t.Fatalf("%q is not a canonical 8-4-4-4-12 UUID", id)
+	}
+	raw, err := hex.DecodeString(strings.ReplaceAll(id, "-", ""))
+	if err != nil || strings.ToLower(id) != id {
+		t.Fatalf("%q is not lower-case hex: %v", id, err)
+	}
+	if v := raw[6] >> 4; v != 7 {
+		t.Fatalf("%q has version %d, want 7", id, v)
+	}
+	if raw[8]>>6 != 0b10 {
+		t.Fatalf("%q has variant bits %02b, want 10 (RFC 9562)", id, raw[8]>>6)
+	}
+	ms := binary.BigEndian.Uint64(append([]byte{0, 0}, raw[:6]...))
+	if int64(ms) != now.UnixMilli() {
+		t.Fatalf("%q embeds unix ms %d, want %d", id, ms, now.UnixMilli())
+	}
+}
+
+func TestAppendNewEventID(t *testing.T) {
+	now := time.Date(2026, 3, 4, 5, 6, 7, 891_000_000, time.UTC)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := AppendNewEventID([]byte("prefix:"), now)
+		if !strings.HasPrefix(string(id), "prefix:") {
+			t.Fatalf("AppendNewEventID must append to dst: %q", id)
+		}
+		s := string(id[len("prefix:"):])
+		checkUUIDv7(t, s, now)
+		if seen[s] {
+			t.Fatalf("%q generated twice", s)
+		}
+		seen[s] = true
+	}
+	// Ids sort by time across milliseconds.
+	a := string(AppendNewEventID(nil, now))
+	b := string(AppendNewEventID(nil, now.Add(time.Millisecond)))
+	if a >= b {
+		t.Fatalf("id of a later millisecond %q does not sort after %q", b, a)
+	}
+}
+
+func TestAppendNewID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := AppendNewID([]byte("x"))
+		s := string(id[1:])
+		if len(s) != VisitorIDLen {
+			t.Fatalf("%q has %d characters, want %d", s, len(s), VisitorIDLen)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil || len(raw) != 16 {
+			t.Fatalf("%q is not 16 bytes of unpadded base64url: %v", s, err)
+		}
+		if !ValidCookieID([]byte(s)) {
+			t.Fatalf("ValidCookieID rejects the generated %q", s)
+		}
+		if seen[s] {
+			t.Fatalf("%q generated twice", s)
+		}
+		seen[s] = true
+	}
+}
+
+func TestValidCookieID(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"Zm9vYmFyYmF6cXV4cXV1eA", true},
+		{"abcdefgh", true},
+		{"ABCD-_09", true},
+		{strings.Repeat("z", 64), true},
+		{"", false},
+		{"abcdefg", false},
+		{strings.Repeat("z", 65), false},
+		{"abcdefg=", false},
+		{"abc+defg", false},
+		{"abc/defg", false},
+		{"abc.defg", false},
+		{"abc defg", false},
+		{"abcdéfgh", false},
+		{"abcdefg\x00", false},
+		{`abcdefg"`, false},
+	} {
+		if got := ValidCookieID([]byte(tc.id)); got != tc.want {
+			t.Errorf("ValidCookieID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}

@@ -76,7 +76,7 @@ func splitStatements(s string) []string {
 		cur.WriteString(line)
 		cur.WriteByte('\n')
 		if strings.HasSuffix(trimmed, ";") {
-			if st := strings.TrimRight(strings.TrimSpace(cur.String()), ";"); st != "" {
+			if st := strings.TrimSpace(strings.TrimRight(strings.TrimSpace(cur.String()), ";")); st != "" {
 				out = append(out, st)
 			}
 			cur.Reset()

@@ -212,6 +212,8 @@ const usersXML = `<?xml version="1.0"?>
     <default>
       <max_memory_usage>8000000000</max_memory_usage>
       <load_balancing>random</load_balancing>
+      <!-- Check for shutdown every second, not every 10 s, so Stop is quick. -->
+      <poll_interval>1</poll_interval>
     </default>
   </profiles>
   <users>

@@ -29,7 +29,7 @@ type Config struct {
 	Topic         string
 	Group         string
 	Batch         batch.Policy
-	InsertTimeout time.Duration // one insert attempt
+	InsertTimeout time.Duration // one insert attempt, and the offset commit after it
 	MaxBackoff    time.Duration // longest wait between insert attempts
 }
 
@@ -43,6 +43,38 @@ func DefaultConfig() Config {
 		InsertTimeout: 60 * time.Second,
 		MaxBackoff:    10 * time.Second,
 	}
+}
+
+// withDefaults fills zero fields from DefaultConfig: a zero InsertTimeout
+// would fail every insert, a zero MaxBackoff would retry in a busy loop and a
+// zero batch limit would flush every message alone.
+func (c Config) withDefaults() Config {
+	def := DefaultConfig()
+	if len(c.Brokers) == 0 {
+		c.Brokers = def.Brokers
+	}
+	if c.Topic == "" {
+		c.Topic = def.Topic
+	}
+	if c.Group == "" {
+		c.Group = def.Group
+	}
+	if c.Batch.MaxRows <= 0 {
+		c.Batch.MaxRows = def.Batch.MaxRows
+	}
+	if c.Batch.MaxBytes <= 0 {
+		c.Batch.MaxBytes = def.Batch.MaxBytes
+	}
+	if c.Batch.MaxAge <= 0 {
+		c.Batch.MaxAge = def.Batch.MaxAge
+	}
+	if c.InsertTimeout <= 0 {
+		c.InsertTimeout = def.InsertTimeout
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = def.MaxBackoff
+	}
+	return c
 }
 
 // Ingester is one consumer-group member.
@@ -62,10 +94,13 @@ type Ingester struct {
 	rowsInserted, batches, insertErrors, commitErrors *metrics.Counter
 	invalid                                           map[error]*metrics.Counter
 	batchRows, insertSeconds                          *metrics.Histogram
+	pending                                           *metrics.Gauge
 }
 
-// New builds an Ingester reading cfg.Topic as cfg.Group and writing through conn.
+// New builds an Ingester reading cfg.Topic as cfg.Group and writing through
+// conn. Zero fields of cfg take the values of DefaultConfig.
 func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Ingester {
+	cfg = cfg.withDefaults()
 	in := &Ingester{
 		cfg:   cfg,
 		log:   log,
@@ -94,6 +129,7 @@ func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Inge
 		commitErrors:  m.Counter("pixel_consumer_commit_errors_total", "Offset commits that failed after an insert (the batch will be replayed)."),
 		batchRows:     m.Histogram("pixel_consumer_batch_rows", "Rows per inserted batch.", metrics.SizeBuckets),
 		insertSeconds: m.Histogram("pixel_consumer_insert_seconds", "Time to insert one batch, retries included.", metrics.LatencyBuckets),
+		pending:       m.Gauge("pixel_consumer_batch_pending", "Messages fetched into the current batch, not yet inserted and committed."),
 		invalid:       map[error]*metrics.Counter{},
 	}
 	for _, err := range []error{event.ErrSyntax, event.ErrType, event.ErrMissing, event.ErrRange, event.ErrUnsupported} {
@@ -131,7 +167,7 @@ func (in *Ingester) Run(ctx context.Context, flushTimeout time.Duration) error {
 	in.log.Info().Int("rows", in.rows.Len()).Msg("stopping: inserting and committing the last batch")
 	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
-	if ferr := in.flush(fctx); ferr != nil && err == nil {
+	if ferr := in.flush(fctx, fctx.Done()); ferr != nil && err == nil {
 		err = fmt.Errorf("final flush: %w", ferr)
 	}
 	if cerr := in.reader.Close(); cerr != nil && err == nil {
@@ -169,7 +205,11 @@ func (in *Ingester) loop(ctx context.Context) error {
 				return errors.New("kafka reader closed")
 			default:
 				in.log.Warn().Err(err).Msg("cannot fetch from Kafka; retrying")
-				time.Sleep(time.Second)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Second):
+				}
 				continue
 			}
 		} else {
@@ -177,7 +217,9 @@ func (in *Ingester) loop(ctx context.Context) error {
 		}
 		if in.batch.Due(time.Now()) {
 			endBatch()
-			if err := in.flush(ctx); err != nil {
+			// An insert or commit in progress is not cut short when ctx
+			// ends; only the wait between retries is (see flush).
+			if err := in.flush(context.WithoutCancel(ctx), ctx.Done()); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -191,6 +233,7 @@ func (in *Ingester) loop(ctx context.Context) error {
 // skipped; their offsets are committed with the batch.
 func (in *Ingester) add(msg *kafka.Message) {
 	in.batch.Add(msg.Partition, msg.Offset, len(msg.Value), time.Now())
+	in.pending.Add(1)
 	err := checkVersion(msg.Headers)
 	if err == nil {
 		err = event.Parse(msg.Value, &in.ev)
@@ -206,8 +249,12 @@ func (in *Ingester) add(msg *kafka.Message) {
 }
 
 // flush inserts the batch, retrying with backoff until ClickHouse takes it or
-// ctx ends, then commits its offsets. On ctx's end nothing is committed.
-func (in *Ingester) flush(ctx context.Context) error {
+// stop is closed, then commits its offsets; when it gives up nothing is
+// committed. Each attempt and the commit run under ctx and InsertTimeout only:
+// the loop passes a ctx that shutdown does not cancel, because cancelling an
+// insert that ClickHouse may already have applied, or the commit after it,
+// replays the batch as duplicates. Shutdown ends the retries through stop.
+func (in *Ingester) flush(ctx context.Context, stop <-chan struct{}) error {
 	if in.batch.Empty() {
 		return nil
 	}
@@ -226,6 +273,8 @@ func (in *Ingester) flush(ctx context.Context) error {
 			in.log.Warn().Err(err).Int("rows", in.rows.Len()).Int("attempt", attempt).Msg("ClickHouse insert failed; retrying, offsets not committed")
 		}
 		select {
+		case <-stop:
+			return fmt.Errorf("gave up inserting %d rows after %d attempts: %w", in.rows.Len(), attempt, err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(backoff):
@@ -244,6 +293,7 @@ func (in *Ingester) flush(ctx context.Context) error {
 	}
 	in.batch.Reset()
 	in.rows.Reset()
+	in.pending.Set(0)
 	return nil
 }
 
@@ -259,6 +309,8 @@ func checkVersion(headers []kafka.Header) error {
 }
 
 func (in *Ingester) commit(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, in.cfg.InsertTimeout)
+	defer cancel()
 	ranges := in.batch.Ranges()
 	msgs := make([]kafka.Message, len(ranges))
 	for i, r := range ranges {

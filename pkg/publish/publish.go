@@ -1,6 +1,8 @@
 // Package publish hands encoded events to Kafka. A bounded queue sits in front
 // of kafka-go's Writer; a few workers drain it in batches and write each batch
 // synchronously, so every message is known to be acknowledged by Kafka or not.
+// The queue is split by key, one part per worker, so that one key's messages
+// are written one batch after the other and stay in order in their partition.
 // Publish never blocks: when the queue is full the message is counted and
 // dropped, memory never grows without bound.
 package publish
@@ -24,8 +26,8 @@ import (
 type Config struct {
 	Brokers      []string
 	Topic        string
-	QueueSize    int           // messages waiting for Kafka
-	Workers      int           // concurrent batch writes
+	QueueSize    int           // messages waiting for Kafka, split evenly among the workers
+	Workers      int           // concurrent batch writes; each owns the keys that hash to it
 	BatchSize    int           // messages per write
 	BatchBytes   int           // bytes per write
 	Linger       time.Duration // how long kafka-go waits to fill a partition batch
@@ -61,7 +63,7 @@ type Publisher struct {
 	cfg     Config
 	log     zerolog.Logger
 	writer  *kafka.Writer
-	queue   chan *Message
+	queues  []chan *Message // one per worker, chosen by the message key
 	pool    sync.Pool
 	headers []kafka.Header
 
@@ -119,7 +121,7 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 			Compression:  codec,
 			Transport:    &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 10 * time.Second},
 		},
-		queue:   make(chan *Message, cfg.QueueSize),
+		queues:  make([]chan *Message, cfg.Workers),
 		headers: []kafka.Header{{Key: event.Header, Value: []byte(event.Version)}},
 		stop:    make(chan struct{}),
 		abandon: make(chan struct{}),
@@ -132,12 +134,20 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 		writeSeconds: m.Histogram("pixel_publish_write_seconds", "Time to write one batch to Kafka, retries included.", metrics.LatencyBuckets),
 	}
 	p.pool.New = func() any { return &Message{Key: make([]byte, 0, 32), Value: make([]byte, 0, 1024)} }
-	m.GaugeFunc("pixel_publish_queue_depth", "Events waiting in the publish queue.", func() float64 { return float64(len(p.queue)) })
-	m.GaugeFunc("pixel_publish_queue_capacity", "Capacity of the publish queue.", func() float64 { return float64(cap(p.queue)) })
-	for range cfg.Workers {
+	m.GaugeFunc("pixel_publish_queue_depth", "Events waiting in the publish queue.", func() float64 { return float64(p.QueueLen()) })
+	capacity := 0
+	for i := range p.queues {
+		// Split QueueSize exactly; every worker gets room for at least one.
+		size := max(cfg.QueueSize/cfg.Workers, 1)
+		if i < cfg.QueueSize%cfg.Workers {
+			size++
+		}
+		capacity += size
+		p.queues[i] = make(chan *Message, size)
 		p.wg.Add(1)
-		go p.work()
+		go p.work(p.queues[i])
 	}
+	m.GaugeFunc("pixel_publish_queue_capacity", "Capacity of the publish queue.", func() float64 { return float64(capacity) })
 	return p, nil
 }
 
@@ -191,7 +201,7 @@ func (p *Publisher) release(m *Message) {
 // Publish must not be called after Close.
 func (p *Publisher) Publish(m *Message) bool {
 	select {
-	case p.queue <- m:
+	case p.queueOf(m.Key) <- m:
 		return true
 	default:
 		p.dropFull.Inc()
@@ -200,8 +210,27 @@ func (p *Publisher) Publish(m *Message) bool {
 	}
 }
 
+// queueOf returns the queue of the worker that owns key: a key always goes
+// through the same worker, which writes its batches one after the other, so
+// two batches holding the same key are never in flight at once. (With a
+// shared queue, two workers raced each other and a later batch of a key could
+// reach its partition before an earlier one, above all while retrying.)
+func (p *Publisher) queueOf(key []byte) chan *Message {
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range key {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return p.queues[h%uint32(len(p.queues))]
+}
+
 // QueueLen is the number of messages waiting.
-func (p *Publisher) QueueLen() int { return len(p.queue) }
+func (p *Publisher) QueueLen() int {
+	n := 0
+	for _, q := range p.queues {
+		n += len(q)
+	}
+	return n
+}
 
 // Close stops the workers after they wrote everything queued, or when ctx ends;
 // what is still unwritten then is counted as dropped. Call it after the last
@@ -216,7 +245,8 @@ func (p *Publisher) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		close(p.abandon)
 		<-done
-		err = fmt.Errorf("publish: %w before the queue was written to Kafka", ctx.Err())
+		err = fmt.Errorf("publish: %w before the queue was written to Kafka; %d events lost", ctx.Err(), p.dropShutdown.Load())
+		p.log.Error().Uint64("events", p.dropShutdown.Load()).Msg("shutdown deadline passed; events not written to Kafka are lost")
 	}
 	if werr := p.writer.Close(); werr != nil && err == nil {
 		err = werr
@@ -224,18 +254,18 @@ func (p *Publisher) Close(ctx context.Context) error {
 	return err
 }
 
-// work drains the queue in batches until Close.
-func (p *Publisher) work() {
+// work drains queue in batches until Close.
+func (p *Publisher) work(queue chan *Message) {
 	defer p.wg.Done()
 	batch := make([]*Message, 0, p.cfg.BatchSize)
 	msgs := make([]kafka.Message, 0, p.cfg.BatchSize)
 	for {
 		var first *Message
 		select {
-		case first = <-p.queue:
+		case first = <-queue:
 		case <-p.stop:
 			select {
-			case first = <-p.queue:
+			case first = <-queue:
 			default:
 				return
 			}
@@ -245,7 +275,7 @@ func (p *Publisher) work() {
 	fill:
 		for len(batch) < p.cfg.BatchSize && size < p.cfg.BatchBytes {
 			select {
-			case m := <-p.queue:
+			case m := <-queue:
 				batch = append(batch, m)
 				size += len(m.Value)
 			default:
@@ -264,8 +294,16 @@ func (p *Publisher) work() {
 // acknowledged or Close's deadline passed.
 func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Message {
 	start := time.Now()
-	p.batchSize.Observe(float64(len(batch)))
 	msgs = msgs[:0]
+	select {
+	case <-p.abandon:
+		// Close gave up: what is still queued is dropped without another
+		// attempt, so that Close returns soon after its deadline.
+		p.dropShutdown.Add(uint64(len(batch)))
+		return msgs
+	default:
+	}
+	p.batchSize.Observe(float64(len(batch)))
 	for _, m := range batch {
 		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value, Headers: p.headers})
 	}
@@ -299,7 +337,6 @@ func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Messag
 		select {
 		case <-p.abandon:
 			p.dropShutdown.Add(uint64(len(msgs)))
-			p.log.Error().Int("events", len(msgs)).Msg("shutdown deadline passed; events not written to Kafka are lost")
 			return msgs
 		case <-time.After(backoff):
 		}

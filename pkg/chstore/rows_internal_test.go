@@ -1,0 +1,113 @@
+package chstore
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/pixel-pipeline/pixel/pkg/event"
+)
+
+// arenaEvent fills e with strings derived from i whose URL is size bytes, into
+// buffers that the caller reuses, so that a Rows keeping a reference to an
+// event's memory instead of copying it would show.
+func arenaEvent(e *event.Event, buf []byte, round, i, size int) []byte {
+	pattern := fmt.Appendf(nil, "r%d-i%d-", round, i)
+	buf = append(buf[:0], bytes.Repeat(pattern, size/len(pattern)+1)...)
+	*e = event.Event{
+		EventID:    fmt.Appendf(nil, "ev-%d-%d", round, i),
+		PixelID:    []byte("px"),
+		VisitorID:  fmt.Appendf(nil, "v-%d", i%7),
+		Name:       []byte("PageView"),
+		URL:        buf[:size],
+		ContentIDs: [][]byte{fmt.Appendf(nil, "sku-%d", i), {}},
+		ReceivedAt: int64(i + 1),
+	}
+	return buf
+}
+
+func checkArena(t *testing.T, r *Rows, round int, sizes []int) {
+	t.Helper()
+	if r.Len() != len(sizes) {
+		t.Fatalf("round %d: %d rows, want %d", round, r.Len(), len(sizes))
+	}
+	var e event.Event
+	var buf []byte
+	for i, size := range sizes {
+		buf = arenaEvent(&e, buf, round, i, size)
+		if r.URL[i] != string(e.URL) || r.EventID[i] != string(e.EventID) || r.VisitorID[i] != string(e.VisitorID) ||
+			r.ContentIDs[i][0] != string(e.ContentIDs[0]) || r.ContentIDs[i][1] != "" {
+			t.Fatalf("round %d row %d: strings changed after later appends (url %d bytes, want %d)", round, i, len(r.URL[i]), size)
+		}
+	}
+}
+
+func TestRowsArenaAcrossChunksAndReset(t *testing.T) {
+	var r Rows
+	var e event.Event
+	var buf []byte
+	// Round 0: many medium strings spanning several chunks, plus strings
+	// larger than a chunk. Round 1, after Reset, reuses the chunks with
+	// different sizes, so new strings land where old ones were.
+	rounds := [][]int{
+		make([]int, 0, 600),
+		make([]int, 0, 600),
+	}
+	for i := range 600 {
+		size := 4096 + i*37%20000
+		if i%150 == 149 {
+			size = chunkSize + 12345 // its own, larger chunk
+		}
+		rounds[0] = append(rounds[0], size)
+		rounds[1] = append(rounds[1], 1+(i*7919)%30000)
+	}
+	scribble := bytes.Repeat([]byte{'X'}, 2*chunkSize)
+	for round, sizes := range rounds {
+		r.Reset()
+		total := 0
+		for i, size := range sizes {
+			buf = arenaEvent(&e, buf, round, i, size)
+			r.Append(&e)
+			total += len(e.EventID) + len(e.PixelID) + len(e.VisitorID) + len(e.Name) + len(e.URL) + len(e.ContentIDs[0])
+			// Scribble over the source: Rows must hold copies.
+			copy(buf, scribble)
+		}
+		if r.Bytes() != total {
+			t.Fatalf("round %d: Bytes() = %d, want %d", round, r.Bytes(), total)
+		}
+		if total < 4*chunkSize {
+			t.Fatalf("round %d: only %d bytes; the test must span several chunks", round, total)
+		}
+		checkArena(t, &r, round, sizes)
+	}
+	chunks := len(r.chunks)
+
+	// Once warm, a batch of the same shape allocates no new chunks.
+	r.Reset()
+	for i, size := range rounds[1] {
+		buf = arenaEvent(&e, buf, 1, i, size)
+		r.Append(&e)
+	}
+	checkArena(t, &r, 1, rounds[1])
+	if len(r.chunks) != chunks {
+		t.Fatalf("chunks grew from %d to %d for a batch that fits the kept memory", chunks, len(r.chunks))
+	}
+	r.Reset()
+	if r.Len() != 0 || r.Bytes() != 0 || len(r.ContentIDs) != 0 {
+		t.Fatalf("Reset left %d rows, %d bytes", r.Len(), r.Bytes())
+	}
+	if !bytes.Equal([]byte(r.str([]byte("after reset"))), []byte("after reset")) {
+		t.Fatal("str after Reset")
+	}
+}
+
+func TestRowsEmptyStringsDoNotTouchTheArena(t *testing.T) {
+	var r Rows
+	r.Append(&event.Event{})
+	if r.Bytes() != 0 || len(r.chunks) != 0 {
+		t.Fatalf("an empty event used %d bytes, %d chunks", r.Bytes(), len(r.chunks))
+	}
+	if r.ContentIDs[0] != nil || r.EventID[0] != "" {
+		t.Fatal("empty event must give empty columns")
+	}
+}

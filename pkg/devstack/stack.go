@@ -88,6 +88,7 @@ func (s *Stack) env() []string {
 		"COLLECTOR_ADDR=" + s.Cfg.CollectorAddr,
 		"COLLECTOR_ADMIN_ADDR=" + s.Cfg.CollectorAdminAddr,
 		"CONSUMER_ADMIN_ADDR=" + s.Cfg.ConsumerAdminAddr,
+		"COLLECTOR_SPOOL_DIR=" + filepath.Join(s.Cfg.Dir, "spool"),
 	}
 }
 

@@ -191,6 +191,12 @@ func (s *Set) GaugeFunc(name, help string, fn func() float64, labels ...string) 
 	s.add(name, help, kindGauge, labels, &series{gaugeFunc: fn})
 }
 
+// CounterFunc registers a counter whose value is read from fn at scrape time
+// (for counters kept elsewhere, such as a library's statistics).
+func (s *Set) CounterFunc(name, help string, fn func() float64, labels ...string) {
+	s.add(name, help, kindCounter, labels, &series{gaugeFunc: fn})
+}
+
 // Histogram registers and returns a histogram with the given bucket upper bounds.
 func (s *Set) Histogram(name, help string, buckets []float64, labels ...string) *Histogram {
 	h := &Histogram{upper: buckets, counts: make([]atomic.Uint64, len(buckets)+1)}

@@ -3,8 +3,13 @@
 // synchronously, so every message is known to be acknowledged by Kafka or not.
 // The queue is split by key, one part per worker, so that one key's messages
 // are written one batch after the other and stay in order in their partition.
-// Publish never blocks: when the queue is full the message is counted and
-// dropped, memory never grows without bound.
+//
+// Publish never blocks and memory never grows without bound. With a spool
+// (Config.SpoolDir), whatever Kafka cannot take — a failed write, a full
+// queue — goes to the local disk spool, and from then on every new event is
+// appended there directly until a replayer has moved the whole spool to Kafka
+// in order (see spooling.go). Without a spool, a full queue drops the event;
+// either way every drop is counted by reason.
 package publish
 
 import (
@@ -20,6 +25,7 @@ import (
 
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
+	"github.com/pixel-pipeline/pixel/pkg/spool"
 )
 
 // Config configures a Publisher. Zero fields take the defaults in DefaultConfig.
@@ -33,6 +39,9 @@ type Config struct {
 	Linger       time.Duration // how long kafka-go waits to fill a partition batch
 	WriteTimeout time.Duration // per produce request
 	Compression  string        // none, gzip, snappy, lz4, zstd
+
+	SpoolDir string        // local disk spool for what Kafka cannot take; empty: no spool
+	Spool    spool.Options // its limits and fsync policy (Dir is SpoolDir)
 }
 
 // DefaultConfig returns the defaults written down in the README.
@@ -45,7 +54,7 @@ func DefaultConfig() Config {
 		BatchSize:    4096,
 		BatchBytes:   1 << 20,
 		Linger:       2 * time.Millisecond,
-		WriteTimeout: 10 * time.Second,
+		WriteTimeout: 5 * time.Second,
 		Compression:  "none",
 	}
 }
@@ -56,6 +65,8 @@ func DefaultConfig() Config {
 type Message struct {
 	Key   []byte
 	Value []byte
+
+	queued int64 // UnixNano when Publish queued it
 }
 
 // Publisher is a bounded asynchronous producer.
@@ -72,8 +83,11 @@ type Publisher struct {
 	wg      sync.WaitGroup
 	healthy atomic.Bool // the last write (or the start-up probe) succeeded
 
+	spooler // the disk spool and the replayer; zero when Config.SpoolDir is empty
+
 	acked, failedWrites, dropFull, dropShutdown *metrics.Counter
-	batchSize, writeSeconds                     *metrics.Histogram
+	batchSize, writeSeconds, queueWait          *metrics.Histogram
+	queueAge                                    *metrics.Gauge
 }
 
 // New starts a Publisher's workers. Register its metrics in m.
@@ -104,6 +118,14 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
+	var sp *spool.Spool
+	if cfg.SpoolDir != "" {
+		opt := cfg.Spool
+		opt.Dir = cfg.SpoolDir
+		if sp, err = spool.Open(opt); err != nil {
+			return nil, err
+		}
+	}
 	p := &Publisher{
 		cfg: cfg,
 		log: log,
@@ -132,7 +154,10 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 		dropShutdown: m.Counter("pixel_publish_dropped_total", "Events dropped before reaching Kafka, by reason.", "reason", "shutdown"),
 		batchSize:    m.Histogram("pixel_publish_batch_size", "Events per batch written to Kafka.", metrics.SizeBuckets),
 		writeSeconds: m.Histogram("pixel_publish_write_seconds", "Time to write one batch to Kafka, retries included.", metrics.LatencyBuckets),
+		queueWait:    m.Histogram("pixel_publish_queue_wait_seconds", "Time events waited in the publish queue.", metrics.LatencyBuckets),
+		queueAge:     m.Gauge("pixel_publish_queue_age_seconds", "Age of the oldest event of the last batch taken from the queue (seconds)."),
 	}
+	p.initSpooler(sp, m)
 	p.pool.New = func() any { return &Message{Key: make([]byte, 0, 32), Value: make([]byte, 0, 1024)} }
 	m.GaugeFunc("pixel_publish_queue_depth", "Events waiting in the publish queue.", func() float64 { return float64(p.QueueLen()) })
 	capacity := 0
@@ -148,6 +173,10 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 		go p.work(p.queues[i])
 	}
 	m.GaugeFunc("pixel_publish_queue_capacity", "Capacity of the publish queue.", func() float64 { return float64(capacity) })
+	if sp != nil {
+		p.wg.Add(1)
+		go p.replay()
+	}
 	return p, nil
 }
 
@@ -184,8 +213,18 @@ func (p *Publisher) Probe(ctx context.Context) error {
 	return nil
 }
 
-// Healthy reports whether Kafka took the last write.
-func (p *Publisher) Healthy() bool { return p.healthy.Load() }
+// Healthy reports whether the publisher can take events: with a spool, until
+// the spool is full (Kafka may be away); without one, while Kafka took the
+// last write.
+func (p *Publisher) Healthy() bool {
+	if p.spool != nil {
+		return !p.spoolFull.Load()
+	}
+	return p.healthy.Load()
+}
+
+// KafkaHealthy reports whether Kafka took the last write.
+func (p *Publisher) KafkaHealthy() bool { return p.healthy.Load() }
 
 // Acquire returns an empty Message from the pool.
 func (p *Publisher) Acquire() *Message { return p.pool.Get().(*Message) }
@@ -196,18 +235,27 @@ func (p *Publisher) release(m *Message) {
 	p.pool.Put(m)
 }
 
-// Publish queues m for Kafka without blocking and reports whether it was
-// queued. When the queue is full m is counted as dropped and released.
-// Publish must not be called after Close.
+// Publish hands m on without blocking and reports whether it was taken: queued
+// for Kafka or, while spooling or when the queue is full, appended to the disk
+// spool (written to the file before Publish returns). Otherwise m is counted as
+// dropped. Either way the Publisher owns m. Publish must not be called after
+// Close.
 func (p *Publisher) Publish(m *Message) bool {
+	if p.spool != nil && p.spooling.Load() {
+		return p.spoolOne(m)
+	}
+	m.queued = time.Now().UnixNano()
 	select {
 	case p.queueOf(m.Key) <- m:
 		return true
 	default:
-		p.dropFull.Inc()
-		p.release(m)
-		return false
 	}
+	if p.spool != nil {
+		return p.spoolOne(m)
+	}
+	p.dropFull.Inc()
+	p.release(m)
+	return false
 }
 
 // queueOf returns the queue of the worker that owns key: a key always goes
@@ -233,8 +281,9 @@ func (p *Publisher) QueueLen() int {
 }
 
 // Close stops the workers after they wrote everything queued, or when ctx ends;
-// what is still unwritten then is counted as dropped. Call it after the last
-// Publish returned.
+// what is still unwritten then goes to the spool (or, without one, is counted
+// as dropped). The spool keeps what it holds for the next start. Call Close
+// after the last Publish returned.
 func (p *Publisher) Close(ctx context.Context) error {
 	close(p.stop)
 	done := make(chan struct{})
@@ -250,6 +299,14 @@ func (p *Publisher) Close(ctx context.Context) error {
 	}
 	if werr := p.writer.Close(); werr != nil && err == nil {
 		err = werr
+	}
+	if p.spool != nil {
+		if n := p.spool.Records(); n > 0 {
+			p.log.Info().Int64("events", n).Int64("bytes", p.spool.Bytes()).Msg("events left in the spool for the next start")
+		}
+		if serr := p.spool.Close(); serr != nil && err == nil {
+			err = fmt.Errorf("publish: closing the spool: %w", serr)
+		}
 	}
 	return err
 }
@@ -282,7 +339,12 @@ func (p *Publisher) work(queue chan *Message) {
 				break fill
 			}
 		}
-		msgs = p.write(batch, msgs)
+		p.observeQueue(batch)
+		if p.spool != nil && p.spooling.Load() {
+			p.spoolBatch(batch)
+		} else {
+			msgs = p.write(batch, msgs)
+		}
 		for i, m := range batch {
 			p.release(m)
 			batch[i] = nil
@@ -290,16 +352,35 @@ func (p *Publisher) work(queue chan *Message) {
 	}
 }
 
-// write writes batch to Kafka, retrying what failed with backoff until it is
-// acknowledged or Close's deadline passed.
+// observeQueue records how long the batch's events waited in the queue.
+func (p *Publisher) observeQueue(batch []*Message) {
+	now := time.Now().UnixNano()
+	oldest := now
+	for _, m := range batch {
+		if m.queued > 0 {
+			oldest = min(oldest, m.queued)
+		}
+	}
+	p.queueAge.Set(int64(time.Duration(now-oldest) / time.Second))
+	p.queueWait.Observe(time.Duration(now - oldest).Seconds())
+}
+
+// write writes batch to Kafka. With a spool, what Kafka did not acknowledge
+// goes to the spool at once; without one, it is retried with backoff until it
+// is acknowledged or Close's deadline passed.
 func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Message {
 	start := time.Now()
 	msgs = msgs[:0]
 	select {
 	case <-p.abandon:
-		// Close gave up: what is still queued is dropped without another
-		// attempt, so that Close returns soon after its deadline.
-		p.dropShutdown.Add(uint64(len(batch)))
+		// Close gave up: what is still queued goes to the spool, or is
+		// dropped, without another attempt, so that Close returns soon
+		// after its deadline.
+		if p.spool != nil {
+			p.spoolBatch(batch)
+		} else {
+			p.dropShutdown.Add(uint64(len(batch)))
+		}
 		return msgs
 	default:
 	}
@@ -330,6 +411,10 @@ func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Messag
 			}
 			p.acked.Add(uint64(len(msgs) - len(kept)))
 			msgs = kept
+		}
+		if p.spool != nil {
+			p.spoolUnsent(msgs, err)
+			return msgs
 		}
 		if attempt == 1 || attempt%10 == 0 {
 			p.log.Warn().Err(err).Int("events", len(msgs)).Int("attempt", attempt).Msg("cannot write to Kafka; retrying")

@@ -13,13 +13,15 @@ help:
 	@echo "make build  build the binaries into bin/"
 	@echo "make lint   gofmt, go vet, staticcheck"
 
-# The Debian packages the project needs: ClickHouse (server and client) and
-# kcat, a Kafka client that is not ours. Installed only when missing.
+# The Debian packages the project needs: ClickHouse (server and client),
+# kcat, a Kafka client that is not ours, and Chromium, the browser the JS
+# tag's end-to-end test runs in. Installed only when missing.
 deps:
 	@missing=""; \
 	command -v clickhouse-server >/dev/null 2>&1 || missing="$$missing clickhouse-server"; \
 	command -v clickhouse-client >/dev/null 2>&1 || missing="$$missing clickhouse-client"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: missing$$missing; run as root or: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	  command -v apt-get >/dev/null 2>&1 || { echo "make deps: missing$$missing and no apt-get; install them by hand" >&2; exit 1; }; \

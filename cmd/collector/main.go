@@ -1,5 +1,6 @@
 // Command collector is the public edge of the pixel pipeline: it answers
-// GET /p.gif with a 1×1 GIF and publishes each valid hit to Kafka.
+// GET /p.gif with a 1×1 GIF and POST /collect (JSON events) with 204, serves
+// the JS tag GET /px.js, and publishes each valid event to Kafka.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 	"github.com/pixel-pipeline/pixel/pkg/publish"
+	"github.com/pixel-pipeline/pixel/pkg/spool"
 )
 
 type config struct {
@@ -33,13 +35,15 @@ type config struct {
 	server              collector.Config
 	sameSite            string
 	trustedProxies      string
+	corsOrigins         string
+	spoolFsync          string
 	shutdownTimeout     time.Duration
 	logLevel, logFormat string
 }
 
 func parseFlags(args []string) (*config, error) {
 	c := &config{publish: publish.DefaultConfig(), server: collector.DefaultConfig()}
-	fs := flagenv.New("collector", "The pixel collector: answers GET /p.gif and publishes each valid hit to Kafka.")
+	fs := flagenv.New("collector", "The pixel collector: answers GET /p.gif and POST /collect, serves the JS tag GET /px.js,\nand publishes each valid event to Kafka.")
 	p, s, lim := &c.publish, &c.server, &c.server.Pixel.Limits
 	ck, pv := &c.server.Pixel.Cookie, &c.server.Pixel.Privacy
 
@@ -53,6 +57,11 @@ func parseFlags(args []string) (*config, error) {
 	fs.Int(&p.BatchSize, "publish-batch-size", "COLLECTOR_PUBLISH_BATCH_SIZE", p.BatchSize, "most events per write to Kafka")
 	fs.Int(&p.BatchBytes, "publish-batch-bytes", "COLLECTOR_PUBLISH_BATCH_BYTES", p.BatchBytes, "most bytes per write to Kafka")
 	fs.Duration(&p.Linger, "publish-linger", "COLLECTOR_PUBLISH_LINGER", p.Linger, "how long a partition batch waits to fill")
+	fs.String(&p.SpoolDir, "spool-dir", "COLLECTOR_SPOOL_DIR", "/var/lib/pixel/spool", "disk spool for events Kafka cannot take (empty: none, drop instead)")
+	fs.Int64(&p.Spool.MaxBytes, "spool-max-bytes", "COLLECTOR_SPOOL_MAX_BYTES", spool.DefaultMaxBytes, "largest the spool may grow; beyond it events are dropped (counted) and /readyz is unready")
+	fs.Int64(&p.Spool.SegmentBytes, "spool-segment-bytes", "COLLECTOR_SPOOL_SEGMENT_BYTES", spool.DefaultSegmentBytes, "size of one spool segment file")
+	fs.String(&c.spoolFsync, "spool-fsync", "COLLECTOR_SPOOL_FSYNC", "interval", "when spooled events are fsynced: always (before the hit is answered), interval, never")
+	fs.Duration(&p.Spool.FsyncInterval, "spool-fsync-interval", "COLLECTOR_SPOOL_FSYNC_INTERVAL", spool.DefaultFsyncInterval, "fsync period of -spool-fsync=interval")
 
 	fs.String(&ck.Domain, "cookie-domain", "COLLECTOR_COOKIE_DOMAIN", "", "Domain attribute of the _pxid/_pxsid cookies (empty: host-only)")
 	fs.String(&c.sameSite, "cookie-samesite", "COLLECTOR_COOKIE_SAMESITE", "lax", "SameSite attribute of the cookies: lax, strict or none (none needs -cookie-secure)")
@@ -71,8 +80,12 @@ func parseFlags(args []string) (*config, error) {
 	fs.Duration(&s.ReadTimeout, "read-timeout", "COLLECTOR_READ_TIMEOUT", s.ReadTimeout, "time to read one request")
 	fs.Duration(&s.WriteTimeout, "write-timeout", "COLLECTOR_WRITE_TIMEOUT", s.WriteTimeout, "time to write one response")
 	fs.Duration(&s.IdleTimeout, "idle-timeout", "COLLECTOR_IDLE_TIMEOUT", s.IdleTimeout, "how long an idle keep-alive connection stays open")
-	fs.Int(&s.MaxConns, "max-conns", "COLLECTOR_MAX_CONNS", s.MaxConns, "most concurrent connections")
-	fs.Int(&s.MaxHeaderBytes, "max-header-bytes", "COLLECTOR_MAX_HEADER_BYTES", s.MaxHeaderBytes, "largest request line plus headers")
+	fs.Int(&s.MaxConns, "max-conns", "COLLECTOR_MAX_CONNS", s.MaxConns, "most concurrent connections; more are refused with 503 (0: no limit)")
+	fs.Int(&s.MaxConnsPerIP, "max-conns-per-ip", "COLLECTOR_MAX_CONNS_PER_IP", s.MaxConnsPerIP, "most concurrent connections from one peer address; more are refused with 429 (0: no limit; keep 0 behind a load balancer)")
+	fs.Int(&s.MaxHeaderBytes, "max-header-bytes", "COLLECTOR_MAX_HEADER_BYTES", s.MaxHeaderBytes, "largest request line plus headers; larger is refused with 431")
+	fs.Int(&s.MaxBodyBytes, "max-body-bytes", "COLLECTOR_MAX_BODY_BYTES", s.MaxBodyBytes, "largest request body (POST /collect); larger is refused with 413")
+	fs.Int(&lim.MaxBatchEvents, "max-batch-events", "COLLECTOR_MAX_BATCH_EVENTS", lim.MaxBatchEvents, "most events in one POST /collect; the excess is refused and counted")
+	fs.String(&c.corsOrigins, "cors-origins", "COLLECTOR_CORS_ORIGINS", "*", "origins whose pages may POST /collect: * (any, echoed) or a list such as https://shop.example,https://*.shop.example")
 	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "COLLECTOR_SHUTDOWN_TIMEOUT", 20*time.Second, "time to finish requests and flush events on SIGTERM")
 	fs.String(&c.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.String(&c.logFormat, "log-format", "LOG_FORMAT", "json", "json or console")
@@ -80,6 +93,11 @@ func parseFlags(args []string) (*config, error) {
 		return nil, err
 	}
 	p.Brokers = flagenv.List(c.brokers)
+	fsync, err := spool.ParseFsyncPolicy(c.spoolFsync)
+	if err != nil {
+		return nil, err
+	}
+	p.Spool.Fsync = fsync
 	switch strings.ToLower(c.sameSite) {
 	case "lax":
 		ck.SameSite = fasthttp.CookieSameSiteLaxMode
@@ -98,6 +116,17 @@ func parseFlags(args []string) (*config, error) {
 		return nil, err
 	}
 	c.server.Pixel.TrustedProxies = tp
+	if c.server.CORSOrigins, err = collector.ParseOrigins(c.corsOrigins); err != nil {
+		return nil, fmt.Errorf("-cors-origins: %w", err)
+	}
+	for _, v := range []struct {
+		flag string
+		n    int
+	}{{"max-header-bytes", s.MaxHeaderBytes}, {"max-body-bytes", s.MaxBodyBytes}, {"max-batch-events", lim.MaxBatchEvents}} {
+		if v.n < 1 {
+			return nil, fmt.Errorf("-%s is %d; it must be at least 1", v.flag, v.n)
+		}
+	}
 	return c, nil
 }
 

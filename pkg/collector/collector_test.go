@@ -6,8 +6,10 @@ import (
 	"context"
 	"image/gif"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,6 +42,10 @@ type fakePublisher struct {
 	published int
 	full      bool // Publish refuses, as a full queue does
 	unhealthy atomic.Bool
+
+	mu   sync.Mutex // guards all: a live server publishes from its own goroutines
+	keep bool       // keep every message in all (allocates)
+	all  []publish.Message
 }
 
 func newFakePublisher() *fakePublisher {
@@ -58,7 +64,19 @@ func (p *fakePublisher) Publish(m *publish.Message) bool {
 	p.published++
 	p.last.Key = append(p.last.Key[:0], m.Key...)
 	p.last.Value = append(p.last.Value[:0], m.Value...)
+	if p.keep {
+		p.mu.Lock()
+		p.all = append(p.all, publish.Message{Key: bytes.Clone(m.Key), Value: bytes.Clone(m.Value)})
+		p.mu.Unlock()
+	}
 	return true
+}
+
+// messages returns a copy of every message kept so far.
+func (p *fakePublisher) messages() []publish.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.all)
 }
 
 func (p *fakePublisher) Healthy() bool { return !p.unhealthy.Load() }

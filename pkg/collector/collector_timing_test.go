@@ -1,6 +1,7 @@
 package collector_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -45,4 +46,24 @@ func BenchmarkBareHandler(b *testing.B) {
 		ctx.SetContentType("image/gif")
 		ctx.Response.SetBodyRaw(pixel.GIF)
 	}, rawGET(validHit, "Cookie: _ga=GA1.1.1.1; _pxid="+visitorID+"; _pxsid="+sessionID))
+}
+
+// BenchmarkCollectHandler is the JS tag's purchase from a returning visitor:
+// one event, sent with sendBeacon.
+func BenchmarkCollectHandler(b *testing.B) {
+	ts := newTestServer(b, nil)
+	benchmarkRequest(b, ts.handler, rawPOST("/collect", sendBeaconType, purchaseJSON, "Cookie: _ga=GA1.1.1.1; _pxid="+visitorID+"; _pxsid="+sessionID))
+}
+
+// BenchmarkCollectHandlerBatch10 is ten events in one request; ns/op is per request.
+func BenchmarkCollectHandlerBatch10(b *testing.B) {
+	ts := newTestServer(b, nil)
+	batch := "[" + strings.TrimSuffix(strings.Repeat(purchaseJSON+",", 10), ",") + "]"
+	benchmarkRequest(b, ts.handler, rawPOST("/collect", sendBeaconType, batch, "Cookie: _pxid="+visitorID+"; _pxsid="+sessionID))
+}
+
+// BenchmarkTag serves the JS tag.
+func BenchmarkTag(b *testing.B) {
+	ts := newTestServer(b, nil)
+	benchmarkRequest(b, ts.handler, rawGET("/px.js", "Accept-Encoding: gzip"))
 }

@@ -3,6 +3,7 @@ package collector_test
 import (
 	"bytes"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -70,4 +71,23 @@ func rawGET(uri string, extra ...string) string {
 		raw += h + "\r\n"
 	}
 	return raw + "\r\n"
+}
+
+// rawPOST is a POST request for uri with the headers a browser sends along
+// with a beacon, and the given extra header lines.
+func rawPOST(uri, contentType, body string, extra ...string) string {
+	raw := "POST " + uri + " HTTP/1.1\r\n" +
+		"Host: px.shop.example\r\n" +
+		"User-Agent: " + browserUA + "\r\n" +
+		"Accept: */*\r\n" +
+		"Accept-Language: en-US,en;q=0.5\r\n" +
+		"Accept-Encoding: gzip, deflate, br, zstd\r\n" +
+		"Referer: https://shop.example/checkout\r\n" +
+		"Content-Type: " + contentType + "\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n" +
+		"Sec-Fetch-Dest: empty\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Site: same-site\r\n"
+	for _, h := range extra {
+		raw += h + "\r\n"
+	}
+	return raw + "\r\n" + body
 }

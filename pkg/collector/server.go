@@ -1,6 +1,8 @@
 // Package collector is the public edge: a fasthttp server that answers every
-// pixel request with the GIF at once, turns valid hits into events and hands
-// them to the publisher. It never waits on Kafka or ClickHouse.
+// pixel request (GET /p.gif) with the GIF and every JSON post (POST /collect)
+// with 204 at once, turns valid hits into events and hands them to the
+// publisher, serves the JS tag (GET /px.js) and refuses hostile requests with
+// a counted reason. It never waits on Kafka or ClickHouse.
 package collector
 
 import (
@@ -24,9 +26,11 @@ type Config struct {
 	ReadTimeout    time.Duration // whole request, against slow clients
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration // keep-alive connections
-	MaxConns       int           // concurrent connections
+	MaxConns       int           // concurrent connections (0: no limit)
+	MaxConnsPerIP  int           // concurrent connections from one client address (0: no limit)
 	MaxHeaderBytes int           // request line plus headers
-	MaxBodyBytes   int
+	MaxBodyBytes   int           // request body (POST /collect)
+	CORSOrigins    Origins       // pages allowed to POST /collect from a browser
 }
 
 // DefaultConfig returns the defaults written down in the README.
@@ -39,6 +43,7 @@ func DefaultConfig() Config {
 		MaxConns:       100_000,
 		MaxHeaderBytes: 16 << 10,
 		MaxBodyBytes:   64 << 10,
+		CORSOrigins:    AnyOrigin(),
 	}
 }
 
@@ -57,9 +62,15 @@ type Server struct {
 	srv      *fasthttp.Server
 	draining atomic.Bool
 
+	jsTag jsTag
+
 	accepted, queueFull *metrics.Counter
 	invalid             map[*pixel.InvalidError]*metrics.Counter
 	notFound            *metrics.Counter
+	refused             [numRefusals]*metrics.Counter
+	gifRequests         *metrics.Counter
+	collectRequests     *metrics.Counter
+	tagRequests         *metrics.Counter
 }
 
 // New builds a Server publishing to pub and registering its metrics in m.
@@ -71,20 +82,36 @@ func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server 
 		accepted:  m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "accepted"),
 		queueFull: m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "queue_full"),
 		notFound:  m.Counter("pixel_http_not_found_total", "Requests for paths the collector does not serve."),
-		invalid:   map[*pixel.InvalidError]*metrics.Counter{},
+
+		gifRequests:     m.Counter("pixel_http_requests_total", "Requests by route.", "path", "/p.gif"),
+		collectRequests: m.Counter("pixel_http_requests_total", "Requests by route.", "path", "/collect"),
+		tagRequests:     m.Counter("pixel_http_requests_total", "Requests by route.", "path", "/px.js"),
+		invalid:         map[*pixel.InvalidError]*metrics.Counter{},
+		jsTag:           newJSTag(pixel.Tag),
 	}
 	for _, r := range pixel.Reasons {
 		s.invalid[r] = m.Counter("pixel_hits_invalid_total", "Pixel hits answered but not recorded, by reason.", "reason", r.Reason)
 	}
+	for r, reason := range refusalReasons {
+		s.refused[r] = m.Counter("pixel_http_refused_total", "Requests and connections the public listener refused, by reason.", "reason", reason)
+	}
+	// The connection cap is enforced, and counted, by the listener Serve
+	// wraps; fasthttp's own cap only stands behind it, with room for the
+	// moment between a connection's close and its worker's release.
+	concurrency := 0
+	if cfg.MaxConns > 0 {
+		concurrency = 2 * cfg.MaxConns
+	}
 	s.srv = &fasthttp.Server{
 		Handler:                       s.handle,
+		ErrorHandler:                  s.handleError,
 		Name:                          "pixel",
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
 		ReadTimeout:                   cfg.ReadTimeout,
 		WriteTimeout:                  cfg.WriteTimeout,
 		IdleTimeout:                   cfg.IdleTimeout,
-		Concurrency:                   cfg.MaxConns,
+		Concurrency:                   concurrency,
 		ReadBufferSize:                cfg.MaxHeaderBytes,
 		MaxRequestBodySize:            cfg.MaxBodyBytes,
 		DisablePreParseMultipartForm:  true,
@@ -96,8 +123,11 @@ func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server 
 	return s
 }
 
-// Serve answers requests on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+// Serve answers requests on ln until Shutdown, within the connection caps.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(newConnLimiter(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP,
+		s.refused[refusedMaxConns], s.refused[refusedMaxConnsPerIP], s.log))
+}
 
 // Ready reports whether a load balancer should send traffic here.
 func (s *Server) Ready() bool { return !s.draining.Load() && s.pub.Healthy() }
@@ -115,7 +145,18 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case "/p.gif":
+		s.gifRequests.Inc()
+		if !ctx.IsGet() && !ctx.IsHead() {
+			s.methodNotAllowed(ctx, "GET, HEAD")
+			return
+		}
 		s.pixel(ctx)
+	case "/collect":
+		s.collectRequests.Inc()
+		s.collect(ctx)
+	case "/px.js":
+		s.tagRequests.Inc()
+		s.tag(ctx)
 	case "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")
@@ -169,8 +210,9 @@ func (s *Server) countInvalid(err error) {
 }
 
 var (
-	contentTypeGIF = []byte("image/gif")
-	noCache        = []byte("no-cache, no-store, must-revalidate, private, max-age=0")
+	contentTypeText = []byte("text/plain; charset=utf-8")
+	contentTypeGIF  = []byte("image/gif")
+	noCache         = []byte("no-cache, no-store, must-revalidate, private, max-age=0")
 )
 
 // writeGIF writes the 43-byte GIF with headers that keep every cache away.

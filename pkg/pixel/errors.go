@@ -8,7 +8,9 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string { return "pixel: " + e.Msg }
 
-// The reasons a hit is refused. Every refused hit is still answered with the GIF.
+// The reasons a hit is refused. Every refused GET /p.gif hit is still answered
+// with the GIF; POST /collect answers 204 whatever happened to each event,
+// except for ErrBadBody (400).
 var (
 	ErrMissingPixelID = &InvalidError{"missing_id", "parameter id is required"}
 	ErrBadPixelID     = &InvalidError{"bad_id", "id must be 1-128 characters of A-Z a-z 0-9 _ . : -"}
@@ -22,10 +24,16 @@ var (
 	ErrTooManyProps   = &InvalidError{"too_many_props", "too many custom cd[...] properties"}
 	ErrTooLong        = &InvalidError{"too_long", "a parameter or header is longer than its limit"}
 	ErrOptedOut       = &InvalidError{"opted_out", "the browser opted out (opt-out cookie, Global Privacy Control or Do Not Track)"}
+
+	// Reasons of POST /collect only.
+	ErrBadBody       = &InvalidError{"bad_body", "the body must be a JSON event object or an array of them"}
+	ErrBadType       = &InvalidError{"bad_type", "a field or batch element has the wrong JSON type (e.g. an object where a string belongs)"}
+	ErrTooManyEvents = &InvalidError{"too_many_events", "more events in one request than the limit allows"}
 )
 
 // Reasons lists every reason label, so that metrics can show zero counts.
 var Reasons = []*InvalidError{
 	ErrMissingPixelID, ErrBadPixelID, ErrBadEvent, ErrBadEventID, ErrBadTS, ErrBadValue,
 	ErrBadCurrency, ErrBadContentIDs, ErrBadProp, ErrTooManyProps, ErrTooLong, ErrOptedOut,
+	ErrBadBody, ErrBadType, ErrTooManyEvents,
 }

@@ -136,3 +136,133 @@ func FuzzParseTrustedProxies(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseBody reads an arbitrary POST /collect body. It must never panic;
+// Reset must accept exactly the bodies encoding/json finds valid (an object
+// or an array, nested within the limit); a refused event gives one of the
+// listed reasons; an accepted event gives a message the consumer's parser
+// reads back unchanged (but for invalid UTF-8, which the encoder replaces by
+// U+FFFD), and the events of one body share one visitor.
+func FuzzParseBody(f *testing.F) {
+	f.Add(`{"id":"px1"}`, "")
+	f.Add(`{"id":"px1","ev":"Purchase","eid":"e-1","dl":"https://x.example/","rl":"r","ts":1767268799123,"cd":{"value":"9.99","currency":"eur","order_id":1,"content_ids":["a",2],"coupon":"X","n":1.5,"b":true}}`, "_pxid="+visitorID)
+	f.Add(`[{"id":"px1"},{"ev":"x"},42,{"id":"a","cd":{"value":{}}},{"id":"px2","cd":null}]`, "_pxoptout=1")
+	f.Add(`{"\u0069d":"p\u0078","dl":"\ud83d\ude00\ud800\"\\\/\b\f\n\r\t","cd":{"k\u00e9":"\u0000"}}`, "")
+	f.Add(`{"id":"a","id":"b","cd":{"value":1,"value":"x"},"cd":[]}`, "")
+	f.Add(`[[[[{"id":"px1"}]]]]`, "")
+	f.Add("{\"id\":\"px1\",\"dl\":\"\xff\xfe\"}", "")
+	f.Add(`{"id":"px1","ts":1e3,"x":-0.0E+1}`, "")
+	f.Fuzz(func(t *testing.T, body, cookie string) {
+		var req fasthttp.Request
+		req.SetRequestURI("/collect")
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.Header.Set(fasthttp.HeaderCookie, cookie)
+		req.Header.Set(fasthttp.HeaderUserAgent, browserUA)
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(203, 0, 113, 7), Port: 5}, nil)
+		cfg := DefaultConfig()
+
+		data := []byte(body)
+		var b Body
+		err := b.Reset(data, cfg.Limits.MaxBatchEvents)
+		if want := jsonBody(data); (err == nil) != want {
+			t.Fatalf("Reset(%q) = %v, but encoding/json says valid=%v", body, err, want)
+		}
+		if err != nil {
+			if err != ErrBadBody {
+				t.Fatalf("Reset(%q) = %v, want ErrBadBody", body, err)
+			}
+			return
+		}
+		if b.Len() > cfg.Limits.MaxBatchEvents {
+			t.Fatalf("%d events over the limit of %d", b.Len(), cfg.Limits.MaxBatchEvents)
+		}
+		h := AcquireHit()
+		defer ReleaseHit(h)
+		visitor := ""
+		for n := b.Len(); n > 0; n-- {
+			err := h.FromBody(&ctx, &cfg, &b, testNow)
+			if b.Len() != n-1 {
+				t.Fatalf("body %q: Len %d after an event, want %d", body, b.Len(), n-1)
+			}
+			if err != nil {
+				if ie, ok := err.(*InvalidError); !ok || !slices.Contains(Reasons, ie) || ie == ErrBadBody {
+					t.Fatalf("FromBody(%q) = %v, not one of the listed event reasons", body, err)
+				}
+				continue
+			}
+			checkRoundTrip(t, body, &h.Event, &cfg.Limits)
+			if visitor == "" {
+				visitor = string(h.Event.VisitorID)
+			} else if string(h.Event.VisitorID) != visitor {
+				t.Fatalf("body %q: visitors %q and %q in one request", body, visitor, h.Event.VisitorID)
+			}
+		}
+	})
+}
+
+// jsonBody reports whether data is a body Body.Reset must accept.
+func jsonBody(data []byte) bool {
+	if !json.Valid(data) {
+		return false
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if trimmed[0] != '{' && trimmed[0] != '[' {
+		return false
+	}
+	// Nesting, counted outside strings.
+	depth, maxSeen, inString := 0, 0, false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && (c == '{' || c == '['):
+			depth++
+			maxSeen = max(maxSeen, depth)
+		case !inString && (c == '}' || c == ']'):
+			depth--
+		}
+	}
+	return maxSeen <= maxDepth+1
+}
+
+// checkRoundTrip checks an accepted event: it validates, stays within the
+// limits, and the consumer's parser reads its wire form back unchanged.
+func checkRoundTrip(t *testing.T, input string, e *event.Event, lim *Limits) {
+	t.Helper()
+	if err := e.Validate(); err != nil {
+		t.Fatalf("input %q: an accepted event does not validate: %v", input, err)
+	}
+	if len(e.Currency) != 0 && (len(e.Currency) != 3 || string(e.Currency) != strings.ToUpper(string(e.Currency))) {
+		t.Fatalf("input %q: currency %q", input, e.Currency)
+	}
+	if len(e.Props) > 0 && (e.Props[0] != '{' || !json.Valid(e.Props)) {
+		t.Fatalf("input %q: props %q is not a JSON object", input, e.Props)
+	}
+	if len(e.ContentIDs) > lim.MaxContentIDs || len(e.URL) > lim.MaxURLLen || len(e.Referrer) > lim.MaxURLLen {
+		t.Fatalf("input %q: %d content ids, url of %d bytes, referrer of %d", input, len(e.ContentIDs), len(e.URL), len(e.Referrer))
+	}
+	data := event.AppendJSON(nil, e)
+	if !json.Valid(data) {
+		t.Fatalf("input %q: AppendJSON gives invalid JSON: %s", input, data)
+	}
+	var got event.Event
+	if err := event.Parse(data, &got); err != nil {
+		t.Fatalf("input %q: event.Parse(%s) = %v", input, data, err)
+	}
+	want := fieldsOf(e)
+	want.url = string([]rune(want.url))
+	want.referrer = string([]rune(want.referrer))
+	want.orderID = string([]rune(want.orderID))
+	for i, id := range want.contentIDs {
+		want.contentIDs[i] = string([]rune(id))
+	}
+	if g := fieldsOf(&got); !g.equal(want) {
+		t.Fatalf("input %q: parsed back\n %+v\nwant\n %+v", input, g, want)
+	}
+	if !bytes.Equal(got.VisitorID, e.VisitorID) || !bytes.Equal(got.SessionID, e.SessionID) || string(got.IP) != "203.0.113.7" {
+		t.Fatalf("input %q: visitor %q session %q ip %q", input, got.VisitorID, got.SessionID, got.IP)
+	}
+}

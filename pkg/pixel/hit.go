@@ -1,7 +1,8 @@
-// Package pixel turns one browser request into one event: it parses the pixel's
-// query parameters, reads and issues the visitor and session cookies, finds the
-// client IP and decides what is invalid or opted out. It also holds the GIF the
-// collector answers with. It does no I/O and never logs.
+// Package pixel turns browser requests into events: it parses the pixel's
+// query parameters (GET /p.gif) and JSON bodies (POST /collect), reads and
+// issues the visitor and session cookies, finds the client IP and decides what
+// is invalid or opted out. It also holds what the collector answers with: the
+// GIF and the JS tag. It does no I/O and never logs.
 package pixel
 
 import (
@@ -71,6 +72,8 @@ type Hit struct {
 	sessionID []byte
 	eventID   []byte
 	ip        []byte
+	scratch   []byte // unescaped JSON strings of a POST /collect event
+	resolved  bool   // visitorID, sessionID and ip are known for this request
 }
 
 var hitPool = sync.Pool{New: func() any { return new(Hit) }}
@@ -86,15 +89,24 @@ func ReleaseHit(h *Hit) {
 
 // Reset empties h, keeping its buffers.
 func (h *Hit) Reset() {
+	h.resetEvent()
+	h.visitorID = h.visitorID[:0]
+	h.sessionID = h.sessionID[:0]
+	h.ip = h.ip[:0]
+	h.resolved = false
+}
+
+// resetEvent empties the event and what parsing it used, but keeps what
+// belongs to the request (visitor, session, IP): the events of one
+// POST /collect batch share them.
+func (h *Hit) resetEvent() {
 	h.Event.Reset()
 	h.props = h.props[:0]
 	clear(h.propKeys)
 	h.propKeys = h.propKeys[:0]
 	h.seen = 0
-	h.visitorID = h.visitorID[:0]
-	h.sessionID = h.sessionID[:0]
 	h.eventID = h.eventID[:0]
-	h.ip = h.ip[:0]
+	h.scratch = h.scratch[:0]
 }
 
 // FromRequest builds h.Event from a GET /p.gif request received at now: the
@@ -108,15 +120,46 @@ func (h *Hit) FromRequest(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) 
 	if err := ParseQuery(ctx.QueryArgs(), h, &cfg.Limits, now); err != nil {
 		return err
 	}
+	if err := h.refererURL(ctx, &cfg.Limits); err != nil {
+		return err
+	}
+	return h.enrich(ctx, cfg, now)
+}
+
+// FromBody builds h.Event from the next event of a POST /collect body b
+// (see Body), received at now, and enriches it exactly as FromRequest does.
+// Call it b.Len() times with the same h: the events of one request share
+// the visitor and session ids (issued once for a new visitor) and the
+// client IP; each gets its own event id and fields. It returns ErrOptedOut
+// when a privacy signal applies, or the *InvalidError that makes the event
+// invalid; either way b moves on to the next event. The event borrows the
+// body's and h's memory until the next call.
+func (h *Hit) FromBody(ctx *fasthttp.RequestCtx, cfg *Config, b *Body, now time.Time) error {
+	h.resetEvent()
+	if optedOut(&ctx.Request.Header, &cfg.Privacy) {
+		b.Skip()
+		return ErrOptedOut
+	}
+	if err := b.Next(h, &cfg.Limits, now); err != nil {
+		return err
+	}
+	if err := h.refererURL(ctx, &cfg.Limits); err != nil {
+		return err
+	}
+	return h.enrich(ctx, cfg, now)
+}
+
+// refererURL falls back to the Referer header for a hit without a page URL.
+func (h *Hit) refererURL(ctx *fasthttp.RequestCtx, lim *Limits) error {
 	e := &h.Event
 	if len(e.URL) == 0 {
 		ref := ctx.Request.Header.Referer()
-		if len(ref) > cfg.Limits.MaxURLLen {
+		if len(ref) > lim.MaxURLLen {
 			return ErrTooLong
 		}
 		e.URL = ref
 	}
-	return h.enrich(ctx, cfg, now)
+	return nil
 }
 
 // enrich adds the fields only the collector can know.
@@ -131,31 +174,41 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 	if e.TS == 0 {
 		e.TS = e.ReceivedAt
 	}
+	if !h.resolved {
+		h.resolve(ctx, cfg)
+	}
+	e.VisitorID = h.visitorID
+	e.SessionID = h.sessionID
+	e.IP = h.ip
+	if len(e.EventID) == 0 {
+		h.eventID = AppendNewEventID(h.eventID[:0], now)
+		e.EventID = h.eventID
+	}
+	return nil
+}
+
+// resolve finds the visitor and session (from the cookies, else new ids)
+// and the client IP of the request, once per request.
+func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 	if id := ctx.Request.Header.Cookie(VisitorCookie); ValidCookieID(id) {
 		h.visitorID = append(h.visitorID[:0], id...)
 	} else {
 		h.visitorID = AppendNewID(h.visitorID[:0])
 	}
-	e.VisitorID = h.visitorID
 	if id := ctx.Request.Header.Cookie(SessionCookie); ValidCookieID(id) {
 		h.sessionID = append(h.sessionID[:0], id...)
 	} else {
 		h.sessionID = AppendNewID(h.sessionID[:0])
 	}
-	e.SessionID = h.sessionID
-	if len(e.EventID) == 0 {
-		h.eventID = AppendNewEventID(h.eventID[:0], now)
-		e.EventID = h.eventID
-	}
 	ip := peerAddr(ctx).Unmap()
 	if cfg.TrustedProxies.trusted(ip) {
 		ip = cfg.TrustedProxies.ClientIP(ip, ctx.Request.Header.PeekAll(fasthttp.HeaderXForwardedFor)...)
 	}
+	h.ip = h.ip[:0]
 	if ip.IsValid() {
-		h.ip = ip.AppendTo(h.ip[:0])
+		h.ip = ip.AppendTo(h.ip)
 	}
-	e.IP = h.ip
-	return nil
+	h.resolved = true
 }
 
 // peerAddr is the connection's remote address without allocating.

@@ -24,6 +24,7 @@ type Limits struct {
 	MaxPropValueLen int           // length of a custom value
 	MaxContentIDs   int           // entries in cd[content_ids]
 	MaxClockSkew    time.Duration // ts further than this from the receive time is replaced by it
+	MaxBatchEvents  int           // events in one POST /collect body; the excess is refused (0: no limit)
 }
 
 // DefaultLimits are the limits the collector starts with.
@@ -38,6 +39,7 @@ func DefaultLimits() Limits {
 		MaxPropValueLen: 512,
 		MaxContentIDs:   64,
 		MaxClockSkew:    24 * time.Hour,
+		MaxBatchEvents:  100,
 	}
 }
 
@@ -137,6 +139,7 @@ const (
 	seenCurrency
 	seenOrderID
 	seenContentIDs
+	seenCustomData // the "cd" object of a POST /collect event
 )
 
 // first reports whether p is seen for the first time, and marks it seen.
@@ -222,21 +225,7 @@ func addProp(h *Hit, key, val []byte, lim *Limits) error {
 // as the big ad pixels send it) or a comma-separated list (`sku1,sku2`).
 // Empty entries are skipped; escapes inside JSON strings are not supported.
 func parseContentIDs(h *Hit, val []byte, lim *Limits) error {
-	e := &h.Event
-	add := func(id []byte) error {
-		id = bytes.TrimSpace(id)
-		if len(id) == 0 {
-			return nil
-		}
-		if len(id) > lim.MaxIDLen {
-			return ErrTooLong
-		}
-		if len(e.ContentIDs) >= lim.MaxContentIDs {
-			return ErrBadContentIDs
-		}
-		e.ContentIDs = append(e.ContentIDs, id)
-		return nil
-	}
+	add := func(id []byte) error { return addContentID(h, id, lim) }
 	val = bytes.TrimSpace(val)
 	if len(val) == 0 || val[0] != '[' {
 		for len(val) > 0 {
@@ -289,6 +278,24 @@ func parseContentIDs(h *Hit, val []byte, lim *Limits) error {
 			return ErrBadContentIDs // trailing comma
 		}
 	}
+	return nil
+}
+
+// addContentID appends one product id; surrounding spaces are trimmed and
+// an empty id is skipped.
+func addContentID(h *Hit, id []byte, lim *Limits) error {
+	e := &h.Event
+	id = bytes.TrimSpace(id)
+	if len(id) == 0 {
+		return nil
+	}
+	if len(id) > lim.MaxIDLen {
+		return ErrTooLong
+	}
+	if len(e.ContentIDs) >= lim.MaxContentIDs {
+		return ErrBadContentIDs
+	}
+	e.ContentIDs = append(e.ContentIDs, id)
 	return nil
 }
 

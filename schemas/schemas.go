@@ -8,5 +8,5 @@ import "embed"
 
 // FS holds clickhouse/*.sql, internal/*.sql and queries/*.sql.
 //
-//go:embed clickhouse/*.sql internal/*.sql
+//go:embed clickhouse/*.sql internal/*.sql queries/*.sql
 var FS embed.FS

@@ -1,6 +1,7 @@
 // Command pixelctl administers the pipeline's ClickHouse side.
 //
 //	pixelctl migrate    apply the versioned migrations under schemas/clickhouse
+//	pixelctl query      run one of the analysis queries under schemas/queries
 package main
 
 import (
@@ -8,9 +9,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
@@ -22,6 +26,9 @@ const usage = `Usage: pixelctl <command> [flags]
 Commands:
   migrate   create the database and apply the migrations under schemas/clickhouse
             that it has not applied yet (idempotent; recorded in schema_migrations)
+  query     run a shipped analysis query with its parameters, print TSV:
+              pixelctl query -list
+              pixelctl query [flags] <name> [-param value ...]
 
 Run "pixelctl <command> -help" for the command's flags.
 `
@@ -33,24 +40,33 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "migrate":
-		err = migrate(ctx, os.Args[2:])
-	case "-h", "-help", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "pixelctl: unknown command %q\n\n%s", os.Args[1], usage)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "pixelctl: %v\n\n%s", err, usage)
 		os.Exit(2)
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
+	default:
 		fmt.Fprintln(os.Stderr, "pixelctl:", err)
 		os.Exit(1)
 	}
+}
+
+type usageError struct{ error }
+
+// run runs the command named by args[0], writing its output to out.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	switch args[0] {
+	case "migrate":
+		return migrate(ctx, args[1:], out)
+	case "query":
+		return query(ctx, args[1:], out)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	return usageError{fmt.Errorf("unknown command %q", args[0])}
 }
 
 // clickhouseFlags adds the connection flags every command shares.
@@ -61,11 +77,11 @@ func clickhouseFlags(fs *flagenv.Set, o *chstore.Options, addr *string) {
 	fs.String(&o.Password, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password")
 }
 
-func migrate(ctx context.Context, args []string) error {
+func migrate(ctx context.Context, args []string, out io.Writer) error {
 	var o chstore.Options
 	var addr string
 	var wait time.Duration
-	fs := flagenv.New("pixelctl migrate", "Create the database and apply the pending migrations under schemas/clickhouse.")
+	fs := flagenv.New("pixelctl migrate", "Create the database and apply the pending migrations under schemas/clickhouse.\nA migration that needs a newer ClickHouse than the server's is skipped and applied by the first run after an upgrade.")
 	clickhouseFlags(fs, &o, &addr)
 	fs.Duration(&wait, "wait", "PIXELCTL_WAIT", 0, "keep trying this long while ClickHouse is not reachable yet")
 	if err := fs.Parse(args); err != nil {
@@ -77,9 +93,13 @@ func migrate(ctx context.Context, args []string) error {
 		res, err := chstore.Migrate(ctx, o)
 		if err == nil {
 			for _, m := range res.Applied {
-				fmt.Printf("applied %04d_%s\n", m.Version, m.Name)
+				fmt.Fprintf(out, "applied %04d_%s\n", m.Version, m.Name)
 			}
-			fmt.Printf("database %s is at version %d\n", o.Database, res.Current)
+			for _, m := range res.Skipped {
+				fmt.Fprintf(out, "skipped %04d_%s: it needs ClickHouse %d.%d or later, the server is %v; the first migrate after an upgrade applies it\n",
+					m.Version, m.Name, m.Requires.Major, m.Requires.Minor, res.Server)
+			}
+			fmt.Fprintf(out, "database %s is at version %d (ClickHouse %v)\n", o.Database, res.Current, res.Server)
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -87,4 +107,108 @@ func migrate(ctx context.Context, args []string) error {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+func query(ctx context.Context, args []string, out io.Writer) error {
+	var o chstore.Options
+	var addr string
+	var list, header bool
+	fs := flagenv.New("pixelctl query", "Run one of the analysis queries shipped under schemas/queries and print the result as TSV:\n  pixelctl query [flags] <name> [-param value ...]\n"+
+		"Every query de-duplicates by event_id. -list shows the queries and their parameters;\n  pixelctl query <name> -help explains one.")
+	clickhouseFlags(fs, &o, &addr)
+	fs.Bool(&list, "list", "PIXELCTL_QUERY_LIST", false, "list the queries and their parameters instead of running one")
+	fs.Bool(&header, "header", "PIXELCTL_QUERY_HEADER", true, "print the column names as the first line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if list {
+		return listQueries(out)
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return usageError{errors.New("query: name a query (pixelctl query -list shows them)")}
+	}
+	q, err := chstore.LookupQuery(rest[0])
+	if err != nil {
+		return err
+	}
+	// The connection flags work after the name too.
+	values, err := queryParams(&q, rest[1:], out, func(pfs *flag.FlagSet) {
+		pfs.StringVar(&addr, "clickhouse-addr", addr, "as before the name")
+		pfs.StringVar(&o.Database, "clickhouse-database", o.Database, "as before the name")
+		pfs.StringVar(&o.User, "clickhouse-user", o.User, "as before the name")
+		pfs.StringVar(&o.Password, "clickhouse-password", o.Password, "as before the name")
+		pfs.BoolVar(&header, "header", header, "as before the name")
+	})
+	if err != nil {
+		return err
+	}
+	o.Addr = flagenv.List(addr)
+	if _, err := q.Args(values); err != nil { // before connecting
+		return err
+	}
+	conn, err := chstore.Open(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	res, err := q.Run(ctx, conn, values)
+	if err != nil {
+		return err
+	}
+	return res.WriteTSV(out, header)
+}
+
+// queryParams parses a query's parameters, one flag each, and the common
+// flags that shared adds; it returns the parameters given.
+func queryParams(q *chstore.Query, args []string, out io.Writer, shared func(*flag.FlagSet)) (map[string]string, error) {
+	fs := flag.NewFlagSet("pixelctl query "+q.Name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	params := map[string]bool{}
+	for _, p := range q.Params {
+		fs.String(p.Name, p.Default, fmt.Sprintf("%s: %s", p.Type, p.Doc))
+		params[p.Name] = true
+	}
+	paramUsage := flag.NewFlagSet("", flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) { paramUsage.Var(f.Value, f.Name, f.Usage) })
+	paramUsage.SetOutput(out)
+	shared(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "pixelctl query %s: %s\n\n  %s\n\nParameters:\n", q.Name, q.Title, strings.ReplaceAll(q.Doc, "\n", "\n  "))
+		paramUsage.PrintDefaults()
+		fmt.Fprintf(out, "\nThe flags of pixelctl query (-clickhouse-addr, ...) may follow the name too.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("query %s: unexpected %q; parameters are given as -name value", q.Name, fs.Arg(0))}
+	}
+	values := map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		if params[f.Name] {
+			values[f.Name] = f.Value.String()
+		}
+	})
+	return values, nil
+}
+
+func listQueries(out io.Writer) error {
+	qs, err := chstore.Queries()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, q := range qs {
+		var params []string
+		for _, p := range q.Params {
+			if p.HasDefault {
+				params = append(params, fmt.Sprintf("[-%s %s]", p.Name, p.Default))
+			} else {
+				params = append(params, fmt.Sprintf("-%s %s", p.Name, p.Type))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\n\t  %s\n", q.Name, q.Title, strings.Join(params, " "))
+	}
+	return tw.Flush()
 }

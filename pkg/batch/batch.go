@@ -5,6 +5,7 @@ package batch
 
 import (
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -95,6 +96,27 @@ func (b *Batch) Ranges() []Range {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
 	return out
+}
+
+// Token names the batch's messages: the topic and, partition by partition in
+// ascending order, the first and last offset, as in
+// "pixel.events/0:100-199/3:7-9". It is the same for every attempt to insert
+// the batch and differs between batches, which is what ClickHouse's
+// insert_deduplication_token needs (the ingester adds a digest of the rows,
+// because offsets repeat when a topic is recreated). Kafka topic names hold
+// only [a-zA-Z0-9._-], so the separators cannot be confused.
+func (b *Batch) Token(topic string) string {
+	dst := make([]byte, 0, len(topic)+len(b.ranges)*24)
+	dst = append(dst, topic...)
+	for _, r := range b.Ranges() {
+		dst = append(dst, '/')
+		dst = strconv.AppendInt(dst, int64(r.Partition), 10)
+		dst = append(dst, ':')
+		dst = strconv.AppendInt(dst, r.First, 10)
+		dst = append(dst, '-')
+		dst = strconv.AppendInt(dst, r.Last, 10)
+	}
+	return string(dst)
 }
 
 // Reset empties the batch.

@@ -122,3 +122,47 @@ func TestDefaultPolicy(t *testing.T) {
 		t.Fatalf("DefaultPolicy() = %+v, want the documented 100000 rows, 64 MiB, 1s", p)
 	}
 }
+
+func TestToken(t *testing.T) {
+	add := func(b *Batch, msgs ...[2]int64) *Batch {
+		for _, m := range msgs {
+			b.Add(int(m[0]), m[1], 10, t0)
+		}
+		return b
+	}
+	b := add(New(DefaultPolicy()), [2]int64{3, 7}, [2]int64{0, 100}, [2]int64{3, 8}, [2]int64{0, 101}, [2]int64{12, 0}, [2]int64{3, 9})
+	const want = "pixel.events/0:100-101/3:7-9/12:0-0"
+	if got := b.Token("pixel.events"); got != want {
+		t.Fatalf("Token = %q, want %q", got, want)
+	}
+	// The order in which partitions arrived does not matter.
+	other := add(New(DefaultPolicy()), [2]int64{12, 0}, [2]int64{3, 7}, [2]int64{0, 100}, [2]int64{3, 9}, [2]int64{0, 101})
+	if got := other.Token("pixel.events"); got != want {
+		t.Fatalf("Token after another arrival order = %q, want %q", got, want)
+	}
+	// Asking again, as every retry does, gives the same token.
+	if got := b.Token("pixel.events"); got != want {
+		t.Fatalf("second Token = %q", got)
+	}
+
+	// Every difference in topic, partition or offsets gives another token.
+	seen := map[string]string{want: "base"}
+	for name, tok := range map[string]string{
+		"other topic":     b.Token("pixel.events2"),
+		"one more offset": add(New(DefaultPolicy()), [2]int64{0, 100}, [2]int64{0, 102}, [2]int64{3, 7}, [2]int64{3, 9}, [2]int64{12, 0}).Token("pixel.events"),
+		"later first":     add(New(DefaultPolicy()), [2]int64{0, 101}, [2]int64{3, 7}, [2]int64{3, 9}, [2]int64{12, 0}).Token("pixel.events"),
+		"other partition": add(New(DefaultPolicy()), [2]int64{1, 100}, [2]int64{1, 101}, [2]int64{3, 7}, [2]int64{3, 9}, [2]int64{12, 0}).Token("pixel.events"),
+		"digits shifted":  add(New(DefaultPolicy()), [2]int64{0, 100}, [2]int64{0, 101}, [2]int64{3, 7}, [2]int64{3, 9}, [2]int64{1, 20}).Token("pixel.events"),
+	} {
+		if prev, dup := seen[tok]; dup {
+			t.Errorf("%s and %s share the token %q", name, prev, tok)
+		}
+		seen[tok] = name
+	}
+
+	// After Reset the next batch has its own token.
+	b.Reset()
+	if got := add(b, [2]int64{0, 102}).Token("pixel.events"); got != "pixel.events/0:102-102" {
+		t.Fatalf("Token after Reset = %q", got)
+	}
+}

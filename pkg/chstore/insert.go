@@ -2,9 +2,14 @@ package chstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"unsafe"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/pixel-pipeline/pixel/pkg/event"
@@ -13,7 +18,9 @@ import (
 // Rows is a batch of events laid out by column, ready for a columnar insert.
 // Append copies each event's bytes into an arena owned by Rows, so the event
 // may be reused right after. A failed insert can be retried with the same Rows:
-// the driver's batch is rebuilt from these columns each time.
+// the driver's batch is rebuilt from these columns each time, so every attempt
+// sends the same rows in the same order, which is what lets ClickHouse
+// recognise a retried block (see Insert).
 type Rows struct {
 	EventID, PixelID, VisitorID, SessionID, Event []string
 	TS, ReceivedAt                                []int64
@@ -109,11 +116,45 @@ func (r *Rows) Append(e *event.Event) {
 	r.Props = append(r.Props, r.str(e.Props))
 }
 
+// Digest is a short hash of the rows' event ids in order. Together with the
+// Kafka offsets it names a batch for insert de-duplication: offsets alone
+// repeat when a topic is recreated or a second Kafka cluster feeds the same
+// table, and two such batches must not be mistaken for one.
+func (r *Rows) Digest() string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, id := range r.EventID {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(id)))])
+		_, _ = io.WriteString(h, id)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
 // Insert writes rows into the events table with one columnar batch. It is
-// safe to call again with the same rows after an error.
-func Insert(ctx context.Context, conn driver.Conn, rows *Rows) error {
+// safe to call again with the same rows after an error: every call builds the
+// driver's batch from the same columns, so a retry sends the same rows in the
+// same order.
+//
+// token, when not empty, names the batch: on servers that know the setting
+// (InsertDeduplicationToken, 22.2 and later) every attempt sends it as
+// insert_deduplication_token, and the server drops a retry of a block it had
+// already stored although the client saw an error (the events table keeps a
+// de-duplication window from migration 0003). Older servers do not know the
+// setting and would refuse the insert, so they get none; there the copy is
+// byte-identical, ReplacingMergeTree collapses it on merge and exact queries
+// de-duplicate by event_id.
+func Insert(ctx context.Context, conn driver.Conn, rows *Rows, token string) error {
 	if rows.Len() == 0 {
 		return nil
+	}
+	if token != "" {
+		v, err := handshakeVersion(conn)
+		if err != nil {
+			return fmt.Errorf("cannot insert %d rows into events: %w", rows.Len(), err)
+		}
+		if s := insertSettings(v, token); s != nil {
+			ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s))
+		}
 	}
 	batch, err := conn.PrepareBatch(ctx, insertEvents)
 	if err != nil {
@@ -134,6 +175,15 @@ func Insert(ctx context.Context, conn driver.Conn, rows *Rows) error {
 		return fmt.Errorf("cannot insert %d rows into events: %w", rows.Len(), err)
 	}
 	return nil
+}
+
+// insertSettings returns the settings an insert named token sends to a
+// server of version v, or nil when there are none.
+func insertSettings(v Version, token string) clickhouse.Settings {
+	if token == "" || !v.AtLeast(InsertDeduplicationToken) {
+		return nil
+	}
+	return clickhouse.Settings{"insert_deduplication_token": token}
 }
 
 var insertEvents = statement("insert_events")

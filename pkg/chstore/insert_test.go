@@ -124,7 +124,7 @@ func TestInsertEveryColumnReadsBackExactly(t *testing.T) {
 	o := devstack.TestDatabase(t)
 	conn := open(t, o)
 	rows := buildRows(testRows)
-	if err := chstore.Insert(testContext(t), conn, rows); err != nil {
+	if err := chstore.Insert(testContext(t), conn, rows, ""); err != nil {
 		t.Fatal(err)
 	}
 	got := selectRows(t, conn)
@@ -141,7 +141,7 @@ func TestInsertEveryColumnReadsBackExactly(t *testing.T) {
 func TestInsertEmptyIsNoop(t *testing.T) {
 	o := devstack.TestDatabase(t)
 	conn := open(t, o)
-	if err := chstore.Insert(testContext(t), conn, &chstore.Rows{}); err != nil {
+	if err := chstore.Insert(testContext(t), conn, &chstore.Rows{}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if n := queryUint64(t, conn, "SELECT count() FROM events"); n != 0 {
@@ -161,7 +161,7 @@ func TestInsertRetrySameRows(t *testing.T) {
 
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := chstore.Insert(cancelled, conn, rows); err == nil {
+	if err := chstore.Insert(cancelled, conn, rows, ""); err == nil {
 		t.Fatal("insert with a cancelled context succeeded")
 	}
 	if c := queryUint64(t, conn, "SELECT count() FROM events"); c != 0 {
@@ -174,14 +174,16 @@ func TestInsertRetrySameRows(t *testing.T) {
 	if err := conn.Exec(ctx, "CREATE MATERIALIZED VIEW refuse ENGINE = Memory AS SELECT throwIf(event_id = 'e3-edges') AS x FROM events"); err != nil {
 		t.Fatal(err)
 	}
-	if err := chstore.Insert(ctx, conn, rows); err == nil || !strings.Contains(err.Error(), "throwIf") {
+	// The ingester names every attempt of a batch with the same token.
+	token := "pixel.events/0:0-5/" + rows.Digest()
+	if err := chstore.Insert(ctx, conn, rows, token); err == nil || !strings.Contains(err.Error(), "throwIf") {
 		t.Fatalf("insert through a throwing view: err = %v", err)
 	}
 	if err := conn.Exec(ctx, "DROP TABLE refuse"); err != nil {
 		t.Fatal(err)
 	}
 
-	if err := chstore.Insert(ctx, conn, rows); err != nil {
+	if err := chstore.Insert(ctx, conn, rows, token); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	if rows.Len() != len(testRows) {
@@ -223,7 +225,7 @@ func TestInsertLargeBatchAfterReset(t *testing.T) {
 		if rows.Bytes() < 3<<20 {
 			t.Fatalf("batch of %d bytes does not span several chunks", rows.Bytes())
 		}
-		if err := chstore.Insert(testContext(t), conn, &rows); err != nil {
+		if err := chstore.Insert(testContext(t), conn, &rows, ""); err != nil {
 			t.Fatal(err)
 		}
 		got, err := conn.Query(testContext(t), "SELECT url FROM events WHERE received_at = toDateTime(?) ORDER BY event_id", 1+round)

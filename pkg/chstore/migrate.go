@@ -16,11 +16,29 @@ import (
 )
 
 // Migration is one versioned file under schemas/clickhouse: NNNN_name.sql.
+//
+// A file whose first line is "-- requires: 22.2" uses a feature of that
+// ClickHouse release: Migrate applies it only on a server at least that new.
+// On an older server it is skipped and not recorded, so the first Migrate
+// after an upgrade applies it. Such a migration must be optional (a setting,
+// an index); later migrations must not depend on it.
 type Migration struct {
 	Version    uint32
 	Name       string
 	Checksum   string   // sha256 of the file
 	Statements []string // split on semicolons that end a line
+	Requires   Version  // oldest server it runs on; zero: any
+}
+
+// requires reads the optional first line of a migration file,
+// "-- requires: 22.2", and returns the version text.
+func requires(file string) (string, bool) {
+	first, _, _ := strings.Cut(file, "\n")
+	c, ok := strings.CutPrefix(strings.TrimSpace(first), "--")
+	if !ok {
+		return "", false
+	}
+	return strings.CutPrefix(strings.TrimSpace(c), "requires:")
 }
 
 // Migrations reads the embedded migration files in version order.
@@ -53,12 +71,18 @@ func readMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 			return nil, err
 		}
 		sum := sha256.Sum256(data)
-		out = append(out, Migration{
+		m := Migration{
 			Version:    uint32(v),
 			Name:       name,
 			Checksum:   hex.EncodeToString(sum[:]),
 			Statements: splitStatements(string(data)),
-		})
+		}
+		if req, ok := requires(string(data)); ok {
+			if m.Requires, err = ParseVersion(req); err != nil {
+				return nil, fmt.Errorf("migration file %s: %w", e.Name(), err)
+			}
+		}
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	return out, nil
@@ -91,14 +115,28 @@ func splitStatements(s string) []string {
 // MigrateResult says what Migrate did.
 type MigrateResult struct {
 	Applied []Migration // applied by this call
+	Skipped []Migration // pending, but they require a newer server than Server
 	Current uint32      // highest version now applied
+	Server  Version     // the server's release
 }
 
 // Migrate creates the database when missing and applies every migration not
 // yet recorded in its schema_migrations table, in version order. It is
 // idempotent: statements use IF NOT EXISTS, so a run that died half-way can
 // simply be repeated. An applied migration whose file changed is an error.
+// A migration that requires a newer server than this one is skipped, not
+// recorded, and listed in the result (see Migration).
 func Migrate(ctx context.Context, o Options) (MigrateResult, error) {
+	migrations, err := Migrations()
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	return migrate(ctx, o, migrations, nil)
+}
+
+// migrate applies migrations. pretend, when not nil, stands in for the
+// server's version() (tests pretend an upgrade with it).
+func migrate(ctx context.Context, o Options, migrations []Migration, pretend *Version) (MigrateResult, error) {
 	var res MigrateResult
 	if err := o.defaults(); err != nil {
 		return res, err
@@ -139,8 +177,9 @@ func Migrate(ctx context.Context, o Options) (MigrateResult, error) {
 	if err := rows.Err(); err != nil {
 		return res, err
 	}
-	migrations, err := Migrations()
-	if err != nil {
+	if pretend != nil {
+		res.Server = *pretend
+	} else if res.Server, err = ServerVersion(ctx, conn); err != nil {
 		return res, err
 	}
 	for _, m := range migrations {
@@ -148,6 +187,10 @@ func Migrate(ctx context.Context, o Options) (MigrateResult, error) {
 			if sum != m.Checksum {
 				return res, fmt.Errorf("migration %04d_%s was changed after it was applied; add a new migration instead of editing an applied one", m.Version, m.Name)
 			}
+			continue
+		}
+		if !res.Server.AtLeast(m.Requires) {
+			res.Skipped = append(res.Skipped, m)
 			continue
 		}
 		for _, st := range m.Statements {

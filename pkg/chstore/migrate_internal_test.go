@@ -123,3 +123,78 @@ func TestEmbeddedMigrations(t *testing.T) {
 		}
 	}
 }
+
+func TestReadMigrationsRequires(t *testing.T) {
+	fsys := fstest.MapFS{
+		"m/0001_plain.sql":    {Data: []byte("-- no requirement\nSELECT 1;\n")},
+		"m/0002_modern.sql":   {Data: []byte("-- requires: 22.2\n--\n-- why\nALTER TABLE t MODIFY SETTING x = 1;\n")},
+		"m/0003_spaces.sql":   {Data: []byte("  --   requires:  23.8.1  \r\nSELECT 3;\n")},
+		"m/0004_later.sql":    {Data: []byte("SELECT 4;\n-- requires: 99.1\n")},
+		"m/0005_patch.sql":    {Data: []byte("-- requires: 18.16.1\nSELECT 5;\n")},
+		"m/0006_no_space.sql": {Data: []byte("--requires: 22.2\nSELECT 6;\n")},
+	}
+	got, err := readMigrations(fsys, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint32]Version{1: {}, 2: {22, 2, 0}, 3: {23, 8, 1}, 4: {}, 5: {18, 16, 1}, 6: {22, 2, 0}}
+	for _, m := range got {
+		if m.Requires != want[m.Version] {
+			t.Errorf("migration %d requires %v, want %v", m.Version, m.Requires, want[m.Version])
+		}
+	}
+	if len(got[1].Statements) != 1 || got[1].Statements[0] != "ALTER TABLE t MODIFY SETTING x = 1" {
+		t.Errorf("statements of a requires migration: %q", got[1].Statements)
+	}
+
+	for _, bad := range []string{"-- requires: 22\nSELECT 1;", "-- requires:\nSELECT 1;", "-- requires: latest\nSELECT 1;"} {
+		_, err := readMigrations(fstest.MapFS{"m/0001_x.sql": {Data: []byte(bad)}}, "m")
+		if err == nil || !strings.Contains(err.Error(), "0001_x.sql") || !strings.Contains(err.Error(), "MAJOR.MINOR") {
+			t.Errorf("readMigrations(%q) = %v, want an error naming the file and the format", bad, err)
+		}
+	}
+}
+
+// The embedded migration that enables insert de-duplication runs only where
+// the server knows the setting.
+func TestEmbeddedMigrationRequires(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range ms {
+		for _, st := range m.Statements {
+			if strings.Contains(st, "non_replicated_deduplication_window") {
+				found = true
+				if m.Requires != InsertDeduplicationToken {
+					t.Errorf("migration %04d_%s sets non_replicated_deduplication_window but requires %v, want %v", m.Version, m.Name, m.Requires, InsertDeduplicationToken)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no migration enables non_replicated_deduplication_window")
+	}
+}
+
+func TestInsertSettings(t *testing.T) {
+	for _, tc := range []struct {
+		v     Version
+		token string
+		want  bool
+	}{
+		{Version{18, 16, 1}, "tok", false},
+		{Version{21, 12, 9}, "tok", false},
+		{Version{22, 1, 99}, "tok", false},
+		{Version{22, 2, 0}, "tok", true},
+		{Version{22, 2, 1}, "tok", true},
+		{Version{24, 3, 2}, "tok", true},
+		{Version{24, 3, 2}, "", false},
+	} {
+		s := insertSettings(tc.v, tc.token)
+		if got := s["insert_deduplication_token"]; (got != nil) != tc.want || (tc.want && got != tc.token) || (!tc.want && s != nil) {
+			t.Errorf("insertSettings(%v, %q) = %v, want the token: %v", tc.v, tc.token, s, tc.want)
+		}
+	}
+}

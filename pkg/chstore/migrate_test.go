@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
@@ -45,21 +46,42 @@ func appliedMigrations(t *testing.T, conn chstore.Conn) []migrationRecord {
 
 func TestMigrateCreatesDatabaseAndRecordsVersions(t *testing.T) {
 	o := freshOptions(t, "t_migrate")
-	migrations, err := chstore.Migrations()
+	all, err := chstore.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(migrations) == 0 {
+	if len(all) == 0 {
 		t.Fatal("no embedded migrations")
 	}
+	server, err := chstore.ServerVersion(testContext(t), open(t, chstore.Options{Addr: o.Addr, Database: "default"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The migrations this server runs; the others wait for an upgrade.
+	var migrations, skipped []chstore.Migration
+	for _, m := range all {
+		if server.AtLeast(m.Requires) {
+			migrations = append(migrations, m)
+		} else {
+			skipped = append(skipped, m)
+		}
+	}
 	last := migrations[len(migrations)-1].Version
+	names := func(ms []chstore.Migration) string {
+		var b strings.Builder
+		for _, m := range ms {
+			fmt.Fprintf(&b, "%04d_%s ", m.Version, m.Name)
+		}
+		return b.String()
+	}
 
 	res, err := chstore.Migrate(testContext(t), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != len(migrations) || res.Current != last {
-		t.Fatalf("first run applied %d migrations up to %d; want %d up to %d", len(res.Applied), res.Current, len(migrations), last)
+	if len(res.Applied) != len(migrations) || res.Current != last || names(res.Skipped) != names(skipped) || res.Server != server {
+		t.Fatalf("first run on %v applied %d migrations up to %d, skipped %q; want %d up to %d, skipped %q",
+			res.Server, len(res.Applied), res.Current, names(res.Skipped), len(migrations), last, names(skipped))
 	}
 
 	conn := open(t, o)
@@ -74,13 +96,14 @@ func TestMigrateCreatesDatabaseAndRecordsVersions(t *testing.T) {
 		t.Fatalf("schema_migrations = %v, want %v", got, want)
 	}
 
-	// A second run finds everything applied and changes nothing.
+	// A second run finds everything applied and changes nothing; what the
+	// server is too old for is skipped again.
 	res, err = chstore.Migrate(testContext(t), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 0 || res.Current != last {
-		t.Fatalf("second run applied %d migrations, current %d; want 0, %d", len(res.Applied), res.Current, last)
+	if len(res.Applied) != 0 || res.Current != last || names(res.Skipped) != names(skipped) {
+		t.Fatalf("second run applied %d migrations, current %d, skipped %q; want 0, %d, %q", len(res.Applied), res.Current, names(res.Skipped), last, names(skipped))
 	}
 	if got := appliedMigrations(t, conn); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after the second run schema_migrations = %v, want %v", got, want)
@@ -144,4 +167,92 @@ func TestMigrateRejectsBadDatabaseName(t *testing.T) {
 			t.Errorf("database %q: err = %v, want a name error before any connection", name, err)
 		}
 	}
+}
+
+// On ClickHouse 18.16 a migration that requires a newer server is skipped
+// and not recorded, the others around it run; once the server is new enough
+// (pretended here: the upgrade cannot happen in a test) the next run applies
+// it, and the run after that has nothing left to do.
+func TestMigrateSkipsWhatTheServerIsTooOldFor(t *testing.T) {
+	o := freshOptions(t, "t_migrate_requires")
+	fsys := fstest.MapFS{
+		"m/0001_first.sql":  {Data: []byte("-- requires: 18.16\nCREATE TABLE IF NOT EXISTS first (x UInt8) ENGINE = Memory;\n")},
+		"m/0002_future.sql": {Data: []byte("-- requires: 99.1\n-- a feature of a far newer server\nCREATE TABLE IF NOT EXISTS future (x UInt8) ENGINE = Memory;\n")},
+		"m/0003_third.sql":  {Data: []byte("CREATE TABLE IF NOT EXISTS third (x UInt8) ENGINE = Memory;\n")},
+	}
+	ctx := testContext(t)
+	tables := func(conn chstore.Conn) string {
+		rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ? AND name != 'schema_migrations' ORDER BY name", o.Database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, n)
+		}
+		return strings.Join(names, " ")
+	}
+	versions := func(ms []chstore.Migration) string {
+		var s []string
+		for _, m := range ms {
+			s = append(s, fmt.Sprint(m.Version))
+		}
+		return strings.Join(s, " ")
+	}
+	check := func(run string, res chstore.MigrateResult, applied, skipped string, current uint32, wantTables, recorded string, conn chstore.Conn) {
+		t.Helper()
+		if got := versions(res.Applied); got != applied {
+			t.Errorf("%s: applied %q, want %q", run, got, applied)
+		}
+		if got := versions(res.Skipped); got != skipped {
+			t.Errorf("%s: skipped %q, want %q", run, got, skipped)
+		}
+		if res.Current != current {
+			t.Errorf("%s: current %d, want %d", run, res.Current, current)
+		}
+		if got := tables(conn); got != wantTables {
+			t.Errorf("%s: tables %q, want %q", run, got, wantTables)
+		}
+		var rec []string
+		for _, r := range appliedMigrations(t, conn) {
+			rec = append(rec, fmt.Sprint(r.version))
+		}
+		if got := strings.Join(rec, " "); got != recorded {
+			t.Errorf("%s: schema_migrations holds %q, want %q", run, got, recorded)
+		}
+	}
+
+	res, err := chstore.MigrateFrom(ctx, o, fsys, "m", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Server.AtLeast(chstore.Version{99, 1, 0}) || !res.Server.AtLeast(chstore.Version{18, 16, 0}) {
+		t.Fatalf("server version %v", res.Server)
+	}
+	conn := open(t, o)
+	check("first run", res, "1 3", "2", 3, "first third", "1 3", conn)
+
+	res, err = chstore.MigrateFrom(ctx, o, fsys, "m", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("second run", res, "", "2", 3, "first third", "1 3", conn)
+
+	upgraded := chstore.Version{99, 1, 0}
+	res, err = chstore.MigrateFrom(ctx, o, fsys, "m", &upgraded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("after the upgrade", res, "2", "", 3, "first future third", "1 2 3", conn)
+
+	res, err = chstore.MigrateFrom(ctx, o, fsys, "m", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("once more", res, "", "", 3, "first future third", "1 2 3", conn)
 }

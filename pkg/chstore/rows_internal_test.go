@@ -111,3 +111,35 @@ func TestRowsEmptyStringsDoNotTouchTheArena(t *testing.T) {
 		t.Fatal("empty event must give empty columns")
 	}
 }
+
+func TestRowsDigest(t *testing.T) {
+	digest := func(ids ...string) string {
+		var r Rows
+		for _, id := range ids {
+			r.Append(&event.Event{EventID: []byte(id)})
+		}
+		return r.Digest()
+	}
+	base := digest("e1", "e2", "e3")
+	if len(base) != 32 {
+		t.Fatalf("Digest() = %q, want 32 hex digits", base)
+	}
+	if again := digest("e1", "e2", "e3"); again != base {
+		t.Fatalf("the same ids gave %q and %q", base, again)
+	}
+	seen := map[string]string{base: "e1 e2 e3"}
+	for name, d := range map[string]string{
+		"other order":      digest("e2", "e1", "e3"),
+		"one more":         digest("e1", "e2", "e3", "e4"),
+		"one less":         digest("e1", "e2"),
+		"ids run together": digest("e1e2", "e3"),
+		"split otherwise":  digest("e", "1e2", "e3"),
+		"empty":            digest(),
+		"one empty id":     digest(""),
+	} {
+		if prev, dup := seen[d]; dup {
+			t.Errorf("%s has the digest of %s", name, prev)
+		}
+		seen[d] = name
+	}
+}

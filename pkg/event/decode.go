@@ -370,6 +370,11 @@ func (p *parser) contentIDs() error {
 		if err != nil {
 			return err
 		}
+		if len(p.e.ContentIDs) == MaxContentIDs {
+			// Stop before a hostile array of empty strings grows the
+			// slice to millions of entries.
+			return ErrTooLarge
+		}
 		p.e.ContentIDs = append(p.e.ContentIDs, s)
 		switch p.next() {
 		case ',':

@@ -10,7 +10,7 @@ import (
 )
 
 // required are the fields Parse insists on, as message text.
-const required = `"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","received_at":1767268800`
+const required = `"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","ts":1767268790,"received_at":1767268800`
 
 // msg returns a message holding the required fields followed by extra.
 func msg(extra string) string {
@@ -24,7 +24,7 @@ func msg(extra string) string {
 func base() *Event {
 	return &Event{
 		EventID: []byte("e1"), PixelID: []byte("p1"), VisitorID: []byte("v1"),
-		Name: []byte("PageView"), ReceivedAt: 1767268800,
+		Name: []byte("PageView"), TS: 1767268790, ReceivedAt: 1767268800,
 	}
 }
 
@@ -82,8 +82,18 @@ func TestParseFields(t *testing.T) {
 		{"every field", string(AppendJSON(nil, fullEvent())), fullEvent()},
 		{"session_id", msg(`"session_id":"s1"`), with(func(e *Event) { e.SessionID = []byte("s1") })},
 		{"ts", msg(`"ts":1767268799`), with(func(e *Event) { e.TS = 1767268799 })},
-		{"ts zero", msg(`"ts":0`), base()},
-		{"ts at MaxTime", msg(`"ts":4294967295`), with(func(e *Event) { e.TS = MaxTime })},
+		{"ts at MinTime", msg(`"ts":946684800`), with(func(e *Event) { e.TS = MinTime })},
+		{"ts at MaxTime", msg(`"ts":4291747199`), with(func(e *Event) { e.TS = MaxTime })},
+		{"received_at at the limits", msg(`"ts":4291747199,"received_at":946684800`), with(func(e *Event) { e.TS, e.ReceivedAt = MaxTime, MinTime })},
+		{"value at the limits", msg(`"value":-1e15`), with(func(e *Event) { e.Value = -MaxAbsValue })},
+		{"longest event_id", msg(`"event_id":"` + strings.Repeat("e", MaxEventIDLen) + `"`), with(func(e *Event) { e.EventID = bytes.Repeat([]byte("e"), MaxEventIDLen) })},
+		{"longest url", msg(`"url":"` + strings.Repeat("u", MaxStringLen) + `"`), with(func(e *Event) { e.URL = bytes.Repeat([]byte("u"), MaxStringLen) })},
+		{"most content_ids", msg(`"content_ids":[` + strings.Repeat(`"",`, MaxContentIDs-1) + `""]`), with(func(e *Event) {
+			e.ContentIDs = make([][]byte, MaxContentIDs)
+			for i := range e.ContentIDs {
+				e.ContentIDs[i] = []byte{}
+			}
+		})},
 		{"url", msg(`"url":"https://a.example/?x=1"`), with(func(e *Event) { e.URL = []byte("https://a.example/?x=1") })},
 		{"referrer", msg(`"referrer":"r"`), with(func(e *Event) { e.Referrer = []byte("r") })},
 		{"value integer", msg(`"value":42`), with(func(e *Event) { e.Value = 42 })},
@@ -108,7 +118,7 @@ func TestParseFields(t *testing.T) {
 		{"high surrogate before a non-surrogate escape", msg(`"url":"\ud800\u0041"`), with(func(e *Event) { e.URL = []byte("\uFFFDA") })},
 		{"high surrogate twice", msg(`"url":"\ud800\ud800\udc00"`), with(func(e *Event) { e.URL = []byte("\uFFFD𐀀") })},
 		{"raw UTF-8", msg(`"url":"é😀"`), with(func(e *Event) { e.URL = []byte("é😀") })},
-		{"escaped key", `{"event\u005fid":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","received_at":1767268800}`, base()},
+		{"escaped key", `{"event\u005fid":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","ts":1767268790,"received_at":1767268800}`, base()},
 		{
 			"unknown fields are skipped",
 			msg(`"future":{"a":[1,-2.5e-3,true,false,null,"x\"",{},[]],"b":{"c":"}"}},"z":1e400,"n":null`),
@@ -116,7 +126,7 @@ func TestParseFields(t *testing.T) {
 		},
 		{
 			"white space everywhere",
-			" \t\r\n{ \"event_id\" : \"e1\" ,\n\"pixel_id\":\"p1\",\"visitor_id\":\"v1\",\"event\":\"PageView\",\"received_at\" :\t1767268800 ," +
+			" \t\r\n{ \"event_id\" : \"e1\" ,\n\"pixel_id\":\"p1\",\"visitor_id\":\"v1\",\"event\":\"PageView\",\"ts\": 1767268790,\"received_at\" :\t1767268800 ," +
 				"\"content_ids\" : [ \"a\" , \"b\" ] , \"value\" : 2 } \n",
 			with(func(e *Event) { e.ContentIDs = [][]byte{[]byte("a"), []byte("b")}; e.Value = 2 }),
 		},
@@ -208,17 +218,35 @@ func TestParseErrors(t *testing.T) {
 		{"no pixel_id", `{"event_id":"e1","visitor_id":"v1","event":"PageView","received_at":1}`, ErrMissing},
 		{"no visitor_id", `{"event_id":"e1","pixel_id":"p1","event":"PageView","received_at":1}`, ErrMissing},
 		{"no event", `{"event_id":"e1","pixel_id":"p1","visitor_id":"v1","received_at":1}`, ErrMissing},
-		{"no received_at", `{"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView"}`, ErrMissing},
-		{"received_at zero", `{"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","received_at":0}`, ErrMissing},
+		{"no received_at", `{"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","ts":1767268790}`, ErrMissing},
+		{"received_at zero", `{"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","ts":1767268790,"received_at":0}`, ErrMissing},
+		{"no ts", `{"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","received_at":1767268800}`, ErrMissing},
+		{"ts zero", msg(`"ts":0`), ErrMissing},
 
 		// Numbers that do not fit their columns.
 		{"ts negative", msg(`"ts":-1`), ErrRange},
-		{"ts after MaxTime", msg(`"ts":4294967296`), ErrRange},
+		{"ts after MaxTime", msg(`"ts":4291747200`), ErrRange},
+		{"ts after the DateTime range", msg(`"ts":4294967296`), ErrRange},
+		{"ts before MinTime", msg(`"ts":946684799`), ErrRange},
+		{"ts in 1970", msg(`"ts":1`), ErrRange},
+		{"received_at before MinTime", msg(`"received_at":946684799`), ErrRange},
+		{"received_at after MaxTime", msg(`"received_at":4291747200`), ErrRange},
 		{"ts overflows int64", msg(`"ts":99999999999999999999`), ErrRange},
 		{"ts with a fraction", msg(`"ts":1.5`), ErrRange},
-		{"received_at negative", `{"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","received_at":-5}`, ErrRange},
+		{"received_at negative", `{"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","ts":1767268790,"received_at":-5}`, ErrRange},
 		{"value overflows float64", msg(`"value":1e400`), ErrRange},
 		{"value negative overflow", msg(`"value":-1e400`), ErrRange},
+		{"value beyond MaxAbsValue", msg(`"value":1000000000000000.2`), ErrRange},
+		{"value absurd", msg(`"value":-1e300`), ErrRange},
+
+		// Fields longer than their limits.
+		{"event_id too long", msg(`"event_id":"` + strings.Repeat("e", MaxEventIDLen+1) + `"`), ErrTooLarge},
+		{"url too long", msg(`"url":"` + strings.Repeat("u", MaxStringLen+1) + `"`), ErrTooLarge},
+		{"escaped props too long", msg(`"props":"` + strings.Repeat(`\"`, MaxStringLen+1) + `"`), ErrTooLarge},
+		{"user_agent too long", msg(`"user_agent":"` + strings.Repeat("ü", MaxStringLen/2+1) + `"`), ErrTooLarge},
+		{"content id too long", msg(`"content_ids":["a","` + strings.Repeat("c", MaxStringLen+1) + `"]`), ErrTooLarge},
+		{"too many content_ids", msg(`"content_ids":[` + strings.Repeat(`"",`, MaxContentIDs) + `""]`), ErrTooLarge},
+		{"a million content_ids stop early", msg(`"content_ids":[` + strings.Repeat(`"",`, 1_000_000) + `""]`), ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var e Event
@@ -291,7 +319,7 @@ func TestRoundTrip(t *testing.T) {
 	hostile.URL = []byte("https://x.example/?q=\"</script>\"&\\\x00\x1f\u2028")
 	hostile.Props = []byte(`{"k":"v\"w","n":"\n"}`)
 	hostile.Value = -1e-300
-	hostile.TS = 0
+	hostile.TS = MinTime
 	hostile.ReceivedAt = MaxTime
 	for name, e := range map[string]*Event{"full": fullEvent(), "minimal": minimalEvent(), "hostile": hostile} {
 		t.Run(name, func(t *testing.T) {
@@ -319,11 +347,26 @@ func TestValidate(t *testing.T) {
 		{"no visitor id", func(e *Event) { e.VisitorID = nil }, ErrMissing},
 		{"no event name", func(e *Event) { e.Name = nil }, ErrMissing},
 		{"no receive time", func(e *Event) { e.ReceivedAt = 0 }, ErrMissing},
+		{"no event time", func(e *Event) { e.TS = 0 }, ErrMissing},
 		{"ts negative", func(e *Event) { e.TS = -1 }, ErrRange},
+		{"ts before 2000", func(e *Event) { e.TS = MinTime - 1 }, ErrRange},
+		{"ts at MinTime", func(e *Event) { e.TS = MinTime }, nil},
+		{"ts at MaxTime", func(e *Event) { e.TS = MaxTime }, nil},
 		{"ts too big", func(e *Event) { e.TS = MaxTime + 1 }, ErrRange},
+		{"received_at before 2000", func(e *Event) { e.ReceivedAt = 86400 }, ErrRange},
 		{"received_at too big", func(e *Event) { e.ReceivedAt = MaxTime + 1 }, ErrRange},
+		{"received_at beyond DateTime", func(e *Event) { e.ReceivedAt = math.MaxUint32 + 1 }, ErrRange},
 		{"value NaN", func(e *Event) { e.Value = math.NaN() }, ErrRange},
 		{"value infinite", func(e *Event) { e.Value = math.Inf(-1) }, ErrRange},
+		{"value at +MaxAbsValue", func(e *Event) { e.Value = MaxAbsValue }, nil},
+		{"value at -MaxAbsValue", func(e *Event) { e.Value = -MaxAbsValue }, nil},
+		{"value above MaxAbsValue", func(e *Event) { e.Value = math.Nextafter(MaxAbsValue, math.Inf(1)) }, ErrRange},
+		{"value below -MaxAbsValue", func(e *Event) { e.Value = -1e16 }, ErrRange},
+		{"event_id at its limit", func(e *Event) { e.EventID = bytes.Repeat([]byte{'e'}, MaxEventIDLen) }, nil},
+		{"event_id too long", func(e *Event) { e.EventID = bytes.Repeat([]byte{'e'}, MaxEventIDLen+1) }, ErrTooLarge},
+		{"content_ids at their limit", func(e *Event) { e.ContentIDs = make([][]byte, MaxContentIDs) }, nil},
+		{"too many content_ids", func(e *Event) { e.ContentIDs = make([][]byte, MaxContentIDs+1) }, ErrTooLarge},
+		{"content id too long", func(e *Event) { e.ContentIDs[1] = make([]byte, MaxStringLen+1) }, ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := fullEvent()
@@ -332,5 +375,35 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestValidateStringLimits checks that every string field is bounded by
+// MaxStringLen: at the limit it is valid, one byte over it is not.
+func TestValidateStringLimits(t *testing.T) {
+	fields := map[string]func(e *Event) *[]byte{
+		"pixel_id":   func(e *Event) *[]byte { return &e.PixelID },
+		"visitor_id": func(e *Event) *[]byte { return &e.VisitorID },
+		"session_id": func(e *Event) *[]byte { return &e.SessionID },
+		"event":      func(e *Event) *[]byte { return &e.Name },
+		"url":        func(e *Event) *[]byte { return &e.URL },
+		"referrer":   func(e *Event) *[]byte { return &e.Referrer },
+		"currency":   func(e *Event) *[]byte { return &e.Currency },
+		"order_id":   func(e *Event) *[]byte { return &e.OrderID },
+		"ip":         func(e *Event) *[]byte { return &e.IP },
+		"user_agent": func(e *Event) *[]byte { return &e.UserAgent },
+		"props":      func(e *Event) *[]byte { return &e.Props },
+	}
+	for name, field := range fields {
+		for _, tc := range []struct {
+			n    int
+			want error
+		}{{MaxStringLen, nil}, {MaxStringLen + 1, ErrTooLarge}} {
+			e := fullEvent()
+			*field(e) = bytes.Repeat([]byte{'x'}, tc.n)
+			if err := e.Validate(); err != tc.want {
+				t.Errorf("%s of %d bytes: Validate() = %v, want %v", name, tc.n, err, tc.want)
+			}
+		}
 	}
 }

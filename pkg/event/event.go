@@ -4,10 +4,7 @@
 // shares; it uses the standard library only and never logs.
 package event
 
-import (
-	"errors"
-	"math"
-)
+import "errors"
 
 // Version is the wire-format version written in every message's Header.
 const Version = "1"
@@ -16,8 +13,28 @@ const Version = "1"
 // It lives in a header, not in the JSON, so the JSON keeps exactly the column names.
 const Header = "pixel-format"
 
-// MaxTime is the last second a ClickHouse DateTime (UInt32) can hold.
-const MaxTime = math.MaxUint32
+// Limits on what a stored event may hold. A ClickHouse column takes far more,
+// but nothing our collector produces comes near them: they keep a foreign or
+// broken producer from storing garbage (a ts in 1970, a value of 1e300, a
+// megabyte-long URL). Validate enforces them; Parse calls Validate.
+const (
+	// MinTime and MaxTime bound ts and received_at, in Unix seconds:
+	// [2000-01-01, 2106-02-07) UTC, inside the range of a ClickHouse DateTime
+	// (UInt32 seconds, which ends at 2106-02-07 06:28:15).
+	MinTime = 946_684_800   // 2000-01-01T00:00:00Z, the first second accepted
+	MaxTime = 4_291_747_199 // 2106-02-06T23:59:59Z, the last second accepted
+
+	// MaxAbsValue bounds |value|: a conversion value beyond a quadrillion is
+	// a bug, and Float64 sums stay exact to the cent far beyond any revenue.
+	MaxAbsValue = 1e15
+
+	// MaxStringLen bounds every string field, each content id included.
+	MaxStringLen = 64 << 10
+	// MaxEventIDLen bounds event_id, the de-duplication key.
+	MaxEventIDLen = 256
+	// MaxContentIDs bounds the entries of content_ids.
+	MaxContentIDs = 1000
+)
 
 // Event is one tracked hit. Byte-slice fields borrow memory from whoever filled
 // them (a request, a Kafka message); they stay valid only as long as that memory
@@ -55,22 +72,40 @@ func (e *Event) Reset() {
 var (
 	ErrSyntax      = errors.New("event: malformed JSON")
 	ErrType        = errors.New("event: field has the wrong JSON type")
-	ErrMissing     = errors.New("event: required field missing (event_id, pixel_id, visitor_id, event, received_at)")
+	ErrMissing     = errors.New("event: required field missing (event_id, pixel_id, visitor_id, event, ts, received_at)")
 	ErrRange       = errors.New("event: value out of range")
+	ErrTooLarge    = errors.New("event: field too long or too many content_ids")
 	ErrUnsupported = errors.New("event: unsupported wire-format version")
 )
 
-// Validate checks the invariants every stored event keeps: the identifying
-// fields are present and numbers fit their ClickHouse columns.
+// Validate checks the invariants every stored event keeps, in this order:
+// the identifying fields and both times are present (a time of 0 is missing:
+// ErrMissing), ts and received_at lie in [MinTime, MaxTime] and value is a
+// finite number within ±MaxAbsValue (ErrRange), and no field is longer than
+// its limit (ErrTooLarge: MaxEventIDLen, MaxStringLen, MaxContentIDs).
 func (e *Event) Validate() error {
-	if len(e.EventID) == 0 || len(e.PixelID) == 0 || len(e.VisitorID) == 0 || len(e.Name) == 0 || e.ReceivedAt == 0 {
+	if len(e.EventID) == 0 || len(e.PixelID) == 0 || len(e.VisitorID) == 0 || len(e.Name) == 0 || e.TS == 0 || e.ReceivedAt == 0 {
 		return ErrMissing
 	}
-	if e.TS < 0 || e.TS > MaxTime || e.ReceivedAt < 0 || e.ReceivedAt > MaxTime {
+	if e.TS < MinTime || e.TS > MaxTime || e.ReceivedAt < MinTime || e.ReceivedAt > MaxTime {
 		return ErrRange
 	}
-	if math.IsNaN(e.Value) || math.IsInf(e.Value, 0) {
+	// NaN fails both comparisons.
+	if !(e.Value >= -MaxAbsValue && e.Value <= MaxAbsValue) {
 		return ErrRange
+	}
+	if len(e.EventID) > MaxEventIDLen || len(e.ContentIDs) > MaxContentIDs {
+		return ErrTooLarge
+	}
+	for _, s := range [...][]byte{e.PixelID, e.VisitorID, e.SessionID, e.Name, e.URL, e.Referrer, e.Currency, e.OrderID, e.IP, e.UserAgent, e.Props} {
+		if len(s) > MaxStringLen {
+			return ErrTooLarge
+		}
+	}
+	for _, id := range e.ContentIDs {
+		if len(id) > MaxStringLen {
+			return ErrTooLarge
+		}
 	}
 	return nil
 }

@@ -17,14 +17,15 @@ func FuzzParse(f *testing.F) {
 	f.Add(AppendJSON(nil, minimalEvent()))
 	f.Add([]byte(msg(`"url":"\ud83d\ude00\ud800\"","content_ids":["a","\u0041"],"value":-1.5e-3,"future":[{"a":null}]`)))
 	f.Add([]byte(msg(`"ts":4294967295,"ts":1,"session_id":"","props":"{}"`)))
-	f.Add([]byte(`{"event\u005fid":"e","pixel_id":"p","visitor_id":"v","event":"x","received_at":1}`))
+	f.Add([]byte(`{"event\u005fid":"e","pixel_id":"p","visitor_id":"v","event":"x","ts":946684800,"received_at":4291747199}`))
+	f.Add([]byte(msg(`"value":1e15,"content_ids":["","",""]`)))
 	f.Add([]byte(`{"ts":+1}`))
 	f.Add([]byte(`{`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var e Event
 		err := Parse(data, &e)
 		if err != nil {
-			if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrType) && !errors.Is(err, ErrMissing) && !errors.Is(err, ErrRange) {
+			if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrType) && !errors.Is(err, ErrMissing) && !errors.Is(err, ErrRange) && !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("Parse(%q) = %v: not one of the documented errors", data, err)
 			}
 			// For an object, Parse may be stricter than encoding/json only on
@@ -84,7 +85,7 @@ func FuzzAppendString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s []byte) {
 		out := AppendString(nil, s)
 		checkStringJSON(t, string(s), out)
-		if utf8.Valid(s) {
+		if utf8.Valid(s) && len(s) <= MaxStringLen {
 			// Valid text also survives our own decoder unchanged.
 			var e Event
 			data := []byte(msg(`"url":` + string(out)))

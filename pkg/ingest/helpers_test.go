@@ -29,6 +29,7 @@ func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
 
 const (
 	topic      = "pixel.events"
+	dlqTopic   = "pixel.events.dlq"
 	partitions = 4
 	// waitLimit bounds every poll; a healthy run needs a small fraction of it.
 	waitLimit = 30 * time.Second
@@ -78,6 +79,38 @@ func testEvent(prefix string, i int) (key, value []byte) {
 	return e.VisitorID, event.AppendJSON(nil, &e)
 }
 
+// poison is a message that is not a valid event, and the reason it is not.
+type poison struct {
+	reason string
+	msg    kafka.Message
+}
+
+// poisons are invalid messages of every kind the consumer dead-letters.
+func poisons() []poison {
+	_, valid := testEvent("poison-version", 0)
+	ev := func(fields string) []byte {
+		return []byte(`{"event_id":"p","pixel_id":"p","visitor_id":"v","event":"PageView","ts":1700000000,"received_at":1700000000` + fields + `}`)
+	}
+	value := func(v []byte) kafka.Message { return kafka.Message{Value: v} }
+	return []poison{
+		{"syntax", value([]byte("not json at all"))},
+		{"syntax", value([]byte(`{"event_id":"x","pixel_id":"p"`))},
+		{"syntax", value(valid[:len(valid)/2])},
+		{"syntax", kafka.Message{Value: []byte("\x00\xff binary"), Headers: []kafka.Header{{Key: "trace-id", Value: []byte("t-1")}}}},
+		{"type", value([]byte(`{"event_id":42,"pixel_id":"p","visitor_id":"v","event":"PageView","ts":1700000000,"received_at":1700000000}`))},
+		{"type", value(ev(`,"received_at":"yesterday"`))},
+		{"missing", value([]byte(`{"event_id":"x","pixel_id":"p","event":"PageView","ts":1700000000,"received_at":1700000000}`))},
+		{"missing", value([]byte(`{"event_id":"x","pixel_id":"p","visitor_id":"v","event":"PageView","received_at":1700000000}`))},
+		{"range", value(ev(`,"received_at":99999999999`))},
+		{"range", value(ev(`,"ts":1`))},
+		{"range", value(ev(`,"value":1e300`))},
+		{"size", value(ev(`,"url":"` + strings.Repeat("u", event.MaxStringLen+1) + `"`))},
+		{"size", value(ev(`,"content_ids":[` + strings.Repeat(`"a",`, event.MaxContentIDs) + `"a"]`))},
+		{"size", value(ev(`,"event_id":"` + strings.Repeat("e", event.MaxEventIDLen+1) + `"`))},
+		{"version", kafka.Message{Value: valid, Headers: []kafka.Header{{Key: event.Header, Value: []byte("2")}}}},
+	}
+}
+
 func testMessages(prefix string, from, to int) []kafka.Message {
 	msgs := make([]kafka.Message, 0, to-from)
 	for i := from; i < to; i++ {
@@ -94,6 +127,7 @@ func produce(t *testing.T, brokers []string, msgs []kafka.Message) {
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
 		Topic:        topic,
+		BatchBytes:   4 << 20,
 		Balancer:     &kafka.Murmur2Balancer{},
 		BatchTimeout: time.Millisecond,
 		BatchSize:    1000,
@@ -144,6 +178,64 @@ func committedTotal(offsets map[int]int64) int64 {
 		n += max(o, 0)
 	}
 	return n
+}
+
+// readTopic returns every message of a topic, partition by partition.
+func readTopic(t *testing.T, brokers []string, name string) []kafka.Message {
+	t.Helper()
+	ctx := testContext(t)
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	var reqs []kafka.OffsetRequest
+	for p := range partitions {
+		reqs = append(reqs, kafka.LastOffsetOf(p))
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{name: reqs}})
+	if err != nil {
+		t.Fatalf("list offsets of %s: %v", name, err)
+	}
+	var out []kafka.Message
+	for _, po := range resp.Topics[name] {
+		if po.Error != nil {
+			t.Fatalf("list offsets of %s/%d: %v", name, po.Partition, po.Error)
+		}
+		if po.LastOffset <= 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: name, Partition: po.Partition, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+		for range po.LastOffset {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatalf("read %s/%d: %v", name, po.Partition, err)
+			}
+			out = append(out, m)
+		}
+		_ = r.Close()
+	}
+	return out
+}
+
+// createTopic creates a topic with the test's partition count.
+func createTopic(t *testing.T, brokers []string, name string, configs ...kafka.ConfigEntry) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	resp, err := client.CreateTopics(testContext(t), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: name, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs},
+	}})
+	if err == nil {
+		err = resp.Errors[name]
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", name, err)
+	}
+}
+
+func header(m kafka.Message, key string) (string, bool) {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
 }
 
 type counts struct{ rows, distinct uint64 }

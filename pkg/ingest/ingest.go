@@ -1,8 +1,14 @@
 // Package ingest moves events from Kafka into ClickHouse: a kafka-go
 // consumer-group reader feeds a batch; a full or old batch is inserted with one
-// columnar insert and only then are its offsets committed (at-least-once).
-// ClickHouse errors are retried with backoff while fetching pauses; nothing is
-// committed before ClickHouse acknowledged it.
+// columnar insert, the messages that are not valid events go to the
+// dead-letter topic, and only when ClickHouse and the dead-letter topic both
+// acknowledged are the batch's offsets committed (at-least-once). Failures are
+// retried with backoff while fetching pauses; nothing is committed before.
+//
+// A retried insert sends the same rows in the same order (the batch's Rows do
+// not change until it is committed) under the same insert_deduplication_token,
+// so that a server that knows the setting stores it once; elsewhere the copy
+// is identical and de-duplicated by event_id (see chstore.Insert).
 package ingest
 
 import (
@@ -27,10 +33,11 @@ import (
 type Config struct {
 	Brokers       []string
 	Topic         string
+	DLQTopic      string // where invalid messages go; default Topic + ".dlq"
 	Group         string
 	Batch         batch.Policy
-	InsertTimeout time.Duration // one insert attempt, and the offset commit after it
-	MaxBackoff    time.Duration // longest wait between insert attempts
+	InsertTimeout time.Duration // one insert attempt, one dead-letter write, the offset commit
+	MaxBackoff    time.Duration // longest wait between attempts
 }
 
 // DefaultConfig returns the defaults written down in the README.
@@ -55,6 +62,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Topic == "" {
 		c.Topic = def.Topic
+	}
+	if c.DLQTopic == "" {
+		c.DLQTopic = c.Topic + ".dlq"
 	}
 	if c.Group == "" {
 		c.Group = def.Group
@@ -84,17 +94,20 @@ type Ingester struct {
 	conn   driver.Conn
 	reader *kafka.Reader
 
-	batch *batch.Batch
-	rows  chstore.Rows
-	ev    event.Event
-	ready atomic.Bool
+	batch    *batch.Batch
+	rows     chstore.Rows
+	inserted bool // the batch's rows are in ClickHouse; its dead letters may not be yet
+	dead     *deadLetters
+	ev       event.Event
+	ready    atomic.Bool
 
 	cancelBatch context.CancelFunc // ends the current batch's fetch deadline
 
 	rowsInserted, batches, insertErrors, commitErrors *metrics.Counter
-	invalid                                           map[error]*metrics.Counter
+	invalid                                           map[string]*metrics.Counter // by reason
 	batchRows, insertSeconds                          *metrics.Histogram
-	pending                                           *metrics.Gauge
+	pending, lastInsert                               *metrics.Gauge
+	lag                                               *partitionLag
 }
 
 // New builds an Ingester reading cfg.Topic as cfg.Group and writing through
@@ -130,33 +143,45 @@ func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Inge
 		batchRows:     m.Histogram("pixel_consumer_batch_rows", "Rows per inserted batch.", metrics.SizeBuckets),
 		insertSeconds: m.Histogram("pixel_consumer_insert_seconds", "Time to insert one batch, retries included.", metrics.LatencyBuckets),
 		pending:       m.Gauge("pixel_consumer_batch_pending", "Messages fetched into the current batch, not yet inserted and committed."),
-		invalid:       map[error]*metrics.Counter{},
+		lastInsert:    m.Gauge("pixel_consumer_last_insert_timestamp_seconds", "Unix time of the last insert ClickHouse acknowledged (0: none since start)."),
+		invalid:       map[string]*metrics.Counter{},
 	}
-	for _, err := range []error{event.ErrSyntax, event.ErrType, event.ErrMissing, event.ErrRange, event.ErrUnsupported} {
-		in.invalid[err] = m.Counter("pixel_consumer_invalid_total", "Messages that are not valid events, by reason; they are skipped.", "reason", reasonLabel(err))
+	for _, r := range reasons {
+		in.invalid[r.label] = m.Counter("pixel_consumer_invalid_total", "Messages that are not valid events, by reason; they go to the dead-letter topic.", "reason", r.label)
 	}
-	m.GaugeFunc("pixel_consumer_lag", "Messages between the reader's position and the end of its partitions.", func() float64 {
-		return float64(in.reader.Stats().Lag)
-	})
+	in.dead = newDeadLetters(cfg, m)
+	in.lag = newPartitionLag(m)
 	in.ready.Store(true)
 	return in
 }
 
-func reasonLabel(err error) string {
-	switch err {
-	case event.ErrSyntax:
-		return "syntax"
-	case event.ErrType:
-		return "type"
-	case event.ErrMissing:
-		return "missing"
-	case event.ErrRange:
-		return "range"
-	}
-	return "version"
+// reasons label why a message is not a valid event, in metrics and in the
+// dead letter's pixel-error header.
+var reasons = []struct {
+	err   error
+	label string
+}{
+	{event.ErrSyntax, "syntax"},       // not JSON, or not one object
+	{event.ErrType, "type"},           // a known field of the wrong JSON type
+	{event.ErrMissing, "missing"},     // a required field absent or empty
+	{event.ErrRange, "range"},         // a time or value outside the event limits
+	{event.ErrTooLarge, "size"},       // a string or content_ids over the event limits
+	{event.ErrUnsupported, "version"}, // a pixel-format header of another version
 }
 
-// Ready reports whether the last insert succeeded.
+func reasonOf(err error) string {
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.label
+		}
+	}
+	return "syntax" // Parse returns only the errors above
+}
+
+// DLQTopic is the dead-letter topic in use.
+func (in *Ingester) DLQTopic() string { return in.cfg.DLQTopic }
+
+// Ready reports whether the last insert and dead-letter write succeeded.
 func (in *Ingester) Ready() bool { return in.ready.Load() }
 
 // Run consumes until ctx ends, then inserts and commits what it holds (within
@@ -173,6 +198,7 @@ func (in *Ingester) Run(ctx context.Context, flushTimeout time.Duration) error {
 	if cerr := in.reader.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
+	in.dead.close()
 	in.log.Info().Dur("took", time.Since(start)).Msg("consumer stopped")
 	return err
 }
@@ -229,62 +255,72 @@ func (in *Ingester) loop(ctx context.Context) error {
 	}
 }
 
-// add decodes one message into the batch. Invalid messages are counted and
-// skipped; their offsets are committed with the batch.
+// add decodes one message into the batch. A message that is not a valid
+// event is counted and kept as a dead letter; its offset is committed with
+// the batch once the dead-letter topic has it.
 func (in *Ingester) add(msg *kafka.Message) {
 	in.batch.Add(msg.Partition, msg.Offset, len(msg.Value), time.Now())
 	in.pending.Add(1)
+	in.lag.observe(msg.Partition, msg.Offset, msg.HighWaterMark)
 	err := checkVersion(msg.Headers)
 	if err == nil {
 		err = event.Parse(msg.Value, &in.ev)
 	}
 	if err != nil {
-		if c := in.invalid[err]; c != nil {
-			c.Inc()
-		}
-		in.log.Debug().Err(err).Int("partition", msg.Partition).Int64("offset", msg.Offset).Msg("skipping invalid message")
+		reason := reasonOf(err)
+		in.invalid[reason].Inc()
+		in.dead.add(msg, reason, err)
+		in.log.Debug().Err(err).Int("partition", msg.Partition).Int64("offset", msg.Offset).Msg("invalid message: to the dead-letter topic")
 		return
 	}
 	in.rows.Append(&in.ev)
 }
 
-// flush inserts the batch, retrying with backoff until ClickHouse takes it or
-// stop is closed, then commits its offsets; when it gives up nothing is
-// committed. Each attempt and the commit run under ctx and InsertTimeout only:
-// the loop passes a ctx that shutdown does not cancel, because cancelling an
-// insert that ClickHouse may already have applied, or the commit after it,
-// replays the batch as duplicates. Shutdown ends the retries through stop.
+// flush inserts the batch's rows and writes its dead letters, retrying each
+// with backoff until it succeeds or stop is closed, then commits its
+// offsets; when it gives up nothing is committed, and the next flush of the
+// same batch (the final one at shutdown) goes on where this one stopped.
+// Each attempt and the commit run under ctx and InsertTimeout only: the loop
+// passes a ctx that shutdown does not cancel, because cancelling an insert
+// that ClickHouse may already have applied, or the commit after it, replays
+// the batch as duplicates. Shutdown ends the retries through stop.
 func (in *Ingester) flush(ctx context.Context, stop <-chan struct{}) error {
 	if in.batch.Empty() {
 		return nil
 	}
-	start := time.Now()
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		ictx, cancel := context.WithTimeout(ctx, in.cfg.InsertTimeout)
-		err := chstore.Insert(ictx, in.conn, &in.rows)
-		cancel()
-		if err == nil {
-			break
+	if !in.inserted && in.rows.Len() > 0 {
+		start := time.Now()
+		// Every attempt sends the same Rows under the same token.
+		token := dedupToken(in.cfg.Topic, in.batch, &in.rows)
+		err := in.retry(ctx, stop, func(ctx context.Context) error {
+			return chstore.Insert(ctx, in.conn, &in.rows, token)
+		}, func(err error, attempt int) {
+			in.insertErrors.Inc()
+			if attempt == 1 || attempt%10 == 0 {
+				in.log.Warn().Err(err).Int("rows", in.rows.Len()).Int("attempt", attempt).Msg("ClickHouse insert failed; retrying, offsets not committed")
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("gave up inserting %d rows: %w", in.rows.Len(), err)
 		}
-		in.insertErrors.Inc()
-		in.ready.Store(false)
-		if attempt == 1 || attempt%10 == 0 {
-			in.log.Warn().Err(err).Int("rows", in.rows.Len()).Int("attempt", attempt).Msg("ClickHouse insert failed; retrying, offsets not committed")
+		in.inserted = true
+		in.lastInsert.Set(time.Now().Unix())
+		in.insertSeconds.ObserveSince(start)
+		in.batchRows.Observe(float64(in.rows.Len()))
+		in.rowsInserted.Add(uint64(in.rows.Len()))
+	}
+	if in.dead.Len() > 0 {
+		err := in.retry(ctx, stop, in.dead.write, func(err error, attempt int) {
+			if attempt == 1 || attempt%10 == 0 {
+				in.log.Warn().Err(err).Int("dead_letters", in.dead.Len()).Str("topic", in.cfg.DLQTopic).Int("attempt", attempt).
+					Msg("cannot write dead letters; retrying, offsets not committed (does the topic exist? see -dlq-topic)")
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("gave up writing %d dead letters to %s: %w", in.dead.Len(), in.cfg.DLQTopic, err)
 		}
-		select {
-		case <-stop:
-			return fmt.Errorf("gave up inserting %d rows after %d attempts: %w", in.rows.Len(), attempt, err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, in.cfg.MaxBackoff)
 	}
 	in.ready.Store(true)
-	in.insertSeconds.ObserveSince(start)
-	in.batchRows.Observe(float64(in.rows.Len()))
-	in.rowsInserted.Add(uint64(in.rows.Len()))
 	if err := in.commit(ctx); err != nil {
 		in.commitErrors.Inc()
 		in.log.Warn().Err(err).Msg("offset commit failed after insert; the batch will be replayed and de-duplicated by event_id")
@@ -293,8 +329,44 @@ func (in *Ingester) flush(ctx context.Context, stop <-chan struct{}) error {
 	}
 	in.batch.Reset()
 	in.rows.Reset()
+	in.inserted = false
+	in.dead.reset()
 	in.pending.Set(0)
 	return nil
+}
+
+// dedupToken names a batch's insert for ClickHouse's insert de-duplication:
+// the topic and offset ranges it holds, and a digest of its event ids, e.g.
+// "pixel.events/0:100-199/3:7-9/5f1c…". Offsets alone repeat when a topic is
+// recreated or another Kafka cluster feeds the same table; such a batch must
+// not pass for one inserted before.
+func dedupToken(topic string, b *batch.Batch, rows *chstore.Rows) string {
+	return b.Token(topic) + "/" + rows.Digest()
+}
+
+// retry calls op until it succeeds, each attempt bounded by InsertTimeout,
+// waiting between attempts from 100 ms doubling to MaxBackoff. It gives up
+// when stop is closed or ctx ends; failed hears of every failed attempt.
+func (in *Ingester) retry(ctx context.Context, stop <-chan struct{}, op func(context.Context) error, failed func(err error, attempt int)) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, in.cfg.InsertTimeout)
+		err := op(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		in.ready.Store(false)
+		failed(err, attempt)
+		select {
+		case <-stop:
+			return fmt.Errorf("%d attempts: %w", attempt, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, in.cfg.MaxBackoff)
+	}
 }
 
 // checkVersion accepts messages of wire-format version 1, and messages
@@ -302,7 +374,7 @@ func (in *Ingester) flush(ctx context.Context, stop <-chan struct{}) error {
 func checkVersion(headers []kafka.Header) error {
 	for _, h := range headers {
 		if h.Key == event.Header && string(h.Value) != event.Version {
-			return event.ErrUnsupported
+			return fmt.Errorf("%w %q (this consumer reads %s)", event.ErrUnsupported, h.Value, event.Version)
 		}
 	}
 	return nil

@@ -1,8 +1,11 @@
 package ingest_test
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,11 +14,13 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/ingest"
 )
 
+// newBroker starts a broker with the events topic and its dead-letter topic.
 func newBroker(t *testing.T) []string {
 	t.Helper()
-	return devstack.TestBroker(t, partitions, topic).ListenAddrs()
+	return devstack.TestBroker(t, partitions, topic, dlqTopic).ListenAddrs()
 }
 
 func openDB(t *testing.T, o chstore.Options) chstore.Conn {
@@ -60,6 +65,15 @@ func TestIngestEveryEventExactlyOnce(t *testing.T) {
 	}
 	if r := in.metric(t, "pixel_consumer_rows_inserted_total"); r != n {
 		t.Fatalf("rows_inserted_total = %v, want %d", r, n)
+	}
+	// Every partition was read to its end.
+	for p := range partitions {
+		if l := in.metric(t, fmt.Sprintf("pixel_consumer_partition_lag{partition=\"%d\"}", p)); l != 0 {
+			t.Errorf("partition %d: lag %v after reading everything", p, l)
+		}
+	}
+	if l := in.metric(t, "pixel_consumer_lag"); l != 0 {
+		t.Errorf("lag %v after reading everything", l)
 	}
 	if r := in.metric(t, "pixel_consumer_batch_rows_bucket{le=\"100\"}"); r != in.metric(t, "pixel_consumer_batch_rows_count") {
 		t.Fatalf("a batch held more than MaxRows rows")
@@ -159,59 +173,46 @@ func TestIngestRestartResumesFromCommittedOffsets(t *testing.T) {
 	}
 }
 
-func TestIngestSkipsInvalidMessages(t *testing.T) {
+// Messages that are not valid events go to the dead-letter topic with their
+// original key, value and headers, plus headers that say why and where from;
+// the valid ones around them arrive once, and the offsets move past both.
+func TestIngestDeadLetters(t *testing.T) {
 	brokers := newBroker(t)
 	conn := openDB(t, devstack.TestDatabase(t))
-	_, valid := testEvent("ok", 0)
-	bad := []struct {
-		reason string
-		value  []byte
-		format string
-	}{
-		{"syntax", []byte("not json at all"), ""},
-		{"syntax", []byte(`{"event_id":"x","pixel_id":"p"`), ""},
-		{"syntax", valid[:len(valid)/2], ""},
-		{"type", []byte(`{"event_id":42,"pixel_id":"p","visitor_id":"v","event":"PageView","received_at":1}`), ""},
-		{"type", []byte(`{"event_id":"x","pixel_id":"p","visitor_id":"v","event":"PageView","received_at":"yesterday"}`), ""},
-		{"missing", []byte(`{"event_id":"x","pixel_id":"p","event":"PageView","received_at":1}`), ""},
-		{"range", []byte(`{"event_id":"x","pixel_id":"p","visitor_id":"v","event":"PageView","received_at":99999999999}`), ""},
-		{"version", valid, "2"},
-	}
 	var msgs []kafka.Message
+	wantReason := map[int64]string{} // by offset: every message shares one key, so one partition
 	wantInvalid := map[string]int{}
 	nValid := 0
-	for i, b := range bad {
-		// Valid events before and after each bad one, on the same key so that
-		// they share its partition.
-		for range 3 {
-			_, v := testEvent("ok", nValid)
-			msgs = append(msgs, kafka.Message{Key: []byte("same-key"), Value: v})
-			nValid++
-		}
-		m := kafka.Message{Key: []byte("same-key"), Value: b.value}
-		if b.format != "" {
-			m.Headers = []kafka.Header{{Key: "pixel-format", Value: []byte(b.format)}}
-		}
-		msgs = append(msgs, m)
-		wantInvalid[b.reason]++
-		if i == len(bad)-1 {
-			k, v := testEvent("ok", nValid)
-			msgs = append(msgs, kafka.Message{Key: k, Value: v})
-			nValid++
-		}
+	valid := func() {
+		_, v := testEvent("ok", nValid)
+		msgs = append(msgs, kafka.Message{Key: []byte("same-key"), Value: v})
+		nValid++
 	}
+	bad := func(p poison) {
+		p.msg.Key = []byte("same-key")
+		wantReason[int64(len(msgs))] = p.reason
+		wantInvalid[p.reason]++
+		msgs = append(msgs, p.msg)
+	}
+	for _, p := range poisons() {
+		// Valid events before and after each bad one.
+		for range 3 {
+			valid()
+		}
+		bad(p)
+	}
+	valid()
 	// A whole batch of invalid messages (MaxRows is 7) inserts nothing but
-	// is committed all the same.
+	// is dead-lettered and committed all the same.
 	for range 8 {
-		msgs = append(msgs, kafka.Message{Key: []byte("same-key"), Value: []byte("{}garbage")})
-		wantInvalid["syntax"]++
+		bad(poison{"syntax", kafka.Message{Value: []byte("{}garbage")}})
 	}
 	produce(t, brokers, msgs)
 
-	in := start(t, testConfig(brokers, "g-invalid", batch.Policy{MaxRows: 7, MaxAge: 50 * time.Millisecond}), conn)
+	in := start(t, testConfig(brokers, "g-dead", batch.Policy{MaxRows: 7, MaxAge: 50 * time.Millisecond}), conn)
 	waitFor(t, "valid events inserted and every offset committed", func() (bool, string) {
 		c := countRows(t, conn)
-		off := committed(t, brokers, "g-invalid")
+		off := committed(t, brokers, "g-dead")
 		return c.distinct == uint64(nValid) && committedTotal(off) == int64(len(msgs)),
 			fmt.Sprintf("%d distinct of %d valid; committed %v of %d messages", c.distinct, nValid, off, len(msgs))
 	})
@@ -221,13 +222,205 @@ func TestIngestSkipsInvalidMessages(t *testing.T) {
 	if c := countRows(t, conn); c.rows != uint64(nValid) {
 		t.Fatalf("%d rows, want %d", c.rows, nValid)
 	}
+
+	// The dead-letter topic holds each bad message once, byte for byte.
+	source := map[int64]kafka.Message{}
+	for _, m := range readTopic(t, brokers, topic) {
+		source[m.Offset] = m
+	}
+	dead := readTopic(t, brokers, dlqTopic)
+	if len(dead) != len(wantReason) {
+		t.Fatalf("%d dead letters, want %d", len(dead), len(wantReason))
+	}
+	seen := map[int64]bool{}
+	for _, d := range dead {
+		offset, _ := header(d, ingest.HeaderSourceOffset)
+		off, err := strconv.ParseInt(offset, 10, 64)
+		reason, isBad := wantReason[off]
+		if err != nil || !isBad || seen[off] {
+			t.Fatalf("dead letter with %s %q: not one bad message's offset, or twice", ingest.HeaderSourceOffset, offset)
+		}
+		seen[off] = true
+		src := source[off]
+		if !bytes.Equal(d.Key, src.Key) || !bytes.Equal(d.Value, src.Value) {
+			t.Errorf("offset %d: dead letter key %q value %.40q, want the original %q %.40q", off, d.Key, d.Value, src.Key, src.Value)
+		}
+		for _, h := range []struct{ key, want string }{
+			{ingest.HeaderSourceTopic, topic},
+			{ingest.HeaderSourcePartition, strconv.Itoa(src.Partition)},
+			{ingest.HeaderSourceTimestamp, strconv.FormatInt(src.Time.UnixMilli(), 10)},
+		} {
+			if got, _ := header(d, h.key); got != h.want {
+				t.Errorf("offset %d: header %s = %q, want %q", off, h.key, got, h.want)
+			}
+		}
+		if got, _ := header(d, ingest.HeaderError); !strings.HasPrefix(got, reason+": event: ") {
+			t.Errorf("offset %d: header %s = %q, want the reason %q and the error", off, ingest.HeaderError, got, reason)
+		}
+		// The original headers stay.
+		for _, h := range src.Headers {
+			if got, ok := header(d, h.Key); !ok || got != string(h.Value) {
+				t.Errorf("offset %d: original header %s = %q is %q in the dead letter", off, h.Key, h.Value, got)
+			}
+		}
+	}
+	if got, _ := header(dead[0], ingest.HeaderTruncated); got != "" {
+		t.Errorf("dead letter truncated (%s) although it fits", got)
+	}
+
 	for reason, want := range wantInvalid {
-		if got := in.metric(t, fmt.Sprintf("pixel_consumer_invalid_total{reason=%q}", reason)); got != float64(want) {
-			t.Errorf("invalid_total{reason=%q} = %v, want %d", reason, got, want)
+		for _, name := range []string{"pixel_consumer_invalid_total", "pixel_consumer_dead_letters_total"} {
+			if got := in.metric(t, fmt.Sprintf("%s{reason=%q}", name, reason)); got != float64(want) {
+				t.Errorf("%s{reason=%q} = %v, want %d", name, reason, got, want)
+			}
 		}
 	}
 	if got := in.metric(t, "pixel_consumer_rows_inserted_total"); got != float64(nValid) {
 		t.Errorf("rows_inserted_total = %v, want %d", got, nValid)
+	}
+	if got := in.metric(t, "pixel_consumer_dead_letter_errors_total"); got != 0 {
+		t.Errorf("dead_letter_errors_total = %v", got)
+	}
+	if got := in.metric(t, "pixel_consumer_last_insert_timestamp_seconds"); got < float64(time.Now().Add(-time.Hour).Unix()) {
+		t.Errorf("last_insert_timestamp_seconds = %v", got)
+	}
+}
+
+// While the dead-letter topic cannot take a batch's bad messages, the batch
+// is not committed and the partition does not move on; a shutdown then gives
+// up and commits nothing. Once the topic exists the consumer goes on by
+// itself, without inserting the batch's rows again. The lag gauges show
+// where the consumer stands.
+func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
+	brokers := devstack.TestBroker(t, partitions, topic).ListenAddrs() // no dead-letter topic
+	conn := openDB(t, devstack.TestDatabase(t))
+	const group = "g-dlq-down"
+	// One partition: 5 valid events, a bad one at offset 5, 10 valid ones.
+	var msgs []kafka.Message
+	for i := range 16 {
+		_, v := testEvent("dd", i)
+		if i == 5 {
+			v = []byte("not json")
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte("k"), Value: v})
+	}
+	produce(t, brokers, msgs)
+	part := readTopic(t, brokers, topic)[0].Partition
+	partLag := fmt.Sprintf("pixel_consumer_partition_lag{partition=\"%d\"}", part)
+	// A batch is 6 messages: the first one ends with the bad message.
+	cfg := testConfig(brokers, group, batch.Policy{MaxRows: 6, MaxAge: time.Hour})
+
+	waitDeadLetterErrors := func(in *running) {
+		t.Helper()
+		waitFor(t, "dead-letter writes to fail", func() (bool, string) {
+			e := in.metric(t, "pixel_consumer_dead_letter_errors_total")
+			return e >= 2 && !in.Ready(), fmt.Sprintf("%v errors, ready %v", e, in.Ready())
+		})
+	}
+
+	// The first consumer inserts the batch's 5 rows and then waits for the
+	// dead-letter topic; at shutdown it gives up.
+	first := startFlushing(t, cfg, conn, 300*time.Millisecond)
+	waitDeadLetterErrors(first)
+	if c := countRows(t, conn); c.rows != 5 {
+		t.Fatalf("%d rows, want the first batch's 5", c.rows)
+	}
+	if off := committed(t, brokers, group); committedTotal(off) != 0 {
+		t.Fatalf("committed %v although the dead letter was not written", off)
+	}
+	// It stopped fetching at offset 5 of 16.
+	if l, sum := first.metric(t, partLag), first.metric(t, "pixel_consumer_lag"); l != 10 || sum != 10 {
+		t.Fatalf("partition lag %v, total lag %v; want 10 messages after offset 5", l, sum)
+	}
+	if err := first.stop(t); err == nil || !strings.Contains(err.Error(), "dead letters") {
+		t.Fatalf("Run = %v, want an error about the dead letters it could not write", err)
+	}
+	if off := committed(t, brokers, group); committedTotal(off) != 0 {
+		t.Fatalf("committed %v after giving up", off)
+	}
+
+	// The second one replays the batch, and recovers when the topic appears.
+	second := start(t, cfg, conn)
+	waitDeadLetterErrors(second)
+	if off := committed(t, brokers, group); committedTotal(off) != 0 {
+		t.Fatalf("committed %v although the dead letter was not written", off)
+	}
+	createTopic(t, brokers, dlqTopic)
+	waitFor(t, "two batches committed and the rest fetched", func() (bool, string) {
+		off := committed(t, brokers, group)
+		p := second.metric(t, "pixel_consumer_batch_pending")
+		return committedTotal(off) == 12 && p == 4, fmt.Sprintf("committed %v, %v pending", off, p)
+	})
+	if !second.Ready() {
+		t.Fatal("not ready after the dead letter was written")
+	}
+	if l, sum := second.metric(t, partLag), second.metric(t, "pixel_consumer_lag"); l != 0 || sum != 0 {
+		t.Fatalf("partition lag %v, total lag %v after fetching everything", l, sum)
+	}
+	// Its retries wrote the dead letter again and again, never the rows.
+	if r := second.metric(t, "pixel_consumer_rows_inserted_total"); r != 5+6 {
+		t.Fatalf("rows_inserted_total = %v, want 11: each batch inserted once", r)
+	}
+	if err := second.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if off := committed(t, brokers, group); committedTotal(off) != 16 {
+		t.Fatalf("committed %v, want all 16", off)
+	}
+	// The replay stored the first batch's rows a second time; every query
+	// that de-duplicates by event_id sees each once.
+	if c := countRows(t, conn); c.rows != 20 || c.distinct != 15 {
+		t.Fatalf("%d rows, %d distinct; want 20 and 15", c.rows, c.distinct)
+	}
+	var unique uint64
+	if err := conn.QueryRow(testContext(t), "SELECT count() FROM events_unique").Scan(&unique); err != nil || unique != 15 {
+		t.Fatalf("events_unique holds %d rows (%v), want 15", unique, err)
+	}
+	dead := readTopic(t, brokers, dlqTopic)
+	if len(dead) != 1 || string(dead[0].Value) != "not json" {
+		t.Fatalf("dead letters %v, want the one bad message once", dead)
+	}
+	if off, _ := header(dead[0], ingest.HeaderSourceOffset); off != "5" {
+		t.Fatalf("dead letter from offset %s, want 5", off)
+	}
+}
+
+// A bad message larger than the dead-letter topic accepts is cut to fit and
+// marked, rather than blocking its partition.
+func TestIngestDeadLetterTooLargeForTopic(t *testing.T) {
+	brokers := devstack.TestBroker(t, partitions, topic).ListenAddrs()
+	createTopic(t, brokers, dlqTopic, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: "10000"})
+	conn := openDB(t, devstack.TestDatabase(t))
+	big := bytes.Repeat([]byte("x"), 20000)
+	_, v0 := testEvent("big", 0)
+	_, v1 := testEvent("big", 1)
+	msgs := []kafka.Message{{Key: []byte("k"), Value: v0}, {Key: []byte("k"), Value: big}, {Key: []byte("k"), Value: v1}}
+	produce(t, brokers, msgs)
+	in := start(t, testConfig(brokers, "g-big", batch.Policy{MaxRows: 100, MaxAge: 50 * time.Millisecond}), conn)
+	waitFor(t, "2 events inserted and 3 messages committed", func() (bool, string) {
+		c := countRows(t, conn)
+		off := committed(t, brokers, "g-big")
+		return c.distinct == 2 && committedTotal(off) == 3, fmt.Sprintf("%d distinct, committed %v", c.distinct, off)
+	})
+	if err := in.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	dead := readTopic(t, brokers, dlqTopic)
+	if len(dead) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dead))
+	}
+	d := dead[0]
+	if n, _ := header(d, ingest.HeaderTruncated); n != "20000" {
+		t.Fatalf("header %s = %q, want the original length 20000", ingest.HeaderTruncated, n)
+	}
+	if len(d.Value) == 0 || len(d.Value) >= 10000 || !bytes.HasPrefix(big, d.Value) {
+		t.Fatalf("dead letter value of %d bytes: want a prefix of the original that fits 10000", len(d.Value))
+	}
+	if e, _ := header(d, ingest.HeaderError); !strings.HasPrefix(e, "syntax: ") {
+		t.Fatalf("header %s = %q", ingest.HeaderError, e)
+	}
+	if n := in.metric(t, "pixel_consumer_dead_letters_truncated_total"); n != 1 {
+		t.Fatalf("dead_letters_truncated_total = %v", n)
 	}
 }
 

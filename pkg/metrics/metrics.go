@@ -206,8 +206,13 @@ func (s *Set) Histogram(name, help string, buckets []float64, labels ...string) 
 
 // WritePrometheus writes every metric in the text exposition format 0.0.4.
 func (s *Set) WritePrometheus(w io.Writer) error {
+	// Copy the families and their series lists under the lock: a series
+	// may be registered at any time, also while another goroutine writes.
 	s.mu.Lock()
-	families := append([]*family(nil), s.families...)
+	families := make([]family, len(s.families))
+	for i, f := range s.families {
+		families[i] = *f
+	}
 	s.mu.Unlock()
 	bw := bufio.NewWriter(w)
 	var b []byte

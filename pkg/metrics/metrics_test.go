@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -149,6 +150,28 @@ func TestConcurrentUpdates(t *testing.T) {
 	}
 	if got := exposition(t, s); !strings.Contains(got, "h_sum 4000\n") {
 		t.Fatalf("histogram sum lost updates:\n%s", got)
+	}
+}
+
+// Series may join a family while the set is being written (the consumer
+// registers a partition's gauge when it first sees the partition); run with
+// -race.
+func TestRegisterWhileWriting(t *testing.T) {
+	s := NewSet()
+	s.Gauge("lag", "Lag.", "partition", "0")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= 200; i++ {
+			s.Gauge("lag", "Lag.", "partition", strconv.Itoa(i)).Set(int64(i))
+		}
+	}()
+	for range 50 {
+		_ = exposition(t, s)
+	}
+	<-done
+	if got := exposition(t, s); !strings.Contains(got, `lag{partition="200"} 200`) {
+		t.Fatalf("a late series is missing:\n%s", got)
 	}
 }
 

@@ -1,8 +1,6 @@
 package pixel
 
 import (
-	"math"
-	"strconv"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -634,9 +632,9 @@ func (p *parser) customField(key []byte) error {
 		if len(v) == 0 {
 			return nil
 		}
-		f, err := strconv.ParseFloat(b2s(v), 64)
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return ErrBadValue
+		f, err := parseValue(v)
+		if err != nil {
+			return err
 		}
 		e.Value = f
 	case seenCurrency:

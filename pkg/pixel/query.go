@@ -159,9 +159,9 @@ func parseCustomData(h *Hit, key, val []byte, lim *Limits) error {
 		if !h.first(seenValue) || len(val) == 0 {
 			return nil
 		}
-		f, err := strconv.ParseFloat(b2s(val), 64)
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return ErrBadValue
+		f, err := parseValue(val)
+		if err != nil {
+			return err
 		}
 		e.Value = f
 	case "currency":
@@ -297,6 +297,16 @@ func addContentID(h *Hit, id []byte, lim *Limits) error {
 	}
 	e.ContentIDs = append(e.ContentIDs, id)
 	return nil
+}
+
+// parseValue parses a conversion value: a finite decimal number whose size
+// fits what the consumer stores (event.MaxAbsValue).
+func parseValue(b []byte) (float64, error) {
+	f, err := strconv.ParseFloat(b2s(b), 64)
+	if err != nil || math.IsNaN(f) || math.Abs(f) > event.MaxAbsValue {
+		return 0, ErrBadValue
+	}
+	return f, nil
 }
 
 var comma = []byte{','}

@@ -314,3 +314,16 @@ func TestReasonsAreComplete(t *testing.T) {
 		}
 	}
 }
+
+func TestValueBeyondWhatTheConsumerStoresIsInvalid(t *testing.T) {
+	for _, v := range []string{"1e16", "-1e16", "1e300", "NaN", "Inf"} {
+		var args fasthttp.Args
+		args.Parse("id=px&cd[value]=" + v)
+		h := AcquireHit()
+		lim := DefaultLimits()
+		if err := ParseQuery(&args, h, &lim, time.Now()); err != ErrBadValue {
+			t.Errorf("cd[value]=%s: got %v, want ErrBadValue", v, err)
+		}
+		ReleaseHit(h)
+	}
+}

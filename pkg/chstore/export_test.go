@@ -1,0 +1,16 @@
+package chstore
+
+import (
+	"context"
+	"io/fs"
+)
+
+// MigrateFrom applies the migrations under dir of fsys instead of the
+// embedded ones; pretend, when not nil, stands in for the server's version.
+func MigrateFrom(ctx context.Context, o Options, fsys fs.FS, dir string, pretend *Version) (MigrateResult, error) {
+	ms, err := readMigrations(fsys, dir)
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	return migrate(ctx, o, ms, pretend)
+}

@@ -1,0 +1,418 @@
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"path"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/pixel-pipeline/pixel/schemas"
+)
+
+// Query is one of the analysis queries shipped as schemas/queries/<Name>.sql.
+// The file starts with a comment: a one-line title, the description, and
+// the parameters,
+//
+//	-- param from  Date              first day, inclusive (YYYY-MM-DD)
+//	-- param event String = Purchase the conversion event
+//	-- bind event, from
+//
+// followed by one SELECT whose values are the driver's positional ?
+// placeholders: "bind" names the parameter behind each ? in order (default:
+// the parameters in the order declared), so one parameter may fill several.
+// Values are bound by clickhouse-go as quoted literals, after Args checked
+// them against their type; no query text is ever built from input.
+type Query struct {
+	Name   string
+	Title  string // the first comment line
+	Doc    string // the rest of the description
+	Params []Param
+	Bind   []string // the parameter behind each ?, in order
+	SQL    string   // without comments and final semicolon
+}
+
+// Param is a query parameter.
+type Param struct {
+	Name    string
+	Type    string // String, Date (YYYY-MM-DD) or UInt32
+	Default string // used when no value is given, if HasDefault
+	Doc     string
+	// HasDefault is false for a parameter that must be given.
+	HasDefault bool
+}
+
+var paramTypes = map[string]func(string) (any, error){
+	"String": func(s string) (any, error) { return s, nil },
+	"Date": func(s string) (any, error) {
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a date; want YYYY-MM-DD", s)
+		}
+		return d.Format(time.DateOnly), nil // the SQL reads it with toDate(?)
+	},
+	"UInt32": func(s string) (any, error) {
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number from 0 to %d", s, uint32(math.MaxUint32))
+		}
+		return n, nil
+	},
+}
+
+var paramNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Queries reads the embedded queries, sorted by name.
+func Queries() ([]Query, error) { return readQueries(schemas.FS, "queries") }
+
+// LookupQuery returns the shipped query called name.
+func LookupQuery(name string) (Query, error) {
+	qs, err := Queries()
+	if err != nil {
+		return Query{}, err
+	}
+	names := make([]string, len(qs))
+	for i, q := range qs {
+		if q.Name == name {
+			return q, nil
+		}
+		names[i] = q.Name
+	}
+	return Query{}, fmt.Errorf("no query called %q; the shipped queries are %s", name, strings.Join(names, ", "))
+}
+
+func readQueries(fsys fs.FS, dir string) ([]Query, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Query
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
+		data, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		q, err := parseQuery(strings.TrimSuffix(e.Name(), ".sql"), string(data))
+		if err != nil {
+			return nil, fmt.Errorf("query file %s/%s: %w", dir, e.Name(), err)
+		}
+		out = append(out, q)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func parseQuery(name, text string) (Query, error) {
+	q := Query{Name: name, SQL: cleanSQL(text)}
+	var doc []string
+	var bind string
+	hasBind := false
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		c, ok := strings.CutPrefix(line, "--")
+		if !ok {
+			if line == "" {
+				continue
+			}
+			break // the comment ends where the SQL starts
+		}
+		c = strings.TrimSpace(c)
+		switch {
+		case strings.HasPrefix(c, "param "):
+			p, err := parseParam(strings.TrimPrefix(c, "param "))
+			if err != nil {
+				return q, err
+			}
+			for _, prev := range q.Params {
+				if prev.Name == p.Name {
+					return q, fmt.Errorf("parameter %s declared twice", p.Name)
+				}
+			}
+			q.Params = append(q.Params, p)
+		case strings.HasPrefix(c, "bind "):
+			bind, hasBind = strings.TrimPrefix(c, "bind "), true
+		case q.Title == "":
+			q.Title = c
+		default:
+			doc = append(doc, c)
+		}
+	}
+	if q.Title == "" || q.SQL == "" {
+		return q, fmt.Errorf("want a comment line with the title, then the SQL")
+	}
+	q.Doc = strings.TrimSpace(strings.Join(doc, "\n"))
+	if hasBind {
+		for _, b := range strings.Split(bind, ",") {
+			q.Bind = append(q.Bind, strings.TrimSpace(b))
+		}
+	} else {
+		for _, p := range q.Params {
+			q.Bind = append(q.Bind, p.Name)
+		}
+	}
+	used := map[string]bool{}
+	for _, b := range q.Bind {
+		if _, ok := q.param(b); !ok {
+			return q, fmt.Errorf("bind names %q, which is not a declared parameter", b)
+		}
+		used[b] = true
+	}
+	for _, p := range q.Params {
+		if !used[p.Name] {
+			return q, fmt.Errorf("parameter %s is declared but never bound", p.Name)
+		}
+	}
+	if n := countPlaceholders(q.SQL); n != len(q.Bind) {
+		return q, fmt.Errorf("the SQL has %d ? placeholders but %d bound parameters (%s)", n, len(q.Bind), strings.Join(q.Bind, ", "))
+	}
+	return q, nil
+}
+
+// parseParam reads "name Type [= default] description".
+func parseParam(s string) (Param, error) {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return Param{}, fmt.Errorf("param %q: want \"param name Type [= default] description\"", s)
+	}
+	p := Param{Name: f[0], Type: f[1]}
+	rest := f[2:]
+	if len(rest) >= 2 && rest[0] == "=" {
+		p.Default, p.HasDefault = rest[1], true
+		rest = rest[2:]
+	}
+	p.Doc = strings.Join(rest, " ")
+	if !paramNameRE.MatchString(p.Name) {
+		return p, fmt.Errorf("parameter name %q must match %s", p.Name, paramNameRE)
+	}
+	conv, ok := paramTypes[p.Type]
+	if !ok {
+		return p, fmt.Errorf("parameter %s has type %s; want String, Date or UInt32", p.Name, p.Type)
+	}
+	if p.HasDefault {
+		if _, err := conv(p.Default); err != nil {
+			return p, fmt.Errorf("default of parameter %s: %w", p.Name, err)
+		}
+	}
+	return p, nil
+}
+
+// countPlaceholders counts the ? outside string literals, quoted names and
+// comments, as the driver binds them.
+func countPlaceholders(sql string) int {
+	n := 0
+	for i := 0; i < len(sql); i++ {
+		switch c := sql[i]; c {
+		case '\'', '"', '`':
+			for i++; i < len(sql) && sql[i] != c; i++ {
+				if sql[i] == '\\' {
+					i++
+				}
+			}
+		case '-':
+			if strings.HasPrefix(sql[i:], "--") {
+				for i < len(sql) && sql[i] != '\n' {
+					i++
+				}
+			}
+		case '/':
+			if strings.HasPrefix(sql[i:], "/*") {
+				end := strings.Index(sql[i+2:], "*/")
+				if end < 0 {
+					return n
+				}
+				i += end + 3
+			}
+		case '?':
+			n++
+		}
+	}
+	return n
+}
+
+func (q *Query) param(name string) (Param, bool) {
+	for _, p := range q.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Param{}, false
+}
+
+// Args checks values (parameter name → text) against the parameters' types,
+// fills in defaults and returns the arguments for the placeholders in order.
+func (q *Query) Args(values map[string]string) ([]any, error) {
+	for name := range values {
+		if _, ok := q.param(name); !ok {
+			return nil, fmt.Errorf("query %s has no parameter -%s; it takes %s", q.Name, name, q.paramList())
+		}
+	}
+	byName := map[string]any{}
+	for _, p := range q.Params {
+		s, ok := values[p.Name]
+		if !ok {
+			if !p.HasDefault {
+				return nil, fmt.Errorf("query %s needs -%s (%s); it takes %s", q.Name, p.Name, p.Type, q.paramList())
+			}
+			s = p.Default
+		}
+		v, err := paramTypes[p.Type](s)
+		if err != nil {
+			return nil, fmt.Errorf("-%s: %w", p.Name, err)
+		}
+		byName[p.Name] = v
+	}
+	args := make([]any, len(q.Bind))
+	for i, name := range q.Bind {
+		args[i] = byName[name]
+	}
+	return args, nil
+}
+
+func (q *Query) paramList() string {
+	var b strings.Builder
+	for i, p := range q.Params {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("-" + p.Name)
+		if p.HasDefault {
+			b.WriteString(" (default " + p.Default + ")")
+		}
+	}
+	return b.String()
+}
+
+// Result is a query's answer with every value as text, written the way
+// ClickHouse's TSV format writes it (before escaping): 2026-01-31 for a
+// Date, 2026-01-31 12:00:00 for a DateTime, ['a','b'] for an array.
+type Result struct {
+	Columns []string
+	Rows    [][]string
+}
+
+// Run runs the query with the given parameter values (see Args) over conn,
+// whose default database holds the events table.
+func (q *Query) Run(ctx context.Context, conn driver.Conn, values map[string]string) (*Result, error) {
+	args, err := q.Args(values)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, q.SQL, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", q.Name, err)
+	}
+	defer rows.Close()
+	res := &Result{Columns: rows.Columns()}
+	types := rows.ColumnTypes()
+	dest := make([]any, len(types))
+	for i, ct := range types {
+		dest[i] = reflect.New(ct.ScanType()).Interface()
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("query %s: %w", q.Name, err)
+		}
+		row := make([]string, len(dest))
+		for i, d := range dest {
+			row[i] = formatValue(reflect.ValueOf(d).Elem(), types[i].DatabaseTypeName(), false)
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query %s: %w", q.Name, err)
+	}
+	return res, nil
+}
+
+// formatValue writes v as ClickHouse's text formats do; quoted is true for
+// the elements of an array, where strings are written in single quotes.
+func formatValue(v reflect.Value, dbType string, quoted bool) string {
+	switch x := v.Interface().(type) {
+	case string:
+		if quoted {
+			return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x) + "'"
+		}
+		return x
+	case time.Time:
+		if strings.HasPrefix(dbType, "Date") && !strings.HasPrefix(dbType, "DateTime") {
+			return x.Format(time.DateOnly)
+		}
+		return x.Format(time.DateTime)
+	case float64:
+		return formatFloat(x, 64)
+	case float32:
+		return formatFloat(float64(x), 32)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(v.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(v.Uint(), 10)
+	case reflect.Slice, reflect.Array:
+		elem := strings.TrimSuffix(strings.TrimPrefix(dbType, "Array("), ")")
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = formatValue(v.Index(i), elem, true)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case reflect.Pointer:
+		if v.IsNil() {
+			return `\N`
+		}
+		return formatValue(v.Elem(), strings.TrimSuffix(strings.TrimPrefix(dbType, "Nullable("), ")"), quoted)
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+func formatFloat(f float64, bits int) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	return strconv.FormatFloat(f, 'f', -1, bits)
+}
+
+// tsvEscaper escapes what ClickHouse's TabSeparated format escapes.
+var tsvEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`, "\x00", `\0`, "\b", `\b`, "\f", `\f`)
+
+// WriteTSV writes the result as tab-separated values, one row per line, with
+// the column names first when header is true (ClickHouse's
+// TabSeparatedWithNames).
+func (r *Result) WriteTSV(w io.Writer, header bool) error {
+	var b []byte
+	line := func(cells []string) {
+		for i, c := range cells {
+			if i > 0 {
+				b = append(b, '\t')
+			}
+			b = append(b, tsvEscaper.Replace(c)...)
+		}
+		b = append(b, '\n')
+	}
+	if header {
+		line(r.Columns)
+	}
+	for _, row := range r.Rows {
+		line(row)
+	}
+	_, err := w.Write(b)
+	return err
+}

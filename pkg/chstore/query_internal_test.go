@@ -1,0 +1,120 @@
+package chstore
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+func TestParseQuery(t *testing.T) {
+	const text = `-- Title line.
+--
+-- More about it,
+-- on two lines.
+--
+-- param pixel String            the pixel
+-- param from  Date              first day
+-- param n     UInt32 = 7        a number
+-- param ev    String = Purchase the event
+-- bind from, pixel, n, from, ev
+SELECT '?', "?", ` + "`?`" + `, x -- a ? in a comment
+FROM t WHERE d >= toDate(?) AND p = ? AND n < ? /* ? */ AND d <= toDate(?) + 1 AND e = ? AND s = 'it\'s ?';
+`
+	q, err := parseQuery("demo", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Query{
+		Name:  "demo",
+		Title: "Title line.",
+		Doc:   "More about it,\non two lines.",
+		Params: []Param{
+			{Name: "pixel", Type: "String", Doc: "the pixel"},
+			{Name: "from", Type: "Date", Doc: "first day"},
+			{Name: "n", Type: "UInt32", Default: "7", HasDefault: true, Doc: "a number"},
+			{Name: "ev", Type: "String", Default: "Purchase", HasDefault: true, Doc: "the event"},
+		},
+		Bind: []string{"from", "pixel", "n", "from", "ev"},
+		SQL:  cleanSQL(text),
+	}
+	if !reflect.DeepEqual(q, want) {
+		t.Fatalf("parseQuery:\n got %+v\nwant %+v", q, want)
+	}
+	args, err := q.Args(map[string]string{"pixel": "p'1", "from": "2026-01-02"})
+	if err != nil || !reflect.DeepEqual(args, []any{"2026-01-02", "p'1", uint64(7), "2026-01-02", "Purchase"}) {
+		t.Fatalf("Args = %#v, %v", args, err)
+	}
+
+	// Without a bind line the parameters fill the placeholders in order.
+	q, err = parseQuery("plain", "-- T\n-- param a String x\n-- param b Date y\nSELECT ? , toDate(?)")
+	if err != nil || !reflect.DeepEqual(q.Bind, []string{"a", "b"}) {
+		t.Fatalf("bind = %v, %v", q.Bind, err)
+	}
+}
+
+func TestParseQueryErrors(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"SELECT 1", "title"},
+		{"-- only a title\n", "title"},
+		{"-- T\n-- param a String x\nSELECT ?, ?", "2 ? placeholders but 1 bound"},
+		{"-- T\n-- param a String x\nSELECT 1", "0 ? placeholders but 1 bound"},
+		{"-- T\n-- param a String x\n-- bind a, b\nSELECT ?, ?", `"b", which is not a declared parameter`},
+		{"-- T\n-- param a String x\n-- param b String y\n-- bind a\nSELECT ?", "b is declared but never bound"},
+		{"-- T\n-- param a Float64 x\nSELECT ?", "want String, Date or UInt32"},
+		{"-- T\n-- param a UInt32 = many x\nSELECT ?", "default of parameter a"},
+		{"-- T\n-- param A String x\nSELECT ?", "must match"},
+		{"-- T\n-- param a\nSELECT ?", "want \"param name Type"},
+		{"-- T\n-- param a String x\n-- param a Date y\nSELECT ?, ?", "declared twice"},
+	} {
+		if _, err := parseQuery("q", tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseQuery(%q) = %v, want an error containing %q", tc.text, err, tc.want)
+		}
+	}
+	_, err := readQueries(fstest.MapFS{"q/bad.sql": {Data: []byte("SELECT 1")}}, "q")
+	if err == nil || !strings.Contains(err.Error(), "q/bad.sql") {
+		t.Fatalf("readQueries: %v, want the file named", err)
+	}
+}
+
+func TestFormatValueAndTSV(t *testing.T) {
+	day := time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		v      any
+		dbType string
+		want   string
+	}{
+		{"plain", "String", "plain"},
+		{day, "Date", "2026-01-31"},
+		{day.Add(13*time.Hour + 4*time.Minute + 5*time.Second), "DateTime", "2026-01-31 13:04:05"},
+		{day, "DateTime('UTC')", "2026-01-31 00:00:00"},
+		{uint64(18446744073709551615), "UInt64", "18446744073709551615"},
+		{int64(-5), "Int64", "-5"},
+		{uint8(1), "UInt8", "1"},
+		{49.95, "Float64", "49.95"},
+		{1e15, "Float64", "1000000000000000"},
+		{-0.5, "Float64", "-0.5"},
+		{[]string{"a", "it's", `back\slash`}, "Array(String)", `['a','it\'s','back\\slash']`},
+		{[]string{}, "Array(String)", "[]"},
+		{[]uint32{1, 2}, "Array(UInt32)", "[1,2]"},
+	} {
+		if got := formatValue(reflect.ValueOf(tc.v), tc.dbType, false); got != tc.want {
+			t.Errorf("formatValue(%#v, %s) = %q, want %q", tc.v, tc.dbType, got, tc.want)
+		}
+	}
+	r := &Result{Columns: []string{"a", "b"}, Rows: [][]string{{"tab\there", "line\nbreak"}, {`back\slash`, ""}}}
+	var b bytes.Buffer
+	if err := r.WriteTSV(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	if want := "a\tb\ntab\\there\tline\\nbreak\nback\\\\slash\t\n"; b.String() != want {
+		t.Fatalf("WriteTSV = %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	_ = r.WriteTSV(&b, false)
+	if !strings.HasPrefix(b.String(), "tab") {
+		t.Fatalf("WriteTSV without header = %q", b.String())
+	}
+}

@@ -1,0 +1,339 @@
+package chstore_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/devstack"
+)
+
+// The private test server runs in UTC, so a day here is a UTC day.
+var day10 = time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC).Unix()
+
+// at is a time on January day of 2026, as Unix seconds.
+func at(day, hour, minute, second int) int64 {
+	return time.Date(2026, 1, day, hour, minute, second, 0, time.UTC).Unix()
+}
+
+// ev is an events row with what the queries read; received_at follows ts.
+func ev(id, pixel, visitor, session, name string, ts int64) row {
+	return row{EventID: id, PixelID: pixel, VisitorID: visitor, SessionID: session, Event: name, TS: ts, ReceivedAt: ts + 1}
+}
+
+// insertQueryRows inserts rows and then the rows marked as replayed again, as a
+// Kafka replay would: the copies share every column with the originals.
+func insertQueryRows(t *testing.T, conn chstore.Conn, rows []row, replayed ...string) {
+	t.Helper()
+	if err := chstore.Insert(testContext(t), conn, buildRows(rows), ""); err != nil {
+		t.Fatal(err)
+	}
+	var again []row
+	for _, r := range rows {
+		for _, id := range replayed {
+			if r.EventID == id {
+				again = append(again, r)
+			}
+		}
+	}
+	if len(again) != len(replayed) {
+		t.Fatalf("replayed ids %v: %d rows found", replayed, len(again))
+	}
+	if err := chstore.Insert(testContext(t), conn, buildRows(again), ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, d := queryUint64(t, conn, "SELECT count() FROM events"), queryUint64(t, conn, "SELECT uniqExact(event_id) FROM events"); n != d+uint64(len(replayed)) {
+		t.Fatalf("%d rows, %d distinct: the duplicates are not stored", n, d)
+	}
+}
+
+// runQuery runs a shipped query and returns its result as TSV with names.
+func runQuery(t *testing.T, conn chstore.Conn, name string, params map[string]string) string {
+	t.Helper()
+	q, err := chstore.LookupQuery(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := q.Run(testContext(t), conn, params)
+	if err != nil {
+		t.Fatalf("%s %v: %v", name, params, err)
+	}
+	var b bytes.Buffer
+	if err := res.WriteTSV(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func checkQuery(t *testing.T, conn chstore.Conn, name string, params map[string]string, want ...string) {
+	t.Helper()
+	got := runQuery(t, conn, name, params)
+	if w := strings.Join(want, "\n") + "\n"; got != w {
+		t.Errorf("%s %v:\n got:\n%s\nwant:\n%s", name, params, got, w)
+	}
+}
+
+func TestShippedQueries(t *testing.T) {
+	qs, err := chstore.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, q := range qs {
+		names = append(names, q.Name)
+		if q.Title == "" || q.Doc == "" || len(q.Params) == 0 {
+			t.Errorf("query %s: title %q, %d bytes of doc, %d params; want all three", q.Name, q.Title, len(q.Doc), len(q.Params))
+		}
+		if !strings.Contains(q.SQL, "LIMIT 1 BY event_id") {
+			t.Errorf("query %s does not de-duplicate by event_id", q.Name)
+		}
+	}
+	if got := strings.Join(names, " "); got != "conversions engaged funnel retargeting" {
+		t.Fatalf("queries %q", got)
+	}
+	if _, err := chstore.LookupQuery("nope"); err == nil || !strings.Contains(err.Error(), "conversions, engaged, funnel, retargeting") {
+		t.Fatalf("LookupQuery of an unknown name: %v", err)
+	}
+}
+
+func TestQueryConversions(t *testing.T) {
+	conn := open(t, devstack.TestDatabase(t))
+	rows := []row{
+		ev("c1", "shop", "v1", "s1", "Purchase", at(10, 10, 0, 0)),
+		ev("c2", "shop", "v2", "s2", "Purchase", at(10, 11, 0, 0)),
+		ev("c3", "shop", "v1", "s3", "Purchase", at(11, 23, 59, 59)),
+		ev("c4", "shop", "v3", "s4", "Purchase", at(12, 0, 0, 0)),   // after the range
+		ev("c5", "shop", "v3", "s4", "Purchase", at(9, 23, 59, 59)), // before it
+		ev("c6", "other", "v9", "s9", "Purchase", at(10, 12, 0, 0)),
+		ev("p1", "shop", "v1", "s1", "PageView", at(10, 9, 0, 0)),
+		ev("l1", "shop", "v4", "s5", "Lead", at(10, 9, 30, 0)),
+		ev("l2", "shop", "v5", "s6", "Lead", at(10, 9, 40, 0)),
+	}
+	values := map[string]float64{"c1": 19.9, "c2": 30.05, "c3": 5, "c4": 1000, "c5": 1000, "c6": 100, "l2": 0.5}
+	for i := range rows {
+		rows[i].Value = values[rows[i].EventID]
+		rows[i].Currency = "EUR"
+	}
+	// c2 was replayed once, c3 twice: each still counts once.
+	insertQueryRows(t, conn, rows, "c2", "c3", "c3", "l1")
+
+	checkQuery(t, conn, "conversions", map[string]string{"from": "2026-01-10", "to": "2026-01-11"},
+		"pixel_id\tday\tconversions\trevenue",
+		"other\t2026-01-10\t1\t100",
+		"shop\t2026-01-10\t2\t49.95",
+		"shop\t2026-01-11\t1\t5",
+	)
+	checkQuery(t, conn, "conversions", map[string]string{"from": "2026-01-10", "to": "2026-01-10", "event": "Lead"},
+		"pixel_id\tday\tconversions\trevenue",
+		"shop\t2026-01-10\t2\t0.5",
+	)
+	checkQuery(t, conn, "conversions", map[string]string{"from": "2026-01-13", "to": "2026-01-31"},
+		"pixel_id\tday\tconversions\trevenue",
+	)
+}
+
+func TestQueryFunnel(t *testing.T) {
+	conn := open(t, devstack.TestDatabase(t))
+	t0 := at(10, 10, 0, 0)
+	rows := []row{
+		// v1: every step in order.
+		ev("a1", "shop", "v1", "s1", "PageView", t0),
+		ev("a2", "shop", "v1", "s1", "AddToCart", t0+60),
+		ev("a3", "shop", "v1", "s1", "Purchase", t0+120),
+		// v2: viewed and added.
+		ev("b1", "shop", "v2", "s2", "PageView", t0),
+		ev("b2", "shop", "v2", "s2", "AddToCart", t0+300),
+		ev("b3", "shop", "v2", "s2", "PageView", t0+400),
+		// v3: viewed only.
+		ev("c1", "shop", "v3", "s3", "PageView", t0+5),
+		// v4: added before viewing, then bought without adding again.
+		ev("d1", "shop", "v4", "s4", "AddToCart", t0),
+		ev("d2", "shop", "v4", "s4", "PageView", t0+100),
+		ev("d3", "shop", "v4", "s4", "Purchase", t0+200),
+		// v5: bought without viewing: not in the funnel.
+		ev("e1", "shop", "v5", "s5", "Purchase", t0),
+		// v6: added to the cart after the range ended.
+		ev("f1", "shop", "v6", "s6", "PageView", at(11, 23, 0, 0)),
+		ev("f2", "shop", "v6", "s6", "AddToCart", at(12, 0, 30, 0)),
+		// v7: added an hour after viewing, bought the next day.
+		ev("g1", "shop", "v7", "s7", "PageView", t0),
+		ev("g2", "shop", "v7", "s7", "AddToCart", t0+3600),
+		ev("g3", "shop", "v7", "s8", "Purchase", t0+86400),
+		// Another pixel, and one whose visitors never viewed a page.
+		ev("h1", "other", "v8", "s9", "PageView", t0),
+		ev("h2", "other", "v8", "s9", "Purchase", t0+10),
+		ev("i1", "carts-only", "v9", "s10", "AddToCart", t0),
+	}
+	insertQueryRows(t, conn, rows, "a1", "a3", "a3", "c1", "g2")
+
+	checkQuery(t, conn, "funnel", map[string]string{"from": "2026-01-10", "to": "2026-01-11"},
+		"pixel_id\tviewed\tadded_to_cart\tpurchased",
+		"other\t1\t0\t0",
+		"shop\t6\t3\t2",
+	)
+	// Within ten minutes v7 gets no further than the first step.
+	checkQuery(t, conn, "funnel", map[string]string{"from": "2026-01-10", "to": "2026-01-11", "window": "600"},
+		"pixel_id\tviewed\tadded_to_cart\tpurchased",
+		"other\t1\t0\t0",
+		"shop\t6\t2\t1",
+	)
+	// The first day alone: v7's purchase is outside.
+	checkQuery(t, conn, "funnel", map[string]string{"from": "2026-01-10", "to": "2026-01-10"},
+		"pixel_id\tviewed\tadded_to_cart\tpurchased",
+		"other\t1\t0\t0",
+		"shop\t5\t3\t1",
+	)
+}
+
+func TestQueryEngaged(t *testing.T) {
+	conn := open(t, devstack.TestDatabase(t))
+	t0 := at(10, 10, 0, 0)
+	goal := func(r row, props string) row { r.Props = props; return r }
+	rows := []row{
+		// v1: 59 seconds.
+		ev("a1", "shop", "v1", "s1", "PageView", t0),
+		ev("a2", "shop", "v1", "s1", "PageView", t0+59),
+		// v2: a minute in one session, 200 s in another.
+		ev("b1", "shop", "v2", "s2", "PageView", t0),
+		ev("b2", "shop", "v2", "s2", "PageView", t0+60),
+		ev("b3", "shop", "v2", "s3", "PageView", t0+1000),
+		ev("b4", "shop", "v2", "s3", "AddToCart", t0+1100),
+		ev("b5", "shop", "v2", "s3", "PageView", t0+1200),
+		// v3: the tag's one-minute goal after 5 s of events.
+		ev("c1", "shop", "v3", "s4", "PageView", t0),
+		goal(ev("c2", "shop", "v3", "s4", "Engaged", t0+5), `{"seconds":"60"}`),
+		// v4: a 30-second goal and 10 s of events.
+		goal(ev("d1", "shop", "v4", "s5", "Engaged", t0), `{"seconds":"30"}`),
+		ev("d2", "shop", "v4", "s5", "PageView", t0+10),
+		// v5: an Engaged event without seconds; v6: seconds as a number.
+		ev("e1", "shop", "v5", "s6", "Engaged", t0),
+		goal(ev("f1", "shop", "v6", "s7", "Engaged", t0), `{"seconds":90,"page":"/a"}`),
+		// v7: ten minutes without a session id: not a session; v8: a goal without one.
+		ev("g1", "shop", "v7", "", "PageView", t0),
+		ev("g2", "shop", "v7", "", "PageView", t0+600),
+		goal(ev("h1", "shop", "v8", "", "Engaged", t0), `{"seconds":"120"}`),
+		// v9: long, but another pixel.
+		ev("i1", "other", "v9", "s8", "PageView", t0),
+		ev("i2", "other", "v9", "s8", "PageView", t0+3600),
+		// v10: 70 s, but the session started before the range, which cuts it
+		// to its last event.
+		ev("j1", "shop", "v10", "s9", "PageView", day10-30),
+		ev("j2", "shop", "v10", "s9", "PageView", day10+40),
+	}
+	insertQueryRows(t, conn, rows, "a2", "b2", "c2", "c2", "e1")
+
+	params := map[string]string{"pixel": "shop", "from": "2026-01-10", "to": "2026-01-11"}
+	checkQuery(t, conn, "engaged", params,
+		"visitor_id\tengaged_sessions\tlongest_seconds",
+		"v2\t2\t200",
+		"v3\t1\t5",
+		"v5\t1\t0",
+		"v6\t1\t0",
+		"v8\t1\t0",
+	)
+	params["min_seconds"] = "30"
+	checkQuery(t, conn, "engaged", params,
+		"visitor_id\tengaged_sessions\tlongest_seconds",
+		"v1\t1\t59",
+		"v2\t2\t200",
+		"v3\t1\t5",
+		"v4\t1\t10",
+		"v5\t1\t0",
+		"v6\t1\t0",
+		"v8\t1\t0",
+	)
+	checkQuery(t, conn, "engaged", map[string]string{"pixel": "other", "from": "2026-01-10", "to": "2026-01-10"},
+		"visitor_id\tengaged_sessions\tlongest_seconds",
+		"v9\t1\t3600",
+	)
+}
+
+func TestQueryRetargeting(t *testing.T) {
+	conn := open(t, devstack.TestDatabase(t))
+	view := func(id, pixel, visitor string, ts int64, ids ...string) row {
+		r := ev(id, pixel, visitor, "s", "ViewContent", ts)
+		r.ContentIDs = ids
+		return r
+	}
+	rows := []row{
+		// v1 viewed two products (twice one of them) and did not buy.
+		view("a1", "shop", "v1", at(10, 10, 0, 0), "sku-b", "sku-a"),
+		view("a2", "shop", "v1", at(10, 9, 0, 0), "sku-a"),
+		// v2 bought two days later.
+		view("b1", "shop", "v2", at(10, 10, 0, 0), "sku-c"),
+		ev("b2", "shop", "v2", "s", "Purchase", at(12, 10, 0, 0)),
+		// v3 bought eight days later: too late.
+		view("c1", "shop", "v3", at(10, 10, 0, 0), "sku-d"),
+		ev("c2", "shop", "v3", "s", "Purchase", at(18, 10, 1, 0)),
+		// v4 bought between two views: the last view counts.
+		view("d1", "shop", "v4", at(10, 8, 0, 0), "sku-e"),
+		ev("d2", "shop", "v4", "s", "Purchase", at(11, 11, 0, 0)),
+		view("d3", "shop", "v4", at(11, 12, 0, 0), "sku-f"),
+		// v5 viewed no content ids, v6 only pages: not viewers.
+		view("e1", "shop", "v5", at(10, 10, 0, 0)),
+		ev("f1", "shop", "v6", "s", "PageView", at(10, 10, 0, 0)),
+		// v7 viewed before the range, v8 after it, v9 on another pixel.
+		view("g1", "shop", "v7", at(9, 23, 59, 59), "sku-g"),
+		view("h1", "shop", "v8", at(12, 0, 0, 0), "sku-h"),
+		view("i1", "other", "v9", at(10, 10, 0, 0), "sku-i"),
+		// v10 viewed late on the last day and bought on the seventh day after.
+		view("j1", "shop", "v10", at(11, 23, 0, 0), "sku-j"),
+		ev("j2", "shop", "v10", "s", "Purchase", at(18, 22, 0, 0)),
+	}
+	insertQueryRows(t, conn, rows, "a1", "a1", "b2", "d3")
+
+	params := map[string]string{"pixel": "shop", "from": "2026-01-10", "to": "2026-01-11"}
+	checkQuery(t, conn, "retargeting", params,
+		"visitor_id\tlast_view\tcontent_ids",
+		"v1\t2026-01-10 10:00:00\t['sku-a','sku-b']",
+		"v3\t2026-01-10 10:00:00\t['sku-d']",
+		"v4\t2026-01-11 12:00:00\t['sku-e','sku-f']",
+	)
+	// Over ten days v3's purchase counts.
+	params["days"] = "10"
+	checkQuery(t, conn, "retargeting", params,
+		"visitor_id\tlast_view\tcontent_ids",
+		"v1\t2026-01-10 10:00:00\t['sku-a','sku-b']",
+		"v4\t2026-01-11 12:00:00\t['sku-e','sku-f']",
+	)
+	// Values are bound, never spliced into the SQL.
+	checkQuery(t, conn, "retargeting", map[string]string{"pixel": "shop' OR pixel_id != '", "from": "2026-01-01", "to": "2026-01-31"},
+		"visitor_id\tlast_view\tcontent_ids",
+	)
+}
+
+func TestQueryArgs(t *testing.T) {
+	q, err := chstore.LookupQuery("conversions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := q.Args(map[string]string{"from": "2026-01-10", "to": "2026-01-11"})
+	if err != nil || fmt.Sprint(args) != "[Purchase 2026-01-10 2026-01-11]" {
+		t.Fatalf("Args = %v, %v; want the default event and both dates, in the order of the placeholders", args, err)
+	}
+	for _, tc := range []struct {
+		values map[string]string
+		want   string
+	}{
+		{map[string]string{"from": "2026-01-10"}, "needs -to"},
+		{map[string]string{"from": "2026-01-10", "to": "tomorrow"}, "-to: \"tomorrow\" is not a date"},
+		{map[string]string{"from": "2026-02-30", "to": "2026-03-01"}, "-from"},
+		{map[string]string{"from": "2026-01-10", "to": "2026-01-11", "pixel": "x"}, "no parameter -pixel"},
+	} {
+		if _, err := q.Args(tc.values); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Args(%v) = %v, want an error containing %q", tc.values, err, tc.want)
+		}
+	}
+	f, err := chstore.LookupQuery("funnel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"-1", "4294967296", "1e3", "ten"} {
+		if _, err := f.Args(map[string]string{"from": "2026-01-10", "to": "2026-01-11", "window": bad}); err == nil {
+			t.Errorf("window %q accepted", bad)
+		}
+	}
+}

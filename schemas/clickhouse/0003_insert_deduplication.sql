@@ -1,0 +1,18 @@
+-- requires: 22.2
+--
+-- Lets pixel.events drop an insert it already stored. The consumer names every
+-- insert with insert_deduplication_token (its Kafka topic, partitions and
+-- offsets, and a digest of the event ids) on servers that know the setting,
+-- ClickHouse 22.2 and later; when an insert reached the table but its answer
+-- was lost and the consumer retries it, the server finds the token among the
+-- last non_replicated_deduplication_window blocks and stores nothing. A plain
+-- MergeTree keeps no such window by default (a Replicated one does).
+--
+-- 1000 blocks cover the consumer's retries (at most -max-backoff apart) many
+-- times over: a batch is one block per month it spans, flushed at most once
+-- a -batch-age. Identical inserts without a token are dropped too, which for
+-- this table only ever removes a duplicate (every row has its event_id).
+--
+-- ClickHouse 18.16 has neither the setting nor ALTER ... MODIFY SETTING, so
+-- pixelctl migrate skips this migration there and applies it after an upgrade.
+ALTER TABLE events MODIFY SETTING non_replicated_deduplication_window = 1000;

@@ -1,0 +1,25 @@
+-- Conversions per pixel and day: their count and revenue.
+--
+-- A conversion is an event called -event (Purchase unless given); revenue is
+-- the sum of their value, rounded to cents (a pixel is expected to report in
+-- one currency). A day is toDate(ts), the event's time in the server's time
+-- zone. Every event_id counts once, however often a replay stored it.
+--
+-- param from  Date              first day, inclusive (YYYY-MM-DD)
+-- param to    Date              last day, inclusive (YYYY-MM-DD)
+-- param event String = Purchase the conversion event
+-- bind event, from, to
+SELECT
+    pixel_id,
+    toDate(ts) AS day,
+    count() AS conversions,
+    round(sum(value), 2) AS revenue
+FROM
+(
+    SELECT event_id, pixel_id, ts, value
+    FROM events
+    WHERE event = ? AND toDate(ts) BETWEEN toDate(?) AND toDate(?)
+    LIMIT 1 BY event_id
+)
+GROUP BY pixel_id, day
+ORDER BY pixel_id, day;

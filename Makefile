@@ -4,7 +4,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
 
-.PHONY: run test build deps lint unit fuzz bench clean help
+.PHONY: run test build deps lint unit fuzz test-faults bench clean help
 
 help:
 	@echo "make run    the whole pipeline on this machine (Ctrl-C stops it)"
@@ -12,6 +12,7 @@ help:
 	@echo "make deps   install ClickHouse and kcat with apt-get when missing (root)"
 	@echo "make build  build the binaries into bin/"
 	@echo "make lint   gofmt, go vet, staticcheck"
+	@echo "make test-faults  only the fault-injection tests, printing their figures"
 
 # The Debian packages the project needs: ClickHouse (server and client),
 # kcat, a Kafka client that is not ours, and Chromium, the browser the JS
@@ -43,6 +44,10 @@ lint:
 
 unit:
 	$(GO) test -count=1 -timeout 10m ./...
+
+# The fault-injection tests alone (make unit runs them too), with their figures.
+test-faults: deps
+	$(GO) test -count=1 -run TestFaults -v ./pkg/apptest
 
 # Every fuzz target, each for a bounded time.
 fuzz:

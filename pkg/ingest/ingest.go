@@ -130,8 +130,8 @@ func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Inge
 			CommitInterval:    0, // synchronous commits, only after an insert
 			StartOffset:       kafka.FirstOffset,
 			HeartbeatInterval: 3 * time.Second,
-			SessionTimeout:    30 * time.Second,
-			RebalanceTimeout:  30 * time.Second,
+			SessionTimeout:    10 * time.Second, // a crashed member's partitions move within 10 s,
+			RebalanceTimeout:  10 * time.Second,
 			ReadBackoffMin:    100 * time.Millisecond,
 			ReadBackoffMax:    2 * time.Second,
 			ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Debug().Msgf("kafka-go: "+msg, args...) }),

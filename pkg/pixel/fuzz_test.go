@@ -266,3 +266,64 @@ func checkRoundTrip(t *testing.T, input string, e *event.Event, lim *Limits) {
 		t.Fatalf("input %q: visitor %q session %q ip %q", input, got.VisitorID, got.SessionID, got.IP)
 	}
 }
+
+// FuzzCookie sends an arbitrary Cookie header. It must never panic; the
+// visitor and session ids are the cookies' values when those are valid ids
+// and fresh 22-character ids otherwise; the Set-Cookie headers written back
+// parse as cookies holding exactly those ids.
+func FuzzCookie(f *testing.F) {
+	f.Add("_pxid=" + visitorID)
+	f.Add("_pxid=" + visitorID + "; _pxsid=abcdefgh12345678")
+	f.Add(`_pxid="quoted"; _pxid=second-value-1234`)
+	f.Add("_pxid=short; _pxsid=; _pxoptout=")
+	f.Add("_pxid=\xff\xfe\x00;;;=; _pxsid==x=")
+	f.Add(strings.Repeat("a=b; ", 200) + "_pxid=" + visitorID)
+	f.Fuzz(func(t *testing.T, cookie string) {
+		var req fasthttp.Request
+		req.SetRequestURI("/p.gif?id=px1")
+		req.Header.Set(fasthttp.HeaderCookie, cookie)
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(203, 0, 113, 7), Port: 5}, nil)
+		cfg := DefaultConfig()
+		h := AcquireHit()
+		defer ReleaseHit(h)
+		err := h.FromRequest(&ctx, &cfg, testNow)
+		if err == ErrOptedOut {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Cookie %q: %v", cookie, err)
+		}
+		for _, c := range []struct {
+			name string
+			got  []byte
+		}{{VisitorCookie, h.Event.VisitorID}, {SessionCookie, h.Event.SessionID}} {
+			sent := ctx.Request.Header.Cookie(c.name)
+			if ValidCookieID(sent) {
+				if !bytes.Equal(c.got, sent) {
+					t.Fatalf("Cookie %q: %s = %q, want the valid cookie %q", cookie, c.name, c.got, sent)
+				}
+			} else if len(c.got) != VisitorIDLen || !ValidCookieID(c.got) {
+				t.Fatalf("Cookie %q: %s = %q, want a new %d-character id", cookie, c.name, c.got, VisitorIDLen)
+			}
+		}
+		h.SetCookies(&ctx.Response.Header, &cfg.Cookie)
+		for _, c := range []struct {
+			name string
+			want []byte
+		}{{VisitorCookie, h.Event.VisitorID}, {SessionCookie, h.Event.SessionID}} {
+			var ck fasthttp.Cookie
+			ck.SetKey(c.name)
+			if !ctx.Response.Header.Cookie(&ck) {
+				t.Fatalf("no Set-Cookie for %s", c.name)
+			}
+			var back fasthttp.Cookie
+			if err := back.ParseBytes(ck.Cookie()); err != nil {
+				t.Fatalf("Set-Cookie %q does not parse: %v", ck.Cookie(), err)
+			}
+			if !bytes.Equal(back.Value(), c.want) || string(back.Path()) != "/" {
+				t.Fatalf("Set-Cookie %q, want %s=%s; Path=/", ck.Cookie(), c.name, c.want)
+			}
+		}
+	})
+}

@@ -386,7 +386,7 @@ func producePoison(t *testing.T, s *devstack.Stack) (good, poison []string) {
 	now := time.Now().Unix()
 	poison = []string{
 		`this is not JSON`,
-		`{"event_id":"p-1","pixel_id":7,"visitor_id":"v","event":"PageView","ts":1,"received_at":1}`,        // wrong type
+		`{"event_id":"p-1","pixel_id":7,"visitor_id":"v","event":"PageView","ts":1,"received_at":1}`,       // wrong type
 		`{"event_id":"p-2","pixel_id":"px","visitor_id":"v","event":"PageView","received_at":99999999999}`, // absurd time
 		`{"pixel_id":"px","visitor_id":"v","event":"PageView"}`,                                            // no event_id
 		`{"event_id":"p-3","pixel_id":"px","visitor_id":"v","event":"Purchase","ts":` + fmt.Sprint(now) + `,"received_at":` + fmt.Sprint(now) + `,"value":1e300}`,

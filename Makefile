@@ -49,12 +49,14 @@ unit:
 test-faults: deps
 	$(GO) test -count=1 -run TestFaults -v ./pkg/apptest
 
-# Every fuzz target, each for a bounded time.
+# Every fuzz target, each for a bounded time; in memory where possible (the
+# spool's targets write files, and a busy disk starves them).
+FUZZ_TMP := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    TMPDIR=$(FUZZ_TMP) $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
 

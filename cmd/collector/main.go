@@ -56,7 +56,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Int(&p.Workers, "publish-workers", "COLLECTOR_PUBLISH_WORKERS", p.Workers, "concurrent batch writes to Kafka")
 	fs.Int(&p.BatchSize, "publish-batch-size", "COLLECTOR_PUBLISH_BATCH_SIZE", p.BatchSize, "most events per write to Kafka")
 	fs.Int(&p.BatchBytes, "publish-batch-bytes", "COLLECTOR_PUBLISH_BATCH_BYTES", p.BatchBytes, "most bytes per write to Kafka")
-	fs.Duration(&p.Linger, "publish-linger", "COLLECTOR_PUBLISH_LINGER", p.Linger, "how long a partition batch waits to fill")
+	fs.Duration(&p.Linger, "publish-linger", "COLLECTOR_PUBLISH_LINGER", p.Linger, "how long events gather after the first before a write to Kafka (fewer, larger writes)")
 	fs.String(&p.SpoolDir, "spool-dir", "COLLECTOR_SPOOL_DIR", "/var/lib/pixel/spool", "disk spool for events Kafka cannot take (empty: none, drop instead)")
 	fs.Int64(&p.Spool.MaxBytes, "spool-max-bytes", "COLLECTOR_SPOOL_MAX_BYTES", spool.DefaultMaxBytes, "largest the spool may grow; beyond it events are dropped (counted) and /readyz is unready")
 	fs.Int64(&p.Spool.SegmentBytes, "spool-segment-bytes", "COLLECTOR_SPOOL_SEGMENT_BYTES", spool.DefaultSegmentBytes, "size of one spool segment file")

@@ -36,7 +36,7 @@ type Config struct {
 	Workers      int           // concurrent batch writes; each owns the keys that hash to it
 	BatchSize    int           // messages per write
 	BatchBytes   int           // bytes per write
-	Linger       time.Duration // how long kafka-go waits to fill a partition batch
+	Linger       time.Duration // how long a worker lets events gather after the first before writing them
 	WriteTimeout time.Duration // per produce request
 	Compression  string        // none, gzip, snappy, lz4, zstd
 
@@ -53,7 +53,7 @@ func DefaultConfig() Config {
 		Workers:      2,
 		BatchSize:    4096,
 		BatchBytes:   1 << 20,
-		Linger:       2 * time.Millisecond,
+		Linger:       5 * time.Millisecond,
 		WriteTimeout: 5 * time.Second,
 		Compression:  "none",
 	}
@@ -133,9 +133,9 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 			Addr:         kafka.TCP(cfg.Brokers...),
 			Topic:        cfg.Topic,
 			Balancer:     &kafka.Murmur2Balancer{},
-			BatchSize:    cfg.BatchSize,
+			BatchSize:    kafkaBatchSize,
 			BatchBytes:   int64(cfg.BatchBytes),
-			BatchTimeout: cfg.Linger,
+			BatchTimeout: kafkaBatchTimeout,
 			WriteTimeout: cfg.WriteTimeout,
 			ReadTimeout:  cfg.WriteTimeout,
 			RequiredAcks: kafka.RequireAll,
@@ -179,6 +179,18 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 	}
 	return p, nil
 }
+
+// kafkaBatchSize is kafka-go's per-partition batch: it allocates room for
+// that many messages (about 160 bytes each) for every partition batch it
+// starts, so a worker's batch of Config.BatchSize events goes out as several
+// produce requests of this size rather than as one huge allocation per
+// partition (which cost more CPU in garbage collection than the write).
+const kafkaBatchSize = 256
+
+// kafkaBatchTimeout is how long kafka-go waits for a partition batch to fill.
+// The workers hand it whole batches already (Config.Linger), so it should
+// send at once; its default of 1 s would hold every synchronous write.
+const kafkaBatchTimeout = 100 * time.Microsecond
 
 func compression(name string) (kafka.Compression, error) {
 	switch name {
@@ -316,6 +328,8 @@ func (p *Publisher) work(queue chan *Message) {
 	defer p.wg.Done()
 	batch := make([]*Message, 0, p.cfg.BatchSize)
 	msgs := make([]kafka.Message, 0, p.cfg.BatchSize)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		var first *Message
 		select {
@@ -329,15 +343,19 @@ func (p *Publisher) work(queue chan *Message) {
 		}
 		batch = append(batch[:0], first)
 		size := len(first.Value)
-	fill:
-		for len(batch) < p.cfg.BatchSize && size < p.cfg.BatchBytes {
+		batch, size = drain(queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
+		if len(batch) < p.cfg.BatchSize && size < p.cfg.BatchBytes {
+			// Let events gather instead of waking for each one: a worker
+			// that sleeps is not woken by the handlers' sends, and one
+			// write of many events costs Kafka and us far less than many
+			// writes of few.
+			linger.Reset(p.cfg.Linger)
 			select {
-			case m := <-queue:
-				batch = append(batch, m)
-				size += len(m.Value)
-			default:
-				break fill
+			case <-linger.C:
+			case <-p.stop:
+				linger.Stop()
 			}
+			batch, size = drain(queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
 		}
 		p.observeQueue(batch)
 		if p.spool != nil && p.spooling.Load() {
@@ -350,6 +368,20 @@ func (p *Publisher) work(queue chan *Message) {
 			batch[i] = nil
 		}
 	}
+}
+
+// drain appends what queue holds to batch without waiting, up to the limits.
+func drain(queue chan *Message, batch []*Message, size, maxCount, maxBytes int) ([]*Message, int) {
+	for len(batch) < maxCount && size < maxBytes {
+		select {
+		case m := <-queue:
+			batch = append(batch, m)
+			size += len(m.Value)
+		default:
+			return batch, size
+		}
+	}
+	return batch, size
 }
 
 // observeQueue records how long the batch's events waited in the queue.

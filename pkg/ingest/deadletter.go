@@ -77,6 +77,20 @@ func newDeadLetters(cfg Config, m *metrics.Set) *deadLetters {
 	return d
 }
 
+// sibling returns an empty deadLetters for another batch: the same topic,
+// limits and metrics, its own pending list and writer.
+func (d *deadLetters) sibling() *deadLetters {
+	return &deadLetters{
+		brokers:   d.brokers,
+		topic:     d.topic,
+		timeout:   d.timeout,
+		maxBytes:  d.maxBytes,
+		written:   d.written,
+		errors:    d.errors,
+		truncated: d.truncated,
+	}
+}
+
 // add records msg, refused for err, as a dead letter. It copies what it keeps:
 // the message's memory belongs to the reader.
 func (d *deadLetters) add(msg *kafka.Message, reason string, err error) {

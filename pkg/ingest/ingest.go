@@ -5,6 +5,12 @@
 // acknowledged are the batch's offsets committed (at-least-once). Failures are
 // retried with backoff while fetching pauses; nothing is committed before.
 //
+// Two batches are in flight at most: while one is inserted, written and
+// committed (the flusher), the next one is fetched and decoded (the loop), so
+// that decoding overlaps ClickHouse's work; batches are committed in order.
+// When the flusher is still busy with a batch as the next one is due, the
+// loop waits: fetching pauses and memory stays bounded by two batches.
+//
 // A retried insert sends the same rows in the same order (the batch's Rows do
 // not change until it is committed) under the same insert_deduplication_token,
 // so that a server that knows the setting stores it once; elsewhere the copy
@@ -94,12 +100,12 @@ type Ingester struct {
 	conn   driver.Conn
 	reader *kafka.Reader
 
-	batch    *batch.Batch
-	rows     chstore.Rows
-	inserted bool // the batch's rows are in ClickHouse; its dead letters may not be yet
-	dead     *deadLetters
-	ev       event.Event
-	ready    atomic.Bool
+	slots [2]*slot
+	cur   *slot      // the batch the loop is filling
+	free  chan *slot // slots ready to be filled
+	full  chan *slot // due batches handed to the flusher, in order
+	ev    event.Event
+	ready atomic.Bool
 
 	cancelBatch context.CancelFunc // ends the current batch's fetch deadline
 
@@ -110,21 +116,38 @@ type Ingester struct {
 	lag                                               *partitionLag
 }
 
+// slot is one batch on its way: its offsets, its rows and its dead letters,
+// kept unchanged until it is committed, so that a retry sends the same.
+type slot struct {
+	batch    *batch.Batch
+	rows     chstore.Rows
+	dead     *deadLetters
+	inserted bool // the rows are in ClickHouse; the dead letters may not be yet
+}
+
+func (s *slot) reset() {
+	s.batch.Reset()
+	s.rows.Reset()
+	s.dead.reset()
+	s.inserted = false
+}
+
 // New builds an Ingester reading cfg.Topic as cfg.Group and writing through
 // conn. Zero fields of cfg take the values of DefaultConfig.
 func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Ingester {
 	cfg = cfg.withDefaults()
 	in := &Ingester{
-		cfg:   cfg,
-		log:   log,
-		conn:  conn,
-		batch: batch.New(cfg.Batch),
+		cfg:  cfg,
+		log:  log,
+		conn: conn,
+		free: make(chan *slot, 2),
+		full: make(chan *slot),
 		reader: kafka.NewReader(kafka.ReaderConfig{
 			Brokers:           cfg.Brokers,
 			GroupID:           cfg.Group,
 			Topic:             cfg.Topic,
 			MinBytes:          1,
-			MaxBytes:          16 << 20,
+			MaxBytes:          4 << 20,
 			MaxWait:           250 * time.Millisecond,
 			QueueCapacity:     10_000,
 			CommitInterval:    0, // synchronous commits, only after an insert
@@ -149,7 +172,12 @@ func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Inge
 	for _, r := range reasons {
 		in.invalid[r.label] = m.Counter("pixel_consumer_invalid_total", "Messages that are not valid events, by reason; they go to the dead-letter topic.", "reason", r.label)
 	}
-	in.dead = newDeadLetters(cfg, m)
+	dead := newDeadLetters(cfg, m)
+	for i := range in.slots {
+		in.slots[i] = &slot{batch: batch.New(cfg.Batch), dead: dead.sibling()}
+		in.free <- in.slots[i]
+	}
+	in.cur = <-in.free
 	in.lag = newPartitionLag(m)
 	in.ready.Store(true)
 	return in
@@ -187,23 +215,56 @@ func (in *Ingester) Ready() bool { return in.ready.Load() }
 // Run consumes until ctx ends, then inserts and commits what it holds (within
 // flushTimeout) and leaves the group.
 func (in *Ingester) Run(ctx context.Context, flushTimeout time.Duration) error {
-	err := in.loop(ctx)
+	// Retries go on until Run's end: a stopped ClickHouse only pauses the
+	// consumer. giveUp ends them once shutdown's flushTimeout has passed.
+	giveUp := make(chan struct{})
+	flushed := make(chan error, 1)
+	go func() { flushed <- in.flusher(giveUp) }()
+
+	err := in.loop(ctx, flushed)
 	start := time.Now()
-	in.log.Info().Int("rows", in.rows.Len()).Msg("stopping: inserting and committing the last batch")
-	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-	defer cancel()
-	if ferr := in.flush(fctx, fctx.Done()); ferr != nil && err == nil {
+	in.log.Info().Int("rows", in.cur.rows.Len()).Msg("stopping: inserting and committing the last batches")
+	deadline := time.AfterFunc(flushTimeout, func() { close(giveUp) })
+	defer deadline.Stop()
+	if !in.cur.batch.Empty() {
+		select {
+		case in.full <- in.cur:
+		case ferr := <-flushed:
+			flushed <- ferr
+		}
+	}
+	close(in.full)
+	if ferr := <-flushed; ferr != nil && err == nil {
 		err = fmt.Errorf("final flush: %w", ferr)
 	}
 	if cerr := in.reader.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
-	in.dead.close()
+	for _, s := range in.slots {
+		s.dead.close()
+	}
 	in.log.Info().Dur("took", time.Since(start)).Msg("consumer stopped")
 	return err
 }
 
-func (in *Ingester) loop(ctx context.Context) error {
+// flusher inserts, writes and commits the batches handed to it, in order,
+// and returns their slots to be filled again. It stops when full is closed,
+// or with an error when a batch could not be flushed before giveUp.
+func (in *Ingester) flusher(giveUp <-chan struct{}) error {
+	for s := range in.full {
+		n := s.batch.Rows()
+		if err := in.flush(s, giveUp); err != nil {
+			for range in.full { // let Run hand over and close
+			}
+			return err
+		}
+		in.pending.Add(-int64(n))
+		in.free <- s
+	}
+	return nil
+}
+
+func (in *Ingester) loop(ctx context.Context, flushed chan error) error {
 	// One context per batch carries the batch's age deadline into every fetch.
 	var batchCtx context.Context
 	endBatch := func() {
@@ -215,7 +276,7 @@ func (in *Ingester) loop(ctx context.Context) error {
 	defer endBatch()
 	for {
 		fetchCtx := ctx
-		if deadline, ok := in.batch.Deadline(); ok {
+		if deadline, ok := in.cur.batch.Deadline(); ok {
 			if batchCtx == nil {
 				batchCtx, in.cancelBatch = context.WithDeadline(ctx, deadline)
 			}
@@ -241,16 +302,19 @@ func (in *Ingester) loop(ctx context.Context) error {
 		} else {
 			in.add(&msg)
 		}
-		if in.batch.Due(time.Now()) {
+		if in.cur.batch.Due(time.Now()) {
 			endBatch()
-			// An insert or commit in progress is not cut short when ctx
-			// ends; only the wait between retries is (see flush).
-			if err := in.flush(context.WithoutCancel(ctx), ctx.Done()); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
+			// Hand the batch to the flusher; this waits while it is busy
+			// with the previous one (fetching pauses, memory stays bounded).
+			select {
+			case in.full <- in.cur:
+			case <-ctx.Done():
+				return nil // Run hands it over at shutdown
+			case err := <-flushed:
+				flushed <- err
 				return err
 			}
+			in.cur = <-in.free
 		}
 	}
 }
@@ -259,7 +323,8 @@ func (in *Ingester) loop(ctx context.Context) error {
 // event is counted and kept as a dead letter; its offset is committed with
 // the batch once the dead-letter topic has it.
 func (in *Ingester) add(msg *kafka.Message) {
-	in.batch.Add(msg.Partition, msg.Offset, len(msg.Value), time.Now())
+	s := in.cur
+	s.batch.Add(msg.Partition, msg.Offset, len(msg.Value), time.Now())
 	in.pending.Add(1)
 	in.lag.observe(msg.Partition, msg.Offset, msg.HighWaterMark)
 	err := checkVersion(msg.Headers)
@@ -269,69 +334,64 @@ func (in *Ingester) add(msg *kafka.Message) {
 	if err != nil {
 		reason := reasonOf(err)
 		in.invalid[reason].Inc()
-		in.dead.add(msg, reason, err)
+		s.dead.add(msg, reason, err)
 		in.log.Debug().Err(err).Int("partition", msg.Partition).Int64("offset", msg.Offset).Msg("invalid message: to the dead-letter topic")
 		return
 	}
-	in.rows.Append(&in.ev)
+	s.rows.Append(&in.ev)
 }
 
-// flush inserts the batch's rows and writes its dead letters, retrying each
-// with backoff until it succeeds or stop is closed, then commits its
-// offsets; when it gives up nothing is committed, and the next flush of the
-// same batch (the final one at shutdown) goes on where this one stopped.
-// Each attempt and the commit run under ctx and InsertTimeout only: the loop
-// passes a ctx that shutdown does not cancel, because cancelling an insert
-// that ClickHouse may already have applied, or the commit after it, replays
-// the batch as duplicates. Shutdown ends the retries through stop.
-func (in *Ingester) flush(ctx context.Context, stop <-chan struct{}) error {
-	if in.batch.Empty() {
+// flush inserts the slot's rows and writes its dead letters, retrying each
+// with backoff until it succeeds or giveUp is closed, then commits its
+// offsets; when it gives up nothing is committed. Each attempt and the commit
+// are bounded by InsertTimeout and never cut short otherwise: cancelling an
+// insert that ClickHouse may already have applied, or the commit after it,
+// would replay the batch as duplicates.
+func (in *Ingester) flush(s *slot, giveUp <-chan struct{}) error {
+	if s.batch.Empty() {
 		return nil
 	}
-	if !in.inserted && in.rows.Len() > 0 {
+	ctx := context.Background()
+	if !s.inserted && s.rows.Len() > 0 {
 		start := time.Now()
 		// Every attempt sends the same Rows under the same token.
-		token := dedupToken(in.cfg.Topic, in.batch, &in.rows)
-		err := in.retry(ctx, stop, func(ctx context.Context) error {
-			return chstore.Insert(ctx, in.conn, &in.rows, token)
+		token := dedupToken(in.cfg.Topic, s.batch, &s.rows)
+		err := in.retry(ctx, giveUp, func(ctx context.Context) error {
+			return chstore.Insert(ctx, in.conn, &s.rows, token)
 		}, func(err error, attempt int) {
 			in.insertErrors.Inc()
 			if attempt == 1 || attempt%10 == 0 {
-				in.log.Warn().Err(err).Int("rows", in.rows.Len()).Int("attempt", attempt).Msg("ClickHouse insert failed; retrying, offsets not committed")
+				in.log.Warn().Err(err).Int("rows", s.rows.Len()).Int("attempt", attempt).Msg("ClickHouse insert failed; retrying, offsets not committed")
 			}
 		})
 		if err != nil {
-			return fmt.Errorf("gave up inserting %d rows: %w", in.rows.Len(), err)
+			return fmt.Errorf("gave up inserting %d rows: %w", s.rows.Len(), err)
 		}
-		in.inserted = true
+		s.inserted = true
 		in.lastInsert.Set(time.Now().Unix())
 		in.insertSeconds.ObserveSince(start)
-		in.batchRows.Observe(float64(in.rows.Len()))
-		in.rowsInserted.Add(uint64(in.rows.Len()))
+		in.batchRows.Observe(float64(s.rows.Len()))
+		in.rowsInserted.Add(uint64(s.rows.Len()))
 	}
-	if in.dead.Len() > 0 {
-		err := in.retry(ctx, stop, in.dead.write, func(err error, attempt int) {
+	if s.dead.Len() > 0 {
+		err := in.retry(ctx, giveUp, s.dead.write, func(err error, attempt int) {
 			if attempt == 1 || attempt%10 == 0 {
-				in.log.Warn().Err(err).Int("dead_letters", in.dead.Len()).Str("topic", in.cfg.DLQTopic).Int("attempt", attempt).
+				in.log.Warn().Err(err).Int("dead_letters", s.dead.Len()).Str("topic", in.cfg.DLQTopic).Int("attempt", attempt).
 					Msg("cannot write dead letters; retrying, offsets not committed (does the topic exist? see -dlq-topic)")
 			}
 		})
 		if err != nil {
-			return fmt.Errorf("gave up writing %d dead letters to %s: %w", in.dead.Len(), in.cfg.DLQTopic, err)
+			return fmt.Errorf("gave up writing %d dead letters to %s: %w", s.dead.Len(), in.cfg.DLQTopic, err)
 		}
 	}
 	in.ready.Store(true)
-	if err := in.commit(ctx); err != nil {
+	if err := in.commit(ctx, s.batch); err != nil {
 		in.commitErrors.Inc()
 		in.log.Warn().Err(err).Msg("offset commit failed after insert; the batch will be replayed and de-duplicated by event_id")
 	} else {
 		in.batches.Inc()
 	}
-	in.batch.Reset()
-	in.rows.Reset()
-	in.inserted = false
-	in.dead.reset()
-	in.pending.Set(0)
+	s.reset()
 	return nil
 }
 
@@ -380,10 +440,10 @@ func checkVersion(headers []kafka.Header) error {
 	return nil
 }
 
-func (in *Ingester) commit(ctx context.Context) error {
+func (in *Ingester) commit(ctx context.Context, b *batch.Batch) error {
 	ctx, cancel := context.WithTimeout(ctx, in.cfg.InsertTimeout)
 	defer cancel()
-	ranges := in.batch.Ranges()
+	ranges := b.Ranges()
 	msgs := make([]kafka.Message, len(ranges))
 	for i, r := range ranges {
 		msgs[i] = kafka.Message{Topic: in.cfg.Topic, Partition: r.Partition, Offset: r.Last}

@@ -13,16 +13,19 @@ help:
 	@echo "make build  build the binaries into bin/"
 	@echo "make lint   gofmt, go vet, staticcheck"
 	@echo "make test-faults  only the fault-injection tests, printing their figures"
+	@echo "make bench  benchmark against baselines of the same run, about 4 minutes (BENCH_QUICK=true make bench: 1)"
 
 # The Debian packages the project needs: ClickHouse (server and client),
-# kcat, a Kafka client that is not ours, and Chromium, the browser the JS
-# tag's end-to-end test runs in. Installed only when missing.
+# kcat, a Kafka client that is not ours, Chromium, the browser the JS
+# tag's end-to-end test runs in, and wrk, the HTTP load tool of make bench.
+# Installed only when missing.
 deps:
 	@missing=""; \
 	command -v clickhouse-server >/dev/null 2>&1 || missing="$$missing clickhouse-server"; \
 	command -v clickhouse-client >/dev/null 2>&1 || missing="$$missing clickhouse-client"; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: missing$$missing; run as root or: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	  command -v apt-get >/dev/null 2>&1 || { echo "make deps: missing$$missing and no apt-get; install them by hand" >&2; exit 1; }; \
@@ -48,6 +51,12 @@ unit:
 # The fault-injection tests alone (make unit runs them too), with their figures.
 test-faults: deps
 	$(GO) test -count=1 -run TestFaults -v ./pkg/apptest
+
+# The benchmark: our components against baselines measured in the same run
+# (see README, Benchmarks). Results go to bench/results/<UTC timestamp>/.
+bench: deps build
+	$(GO) build -o bin/ ./bench/cmd/...
+	bin/bench
 
 # Every fuzz target, each for a bounded time; in memory where possible (the
 # spool's targets write files, and a busy disk starves them).

@@ -33,7 +33,7 @@ func main() {
 	fs.String(&addr, "addr", "DEVBROKER_ADDR", "127.0.0.1:9092", "listen address")
 	fs.String(&topics, "topics", "DEVBROKER_TOPICS", "pixel.events,pixel.events.dlq", "comma-separated topics to create at start")
 	fs.Int(&partitions, "partitions", "DEVBROKER_PARTITIONS", 4, "partitions of each created topic")
-	fs.String(&dataDir, "data-dir", "DEVBROKER_DATA_DIR", "", "directory that keeps topics and committed offsets across restarts (empty: memory only)")
+	fs.String(&dataDir, "data-dir", "DEVBROKER_DATA_DIR", "", "directory that keeps topics and committed offsets across restarts (empty: memory only, which slows down as the topics grow)")
 	fs.Bool(&syncWrites, "sync", "DEVBROKER_SYNC", false, "fsync every produced batch before acknowledging it")
 	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.String(&logFormat, "log-format", "LOG_FORMAT", "json", "json or console")

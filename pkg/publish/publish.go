@@ -355,7 +355,7 @@ func (p *Publisher) work(queue chan *Message) {
 			case <-p.stop:
 				linger.Stop()
 			}
-			batch, size = drain(queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
+			batch, _ = drain(queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
 		}
 		p.observeQueue(batch)
 		if p.spool != nil && p.spooling.Load() {

@@ -1,0 +1,120 @@
+// Command baregif is the collector's ceiling in `make bench`: a fasthttp
+// server whose handler does nothing but what every pixel answer needs — the
+// same 43-byte GIF (pixel.GIF) with the same no-cache headers and the same
+// two cookies (_pxid, _pxsid with Max-Age, Path=/ and SameSite=Lax) as the
+// collector. It parses nothing, validates nothing and publishes nothing, so
+// the collector's throughput divided by its throughput is what the pipeline's
+// work costs at the edge. It answers every path this way, /healthz included.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/pixel-pipeline/pixel/pkg/flagenv"
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
+)
+
+func main() {
+	var addr string
+	fs := flagenv.New("baregif", "A bare fasthttp server answering every request with the pixel's GIF, headers and cookies:\nthe ceiling `make bench` measures the collector against. Not a collector: it records nothing.")
+	fs.String(&addr, "addr", "BAREGIF_ADDR", "127.0.0.1:8079", "listen address")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "baregif:", err)
+		os.Exit(2)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "baregif: cannot listen on %s: %v; check -addr\n", addr, err)
+		os.Exit(1)
+	}
+	srv := newServer()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case <-sig:
+	case err := <-done:
+		fmt.Fprintln(os.Stderr, "baregif: serve:", err)
+		os.Exit(1)
+	}
+	start := time.Now()
+	_ = srv.Shutdown()
+	fmt.Fprintf(os.Stderr, "baregif: stopped in %s\n", time.Since(start).Round(time.Millisecond))
+}
+
+// newServer configures fasthttp as the collector does (pkg/collector), so
+// that both answer with the same bytes over the same kind of connection.
+func newServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                      handle,
+		Name:                         "pixel",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		ReadTimeout:                  10 * time.Second,
+		WriteTimeout:                 10 * time.Second,
+		IdleTimeout:                  time.Minute,
+		ReadBufferSize:               16 << 10,
+		DisablePreParseMultipartForm: true,
+		TCPKeepalive:                 true,
+		CloseOnShutdown:              true,
+	}
+}
+
+// The collector's defaults: a visitor cookie for 400 days, a session of 30
+// minutes.
+const (
+	visitorMaxAge = 400 * 24 * time.Hour
+	sessionMaxAge = 30 * time.Minute
+)
+
+var (
+	contentTypeGIF = []byte("image/gif")
+	noCache        = []byte("no-cache, no-store, must-revalidate, private, max-age=0")
+	// fallbackID stands in for a new visitor's id: generating one is the
+	// collector's work, not the floor's.
+	fallbackID = []byte("AAAAAAAAAAAAAAAAAAAAAA")
+)
+
+// handle writes the GIF with the collector's headers and refreshes the two
+// cookies with the ids the request carried.
+func handle(ctx *fasthttp.RequestCtx) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	hdr := &ctx.Response.Header
+	hdr.SetContentTypeBytes(contentTypeGIF)
+	hdr.SetBytesV(fasthttp.HeaderCacheControl, noCache)
+	hdr.Set(fasthttp.HeaderPragma, "no-cache")
+	hdr.Set(fasthttp.HeaderExpires, "0")
+	hdr.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	ck := fasthttp.AcquireCookie()
+	setCookie(hdr, ck, pixel.VisitorCookie, ctx.Request.Header.Cookie(pixel.VisitorCookie), visitorMaxAge)
+	ck.Reset()
+	setCookie(hdr, ck, pixel.SessionCookie, ctx.Request.Header.Cookie(pixel.SessionCookie), sessionMaxAge)
+	fasthttp.ReleaseCookie(ck)
+	ctx.Response.SetBodyRaw(pixel.GIF)
+}
+
+func setCookie(hdr *fasthttp.ResponseHeader, ck *fasthttp.Cookie, name string, value []byte, maxAge time.Duration) {
+	if len(value) == 0 {
+		value = fallbackID
+	}
+	ck.SetKey(name)
+	ck.SetValueBytes(value)
+	ck.SetPath("/")
+	ck.SetMaxAge(int(maxAge / time.Second))
+	ck.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	hdr.SetCookie(ck)
+}

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/pixel-pipeline/pixel/bench/chkafka"
+	"github.com/pixel-pipeline/pixel/bench/eventgen"
+	"github.com/pixel-pipeline/pixel/bench/procstat"
+	"github.com/pixel-pipeline/pixel/bench/promtext"
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/event"
+)
+
+// rawBatchRows is the batch size of the raw insert: the consumer's default
+// -batch-rows.
+const rawBatchRows = 100_000
+
+// pollEvery is how often the row count is read while a loader runs: the
+// resolution of the consumer and engine timings.
+const pollEvery = 100 * time.Millisecond
+
+// consumer loads the same events three ways into fresh tables of the same
+// schema: with raw columnar inserts (the ceiling), through the topic with
+// our consumer, and through the topic with ClickHouse's Kafka engine.
+func (l *lab) consumer(ctx context.Context, res *Results) error {
+	n := l.cfg.Events
+	cr := &ConsumerResult{Events: n, BatchRows: rawBatchRows, EngineOffsets: -1}
+	res.Consumer = cr
+
+	t0 := time.Now()
+	corpus, err := eventgen.Generate(eventgen.Config{N: n, Seed: uint64(l.cfg.Seed), EventIDPrefix: fmt.Sprintf("ev-%d-", l.cfg.Seed)})
+	if err != nil {
+		return err
+	}
+	cr.GenerateS = time.Since(t0).Seconds()
+	cr.AvgBytes = corpus.ValueBytes() / corpus.Len()
+	l.printf("      generated %d events (%d bytes each on average) in %s", n, cr.AvgBytes, time.Since(t0).Round(100*time.Millisecond))
+
+	// 1. The ceiling: the same rows, inserted directly.
+	if cr.Raw, err = l.rawInsert(ctx, corpus); err != nil {
+		return fmt.Errorf("raw insert: %w", err)
+	}
+	l.printf("      raw insert       %9.0f rows/s (%d rows, insert time %s)", cr.Raw.RowsPerS, cr.Raw.Rows, secs(cr.Raw.Seconds))
+
+	// 2. The topic, produced quickly with big batches.
+	t0 = time.Now()
+	if err := produce(ctx, l.brokerAddr, topicConsumer, corpus); err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	cr.ProduceS = time.Since(t0).Seconds()
+	l.printf("      produced %d messages to %s in %s", n, topicConsumer, time.Since(t0).Round(100*time.Millisecond))
+	corpus = nil
+
+	// 3. Our consumer, a fresh group and database, default batches.
+	if err := l.ourConsumer(ctx, res, cr); err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	l.printf("      our consumer     %9.0f rows/s (%d rows in %s, first rows after %s)", cr.Ours.RowsPerS, cr.Ours.Rows, secs(cr.Ours.Seconds), secs(cr.Ours.FirstRowS))
+
+	// 4. ClickHouse's own Kafka engine on the same topic.
+	if !l.cfg.Engine {
+		res.note("ClickHouse's Kafka engine not measured (-engine=false)")
+		return nil
+	}
+	if err := l.engine(ctx, res, cr); err != nil {
+		return fmt.Errorf("the Kafka engine: %w", err)
+	}
+	l.printf("      Kafka engine     %9.0f rows/s (%d rows in %s, first rows after %s)", cr.Engine.RowsPerS, cr.Engine.Rows, secs(cr.Engine.Seconds), secs(cr.Engine.FirstRowS))
+	return nil
+}
+
+func secs(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(10 * time.Millisecond)
+}
+
+// rawInsert decodes the messages into chstore.Rows and inserts them in
+// batches of rawBatchRows; only the inserts are timed.
+func (l *lab) rawInsert(ctx context.Context, c *eventgen.Corpus) (*Load, error) {
+	conn, err := l.migrate(ctx, "bench_raw")
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	ld := &Load{Timeline: []Point{{0, 0}}}
+	var rows chstore.Rows
+	var e event.Event
+	var spent time.Duration
+	for from := 0; from < c.Len(); from += rawBatchRows {
+		rows.Reset()
+		for i := from; i < min(from+rawBatchRows, c.Len()); i++ {
+			if err := event.Parse(c.Value(i), &e); err != nil {
+				return nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			rows.Append(&e)
+		}
+		t0 := time.Now()
+		if err := chstore.Insert(ctx, conn, &rows, ""); err != nil {
+			return nil, err
+		}
+		spent += time.Since(t0)
+		ld.Rows += int64(rows.Len())
+		ld.Timeline = append(ld.Timeline, Point{spent.Seconds(), float64(ld.Rows)})
+		if ld.FirstRowS == 0 {
+			ld.FirstRowS = spent.Seconds()
+		}
+	}
+	got, err := count(ctx, conn, "bench_raw")
+	if err != nil {
+		return nil, err
+	}
+	if got != uint64(c.Len()) {
+		return nil, fmt.Errorf("%d rows in the table after inserting %d", got, c.Len())
+	}
+	ld.Complete = true
+	ld.Seconds = spent.Seconds()
+	ld.RowsPerS = float64(ld.Rows) / ld.Seconds
+	return ld, nil
+}
+
+func count(ctx context.Context, conn chstore.Conn, db string) (uint64, error) {
+	var n uint64
+	err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events").Scan(&n)
+	return n, err
+}
+
+// produce writes the corpus to topic with kafka-go in big synchronous
+// batches from two goroutines, keyed by visitor like the collector.
+func produce(ctx context.Context, broker, topic string, c *eventgen.Corpus) error {
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(broker),
+		Topic:        topic,
+		Balancer:     &kafka.Murmur2Balancer{},
+		BatchSize:    10_000,
+		BatchBytes:   1 << 20, // the broker's message.max.bytes
+		BatchTimeout: 5 * time.Millisecond,
+		RequiredAcks: kafka.RequireAll,
+		WriteTimeout: 30 * time.Second,
+	}
+	defer w.Close()
+	headers := []kafka.Header{{Key: event.Header, Value: []byte(event.Version)}}
+	const chunk = 20_000
+	const writers = 2
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msgs := make([]kafka.Message, 0, chunk)
+			for from := g * chunk; from < c.Len(); from += writers * chunk {
+				msgs = msgs[:0]
+				for i := from; i < min(from+chunk, c.Len()); i++ {
+					msgs = append(msgs, kafka.Message{Key: c.Key(i), Value: c.Value(i), Headers: headers})
+				}
+				if err := w.WriteMessages(ctx, msgs...); err != nil {
+					errs[g] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// poller reads a table's row count every pollEvery and keeps the timeline.
+type poller struct {
+	conn  chstore.Conn
+	db    string
+	start time.Time
+	load  *Load
+}
+
+// until polls until want rows are in, ctx ends or within passes.
+func (p *poller) until(ctx context.Context, want uint64, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	p.load.Timeline = append(p.load.Timeline, Point{0, 0})
+	var last uint64
+	for {
+		n, err := count(ctx, p.conn, p.db)
+		if err != nil {
+			return err
+		}
+		t := time.Since(p.start).Seconds()
+		if n != last {
+			if last == 0 {
+				p.load.FirstRowS = t
+			}
+			p.load.Timeline = append(p.load.Timeline, Point{t, float64(n)})
+			last = n
+			p.load.Rows = int64(n)
+			p.load.Seconds = t
+		}
+		if n >= want {
+			p.load.Complete = true
+			break
+		}
+		if time.Now().After(deadline) {
+			p.load.Seconds = t
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+	if p.load.Seconds > 0 {
+		p.load.RowsPerS = float64(p.load.Rows) / p.load.Seconds
+	}
+	return nil
+}
+
+// ourConsumer starts bin/consumer on the produced topic with a fresh group
+// and database and times it from its start until every event is readable.
+func (l *lab) ourConsumer(ctx context.Context, res *Results, cr *ConsumerResult) error {
+	const db = "bench_consumer"
+	conn, err := l.migrate(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	admin, err := addr()
+	if err != nil {
+		return err
+	}
+	ld := &Load{}
+	cr.Ours = ld
+	start := time.Now()
+	p, err := l.start("consumer", "", l.bin("consumer"), "-admin-addr", admin, "-kafka-brokers", l.brokerAddr,
+		"-kafka-topic", topicConsumer, "-kafka-group", "bench-consumer", "-clickhouse-addr", l.ch.Addr(),
+		"-clickhouse-database", db, "-log-level", "warn")
+	if err != nil {
+		return err
+	}
+	defer l.stop(p, 30*time.Second)
+	mem := procstat.SampleMemory(p.Pid(), 100*time.Millisecond)
+	pl := &poller{conn: conn, db: db, start: start, load: ld}
+	err = pl.until(ctx, uint64(cr.Events), 2*time.Minute)
+	if m, serr := promtext.Scrape(ctx, "http://"+admin+"/metrics"); serr == nil {
+		cr.MetricsRows = m["pixel_consumer_rows_inserted_total"]
+	}
+	mm := mem.Stop()
+	cr.RSSPeak, cr.RSSMax = mm.Peak, mm.RSS
+	if err != nil {
+		return err
+	}
+	if !ld.Complete {
+		res.note(fmt.Sprintf("our consumer loaded only %d of %d events within 2 minutes", ld.Rows, cr.Events))
+	}
+	if cr.MetricsRows != float64(ld.Rows) {
+		res.note(fmt.Sprintf("the consumer's pixel_consumer_rows_inserted_total says %.0f, the table holds %d rows", cr.MetricsRows, ld.Rows))
+	}
+	return nil
+}
+
+// engine creates a Kafka table and a materialized view on the same topic
+// with a new consumer group, and times them from the CREATE until every
+// event is readable.
+func (l *lab) engine(ctx context.Context, res *Results, cr *ConsumerResult) error {
+	const db = "bench_engine"
+	conn, err := l.migrate(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	pipe := chkafka.Pipeline{Database: db, Brokers: l.brokerAddr, Topic: topicConsumer, Group: "bench-clickhouse-engine", Consumers: 1}
+	ld := &Load{}
+	cr.Engine = ld
+	start := time.Now()
+	if err := pipe.Create(ctx, conn); err != nil {
+		return err
+	}
+	pl := &poller{conn: conn, db: db, start: start, load: ld}
+	err = pl.until(ctx, uint64(cr.Events), l.cfg.EngineTimeout)
+	// Stop it whatever happened, with a context of its own: the run's may
+	// be done.
+	dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if derr := pipe.Drop(dctx, conn); derr != nil && err == nil {
+		err = derr
+	}
+	if err != nil {
+		return err
+	}
+	if !ld.Complete {
+		res.note(fmt.Sprintf("ClickHouse's Kafka engine loaded only %d of %d events within %s; its rate is over that time", ld.Rows, cr.Events, l.cfg.EngineTimeout))
+	}
+	// Did the engine commit what it read? (It commits with librdkafka's
+	// OffsetCommit; a version the broker refused would show here.)
+	if n, err := committed(dctx, l.brokerAddr, pipe.Group, topicConsumer); err == nil {
+		cr.EngineOffsets = n
+		if ld.Complete && n != int64(cr.Events) {
+			res.note(fmt.Sprintf("ClickHouse's Kafka engine committed offsets for %d of %d messages", n, cr.Events))
+		}
+	} else {
+		res.note("cannot read the Kafka engine's committed offsets: " + err.Error())
+	}
+	return nil
+}
+
+// committed sums a group's committed offsets over the topic's partitions.
+func committed(ctx context.Context, broker, group, topic string) (int64, error) {
+	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
+	parts := make([]int, partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	resp, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return 0, err
+	}
+	if resp.Error != nil {
+		return 0, resp.Error
+	}
+	var sum int64
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return 0, p.Error
+		}
+		if p.CommittedOffset > 0 {
+			sum += p.CommittedOffset
+		}
+	}
+	return sum, nil
+}

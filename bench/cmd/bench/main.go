@@ -1,0 +1,243 @@
+// Command bench is `make bench`: a short benchmark of the whole pipeline on
+// one machine. It starts a private ClickHouse and the embedded broker, runs
+// each of our components next to a baseline measured in the same run — the
+// collector against a bare fasthttp server (cmd/baregif), the consumer
+// against a raw columnar insert and against ClickHouse's own Kafka engine —
+// and prints every figure as a ratio to its baseline with its target and a
+// PASS or MISS, because a shared two-core machine is too noisy for absolute
+// figures. It writes results.json, results.md and three SVG charts into
+// <out>/<UTC timestamp>/.
+//
+//	make bench                 # full run, about 3-4 minutes
+//	bin/bench -quick           # about a minute: the smoke run the tests use
+//	bin/bench -help            # every setting
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/flagenv"
+)
+
+// Config is every setting of a run. Zero durations and counts take the
+// defaults of the mode (full or -quick).
+type Config struct {
+	Out    string // results go to Out/<UTC timestamp>/
+	BinDir string // collector, consumer, devbroker, baregif
+	Src    string // the module, for the go test micro-benchmarks
+	Go     string // the go command
+	Quick  bool
+	Keep   bool // keep the work directory (ClickHouse data, broker, logs)
+	Seed   int64
+
+	WrkDuration     time.Duration
+	WrkConnections  int
+	LatencyDuration time.Duration
+	E2EDuration     time.Duration
+	Events          int
+	BrokerCPU       string // client, server or any
+	Micro           bool
+	MicroBenchTime  string
+	Engine          bool
+	EngineTimeout   time.Duration
+}
+
+// Defaults of the two modes.
+var (
+	fullDefaults = Config{
+		WrkDuration: 10 * time.Second, LatencyDuration: 20 * time.Second, E2EDuration: 25 * time.Second,
+		Events: 1_000_000, MicroBenchTime: "1s", EngineTimeout: 2 * time.Minute,
+	}
+	quickDefaults = Config{
+		WrkDuration: 3 * time.Second, LatencyDuration: 5 * time.Second, E2EDuration: 8 * time.Second,
+		Events: 200_000, MicroBenchTime: "100ms", EngineTimeout: time.Minute,
+	}
+)
+
+func parseFlags(args []string) (*Config, error) {
+	c := &Config{}
+	fs := flagenv.New("bench", "Benchmarks the pipeline on this machine against baselines measured in the same run:\n"+
+		"collector vs a bare fasthttp server (wrk, then latency at half the collector's maximum),\n"+
+		"consumer vs a raw columnar insert and ClickHouse's Kafka engine, end-to-end lag, and the\n"+
+		"go test micro-benchmarks of the hot paths. Prints a Markdown table and writes results.json,\n"+
+		"results.md, throughput.svg, latency.svg and consumer.svg into <out>/<UTC timestamp>/.\n"+
+		"Servers run on loopback only; servers are pinned to core 0 and load generators to core 1\n"+
+		"with taskset when it is installed. Durations and counts of 0 take the mode's default\n"+
+		"(full / -quick).")
+	fs.String(&c.Out, "out", "BENCH_OUT", filepath.Join("bench", "results"), "`folder` that receives one results folder per run")
+	fs.String(&c.BinDir, "bin-dir", "BENCH_BIN_DIR", "", "`folder` with collector, consumer, devbroker and baregif (default: this program's own folder)")
+	fs.String(&c.Src, "src", "BENCH_SRC", ".", "the module's `folder`, where go test runs the micro-benchmarks")
+	fs.String(&c.Go, "go", "BENCH_GO", "go", "the go `command` for the micro-benchmarks")
+	fs.Bool(&c.Quick, "quick", "BENCH_QUICK", false, "a smoke run of about a minute: shorter loads, 200k events (what go test ./bench/... runs)")
+	fs.Bool(&c.Keep, "keep", "BENCH_KEEP", false, "keep the work folder (ClickHouse data, broker, spool) instead of removing it")
+	fs.Int64(&c.Seed, "seed", "BENCH_SEED", 1, "seed of the generated traffic and events")
+	fs.Duration(&c.WrkDuration, "wrk-duration", "BENCH_WRK_DURATION", 0, "each wrk run (10s; 3s with -quick)")
+	fs.Int(&c.WrkConnections, "wrk-connections", "BENCH_WRK_CONNECTIONS", 64, "wrk's connections (one thread)")
+	fs.Duration(&c.LatencyDuration, "latency-duration", "BENCH_LATENCY_DURATION", 0, "each open-loop latency run at half the collector's maximum (20s; 5s with -quick)")
+	fs.Duration(&c.E2EDuration, "e2e-duration", "BENCH_E2E_DURATION", 0, "the end-to-end run at half the collector's maximum (25s; 8s with -quick)")
+	fs.Int(&c.Events, "events", "BENCH_EVENTS", 0, "events for the consumer benchmarks (1000000; 200000 with -quick)")
+	fs.String(&c.BrokerCPU, "broker-cpu", "BENCH_BROKER_CPU", "server", "where the broker runs while wrk and loadgen load the collector: server (core 0 with the collector: the server side gets the bare server's one core, the client's core stays the load generator's), client (core 1 with the load generator) or any (unpinned). Full runs also measure the other pinned placement, for reference")
+	fs.Bool(&c.Micro, "micro", "BENCH_MICRO", true, "run the go test micro-benchmarks")
+	fs.String(&c.MicroBenchTime, "micro-benchtime", "BENCH_MICRO_BENCHTIME", "", "-benchtime of the micro-benchmarks (1s; 100ms with -quick)")
+	fs.Bool(&c.Engine, "engine", "BENCH_ENGINE", true, "measure ClickHouse's Kafka engine")
+	fs.Duration(&c.EngineTimeout, "engine-timeout", "BENCH_ENGINE_TIMEOUT", 0, "longest wait for the Kafka engine to load every event (2m; 1m with -quick)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if len(fs.Args()) > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q; every setting is a flag, see -help", fs.Args())
+	}
+	def := fullDefaults
+	if c.Quick {
+		def = quickDefaults
+	}
+	if c.WrkDuration == 0 {
+		c.WrkDuration = def.WrkDuration
+	}
+	if c.LatencyDuration == 0 {
+		c.LatencyDuration = def.LatencyDuration
+	}
+	if c.E2EDuration == 0 {
+		c.E2EDuration = def.E2EDuration
+	}
+	if c.Events == 0 {
+		c.Events = def.Events
+	}
+	if c.MicroBenchTime == "" {
+		c.MicroBenchTime = def.MicroBenchTime
+	}
+	if c.EngineTimeout == 0 {
+		c.EngineTimeout = def.EngineTimeout
+	}
+	switch c.BrokerCPU {
+	case "client", "server", "any":
+	default:
+		return nil, fmt.Errorf("-broker-cpu %q: use client, server or any", c.BrokerCPU)
+	}
+	if c.WrkDuration < time.Second || c.LatencyDuration < time.Second || c.E2EDuration < time.Second {
+		return nil, errors.New("-wrk-duration, -latency-duration and -e2e-duration must be at least 1s")
+	}
+	if c.Events < 1000 || c.WrkConnections < 1 || c.Seed < 0 {
+		return nil, errors.New("-events must be at least 1000, -wrk-connections at least 1 and -seed not negative")
+	}
+	if c.BinDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("cannot find this program's folder: %w; set -bin-dir", err)
+		}
+		c.BinDir = filepath.Dir(exe)
+	}
+	return c, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	dir, err := run(ctx, cfg, os.Stdout)
+	if dir != "" {
+		fmt.Printf("\nresults: %s\n", dir)
+	}
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "bench: interrupted; the results hold what was measured before")
+		os.Exit(130)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// required are the binaries the run starts.
+var required = []string{"collector", "consumer", "devbroker", "baregif"}
+
+// run is the whole benchmark: it returns the results folder (once made) and
+// an error when the run could not be carried out; figures that miss their
+// targets are not errors.
+func run(ctx context.Context, cfg *Config, stdout *os.File) (string, error) {
+	for _, name := range required {
+		if _, err := os.Stat(filepath.Join(cfg.BinDir, name)); err != nil {
+			return "", fmt.Errorf("%s is missing in %s: %w; build with `make bench` (go build -o bin/ ./cmd/... ./bench/cmd/...) or set -bin-dir", name, cfg.BinDir, err)
+		}
+	}
+	started := time.Now().UTC()
+	dir := filepath.Join(cfg.Out, started.Format("20060102T150405Z"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("cannot create the results folder: %w; check -out", err)
+	}
+	l, err := newLab(cfg, dir, stdout)
+	if err != nil {
+		return dir, err
+	}
+	res := newResults(cfg, started)
+	defer func() {
+		l.close()
+		res.finish(time.Since(started))
+		if err := res.write(dir); err != nil {
+			l.printf("cannot write the results: %v", err)
+		}
+	}()
+
+	// The story: micro-benchmarks on a quiet machine, then the servers, then
+	// each component against its baseline, the collector first because
+	// its maximum sets the rate of the latency and end-to-end runs.
+	steps := []struct {
+		name string
+		run  func(context.Context, *Results) error
+		max  time.Duration
+	}{
+		{"micro-benchmarks (go test -bench)", l.micro, 6 * time.Minute},
+		{"start ClickHouse and the broker", l.startServers, 2 * time.Minute},
+		{"collector vs bare fasthttp: throughput (wrk) and latency (loadgen)", l.collector, 2*time.Minute + 4*cfg.WrkDuration + 2*cfg.LatencyDuration},
+		{"consumer vs raw insert and ClickHouse's Kafka engine", l.consumer, 3*time.Minute + cfg.EngineTimeout},
+		{"end to end at half the collector's maximum", l.endToEnd, 3*time.Minute + cfg.E2EDuration},
+	}
+	for i, s := range steps {
+		if ctx.Err() != nil {
+			break
+		}
+		if s.name == steps[0].name && !cfg.Micro {
+			res.note("micro-benchmarks skipped (-micro=false)")
+			continue
+		}
+		l.printf("[%d/%d] %s", i+1, len(steps), s.name)
+		t0 := time.Now()
+		sctx, cancel := context.WithTimeout(ctx, s.max)
+		err := s.run(sctx, res)
+		cancel()
+		if err != nil {
+			res.note(fmt.Sprintf("step failed: %s: %v", s.name, err))
+			l.printf("      failed after %s: %v", time.Since(t0).Round(100*time.Millisecond), err)
+			if i == 1 { // nothing runs without the servers
+				return dir, err
+			}
+			continue
+		}
+		l.printf("      done in %s", time.Since(t0).Round(100*time.Millisecond))
+	}
+	if ctx.Err() != nil {
+		res.note("interrupted: the run was cancelled before it finished")
+	}
+	res.finish(time.Since(started))
+	res.judge()
+	var b strings.Builder
+	res.markdown(&b)
+	fmt.Fprint(stdout, "\n"+b.String())
+	return dir, nil
+}

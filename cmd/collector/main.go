@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -130,7 +131,18 @@ func parseFlags(args []string) (*config, error) {
 	return c, nil
 }
 
+// gcPercent is the collector's GOGC unless the environment sets one. Its live
+// heap is a few megabytes, so at the default of 100 the garbage collector
+// would run every few megabytes allocated (kafka-go allocates per batch);
+// 400 lets the heap grow to about five times the live data between cycles,
+// which on the benchmark machine raised the request rate by about a tenth
+// for some 20 MB of memory.
+const gcPercent = 400
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	c, err := parseFlags(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

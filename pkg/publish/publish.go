@@ -49,7 +49,7 @@ func DefaultConfig() Config {
 	return Config{
 		Brokers:      []string{"127.0.0.1:9092"},
 		Topic:        "pixel.events",
-		QueueSize:    65536,
+		QueueSize:    16384,
 		Workers:      2,
 		BatchSize:    4096,
 		BatchBytes:   1 << 20,

@@ -146,15 +146,16 @@ type LatencyRun struct {
 
 // ConsumerResult is the consumer part: the same events loaded three ways.
 type ConsumerResult struct {
-	Events        int     `json:"events"`
-	AvgBytes      int     `json:"avg_message_bytes"`
-	GenerateS     float64 `json:"generate_s"`
-	ProduceS      float64 `json:"produce_s"`
-	BatchRows     int     `json:"raw_batch_rows"`
-	Raw           *Load   `json:"raw_insert"`
-	Ours          *Load   `json:"consumer"`
-	Engine        *Load   `json:"kafka_engine"`
-	EngineOffsets int64   `json:"kafka_engine_committed_offsets"` // sum over partitions; -1 unknown
+	Events        int       `json:"events"`
+	AvgBytes      int       `json:"avg_message_bytes"`
+	GenerateS     float64   `json:"generate_s"`
+	ProduceS      float64   `json:"produce_s"`
+	BatchRows     int       `json:"raw_batch_rows"` // the batch size of the faster raw insert, the baseline
+	RawRowsPerS   []float64 `json:"raw_rows_per_s"` // the raw insert at each of rawBatchSizes
+	Raw           *Load     `json:"raw_insert"`
+	Ours          *Load     `json:"consumer"`
+	Engine        *Load     `json:"kafka_engine"`
+	EngineOffsets int64     `json:"kafka_engine_committed_offsets"` // sum over partitions; -1 unknown
 	// The consumer's own counters and memory.
 	MetricsRows float64 `json:"consumer_metrics_rows_inserted"`
 	RSSPeak     int64   `json:"consumer_rss_peak_bytes"`

@@ -118,8 +118,8 @@ func TestReset(t *testing.T) {
 
 func TestDefaultPolicy(t *testing.T) {
 	p := DefaultPolicy()
-	if p.MaxRows != 25_000 || p.MaxBytes != 16<<20 || p.MaxAge != time.Second {
-		t.Fatalf("DefaultPolicy() = %+v, want the documented 25000 rows, 16 MiB, 1s", p)
+	if p.MaxRows != 25_000 || p.MaxBytes != 16<<20 || p.MaxAge != 500*time.Millisecond {
+		t.Fatalf("DefaultPolicy() = %+v, want the documented 25000 rows, 16 MiB, 500ms", p)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -231,6 +232,20 @@ func waitMetric(t *testing.T, url, series string, cond func(v string) bool, with
 
 func positive(v string) bool { return v != "" && v != "0" }
 
+// recovered reports how long after a fault ended the pipeline took to catch
+// up: cond is polled until it holds (at most two minutes).
+func recovered(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > 2*time.Minute {
+			t.Fatalf("%s: not caught up after %s", what, time.Since(start).Round(time.Second))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%s: caught up %s after the fault ended", what, time.Since(start).Round(100*time.Millisecond))
+}
+
 var faultLog sync.Mutex
 
 // report prints a fault test's figures (go test -v shows them; make test
@@ -264,6 +279,9 @@ func TestFaults(t *testing.T) {
 		if err := s.StartBroker(ctx); err != nil {
 			t.Fatalf("restart broker: %v", err)
 		}
+		recovered(t, "the collector's spool replayed to Kafka", func() bool {
+			return metricValue("http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_publish_spooling") == "0"
+		})
 		res := wait()
 		report(t, checkExactlyOnce(t, s, conn, res))
 	})
@@ -305,6 +323,11 @@ func TestFaults(t *testing.T) {
 		if err := s.ClickHouse.Start(ctx); err != nil {
 			t.Fatalf("restart ClickHouse: %v", err)
 		}
+		back := time.Now().Unix()
+		recovered(t, "the consumer's held batch inserted", func() bool {
+			v, err := strconv.ParseFloat(metricValue("http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_last_insert_timestamp_seconds"), 64)
+			return err == nil && int64(v) >= back
+		})
 		res := wait()
 		conn := Conn(t, s) // a connection opened before the restart died with the server
 		report(t, checkExactlyOnce(t, s, conn, res))
@@ -351,6 +374,9 @@ func TestFaults(t *testing.T) {
 		if err := s.StartBroker(ctx); err != nil {
 			t.Fatalf("restart broker: %v", err)
 		}
+		recovered(t, "the spool of the killed collector replayed by its successor", func() bool {
+			return metricValue("http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_spool_records") == "0"
+		})
 		second := load(t, s, 6, 8*time.Second)()
 		report(t, checkExactlyOnce(t, s, conn, first, second))
 	})

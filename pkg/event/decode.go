@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -200,90 +199,18 @@ func validStringBytes(raw []byte) bool {
 
 // unescape decodes the string that starts at data[start] into scratch.
 func (p *parser) unescape(start int) ([]byte, error) {
-	s := p.e.scratch
-	from := len(s)
-	i := start
-	for i < len(p.data) {
-		c := p.data[i]
-		switch {
-		case c == '"':
-			p.pos = i + 1
-			p.e.scratch = s
-			out := s[from:len(s):len(s)]
-			if !utf8.Valid(out) {
-				return nil, ErrSyntax
-			}
-			return out, nil
-		case c < 0x20:
-			return nil, ErrSyntax
-		case c != '\\':
-			s = append(s, c)
-			i++
-			continue
-		}
-		if i+1 >= len(p.data) {
-			return nil, ErrSyntax
-		}
-		esc := p.data[i+1]
-		i += 2
-		switch esc {
-		case '"', '\\', '/':
-			s = append(s, esc)
-		case 'b':
-			s = append(s, '\b')
-		case 'f':
-			s = append(s, '\f')
-		case 'n':
-			s = append(s, '\n')
-		case 'r':
-			s = append(s, '\r')
-		case 't':
-			s = append(s, '\t')
-		case 'u':
-			r, ok := hex4(p.data, i)
-			if !ok {
-				return nil, ErrSyntax
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				r2, ok := rune(-1), false
-				if i+6 <= len(p.data) && p.data[i] == '\\' && p.data[i+1] == 'u' {
-					r2, ok = hex4(p.data, i+2)
-				}
-				if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
-					r = dec
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			s = utf8.AppendRune(s, r)
-		default:
-			return nil, ErrSyntax
-		}
+	from := len(p.e.scratch)
+	s, end, ok := AppendUnescaped(p.e.scratch, p.data, start)
+	if !ok {
+		return nil, ErrSyntax
 	}
-	return nil, ErrSyntax
-}
-
-func hex4(b []byte, i int) (rune, bool) {
-	if i+4 > len(b) {
-		return 0, false
+	p.pos = end
+	p.e.scratch = s
+	out := s[from:len(s):len(s)]
+	if !utf8.Valid(out) {
+		return nil, ErrSyntax
 	}
-	var r rune
-	for _, c := range b[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	return out, nil
 }
 
 // number returns the bytes of the JSON number at the cursor. It is ErrType
@@ -291,44 +218,16 @@ func hex4(b []byte, i int) (rune, bool) {
 // the JSON grammar (-?int frac? exp?; no "+1", "01", ".5", "1." or "1e").
 func (p *parser) number() ([]byte, error) {
 	p.skipSpace()
-	d, start, i := p.data, p.pos, p.pos
-	if i < len(d) && d[i] == '-' {
-		i++
-	}
+	start := p.pos
+	end, ok := NumberEnd(p.data, start)
 	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case i < len(d) && d[i] >= '1' && d[i] <= '9':
-		i = skipDigits(d, i)
-	case i == start:
+	case ok:
+		p.pos = end
+		return p.data[start:end], nil
+	case end == start:
 		return nil, wrongType(p.next())
-	default:
-		return nil, ErrSyntax
 	}
-	if i < len(d) && d[i] == '.' {
-		if i++; i >= len(d) || d[i] < '0' || d[i] > '9' {
-			return nil, ErrSyntax
-		}
-		i = skipDigits(d, i)
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		if i++; i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			return nil, ErrSyntax
-		}
-		i = skipDigits(d, i)
-	}
-	p.pos = i
-	return d[start:i], nil
-}
-
-func skipDigits(d []byte, i int) int {
-	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-		i++
-	}
-	return i
+	return nil, ErrSyntax
 }
 
 func (p *parser) intField() (int64, error) {

@@ -2,8 +2,8 @@ package pixel
 
 import (
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/pixel-pipeline/pixel/pkg/event"
 )
 
 // A POST /collect body is one JSON event object or an array of them (a
@@ -236,7 +236,7 @@ func (s *scanner) skipString() bool {
 			switch d[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
-				if _, ok := hex4(d, i+1); !ok {
+				if _, ok := event.Hex4(d, i+1); !ok {
 					return false
 				}
 				i += 4
@@ -257,65 +257,14 @@ func (s *scanner) literal(lit string) bool {
 }
 
 // number passes over the JSON number at the cursor and returns its text.
-// It follows the JSON grammar: -?int frac? exp?, no "+1", "01", ".5", "1." or "1e".
 func (s *scanner) number() ([]byte, bool) {
-	d, start, i := s.data, s.pos, s.pos
-	if i < len(d) && d[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case i < len(d) && d[i] >= '1' && d[i] <= '9':
-		i = skipDigits(d, i)
-	default:
+	end, ok := event.NumberEnd(s.data, s.pos)
+	if !ok {
 		return nil, false
 	}
-	if i < len(d) && d[i] == '.' {
-		if i++; i >= len(d) || d[i] < '0' || d[i] > '9' {
-			return nil, false
-		}
-		i = skipDigits(d, i)
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		if i++; i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			return nil, false
-		}
-		i = skipDigits(d, i)
-	}
-	s.pos = i
-	return d[start:i], true
-}
-
-func skipDigits(d []byte, i int) int {
-	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-		i++
-	}
-	return i
-}
-
-func hex4(b []byte, i int) (rune, bool) {
-	if i < 0 || i+4 > len(b) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	start := s.pos
+	s.pos = end
+	return s.data[start:end], true
 }
 
 // kind is the JSON type of a value.
@@ -393,62 +342,14 @@ func (p *parser) str() ([]byte, bool) {
 // unescape decodes the string starting at data[start] into scratch. A lone
 // UTF-16 surrogate becomes U+FFFD.
 func (p *parser) unescape(start int) ([]byte, bool) {
-	d, s := p.data, p.h.scratch
-	from := len(s)
-	for i := start; i < len(d); {
-		c := d[i]
-		if c == '"' {
-			p.pos = i + 1
-			p.h.scratch = s
-			return s[from:len(s):len(s)], true
-		}
-		if c != '\\' {
-			s = append(s, c)
-			i++
-			continue
-		}
-		if i+1 >= len(d) {
-			return nil, false
-		}
-		esc := d[i+1]
-		i += 2
-		switch esc {
-		case '"', '\\', '/':
-			s = append(s, esc)
-		case 'b':
-			s = append(s, '\b')
-		case 'f':
-			s = append(s, '\f')
-		case 'n':
-			s = append(s, '\n')
-		case 'r':
-			s = append(s, '\r')
-		case 't':
-			s = append(s, '\t')
-		case 'u':
-			r, ok := hex4(d, i)
-			if !ok {
-				return nil, false
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				r2, ok := rune(-1), false
-				if i+6 <= len(d) && d[i] == '\\' && d[i+1] == 'u' {
-					r2, ok = hex4(d, i+2)
-				}
-				if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
-					r = dec
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			s = utf8.AppendRune(s, r)
-		default:
-			return nil, false
-		}
+	from := len(p.h.scratch)
+	s, end, ok := event.AppendUnescaped(p.h.scratch, p.data, start)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	p.pos = end
+	p.h.scratch = s
+	return s[from:len(s):len(s)], true
 }
 
 // key reads an object key and the colon after it.

@@ -146,7 +146,10 @@ func (p *Prober) sendOne(ctx context.Context, n int) {
 	q.Set("ev", "PageView")
 	q.Set("eid", eid)
 	q.Set("dl", "https://shop.example.com/marker/"+strconv.Itoa(n))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.Pixel+"?"+q.Encode(), nil)
+	// A marker that is on its way when sending stops still completes (the
+	// client's timeout bounds it): cancelling it would count it as sent and
+	// not answered although the collector may have taken it.
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodGet, p.cfg.Pixel+"?"+q.Encode(), nil)
 	if err != nil {
 		return
 	}

@@ -53,7 +53,7 @@ func (s *Server) collect(ctx *fasthttp.RequestCtx) {
 			s.countInvalid(err)
 			continue
 		}
-		s.publish(&h.Event)
+		s.publish(&h.Event, now)
 		recorded = true
 	}
 	if recorded {

@@ -40,11 +40,13 @@ func BenchmarkPixelHandlerInvalid(b *testing.B) {
 }
 
 // BenchmarkBareHandler is the floor the pixel handler is measured against: the
-// same request answered with the GIF by a handler that does nothing else.
+// same request answered with the same GIF, headers and cookies, as make
+// bench's bare server does, by a handler that does nothing else.
 func BenchmarkBareHandler(b *testing.B) {
+	cookies := pixel.DefaultConfig().Cookie
 	benchmarkRequest(b, func(ctx *fasthttp.RequestCtx) {
-		ctx.SetContentType("image/gif")
-		ctx.Response.SetBodyRaw(pixel.GIF)
+		pixel.WriteCookies(&ctx.Response.Header, &cookies, ctx.Request.Header.Cookie(pixel.VisitorCookie), ctx.Request.Header.Cookie(pixel.SessionCookie))
+		pixel.WriteGIF(ctx)
 	}, rawGET(validHit, "Cookie: _ga=GA1.1.1.1; _pxid="+visitorID+"; _pxsid="+sessionID))
 }
 

@@ -176,20 +176,22 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 // pixel serves GET /p.gif: always the GIF, whatever the input.
 func (s *Server) pixel(ctx *fasthttp.RequestCtx) {
+	now := time.Now()
 	h := pixel.AcquireHit()
-	if err := h.FromRequest(ctx, &s.cfg.Pixel, time.Now()); err != nil {
+	if err := h.FromRequest(ctx, &s.cfg.Pixel, now); err != nil {
 		s.countInvalid(err)
 	} else {
-		s.publish(&h.Event)
+		s.publish(&h.Event, now)
 		h.SetCookies(&ctx.Response.Header, &s.cfg.Pixel.Cookie)
 	}
 	pixel.ReleaseHit(h)
-	writeGIF(ctx)
+	pixel.WriteGIF(ctx)
 }
 
-// publish encodes e once into a pooled message and queues it.
-func (s *Server) publish(e *event.Event) {
+// publish encodes e, received at now, once into a pooled message and queues it.
+func (s *Server) publish(e *event.Event, now time.Time) {
 	m := s.pub.Acquire()
+	m.Received = now
 	m.Key = append(m.Key[:0], e.VisitorID...)
 	m.Value = event.AppendJSON(m.Value[:0], e)
 	if s.pub.Publish(m) {
@@ -209,23 +211,7 @@ func (s *Server) countInvalid(err error) {
 	s.log.Error().Err(err).Msg("unexpected error building an event")
 }
 
-var (
-	contentTypeText = []byte("text/plain; charset=utf-8")
-	contentTypeGIF  = []byte("image/gif")
-	noCache         = []byte("no-cache, no-store, must-revalidate, private, max-age=0")
-)
-
-// writeGIF writes the 43-byte GIF with headers that keep every cache away.
-func writeGIF(ctx *fasthttp.RequestCtx) {
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	hdr := &ctx.Response.Header
-	hdr.SetContentTypeBytes(contentTypeGIF)
-	hdr.SetBytesV(fasthttp.HeaderCacheControl, noCache)
-	hdr.Set(fasthttp.HeaderPragma, "no-cache")
-	hdr.Set(fasthttp.HeaderExpires, "0")
-	hdr.Set("Cross-Origin-Resource-Policy", "cross-origin")
-	ctx.Response.SetBodyRaw(pixel.GIF)
-}
+var contentTypeText = []byte("text/plain; charset=utf-8")
 
 // fasthttpLogger sends fasthttp's own messages (connection errors, mostly
 // caused by clients) to the debug level, so that hostile traffic cannot

@@ -1,5 +1,7 @@
 package pixel
 
+import "github.com/valyala/fasthttp"
+
 // GIF is the 43-byte transparent 1×1 GIF every pixel request is answered with.
 var GIF = []byte{
 	'G', 'I', 'F', '8', '9', 'a', // header
@@ -10,4 +12,22 @@ var GIF = []byte{
 	0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, // image descriptor
 	0x02, 0x02, 0x44, 0x01, 0x00, // LZW image data
 	0x3b, // trailer
+}
+
+var (
+	contentTypeGIF = []byte("image/gif")
+	noCache        = []byte("no-cache, no-store, must-revalidate, private, max-age=0")
+)
+
+// WriteGIF answers with 200 and the 43-byte GIF, with headers that keep every
+// cache away and let any site embed it.
+func WriteGIF(ctx *fasthttp.RequestCtx) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	hdr := &ctx.Response.Header
+	hdr.SetContentTypeBytes(contentTypeGIF)
+	hdr.SetBytesV(fasthttp.HeaderCacheControl, noCache)
+	hdr.Set(fasthttp.HeaderPragma, "no-cache")
+	hdr.Set(fasthttp.HeaderExpires, "0")
+	hdr.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	ctx.Response.SetBodyRaw(GIF)
 }

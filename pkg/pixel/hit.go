@@ -224,10 +224,15 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 // Both are refreshed on every hit, so the visitor cookie lives VisitorMaxAge
 // after the last visit and the session ends after SessionTimeout of silence.
 func (h *Hit) SetCookies(resp *fasthttp.ResponseHeader, c *CookieConfig) {
+	WriteCookies(resp, c, h.visitorID, h.sessionID)
+}
+
+// WriteCookies writes the visitor and session cookies with the given ids.
+func WriteCookies(resp *fasthttp.ResponseHeader, c *CookieConfig, visitorID, sessionID []byte) {
 	ck := fasthttp.AcquireCookie()
-	setCookie(resp, ck, c, VisitorCookie, h.visitorID, c.VisitorMaxAge)
+	setCookie(resp, ck, c, VisitorCookie, visitorID, c.VisitorMaxAge)
 	ck.Reset()
-	setCookie(resp, ck, c, SessionCookie, h.sessionID, c.SessionTimeout)
+	setCookie(resp, ck, c, SessionCookie, sessionID, c.SessionTimeout)
 	fasthttp.ReleaseCookie(ck)
 }
 

@@ -63,10 +63,9 @@ func DefaultConfig() Config {
 // Key and Value (append into them to reuse their capacity) and Publish it; the
 // Publisher owns it from then on.
 type Message struct {
-	Key   []byte
-	Value []byte
-
-	queued int64 // UnixNano when Publish queued it
+	Key      []byte
+	Value    []byte
+	Received time.Time // when the event arrived: the queue-age metrics and the spool record's time; zero means now
 }
 
 // Publisher is a bounded asynchronous producer.
@@ -244,6 +243,7 @@ func (p *Publisher) Acquire() *Message { return p.pool.Get().(*Message) }
 func (p *Publisher) release(m *Message) {
 	m.Key = m.Key[:0]
 	m.Value = m.Value[:0]
+	m.Received = time.Time{}
 	p.pool.Put(m)
 }
 
@@ -253,10 +253,12 @@ func (p *Publisher) release(m *Message) {
 // dropped. Either way the Publisher owns m. Publish must not be called after
 // Close.
 func (p *Publisher) Publish(m *Message) bool {
+	if m.Received.IsZero() {
+		m.Received = time.Now()
+	}
 	if p.spool != nil && p.spooling.Load() {
 		return p.spoolOne(m)
 	}
-	m.queued = time.Now().UnixNano()
 	select {
 	case p.queueOf(m.Key) <- m:
 		return true
@@ -386,15 +388,16 @@ func drain(queue chan *Message, batch []*Message, size, maxCount, maxBytes int) 
 
 // observeQueue records how long the batch's events waited in the queue.
 func (p *Publisher) observeQueue(batch []*Message) {
-	now := time.Now().UnixNano()
+	now := time.Now()
 	oldest := now
 	for _, m := range batch {
-		if m.queued > 0 {
-			oldest = min(oldest, m.queued)
+		if !m.Received.IsZero() && m.Received.Before(oldest) {
+			oldest = m.Received
 		}
 	}
-	p.queueAge.Set(int64(time.Duration(now-oldest) / time.Second))
-	p.queueWait.Observe(time.Duration(now - oldest).Seconds())
+	wait := now.Sub(oldest)
+	p.queueAge.Set(int64(wait / time.Second))
+	p.queueWait.Observe(wait.Seconds())
 }
 
 // write writes batch to Kafka. With a spool, what Kafka did not acknowledge
@@ -418,7 +421,9 @@ func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Messag
 	}
 	p.batchSize.Observe(float64(len(batch)))
 	for _, m := range batch {
-		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value, Headers: p.headers})
+		// The record's timestamp is when the hit arrived (kafka-go would
+		// read the clock once per message otherwise).
+		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value, Headers: p.headers, Time: m.Received})
 	}
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {

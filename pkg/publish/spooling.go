@@ -88,7 +88,7 @@ func (p *Publisher) startSpooling(why string) {
 func (p *Publisher) spoolOne(m *Message) bool {
 	p.mu.Lock()
 	p.startSpooling("publish queue full")
-	err := p.spool.Append(m.Key, m.Value, time.Now())
+	err := p.spool.Append(m.Key, m.Value, m.Received)
 	p.mu.Unlock()
 	p.release(m)
 	return p.countSpooled(1, err)
@@ -97,9 +97,8 @@ func (p *Publisher) spoolOne(m *Message) bool {
 // spoolBatch moves queued events to the spool, in order.
 func (p *Publisher) spoolBatch(batch []*Message) {
 	recs := make([]spool.Record, len(batch))
-	now := time.Now()
 	for i, m := range batch {
-		recs[i] = spool.Record{Key: m.Key, Value: m.Value, Time: now}
+		recs[i] = spool.Record{Key: m.Key, Value: m.Value, Time: m.Received}
 	}
 	p.spoolRecords(recs, "spooling")
 }
@@ -107,9 +106,8 @@ func (p *Publisher) spoolBatch(batch []*Message) {
 // spoolUnsent moves the messages Kafka did not acknowledge to the spool.
 func (p *Publisher) spoolUnsent(msgs []kafka.Message, err error) {
 	recs := make([]spool.Record, len(msgs))
-	now := time.Now()
 	for i, m := range msgs {
-		recs[i] = spool.Record{Key: m.Key, Value: m.Value, Time: now}
+		recs[i] = spool.Record{Key: m.Key, Value: m.Value, Time: m.Time}
 	}
 	p.spoolRecords(recs, "write failed: "+err.Error())
 }
@@ -198,7 +196,7 @@ func (p *Publisher) replay() {
 		}
 		msgs = msgs[:0]
 		for _, r := range recs {
-			msgs = append(msgs, kafka.Message{Key: r.Key, Value: r.Value, Headers: p.headers})
+			msgs = append(msgs, kafka.Message{Key: r.Key, Value: r.Value, Headers: p.headers, Time: r.Time})
 		}
 		start := time.Now()
 		if err := p.writer.WriteMessages(context.Background(), msgs...); err != nil {

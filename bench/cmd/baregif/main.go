@@ -74,47 +74,25 @@ func newServer() *fasthttp.Server {
 	}
 }
 
-// The collector's defaults: a visitor cookie for 400 days, a session of 30
-// minutes.
-const (
-	visitorMaxAge = 400 * 24 * time.Hour
-	sessionMaxAge = 30 * time.Minute
-)
+// cookies are the collector's default cookie settings (a visitor cookie for
+// 400 days, a session of 30 minutes, SameSite=Lax).
+var cookies = pixel.DefaultConfig().Cookie
 
-var (
-	contentTypeGIF = []byte("image/gif")
-	noCache        = []byte("no-cache, no-store, must-revalidate, private, max-age=0")
-	// fallbackID stands in for a new visitor's id: generating one is the
-	// collector's work, not the floor's.
-	fallbackID = []byte("AAAAAAAAAAAAAAAAAAAAAA")
-)
+// fallbackID stands in for a new visitor's id: generating one is the
+// collector's work, not the floor's.
+var fallbackID = []byte("AAAAAAAAAAAAAAAAAAAAAA")
 
-// handle writes the GIF with the collector's headers and refreshes the two
-// cookies with the ids the request carried.
+// handle writes the GIF with the collector's own code (pixel.WriteGIF,
+// pixel.WriteCookies), refreshing the two cookies with the ids the request
+// carried.
 func handle(ctx *fasthttp.RequestCtx) {
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	hdr := &ctx.Response.Header
-	hdr.SetContentTypeBytes(contentTypeGIF)
-	hdr.SetBytesV(fasthttp.HeaderCacheControl, noCache)
-	hdr.Set(fasthttp.HeaderPragma, "no-cache")
-	hdr.Set(fasthttp.HeaderExpires, "0")
-	hdr.Set("Cross-Origin-Resource-Policy", "cross-origin")
-	ck := fasthttp.AcquireCookie()
-	setCookie(hdr, ck, pixel.VisitorCookie, ctx.Request.Header.Cookie(pixel.VisitorCookie), visitorMaxAge)
-	ck.Reset()
-	setCookie(hdr, ck, pixel.SessionCookie, ctx.Request.Header.Cookie(pixel.SessionCookie), sessionMaxAge)
-	fasthttp.ReleaseCookie(ck)
-	ctx.Response.SetBodyRaw(pixel.GIF)
-}
-
-func setCookie(hdr *fasthttp.ResponseHeader, ck *fasthttp.Cookie, name string, value []byte, maxAge time.Duration) {
-	if len(value) == 0 {
-		value = fallbackID
+	visitor, session := ctx.Request.Header.Cookie(pixel.VisitorCookie), ctx.Request.Header.Cookie(pixel.SessionCookie)
+	if len(visitor) == 0 {
+		visitor = fallbackID
 	}
-	ck.SetKey(name)
-	ck.SetValueBytes(value)
-	ck.SetPath("/")
-	ck.SetMaxAge(int(maxAge / time.Second))
-	ck.SetSameSite(fasthttp.CookieSameSiteLaxMode)
-	hdr.SetCookie(ck)
+	if len(session) == 0 {
+		session = fallbackID
+	}
+	pixel.WriteCookies(&ctx.Response.Header, &cookies, visitor, session)
+	pixel.WriteGIF(ctx)
 }

@@ -23,17 +23,20 @@ type Server struct {
 }
 
 // Start listens on addr and serves the admin endpoints in the background.
-// ready decides /readyz; it may be nil (always ready).
-func Start(addr string, m *metrics.Set, ready func() bool, log zerolog.Logger) (*Server, error) {
+// ready decides /readyz: nil means ready, an error is unready and its text
+// is the reason shown in the answer. ready itself may be nil (always ready).
+func Start(addr string, m *metrics.Set, ready func() error, log zerolog.Logger) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ready != nil && !ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready\n"))
-			return
+		if ready != nil {
+			if err := ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})

@@ -1,6 +1,7 @@
 package collector_test
 
 import (
+	"errors"
 	"bufio"
 	"bytes"
 	"context"
@@ -79,7 +80,12 @@ func (p *fakePublisher) messages() []publish.Message {
 	return slices.Clone(p.all)
 }
 
-func (p *fakePublisher) Healthy() bool { return !p.unhealthy.Load() }
+func (p *fakePublisher) Ready() error {
+	if p.unhealthy.Load() {
+		return errors.New("fake publisher unhealthy")
+	}
+	return nil
+}
 
 // testServer is a collector with a fake publisher and its own metrics.
 type testServer struct {
@@ -358,7 +364,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	check("/readyz", 503, "not ready\n")
-	if ts.srv.Ready() {
+	if ts.srv.Ready() == nil {
 		t.Fatal("Ready() after Shutdown")
 	}
 }

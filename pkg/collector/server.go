@@ -7,6 +7,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync/atomic"
 	"time"
@@ -51,7 +52,7 @@ func DefaultConfig() Config {
 type Publisher interface {
 	Acquire() *publish.Message
 	Publish(*publish.Message) bool
-	Healthy() bool
+	Ready() error // nil while new events can be kept; otherwise why not
 }
 
 // Server is the collector's public HTTP server.
@@ -129,8 +130,16 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.refused[refusedMaxConns], s.refused[refusedMaxConnsPerIP], s.log))
 }
 
-// Ready reports whether a load balancer should send traffic here.
-func (s *Server) Ready() bool { return !s.draining.Load() && s.pub.Healthy() }
+// Ready reports nil while a load balancer should send traffic here, and why
+// not otherwise.
+func (s *Server) Ready() error {
+	if s.draining.Load() {
+		return errDraining
+	}
+	return s.pub.Ready()
+}
+
+var errDraining = errors.New("shutting down")
 
 // Shutdown turns /readyz unready, stops accepting, and waits for open
 // requests to finish (or ctx to end).
@@ -162,9 +171,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("ok\n")
 	case "/readyz":
 		ctx.SetContentType("text/plain; charset=utf-8")
-		if !s.Ready() {
+		if err := s.Ready(); err != nil {
 			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-			ctx.SetBodyString("not ready\n")
+			ctx.SetBodyString("not ready: " + err.Error() + "\n")
 			return
 		}
 		ctx.SetBodyString("ready\n")

@@ -209,8 +209,16 @@ func reasonOf(err error) string {
 // DLQTopic is the dead-letter topic in use.
 func (in *Ingester) DLQTopic() string { return in.cfg.DLQTopic }
 
-// Ready reports whether the last insert and dead-letter write succeeded.
-func (in *Ingester) Ready() bool { return in.ready.Load() }
+// Ready reports nil while the last insert and dead-letter write succeeded,
+// and why not otherwise.
+func (in *Ingester) Ready() error {
+	if !in.ready.Load() {
+		return errNotReady
+	}
+	return nil
+}
+
+var errNotReady = errors.New("the last insert into ClickHouse or write to the dead-letter topic failed")
 
 // Run consumes until ctx ends, then inserts and commits what it holds (within
 // flushTimeout) and leaves the group.

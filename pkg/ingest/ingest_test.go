@@ -314,7 +314,7 @@ func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
 		t.Helper()
 		waitFor(t, "dead-letter writes to fail", func() (bool, string) {
 			e := in.metric(t, "pixel_consumer_dead_letter_errors_total")
-			return e >= 2 && !in.Ready(), fmt.Sprintf("%v errors, ready %v", e, in.Ready())
+			return e >= 2 && in.Ready() != nil, fmt.Sprintf("%v errors, ready %v", e, in.Ready())
 		})
 	}
 
@@ -353,7 +353,7 @@ func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
 		p := second.metric(t, "pixel_consumer_batch_pending")
 		return committedTotal(off) == 12 && p == 4, fmt.Sprintf("committed %v, %v pending", off, p)
 	})
-	if !second.Ready() {
+	if second.Ready() != nil {
 		t.Fatal("not ready after the dead letter was written")
 	}
 	if l, sum := second.metric(t, partLag), second.metric(t, "pixel_consumer_lag"); l != 0 || sum != 0 {
@@ -459,7 +459,7 @@ func TestIngestCommitsOnlyAfterInsert(t *testing.T) {
 	produce(t, brokers, testMessages("o", n1, n1+n2))
 	waitFor(t, "inserts to fail while ClickHouse is down", func() (bool, string) {
 		e := in.metric(t, "pixel_consumer_insert_errors_total")
-		return e >= 3 && !in.Ready(), fmt.Sprintf("%v insert errors, ready %v", e, in.Ready())
+		return e >= 3 && in.Ready() != nil, fmt.Sprintf("%v insert errors, ready %v", e, in.Ready())
 	})
 	if after := committed(t, brokers, group); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("offsets moved while ClickHouse was down: %v, then %v", before, after)
@@ -475,7 +475,7 @@ func TestIngestCommitsOnlyAfterInsert(t *testing.T) {
 	t.Log("started")
 	waitAll(t, brokers, group, conn, n1+n2)
 	t.Log("all in")
-	if !in.Ready() {
+	if in.Ready() != nil {
 		t.Fatal("not ready after inserts succeeded again")
 	}
 	if err := in.stop(t); err != nil {
@@ -514,7 +514,7 @@ func TestIngestShutdownWhileClickHouseDown(t *testing.T) {
 		t.Helper()
 		waitFor(t, "inserts to fail", func() (bool, string) {
 			e := in.metric(t, "pixel_consumer_insert_errors_total")
-			return e >= 1 && !in.Ready(), fmt.Sprintf("%v insert errors", e)
+			return e >= 1 && in.Ready() != nil, fmt.Sprintf("%v insert errors", e)
 		})
 	}
 

@@ -234,6 +234,17 @@ func (p *Publisher) Healthy() bool {
 	return p.healthy.Load()
 }
 
+// Ready reports nil while new events can be kept, and why not otherwise.
+func (p *Publisher) Ready() error {
+	switch {
+	case p.Healthy():
+		return nil
+	case p.spool != nil:
+		return errors.New("the disk spool is full and Kafka does not take events")
+	}
+	return errors.New("Kafka refused the last write and there is no disk spool")
+}
+
 // KafkaHealthy reports whether Kafka took the last write.
 func (p *Publisher) KafkaHealthy() bool { return p.healthy.Load() }
 

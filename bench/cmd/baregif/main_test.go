@@ -23,7 +23,7 @@ type nopPublisher struct{ m publish.Message }
 
 func (p *nopPublisher) Acquire() *publish.Message     { return &p.m }
 func (p *nopPublisher) Publish(*publish.Message) bool { return true }
-func (p *nopPublisher) Healthy() bool                 { return true }
+func (p *nopPublisher) Ready() error                  { return nil }
 
 func serve(t *testing.T, srv *fasthttp.Server) string {
 	t.Helper()

@@ -1,10 +1,10 @@
 package collector_test
 
 import (
-	"errors"
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"image/gif"
 	"net"
 	"slices"

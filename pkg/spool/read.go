@@ -15,7 +15,7 @@ const readAhead = 256 << 10
 // segReader reads records from one segment file through a buffer. buf[start:]
 // holds the bytes of the file from off onward that were read but not parsed.
 type segReader struct {
-	f     *os.File // nil until needed
+	f     File // nil until needed
 	seq   uint64
 	off   int64 // file offset of the next record
 	n     int64 // records consumed in this segment, see Cursor.n
@@ -23,7 +23,7 @@ type segReader struct {
 	start int
 }
 
-func (r *segReader) reset(f *os.File, seq uint64, off int64) {
+func (r *segReader) reset(f File, seq uint64, off int64) {
 	r.closeFile()
 	r.f, r.seq, r.off, r.n = f, seq, off, 0
 	r.start = len(r.buf)
@@ -244,10 +244,17 @@ func (s *Spool) Rewind() {
 }
 
 // Commit records that the records up to c, a Cursor from ReadBatch, were
-// delivered. It replaces the cursor file atomically (fsynced with policy
-// Always), deletes the segments wholly before c and updates Records, Bytes
-// and Oldest. A cursor at or before the committed one is ignored; one past
-// what ReadBatch returned since the last Rewind is an error.
+// delivered. It deletes the segments wholly before c, writes the cursor file
+// (fsynced with policy Always) and updates Records, Bytes and Oldest; when
+// that empties the spool, the writer moves to a fresh segment and the old
+// one is deleted too. A cursor at or before the committed one is ignored;
+// one past what ReadBatch returned since the last Rewind is an error, and
+// nothing changes.
+//
+// Disk errors do not undo a commit: when deleting a segment or writing the
+// cursor fails, the commit has still taken effect in memory — it must not be
+// retried — and the error says what could not be made durable. The spool
+// retries that later (see the package doc, Disk errors).
 func (s *Spool) Commit(c Cursor) error {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
@@ -285,13 +292,10 @@ func (s *Spool) Commit(c Cursor) error {
 		gone++
 		newCommitted = Cursor{seg: s.segs[gone].seq}
 	}
-	if err := s.writeCursor(newCommitted); err != nil {
-		return err
-	}
 
 	var errs []error
 	for _, seg := range s.segs[:gone] {
-		if err := s.remove(seg.seq); err != nil {
+		if err := s.removeLocked(seg.seq); err != nil {
 			errs = append(errs, err)
 		}
 		s.bytes -= seg.size
@@ -304,40 +308,19 @@ func (s *Spool) Commit(c Cursor) error {
 	s.committedN.Add(uint64(done))
 	if s.records > 0 {
 		s.oldest = s.firstTime()
+	} else if last := s.segs[0]; len(s.segs) == 1 && last.size > 0 && s.committed.off >= last.size {
+		s.resetLocked()
+	}
+	if err := s.writeCursorLocked(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(s.orphans) > 0 {
+		errs = append(errs, s.retryOrphansLocked())
 	}
 	if s.opt.Fsync == Always {
 		errs = append(errs, s.syncDir())
 	}
 	return errors.Join(errs...)
-}
-
-// writeCursor replaces the cursor file with c.
-func (s *Spool) writeCursor(c Cursor) error {
-	var b [64]byte
-	line := appendCursor(b[:0], c)
-	tmp := s.path(cursorTmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("spool: cannot write cursor: %w; check free disk space and the spool dir's permissions", err)
-	}
-	_, err = f.Write(line)
-	if err == nil && s.opt.Fsync == Always {
-		s.fsyncs.Add(1)
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path(cursorName))
-	}
-	if err != nil {
-		return fmt.Errorf("spool: cannot write cursor: %w; check free disk space and the disk", err)
-	}
-	if s.opt.Fsync == Interval {
-		s.dirDirty = true
-	}
-	return nil
 }
 
 // firstTime returns the time of the first valid record at or after the

@@ -7,12 +7,26 @@
 // # Directory layout
 //
 //	LOCK                      flock(2)ed while a Spool is open: one collector per directory
-//	CURSOR                    the committed position, e.g. "00000000000000000007.seg 4096\n"
+//	CURSOR                    the committed position, in two checksummed slots (see cursor.go)
 //	00000000000000000007.seg  segment files, named by a zero-padded 20-digit sequence number
 //
 // The writer appends to the last segment and starts a new one when it reaches
-// Options.SegmentBytes. Commit replaces CURSOR atomically (CURSOR.tmp, then
-// rename) and deletes the segments that lie wholly before it.
+// Options.SegmentBytes. Commit deletes the segments that lie wholly before
+// the committed position and overwrites the older slot of CURSOR in place:
+// the file is allocated once, at Open, so a full disk cannot stop a commit.
+// When a commit empties the spool, the writer moves to a fresh segment and
+// the old one is deleted, so a drained spool holds no bytes.
+//
+// # Disk errors
+//
+// No disk error stops the spool for good. A failed segment write is cut back
+// to the last whole record and returned to the caller; the next Append tries
+// again. A failed cursor write or segment deletion is returned by Commit
+// after the commit took effect in memory (Records, Bytes, what ReadBatch
+// returns next); it is retried by the next Commit and the background fsync,
+// and until it succeeds a restart replays at most the committed part of the
+// first remaining segment. Segments that could not be deleted are deleted
+// later. Stats counts every kind of error.
 //
 // # Record format
 //
@@ -103,6 +117,7 @@ type Options struct {
 	SegmentBytes  int64         // a segment is rolled at this size; default 64 MiB, at most MaxBytes/2
 	Fsync         FsyncPolicy   // default Interval
 	FsyncInterval time.Duration // for Interval; default 1s
+	FS            FS            // the file system; nil: the operating system's (tests inject failures here)
 }
 
 // Defaults, see Options.
@@ -142,7 +157,10 @@ type Stats struct {
 	Committed      uint64 // records committed
 	Full           uint64 // Append and AppendBatch calls refused with ErrFull
 	Fsyncs         uint64 // fsync(2) calls on segments, the cursor and the directory
-	FsyncErrors    uint64 // background fsyncs that failed (policy Interval)
+	FsyncErrors    uint64 // fsyncs that failed
+	WriteErrors    uint64 // segment writes (and segment creations) that failed
+	CursorErrors   uint64 // cursor writes that failed (the commit took effect in memory)
+	DeleteErrors   uint64 // deletions of committed segments that failed (retried later)
 	CorruptRecords uint64 // bad records that ended a segment for the reader
 	CorruptBytes   uint64 // bytes the reader skipped because of them
 	TornBytes      uint64 // bytes of a torn last record truncated at Open
@@ -160,22 +178,28 @@ type segment struct {
 // draining goroutine but are safe to call concurrently too.
 type Spool struct {
 	opt  Options
+	fs   FS
 	lock *os.File // holds the flock on LOCK
 
 	// mu guards the writer, the segment list, the committed cursor and the
 	// gauges. rmu guards the reader; take rmu before mu.
-	mu        sync.Mutex
-	segs      []segment
-	f         *os.File // the last segment, open for writing
-	wbuf      []byte   // encoded records of the Append in progress
-	committed Cursor
-	bytes     int64
-	records   int64
-	oldest    time.Time // time of the first uncommitted record
-	dirty     bool      // f has writes that were not fsynced
-	dirDirty  bool      // the directory has entries that were not fsynced
-	peekBuf   []byte    // for reading the oldest record's time
-	closed    atomic.Bool
+	mu          sync.Mutex
+	segs        []segment
+	f           File   // the last segment, open for writing
+	wbuf        []byte // encoded records of the Append in progress
+	committed   Cursor
+	bytes       int64
+	records     int64
+	oldest      time.Time // time of the first uncommitted record
+	dirty       bool      // f has writes that were not fsynced
+	dirDirty    bool      // the directory has entries that were not fsynced
+	peekBuf     []byte    // for reading the oldest record's time
+	cur         File      // CURSOR, open for writing in place; nil until it could be created
+	curGen      uint64    // generation of the newest slot in CURSOR
+	curDirty    bool      // CURSOR is behind committed: its last write failed
+	curUnsynced bool      // CURSOR was written and not fsynced (policy Interval)
+	orphans     []uint64  // committed segments whose deletion failed
+	closed      atomic.Bool
 
 	rmu         sync.Mutex
 	rd          segReader
@@ -185,6 +209,7 @@ type Spool struct {
 	wg   sync.WaitGroup
 
 	appended, committedN, full, fsyncs, fsyncErrors atomic.Uint64
+	writeErrors, cursorErrors, deleteErrors         atomic.Uint64
 	corruptRecords, corruptBytes, tornBytes         atomic.Uint64
 }
 
@@ -212,7 +237,10 @@ func Open(opt Options) (*Spool, error) {
 	if opt.Fsync < Interval || opt.Fsync > Never {
 		return nil, fmt.Errorf("spool: unknown %v; use Always, Interval or Never", opt.Fsync)
 	}
-	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
+	if opt.FS == nil {
+		opt.FS = osFS{}
+	}
+	if err := opt.FS.MkdirAll(opt.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: cannot create spool dir %s: %w; check the path and its permissions", opt.Dir, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(opt.Dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
@@ -223,13 +251,22 @@ func Open(opt Options) (*Spool, error) {
 		lock.Close()
 		return nil, fmt.Errorf("spool: cannot lock spool dir %s: %w; another collector may be using it, give each collector its own spool dir", opt.Dir, err)
 	}
-	s := &Spool{opt: opt, lock: lock, stop: make(chan struct{})}
+	s := &Spool{opt: opt, fs: opt.FS, lock: lock, stop: make(chan struct{})}
 	if err := s.recover(); err != nil {
 		if s.f != nil {
 			s.f.Close()
 		}
 		lock.Close()
 		return nil, err
+	}
+	// Without room for CURSOR now (a full disk), commits keep trying to
+	// create it; until then a restart replays the spool from its start.
+	_ = s.openCursor()
+	if last := s.segs[0]; s.records == 0 && len(s.segs) == 1 && last.size > 0 && s.committed.off >= last.size {
+		// Drained by an earlier run that could not start a fresh segment.
+		if s.resetLocked() {
+			_ = s.writeCursorLocked()
+		}
 	}
 	if opt.Fsync == Interval {
 		s.wg.Add(1)
@@ -242,7 +279,7 @@ func (s *Spool) path(name string) string { return filepath.Join(s.opt.Dir, name)
 
 // recover builds the segment list from the directory, see Open.
 func (s *Spool) recover() error {
-	entries, err := os.ReadDir(s.opt.Dir)
+	entries, err := s.fs.ReadDir(s.opt.Dir)
 	if err != nil {
 		return fmt.Errorf("spool: cannot list spool dir %s: %w", s.opt.Dir, err)
 	}
@@ -253,7 +290,7 @@ func (s *Spool) recover() error {
 		}
 	}
 	slices.Sort(seqs)
-	_ = os.Remove(s.path(cursorTmp)) // from a Commit that crashed
+	_ = s.fs.Remove(s.path(cursorTmp)) // from an Open that crashed
 
 	// Without a readable cursor, everything on disk is uncommitted.
 	c, ok := s.readCursor()
@@ -340,33 +377,35 @@ func (s *Spool) recover() error {
 
 // readCursor reads CURSOR; ok is false when it is missing or unreadable.
 func (s *Spool) readCursor() (Cursor, bool) {
-	f, err := os.Open(s.path(cursorName))
+	f, err := s.fs.OpenFile(s.path(cursorName), os.O_RDONLY, 0)
 	if err != nil {
 		return Cursor{}, false
 	}
 	defer f.Close()
-	var b [64]byte // a cursor line is at most 20+4+1+19+1 bytes
-	n, err := io.ReadFull(f, b[:])
-	if err != io.ErrUnexpectedEOF {
+	var b [cursorFileSize + 1]byte
+	n, err := f.ReadAt(b[:], 0)
+	if err != nil && err != io.EOF || n > cursorFileSize {
 		return Cursor{}, false
 	}
-	return parseCursor(b[:n])
+	c, gen, ok := parseCursorFile(b[:n])
+	s.curGen = gen
+	return c, ok
 }
 
-func (s *Spool) openSegment(seq uint64, write bool) (*os.File, error) {
+func (s *Spool) openSegment(seq uint64, write bool) (File, error) {
 	flag := os.O_RDONLY
 	if write {
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile(s.path(segName(seq)), flag, 0)
+	f, err := s.fs.OpenFile(s.path(segName(seq)), flag, 0)
 	if err != nil {
 		return nil, fmt.Errorf("spool: cannot open segment: %w; check the spool dir's permissions", err)
 	}
 	return f, nil
 }
 
-func (s *Spool) create(seq uint64) (*os.File, error) {
-	f, err := os.OpenFile(s.path(segName(seq)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+func (s *Spool) create(seq uint64) (File, error) {
+	f, err := s.fs.OpenFile(s.path(segName(seq)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("spool: cannot create segment: %w; check free disk space and the spool dir's permissions", err)
 	}
@@ -374,7 +413,7 @@ func (s *Spool) create(seq uint64) (*os.File, error) {
 }
 
 func (s *Spool) remove(seq uint64) error {
-	if err := os.Remove(s.path(segName(seq))); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := s.fs.Remove(s.path(segName(seq))); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool: cannot delete committed segment: %w; check the spool dir's permissions", err)
 	}
 	return nil
@@ -414,6 +453,9 @@ func (s *Spool) Stats() Stats {
 		Full:           s.full.Load(),
 		Fsyncs:         s.fsyncs.Load(),
 		FsyncErrors:    s.fsyncErrors.Load(),
+		WriteErrors:    s.writeErrors.Load(),
+		CursorErrors:   s.cursorErrors.Load(),
+		DeleteErrors:   s.deleteErrors.Load(),
 		CorruptRecords: s.corruptRecords.Load(),
 		CorruptBytes:   s.corruptBytes.Load(),
 		TornBytes:      s.tornBytes.Load(),
@@ -449,6 +491,14 @@ func (s *Spool) Close() error {
 	}
 	if err := s.f.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("spool: cannot close %s: %w", s.f.Name(), err))
+	}
+	if s.cur != nil {
+		if s.curDirty {
+			if err := s.writeCursorLocked(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		s.cur.Close()
 	}
 	s.rd.closeFile()
 	if err := s.lock.Close(); err != nil {

@@ -152,7 +152,12 @@ func TestRecordFormat(t *testing.T) {
 		t.Fatalf("segment bytes\n got %x\nwant %x", got, want)
 	}
 
-	_, c, err := s.ReadBatch(nil, 10, 1<<20)
+	// A second record, so that committing the first leaves the spool
+	// non-empty (a drained spool moves to a fresh segment).
+	if err := s.Append([]byte("vis"), []byte(`{"a":2}`), ts); err != nil {
+		t.Fatal(err)
+	}
+	_, c, err := s.ReadBatch(nil, 1, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +168,19 @@ func TestRecordFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf("00000000000000000001.seg %d\n", len(want)); string(cursor) != want {
-		t.Fatalf("cursor file = %q, want %q", cursor, want)
+	if len(cursor) != cursorFileSize {
+		t.Fatalf("cursor file is %d bytes, want %d", len(cursor), cursorFileSize)
+	}
+	// Open wrote generation 1 into both slots; the commit replaced slot 0
+	// with generation 2.
+	line := fmt.Sprintf("00000000000000000001.seg %d 2", len(want))
+	slot := fmt.Sprintf("%s %08x\n", line, crc32.Checksum([]byte(line), crc32.MakeTable(crc32.Castagnoli)))
+	slot += strings.Repeat("\x00", cursorSlotSize-len(slot))
+	if got := string(cursor[:cursorSlotSize]); got != slot {
+		t.Fatalf("cursor slot 0 = %q, want %q", got, slot)
+	}
+	if got, gen, ok := parseCursorFile(cursor); !ok || gen != 2 || got.seg != 1 || got.off != int64(len(want)) {
+		t.Fatalf("parseCursorFile = %v gen %d ok %v", got, gen, ok)
 	}
 }
 
@@ -815,8 +831,13 @@ func TestSegmentsDeletedAfterCommit(t *testing.T) {
 			t.Fatalf("after commit %d at %v: first segment file %s", i, c, files[0])
 		}
 	}
-	if after := segFiles(t, dir); len(after) != 1 || after[0] != before[len(before)-1] {
-		t.Fatalf("segment files after committing all = %v, want [%s]", after, before[len(before)-1])
+	// Drained: the writer moved to a fresh segment and the last one went too.
+	last, _ := parseSegName(filepath.Base(before[len(before)-1]))
+	if after := segFiles(t, dir); len(after) != 1 || filepath.Base(after[0]) != segName(last+1) {
+		t.Fatalf("segment files after committing all = %v, want [%s]", after, segName(last+1))
+	}
+	if b := s.Bytes(); b != 0 {
+		t.Fatalf("Bytes() = %d after a full drain, want 0", b)
 	}
 }
 

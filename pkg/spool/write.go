@@ -1,10 +1,17 @@
 package spool
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
 )
+
+// ErrSync is wrapped by the error of an Append or AppendBatch with policy
+// Always whose records were written but whose fsync failed: they are in the
+// file, survive a crash of the process and will be read, but a crash of the
+// machine may lose them.
+var ErrSync = errors.New("spool: written, but fsync failed")
 
 // maxKeptWriteBuf is the largest encode buffer kept between calls; a bigger
 // one, grown by a large AppendBatch, is dropped after use.
@@ -15,8 +22,9 @@ const maxKeptWriteBuf = 4 << 20
 // policy Always, neither does a crash of the machine). It copies key and
 // value. It returns ErrFull when the record would take the spool past
 // Options.MaxBytes, ErrTooLarge for an oversized record and ErrClosed after
-// Close. With policy Always, an error from fsync comes after the record was
-// written: it may still be read and delivered. It does not allocate.
+// Close. With policy Always, an error wrapping ErrSync means the record was
+// written but not fsynced. Any other error means nothing was written. It does
+// not allocate.
 func (s *Spool) Append(key, value []byte, ts time.Time) error {
 	size, err := recordSize(len(key), len(value))
 	if err != nil {
@@ -88,6 +96,7 @@ func (s *Spool) writeLocked(n int64, first time.Time) error {
 		// this fails too, the next write overwrites the partial record,
 		// and a reader never looks past last.size.
 		_ = s.f.Truncate(last.size)
+		s.writeErrors.Add(1)
 		return fmt.Errorf("spool: cannot write to %s: %w; check free disk space", s.f.Name(), err)
 	}
 	last.size += int64(len(s.wbuf))
@@ -100,7 +109,9 @@ func (s *Spool) writeLocked(n int64, first time.Time) error {
 	s.appended.Add(uint64(n))
 	switch s.opt.Fsync {
 	case Always:
-		return s.syncLocked()
+		if err := s.syncLocked(); err != nil {
+			return fmt.Errorf("%w: %w", ErrSync, err)
+		}
 	case Interval:
 		s.dirty = true
 	}
@@ -120,11 +131,13 @@ func (s *Spool) rollLocked() error {
 	}
 	f, err := s.create(seq)
 	if err != nil {
+		s.writeErrors.Add(1)
 		return err
 	}
 	if err := s.f.Close(); err != nil {
 		f.Close()
-		_ = os.Remove(f.Name())
+		_ = s.fs.Remove(f.Name())
+		s.writeErrors.Add(1)
 		return fmt.Errorf("spool: cannot close %s: %w", s.f.Name(), err)
 	}
 	s.f = f
@@ -133,12 +146,7 @@ func (s *Spool) rollLocked() error {
 	// Commit. It is the first: segments before the committed one are gone.
 	// The cursor file may keep naming it; Open then starts at the next.
 	if old := s.segs[0]; s.committed.seg == old.seq && s.committed.off >= old.size {
-		if err := s.remove(old.seq); err == nil {
-			s.bytes -= old.size
-			s.records -= old.live // records behind a corrupt one, normally none
-			s.segs = append(s.segs[:0], s.segs[1:]...)
-			s.committed = Cursor{seg: seq}
-		}
+		s.dropFirstLocked()
 	}
 	switch s.opt.Fsync {
 	case Always:
@@ -149,10 +157,75 @@ func (s *Spool) rollLocked() error {
 	return nil
 }
 
+// dropFirstLocked deletes the first segment, committed to its end, and
+// moves the committed cursor to the start of the next. A failed deletion
+// leaves the file for a later retry (Spool.orphans); the spool goes on
+// without it either way.
+func (s *Spool) dropFirstLocked() {
+	old := s.segs[0]
+	s.removeLocked(old.seq)
+	s.bytes -= old.size
+	s.records -= old.live // records behind a corrupt one, normally none
+	s.segs = append(s.segs[:0], s.segs[1:]...)
+	s.committed = Cursor{seg: s.segs[0].seq}
+	s.curDirty = true
+}
+
+// removeLocked deletes segment seq or, failing that, remembers it in
+// s.orphans and counts the error.
+func (s *Spool) removeLocked(seq uint64) error {
+	if err := s.remove(seq); err != nil {
+		s.deleteErrors.Add(1)
+		s.orphans = append(s.orphans, seq)
+		return err
+	}
+	return nil
+}
+
+// retryOrphansLocked deletes the segments whose deletion failed before.
+func (s *Spool) retryOrphansLocked() error {
+	var errs []error
+	kept := s.orphans[:0]
+	for _, seq := range s.orphans {
+		if err := s.remove(seq); err != nil {
+			s.deleteErrors.Add(1)
+			kept = append(kept, seq)
+			errs = append(errs, err)
+		}
+	}
+	s.orphans = kept
+	return errors.Join(errs...)
+}
+
+// resetLocked moves the writer of a spool that was committed to its end to a
+// fresh, empty segment and deletes the old one, so that a drained spool takes
+// no room on disk. It reports false when the new segment cannot be created
+// (a full disk): the old one then stays, and the next drain tries again.
+func (s *Spool) resetLocked() bool {
+	old := s.segs[len(s.segs)-1]
+	seq := old.seq + 1
+	if seq == 0 {
+		return false
+	}
+	f, err := s.create(seq)
+	if err != nil {
+		s.writeErrors.Add(1)
+		return false
+	}
+	_ = s.f.Close() // nothing of it is needed any more
+	s.f = f
+	s.dirty = false
+	s.segs = append(s.segs, segment{seq: seq})
+	s.dropFirstLocked()
+	s.dirDirty = true
+	return true
+}
+
 // syncLocked fsyncs the segment being written.
 func (s *Spool) syncLocked() error {
 	s.fsyncs.Add(1)
 	if err := s.f.Sync(); err != nil {
+		s.fsyncErrors.Add(1)
 		return fmt.Errorf("spool: cannot fsync %s: %w; check the disk", s.f.Name(), err)
 	}
 	s.dirty = false
@@ -163,20 +236,23 @@ func (s *Spool) syncLocked() error {
 // files are durable.
 func (s *Spool) syncDir() error {
 	s.fsyncs.Add(1)
-	d, err := os.Open(s.opt.Dir)
+	d, err := s.fs.OpenFile(s.opt.Dir, os.O_RDONLY, 0)
 	if err != nil {
+		s.fsyncErrors.Add(1)
 		return fmt.Errorf("spool: cannot open spool dir %s to fsync it: %w", s.opt.Dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
+		s.fsyncErrors.Add(1)
 		return fmt.Errorf("spool: cannot fsync spool dir %s: %w; check the disk", s.opt.Dir, err)
 	}
 	s.dirDirty = false
 	return nil
 }
 
-// syncLoop fsyncs what changed every FsyncInterval (policy Interval). The
-// fsync holds the writer's lock: Appends wait for it about once a second.
+// syncLoop fsyncs what changed every FsyncInterval (policy Interval), and
+// retries a cursor write or segment deletion that failed. The fsync holds the
+// writer's lock: Appends wait for it about once a second.
 func (s *Spool) syncLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.opt.FsyncInterval)
@@ -188,16 +264,38 @@ func (s *Spool) syncLoop() {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		if s.dirty && !s.closed.Load() {
-			if err := s.syncLocked(); err != nil {
-				s.fsyncErrors.Add(1)
-			}
-		}
-		if s.dirDirty && !s.closed.Load() {
-			if err := s.syncDir(); err != nil {
-				s.fsyncErrors.Add(1)
-			}
+		if !s.closed.Load() {
+			s.maintainLocked()
 		}
 		s.mu.Unlock()
+	}
+}
+
+// maintainLocked fsyncs what changed (policy Interval) and retries what
+// failed before: the cursor write and segment deletions. Errors are counted
+// in Stats.
+func (s *Spool) maintainLocked() {
+	if s.curDirty {
+		_ = s.writeCursorLocked()
+	}
+	if len(s.orphans) > 0 {
+		_ = s.retryOrphansLocked()
+	}
+	if s.opt.Fsync != Interval {
+		return
+	}
+	if s.dirty {
+		_ = s.syncLocked()
+	}
+	if s.curUnsynced && s.cur != nil {
+		s.fsyncs.Add(1)
+		if err := s.cur.Sync(); err != nil {
+			s.fsyncErrors.Add(1)
+		} else {
+			s.curUnsynced = false
+		}
+	}
+	if s.dirDirty {
+		_ = s.syncDir()
 	}
 }

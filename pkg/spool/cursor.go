@@ -9,7 +9,7 @@ import (
 )
 
 // The cursor file, CURSOR, holds the committed position twice, in two slots
-// of cursorSlotSize bytes. Each slot is one line followed by zero bytes:
+// of cursorSlotSize (128) bytes. Each slot is one line followed by zero bytes:
 //
 //	"00000000000000000007.seg 4096 42 1a2b3c4d\n"
 //	 segment file name, byte offset of the first uncommitted record in it,
@@ -21,7 +21,7 @@ import (
 // generation is the cursor. A file that holds one plain line
 // "00000000000000000007.seg 4096\n", as earlier versions wrote, is read too.
 const (
-	cursorSlotSize = 64
+	cursorSlotSize = 128 // a line is at most 24+1+19+1+20+1+8+1 = 75 bytes
 	cursorFileSize = 2 * cursorSlotSize
 )
 

@@ -218,8 +218,8 @@ func TestCollectQueueFull(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	if got := ls.metric(t, `pixel_hits_total{outcome="queue_full"}`); got != 2 {
-		t.Errorf("queue_full = %v, want 2", got)
+	if got := ls.metric(t, `pixel_hits_total{outcome="dropped"}`); got != 2 {
+		t.Errorf("dropped = %v, want 2", got)
 	}
 }
 

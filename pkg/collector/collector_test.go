@@ -332,8 +332,8 @@ func TestPixelQueueFull(t *testing.T) {
 	ts.pub.full = true
 	checkGIF(t, ts.do(t, "GET", validHit))
 	checkGIF(t, ts.do(t, "GET", validHit))
-	if got := ts.metric(t, `pixel_hits_total{outcome="queue_full"}`); got != 2 {
-		t.Errorf("queue_full = %v, want 2", got)
+	if got := ts.metric(t, `pixel_hits_total{outcome="dropped"}`); got != 2 {
+		t.Errorf("dropped = %v, want 2", got)
 	}
 	if got := ts.metric(t, `pixel_hits_total{outcome="accepted"}`); got != 0 {
 		t.Errorf("accepted = %v, want 0", got)
@@ -353,7 +353,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	check("/readyz", 200, "ready\n")
 
 	ts.pub.unhealthy.Store(true)
-	check("/readyz", 503, "not ready\n")
+	check("/readyz", 503, "not ready: fake publisher unhealthy\n")
 	check("/healthz", 200, "ok\n") // alive, only not ready
 	ts.pub.unhealthy.Store(false)
 	check("/readyz", 200, "ready\n")
@@ -363,7 +363,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	if err := ts.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	check("/readyz", 503, "not ready\n")
+	check("/readyz", 503, "not ready: shutting down\n")
 	if ts.srv.Ready() == nil {
 		t.Fatal("Ready() after Shutdown")
 	}

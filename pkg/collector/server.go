@@ -65,7 +65,7 @@ type Server struct {
 
 	jsTag jsTag
 
-	accepted, queueFull *metrics.Counter
+	accepted, dropped *metrics.Counter
 	invalid             map[*pixel.InvalidError]*metrics.Counter
 	notFound            *metrics.Counter
 	refused             [numRefusals]*metrics.Counter
@@ -81,7 +81,7 @@ func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server 
 		pub:       pub,
 		log:       log,
 		accepted:  m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "accepted"),
-		queueFull: m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "queue_full"),
+		dropped:   m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "dropped"),
 		notFound:  m.Counter("pixel_http_not_found_total", "Requests for paths the collector does not serve."),
 
 		gifRequests:     m.Counter("pixel_http_requests_total", "Requests by route.", "path", "/p.gif"),
@@ -206,7 +206,7 @@ func (s *Server) publish(e *event.Event, now time.Time) {
 	if s.pub.Publish(m) {
 		s.accepted.Inc()
 	} else {
-		s.queueFull.Inc()
+		s.dropped.Inc() // the reason is in pixel_publish_dropped_total
 	}
 }
 

@@ -6,10 +6,18 @@
 //
 // Publish never blocks and memory never grows without bound. With a spool
 // (Config.SpoolDir), whatever Kafka cannot take — a failed write, a full
-// queue — goes to the local disk spool, and from then on every new event is
-// appended there directly until a replayer has moved the whole spool to Kafka
-// in order (see spooling.go). Without a spool, a full queue drops the event;
-// either way every drop is counted by reason.
+// queue, an event not acknowledged within Config.SpoolAfter of its arrival —
+// goes to the local disk spool, and from then on every new event is appended
+// there directly until a replayer has moved the whole spool to Kafka in order
+// (see spooling.go). Without a spool, a full queue drops the event.
+//
+// Every event handed to Publish ends in one of three places: acknowledged by
+// Kafka (pixel_publish_acked_total), written to the spool
+// (pixel_publish_spooled_total; it is replayed later), or dropped and counted
+// by reason (pixel_publish_dropped_total{reason}). An event may be in the
+// first two at once: one spooled because Kafka took too long, then
+// acknowledged after all, is sent again from the spool (duplicates are removed
+// downstream by event_id).
 package publish
 
 import (
@@ -40,8 +48,9 @@ type Config struct {
 	WriteTimeout time.Duration // per produce request
 	Compression  string        // none, gzip, snappy, lz4, zstd
 
-	SpoolDir string        // local disk spool for what Kafka cannot take; empty: no spool
-	Spool    spool.Options // its limits and fsync policy (Dir is SpoolDir)
+	SpoolDir   string        // local disk spool for what Kafka cannot take; empty: no spool
+	Spool      spool.Options // its limits and fsync policy (Dir is SpoolDir)
+	SpoolAfter time.Duration // with a spool: an event Kafka has not acknowledged this long after it arrived is spooled too
 }
 
 // DefaultConfig returns the defaults written down in the README.
@@ -56,6 +65,7 @@ func DefaultConfig() Config {
 		Linger:       5 * time.Millisecond,
 		WriteTimeout: 5 * time.Second,
 		Compression:  "none",
+		SpoolAfter:   250 * time.Millisecond,
 	}
 }
 
@@ -65,7 +75,7 @@ func DefaultConfig() Config {
 type Message struct {
 	Key      []byte
 	Value    []byte
-	Received time.Time // when the event arrived: the queue-age metrics and the spool record's time; zero means now
+	Received time.Time // when the event arrived: the queue-age metrics, the spool record's time and the SpoolAfter bound; zero means now
 }
 
 // Publisher is a bounded asynchronous producer.
@@ -73,21 +83,41 @@ type Publisher struct {
 	cfg     Config
 	log     zerolog.Logger
 	writer  *kafka.Writer
-	queues  []chan *Message // one per worker, chosen by the message key
+	workers []*worker
 	pool    sync.Pool
 	headers []kafka.Header
 
 	stop    chan struct{} // closed by Close: drain the queue and exit
 	abandon chan struct{} // closed when Close's deadline passed: give up retrying
-	wg      sync.WaitGroup
-	healthy atomic.Bool // the last write (or the start-up probe) succeeded
+	done    chan struct{} // closed at the end of Close: the guard exits
+	working sync.WaitGroup
+	bg      sync.WaitGroup // the replayer and the guard
+	healthy atomic.Bool    // Kafka took the last write (or the start-up probe) and no write is overdue
 
-	spooler // the disk spool and the replayer; zero when Config.SpoolDir is empty
+	spooler // the disk spool, the replayer and the guard; zero when Config.SpoolDir is empty
 
 	acked, failedWrites, dropFull, dropShutdown *metrics.Counter
 	batchSize, writeSeconds, queueWait          *metrics.Histogram
 	queueAge                                    *metrics.Gauge
+	inflight                                    atomic.Int64
 }
+
+// worker is one of the goroutines that write batches to Kafka, with its part
+// of the queue and the batch it is writing, which the guard may spool.
+type worker struct {
+	queue chan *Message
+
+	mu      sync.Mutex
+	busy    bool       // holds events taken from the queue
+	batch   []*Message // being written to Kafka; nil while none is
+	oldest  time.Time  // earliest Received in batch
+	started time.Time  // when the write of batch began
+	guarded bool       // the guard tried to spool batch (it does so once)
+	taken   int        // how many of batch, from its start, the guard (or Close) spooled or counted as dropped
+}
+
+// settled reports whether all of w's batch was taken care of; mu held.
+func (w *worker) settled() bool { return w.batch != nil && w.taken == len(w.batch) }
 
 // New starts a Publisher's workers. Register its metrics in m.
 func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
@@ -109,6 +139,9 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = def.WriteTimeout
+	}
+	if cfg.SpoolAfter <= 0 {
+		cfg.SpoolAfter = def.SpoolAfter
 	}
 	if len(cfg.Brokers) == 0 || cfg.Topic == "" {
 		return nil, errors.New("publish: brokers and topic are required")
@@ -142,10 +175,11 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 			Compression:  codec,
 			Transport:    &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 10 * time.Second},
 		},
-		queues:  make([]chan *Message, cfg.Workers),
+		workers: make([]*worker, cfg.Workers),
 		headers: []kafka.Header{{Key: event.Header, Value: []byte(event.Version)}},
 		stop:    make(chan struct{}),
 		abandon: make(chan struct{}),
+		done:    make(chan struct{}),
 
 		acked:        m.Counter("pixel_publish_acked_total", "Events acknowledged by Kafka."),
 		failedWrites: m.Counter("pixel_publish_errors_total", "Batch writes to Kafka that failed (they are retried)."),
@@ -159,22 +193,25 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 	p.initSpooler(sp, m)
 	p.pool.New = func() any { return &Message{Key: make([]byte, 0, 32), Value: make([]byte, 0, 1024)} }
 	m.GaugeFunc("pixel_publish_queue_depth", "Events waiting in the publish queue.", func() float64 { return float64(p.QueueLen()) })
+	m.GaugeFunc("pixel_publish_inflight", "Events in batches being written to Kafka, not yet acknowledged.", func() float64 { return float64(p.inflight.Load()) })
 	capacity := 0
-	for i := range p.queues {
+	for i := range p.workers {
 		// Split QueueSize exactly; every worker gets room for at least one.
 		size := max(cfg.QueueSize/cfg.Workers, 1)
 		if i < cfg.QueueSize%cfg.Workers {
 			size++
 		}
 		capacity += size
-		p.queues[i] = make(chan *Message, size)
-		p.wg.Add(1)
-		go p.work(p.queues[i])
+		w := &worker{queue: make(chan *Message, size)}
+		p.workers[i] = w
+		p.working.Add(1)
+		go p.work(w)
 	}
 	m.GaugeFunc("pixel_publish_queue_capacity", "Capacity of the publish queue.", func() float64 { return float64(capacity) })
 	if sp != nil {
-		p.wg.Add(1)
+		p.bg.Add(2)
 		go p.replay()
+		go p.guard()
 	}
 	return p, nil
 }
@@ -224,28 +261,27 @@ func (p *Publisher) Probe(ctx context.Context) error {
 	return nil
 }
 
-// Healthy reports whether the publisher can take events: with a spool, until
-// the spool is full (Kafka may be away); without one, while Kafka took the
-// last write.
-func (p *Publisher) Healthy() bool {
-	if p.spool != nil {
-		return !p.spoolFull.Load()
-	}
-	return p.healthy.Load()
-}
-
-// Ready reports nil while new events can be kept, and why not otherwise.
+// Ready reports nil while the publisher can keep new events: while Kafka
+// answers, or while the disk spool takes them. Otherwise it says why: a load
+// balancer should then send traffic to another collector.
 func (p *Publisher) Ready() error {
-	switch {
-	case p.Healthy():
+	if p.healthy.Load() {
 		return nil
-	case p.spool != nil:
-		return errors.New("the disk spool is full and Kafka does not take events")
 	}
-	return errors.New("Kafka refused the last write and there is no disk spool")
+	if p.spool == nil {
+		return errors.New("Kafka does not take events and there is no disk spool")
+	}
+	if err := p.spoolErr(); err != nil {
+		return fmt.Errorf("Kafka does not take events and the disk spool cannot keep them: %w", err)
+	}
+	return nil
 }
 
-// KafkaHealthy reports whether Kafka took the last write.
+// Healthy is Ready() == nil.
+func (p *Publisher) Healthy() bool { return p.Ready() == nil }
+
+// KafkaHealthy reports whether Kafka took the last write and no write has
+// been waiting for its acknowledgement longer than Config.SpoolAfter.
 func (p *Publisher) KafkaHealthy() bool { return p.healthy.Load() }
 
 // Acquire returns an empty Message from the pool.
@@ -258,27 +294,45 @@ func (p *Publisher) release(m *Message) {
 	p.pool.Put(m)
 }
 
-// Publish hands m on without blocking and reports whether it was taken: queued
-// for Kafka or, while spooling or when the queue is full, appended to the disk
-// spool (written to the file before Publish returns). Otherwise m is counted as
-// dropped. Either way the Publisher owns m. Publish must not be called after
-// Close.
+// Publish hands m on without blocking and reports whether it was kept:
+// queued for Kafka or, while spooling or when the queue is full, appended to
+// the disk spool (written to the file before Publish returns). While the
+// spool refuses writes and Kafka answers, the event is queued for Kafka all
+// the same. Otherwise m is counted as dropped. Either way the Publisher owns
+// m. Publish must not be called after Close.
 func (p *Publisher) Publish(m *Message) bool {
 	if m.Received.IsZero() {
 		m.Received = time.Now()
 	}
+	var spoolErr error
 	if p.spool != nil && p.spooling.Load() {
-		return p.spoolOne(m)
+		if spoolErr = p.spoolOne(m); spoolErr == nil {
+			p.release(m)
+			return true
+		}
+		if !p.healthy.Load() {
+			p.countDropped(1, spoolErr)
+			p.release(m)
+			return false
+		}
+		// Kafka answers but the disk does not: out of order, but kept.
 	}
 	select {
-	case p.queueOf(m.Key) <- m:
+	case p.queueOf(m.Key).queue <- m:
 		return true
 	default:
 	}
-	if p.spool != nil {
-		return p.spoolOne(m)
+	if p.spool != nil && spoolErr == nil {
+		if spoolErr = p.spoolOne(m); spoolErr == nil {
+			p.release(m)
+			return true
+		}
 	}
-	p.dropFull.Inc()
+	if spoolErr != nil {
+		p.countDropped(1, spoolErr)
+	} else {
+		p.dropFull.Inc()
+	}
 	p.release(m)
 	return false
 }
@@ -288,42 +342,80 @@ func (p *Publisher) Publish(m *Message) bool {
 // two batches holding the same key are never in flight at once. (With a
 // shared queue, two workers raced each other and a later batch of a key could
 // reach its partition before an earlier one, above all while retrying.)
-func (p *Publisher) queueOf(key []byte) chan *Message {
+func (p *Publisher) queueOf(key []byte) *worker {
 	h := uint32(2166136261) // FNV-1a
 	for _, c := range key {
 		h = (h ^ uint32(c)) * 16777619
 	}
-	return p.queues[h%uint32(len(p.queues))]
+	return p.workers[h%uint32(len(p.workers))]
 }
 
 // QueueLen is the number of messages waiting.
 func (p *Publisher) QueueLen() int {
 	n := 0
-	for _, q := range p.queues {
-		n += len(q)
+	for _, w := range p.workers {
+		n += len(w.queue)
 	}
 	return n
 }
 
-// Close stops the workers after they wrote everything queued, or when ctx ends;
-// what is still unwritten then goes to the spool (or, without one, is counted
-// as dropped). The spool keeps what it holds for the next start. Call Close
+// Close stops the workers after they wrote everything queued, or when ctx
+// ends. With a spool it returns as soon as nothing is left only in memory:
+// what Kafka has not acknowledged within Config.SpoolAfter is in the spool
+// already, so a hung broker does not hold the shutdown. When ctx ends, what
+// is still unwritten goes to the spool (or, without one, is counted as
+// dropped). The spool keeps what it holds for the next start. Call Close
 // after the last Publish returned.
 func (p *Publisher) Close(ctx context.Context) error {
 	close(p.stop)
-	done := make(chan struct{})
-	go func() { p.wg.Wait(); close(done) }()
+	workersDone := make(chan struct{})
+	go func() { p.working.Wait(); close(workersDone) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		close(p.abandon)
-		<-done
-		err = fmt.Errorf("publish: %w before the queue was written to Kafka; %d events lost", ctx.Err(), p.dropShutdown.Load())
-		p.log.Error().Uint64("events", p.dropShutdown.Load()).Msg("shutdown deadline passed; events not written to Kafka are lost")
+	finished := false
+wait:
+	for {
+		select {
+		case <-workersDone:
+			finished = true
+			break wait
+		case <-tick.C:
+			if p.spool != nil && p.onlyOnDisk() {
+				break wait
+			}
+		case <-ctx.Done():
+			close(p.abandon)
+			lost := p.spill()
+			// Workers in a backoff wait return at once now; one blocked
+			// in a write to a hung broker is not waited for.
+			select {
+			case <-workersDone:
+				finished = true
+			case <-time.After(100 * time.Millisecond):
+			}
+			if lost > 0 || p.dropShutdown.Load() > 0 {
+				err = fmt.Errorf("publish: %w before the queue was written to Kafka; %d events lost", ctx.Err(), p.dropShutdown.Load())
+				p.log.Error().Uint64("events", p.dropShutdown.Load()).Msg("shutdown deadline passed; events not written to Kafka or the spool are lost")
+			}
+			break wait
+		}
 	}
-	if werr := p.writer.Close(); werr != nil && err == nil {
-		err = werr
+	// The replayer stops between batches; one blocked in a write to a hung
+	// broker is not waited for long: what it holds is still in the spool.
+	bgDone := make(chan struct{})
+	go func() { p.bg.Wait(); close(bgDone) }()
+	close(p.done)
+	select {
+	case <-bgDone:
+	case <-ctx.Done():
+	case <-time.After(2 * time.Second):
+	}
+	if finished {
+		// kafka-go's Close waits for writes in flight: only when none is.
+		if werr := p.writer.Close(); werr != nil && err == nil {
+			err = werr
+		}
 	}
 	if p.spool != nil {
 		if n := p.spool.Records(); n > 0 {
@@ -336,9 +428,62 @@ func (p *Publisher) Close(ctx context.Context) error {
 	return err
 }
 
-// work drains queue in batches until Close.
-func (p *Publisher) work(queue chan *Message) {
-	defer p.wg.Done()
+// onlyOnDisk reports whether every event the Publisher holds in memory is
+// also in the spool: the queues are empty and each batch being written was
+// spooled by the guard.
+func (p *Publisher) onlyOnDisk() bool {
+	if p.QueueLen() > 0 {
+		return false
+	}
+	for _, w := range p.workers {
+		w.mu.Lock()
+		pending := w.busy && !w.settled()
+		w.mu.Unlock()
+		if pending {
+			return false
+		}
+	}
+	return true
+}
+
+// spill, at Close's deadline, moves every event still only in memory — in
+// the queues and in batches being written — to the spool, or counts it as
+// dropped without one. It returns how many were dropped.
+func (p *Publisher) spill() int {
+	before := p.dropShutdown.Load()
+	for _, w := range p.workers {
+		w.mu.Lock()
+		if w.batch != nil && !w.settled() {
+			p.spillBatch(w.batch[w.taken:])
+			w.taken = len(w.batch)
+		}
+		w.mu.Unlock()
+		var batch []*Message
+		for {
+			batch, _ = drain(w.queue, batch[:0], 0, p.cfg.BatchSize, p.cfg.BatchBytes)
+			if len(batch) == 0 {
+				break
+			}
+			p.spillBatch(batch)
+			for _, m := range batch {
+				p.release(m)
+			}
+		}
+	}
+	return int(p.dropShutdown.Load() - before)
+}
+
+func (p *Publisher) spillBatch(batch []*Message) {
+	if p.spool == nil {
+		p.dropShutdown.Add(uint64(len(batch)))
+		return
+	}
+	p.spoolBatch(batch, "shutdown deadline", true)
+}
+
+// work drains w's queue in batches until Close.
+func (p *Publisher) work(w *worker) {
+	defer p.working.Done()
 	batch := make([]*Message, 0, p.cfg.BatchSize)
 	msgs := make([]kafka.Message, 0, p.cfg.BatchSize)
 	linger := time.NewTimer(time.Hour)
@@ -346,17 +491,18 @@ func (p *Publisher) work(queue chan *Message) {
 	for {
 		var first *Message
 		select {
-		case first = <-queue:
+		case first = <-w.queue:
 		case <-p.stop:
 			select {
-			case first = <-queue:
+			case first = <-w.queue:
 			default:
 				return
 			}
 		}
+		w.setBusy(true)
 		batch = append(batch[:0], first)
 		size := len(first.Value)
-		batch, size = drain(queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
+		batch, size = drain(w.queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
 		if len(batch) < p.cfg.BatchSize && size < p.cfg.BatchBytes {
 			// Let events gather instead of waking for each one: a worker
 			// that sleeps is not woken by the handlers' sends, and one
@@ -368,19 +514,30 @@ func (p *Publisher) work(queue chan *Message) {
 			case <-p.stop:
 				linger.Stop()
 			}
-			batch, _ = drain(queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
+			batch, _ = drain(w.queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
 		}
-		p.observeQueue(batch)
+		oldest := p.observeQueue(batch)
+		toKafka := batch
 		if p.spool != nil && p.spooling.Load() {
-			p.spoolBatch(batch)
-		} else {
-			msgs = p.write(batch, msgs)
+			// What the spool refuses goes to Kafka, which may answer
+			// while the disk does not.
+			toKafka = p.spoolBatch(batch, "spooling", false)
+		}
+		if len(toKafka) > 0 {
+			msgs = p.write(w, toKafka, oldest, msgs)
 		}
 		for i, m := range batch {
 			p.release(m)
 			batch[i] = nil
 		}
+		w.setBusy(false)
 	}
+}
+
+func (w *worker) setBusy(busy bool) {
+	w.mu.Lock()
+	w.busy = busy
+	w.mu.Unlock()
 }
 
 // drain appends what queue holds to batch without waiting, up to the limits.
@@ -397,8 +554,9 @@ func drain(queue chan *Message, batch []*Message, size, maxCount, maxBytes int) 
 	return batch, size
 }
 
-// observeQueue records how long the batch's events waited in the queue.
-func (p *Publisher) observeQueue(batch []*Message) {
+// observeQueue records how long the batch's events waited in the queue and
+// returns the earliest arrival among them.
+func (p *Publisher) observeQueue(batch []*Message) time.Time {
 	now := time.Now()
 	oldest := now
 	for _, m := range batch {
@@ -409,12 +567,38 @@ func (p *Publisher) observeQueue(batch []*Message) {
 	wait := now.Sub(oldest)
 	p.queueAge.Set(int64(wait / time.Second))
 	p.queueWait.Observe(wait.Seconds())
+	return oldest
+}
+
+// begin records that w writes batch now, for the guard; end that it is done,
+// and how many of batch, from its start, the guard (or Close) spooled or
+// counted as dropped meanwhile.
+func (w *worker) begin(batch []*Message, oldest time.Time) {
+	w.mu.Lock()
+	w.batch, w.oldest, w.started, w.guarded, w.taken = batch, oldest, time.Now(), false, 0
+	w.mu.Unlock()
+}
+
+func (w *worker) end() (taken int) {
+	w.mu.Lock()
+	taken = w.taken
+	w.batch, w.guarded, w.taken = nil, false, 0
+	w.mu.Unlock()
+	return taken
+}
+
+// allTaken reports whether Close took care of all of w's batch.
+func (w *worker) allTaken() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.settled()
 }
 
 // write writes batch to Kafka. With a spool, what Kafka did not acknowledge
-// goes to the spool at once; without one, it is retried with backoff until it
-// is acknowledged or Close's deadline passed.
-func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Message {
+// goes to the spool at once (unless the guard spooled it already); without
+// one, it is retried with backoff until it is acknowledged or Close's
+// deadline passed.
+func (p *Publisher) write(w *worker, batch []*Message, oldest time.Time, msgs []kafka.Message) []kafka.Message {
 	start := time.Now()
 	msgs = msgs[:0]
 	select {
@@ -422,11 +606,7 @@ func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Messag
 		// Close gave up: what is still queued goes to the spool, or is
 		// dropped, without another attempt, so that Close returns soon
 		// after its deadline.
-		if p.spool != nil {
-			p.spoolBatch(batch)
-		} else {
-			p.dropShutdown.Add(uint64(len(batch)))
-		}
+		p.spillBatch(batch)
 		return msgs
 	default:
 	}
@@ -436,13 +616,21 @@ func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Messag
 		// read the clock once per message otherwise).
 		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value, Headers: p.headers, Time: m.Received})
 	}
+	n := int64(len(msgs))
+	p.inflight.Add(n)
+	defer p.inflight.Add(-n)
+	w.begin(batch, oldest)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		// Not cancellable on purpose: kafka-go keeps referencing the values
 		// until the write finishes, and they go back to the pool after this.
 		err := p.writer.WriteMessages(context.Background(), msgs...)
 		if err == nil {
+			taken := w.end()
 			p.acked.Add(uint64(len(msgs)))
+			if taken > 0 && p.spool != nil {
+				p.ackedAfterSpool.Add(uint64(taken))
+			}
 			p.healthy.Store(true)
 			p.writeSeconds.ObserveSince(start)
 			return msgs
@@ -450,7 +638,24 @@ func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Messag
 		p.failedWrites.Inc()
 		p.healthy.Store(false)
 		var werrs kafka.WriteErrors
-		if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+		perMessage := errors.As(err, &werrs) && len(werrs) == len(msgs)
+		if p.spool != nil {
+			// msgs[i] is batch[i]: what the guard spooled is a prefix.
+			taken := w.end()
+			unsent, acked := msgs[:0], 0
+			for i := range msgs {
+				switch {
+				case perMessage && werrs[i] == nil:
+					acked++
+				case i >= taken:
+					unsent = append(unsent, msgs[i])
+				}
+			}
+			p.acked.Add(uint64(acked))
+			p.spoolUnsent(unsent, err)
+			return unsent
+		}
+		if perMessage {
 			kept := msgs[:0]
 			for i, werr := range werrs {
 				if werr != nil {
@@ -460,18 +665,20 @@ func (p *Publisher) write(batch []*Message, msgs []kafka.Message) []kafka.Messag
 			p.acked.Add(uint64(len(msgs) - len(kept)))
 			msgs = kept
 		}
-		if p.spool != nil {
-			p.spoolUnsent(msgs, err)
-			return msgs
-		}
 		if attempt == 1 || attempt%10 == 0 {
 			p.log.Warn().Err(err).Int("events", len(msgs)).Int("attempt", attempt).Msg("cannot write to Kafka; retrying")
 		}
 		select {
 		case <-p.abandon:
-			p.dropShutdown.Add(uint64(len(msgs)))
+			if w.end() == 0 {
+				p.dropShutdown.Add(uint64(len(msgs)))
+			}
 			return msgs
 		case <-time.After(backoff):
+		}
+		if w.allTaken() { // Close counted them while we waited
+			w.end()
+			return msgs
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}

@@ -3,8 +3,11 @@ package publish_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -36,6 +39,9 @@ func spoolConfig(brokers []string, dir string) publish.Config {
 		BatchSize: 64,
 		SpoolDir:  dir,
 		Spool:     spool.Options{SegmentBytes: 64 << 10, Fsync: spool.Never},
+		// Long, so that a slow run (-race) does not spool events that
+		// Kafka acknowledges after all; TestHungBroker tests the bound.
+		SpoolAfter: 10 * time.Second,
 	}
 }
 
@@ -115,6 +121,7 @@ func TestSpoolFullDropsAndTurnsUnready(t *testing.T) {
 	cfg := spoolConfig([]string{addr}, t.TempDir())
 	cfg.Spool.MaxBytes = 64 << 10 // about 200 of these events
 	cfg.Spool.SegmentBytes = 16 << 10
+	cfg.QueueSize = 64 // so that Publish itself meets the full spool
 	p := newPublisher(t, cfg)
 
 	const n, keys = 2000, 5
@@ -144,5 +151,77 @@ func TestSpoolFullDropsAndTurnsUnready(t *testing.T) {
 	}
 	if got := len(readAll(t, []string{addr})); got != spooled {
 		t.Fatalf("%d events in Kafka, want the %d that were spooled", got, spooled)
+	}
+}
+
+// TestHungBroker: the broker keeps its connections but stops answering
+// produce requests. Events must not wait in memory for kafka-go's produce
+// timeout: within SpoolAfter every event is on disk, Close returns without
+// waiting for the hung writes, and the next start delivers them all.
+func TestHungBroker(t *testing.T) {
+	const before, during, keys = 300, 1000, 17
+	cluster := seedCluster(t, 0)
+	var hung atomic.Bool
+	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		return nil, nil, hung.Load() // handled with no answer: the client waits
+	})
+	dir := t.TempDir()
+	cfg := spoolConfig(cluster.ListenAddrs(), dir)
+	cfg.SpoolAfter = 100 * time.Millisecond
+	cfg.WriteTimeout = time.Minute // far beyond every wait of this test
+	p := newPublisher(t, cfg)
+	if err := p.Probe(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	p.publishRange(0, before, keys)
+	waitFor(t, "the first events acknowledged", func() (bool, string) {
+		a := p.metric(t, "pixel_publish_acked_total")
+		return a == before, fmt.Sprintf("acked %v", a)
+	})
+
+	hung.Store(true)
+	if got := p.publishRange(before, before+during, keys); got != during {
+		t.Fatalf("%d of %d events taken while the broker hangs", got, during)
+	}
+	waitFor(t, "every event published during the hang on disk", func() (bool, string) {
+		s := p.metric(t, "pixel_publish_spooled_total")
+		return s >= during && p.QueueLen() == 0, fmt.Sprintf("spooled %v, queued %d", s, p.QueueLen())
+	})
+	if p.KafkaHealthy() {
+		t.Fatal("KafkaHealthy while no write has been acknowledged for longer than SpoolAfter")
+	}
+	if err := p.Ready(); err != nil {
+		t.Fatalf("Ready() = %v with room in the spool", err)
+	}
+	// Close does not wait for the hung writes: its deadline is not reached,
+	// so nothing is reported lost.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close while the broker hangs: %v", err)
+	}
+	if d := p.metric(t, `pixel_publish_dropped_total{reason="shutdown"}`); d != 0 {
+		t.Fatalf("dropped %v at shutdown", d)
+	}
+
+	// The broker answers again; the next start replays the spool.
+	hung.Store(false)
+	p2 := newPublisher(t, cfg)
+	waitFor(t, "the spool replayed", func() (bool, string) {
+		r, s := p2.metric(t, "pixel_publish_replayed_total"), p2.metric(t, "pixel_publish_spooling")
+		return r >= during && s == 0, fmt.Sprintf("replayed %v, spooling %v", r, s)
+	})
+	if err := p2.Close(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, r := range readAll(t, cluster.ListenAddrs()) {
+		seen[r.seq] = true
+	}
+	for i := range before + during {
+		if !seen[i] {
+			t.Fatalf("event %d never reached Kafka", i)
+		}
 	}
 }

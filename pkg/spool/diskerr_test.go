@@ -441,3 +441,29 @@ func FuzzCursorFile(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckWritable(t *testing.T) {
+	s, ffs := spoolOn(t, Options{MaxBytes: 4096, SegmentBytes: 1024, Fsync: Never})
+	if err := s.CheckWritable(100); err != nil {
+		t.Fatalf("CheckWritable on an empty spool: %v", err)
+	}
+	ffs.set("create", syscall.ENOSPC)
+	if err := s.CheckWritable(100); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("CheckWritable on a full disk: %v, want ENOSPC", err)
+	}
+	ffs.set("create", nil)
+	ffs.set("write", syscall.EIO)
+	if err := s.CheckWritable(100); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("CheckWritable on a failing disk: %v, want EIO", err)
+	}
+	ffs.set("write", nil)
+	if err := s.CheckWritable(5000); !errors.Is(err, ErrFull) {
+		t.Fatalf("CheckWritable past MaxBytes: %v, want ErrFull", err)
+	}
+	if s.Records() != 0 || s.Bytes() != 0 {
+		t.Fatalf("CheckWritable appended something: %d records, %d bytes", s.Records(), s.Bytes())
+	}
+	if _, err := os.Stat(filepath.Join(s.opt.Dir, probeName)); !os.IsNotExist(err) {
+		t.Fatalf("probe file left behind: %v", err)
+	}
+}

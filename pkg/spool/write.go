@@ -299,3 +299,36 @@ func (s *Spool) maintainLocked() {
 		_ = s.syncDir()
 	}
 }
+
+// probeName is the file CheckWritable writes and deletes.
+const probeName = "PROBE"
+
+// CheckWritable reports whether an append of need bytes (at most 1 MiB
+// count) would be taken now, without appending anything: ErrFull while it
+// would take the spool past Options.MaxBytes, otherwise the error of writing
+// a file of need bytes beside the segments (ENOSPC on a full disk), or nil.
+// It tells when a spool that refused appends can take them again.
+func (s *Spool) CheckWritable(need int) error {
+	need = min(max(need, 1), 1<<20)
+	s.mu.Lock()
+	closed, full := s.closed.Load(), s.bytes+int64(need) > s.opt.MaxBytes
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case full:
+		return ErrFull
+	}
+	name := s.path(probeName)
+	f, err := s.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: cannot write to %s: %w; check free disk space", s.opt.Dir, err)
+	}
+	_, err = f.WriteAt(make([]byte, need), 0)
+	f.Close()
+	_ = s.fs.Remove(name)
+	if err != nil {
+		return fmt.Errorf("spool: cannot write to %s: %w; check free disk space", s.opt.Dir, err)
+	}
+	return nil
+}

@@ -66,23 +66,23 @@ type Server struct {
 	jsTag jsTag
 
 	accepted, dropped *metrics.Counter
-	invalid             map[*pixel.InvalidError]*metrics.Counter
-	notFound            *metrics.Counter
-	refused             [numRefusals]*metrics.Counter
-	gifRequests         *metrics.Counter
-	collectRequests     *metrics.Counter
-	tagRequests         *metrics.Counter
+	invalid           map[*pixel.InvalidError]*metrics.Counter
+	notFound          *metrics.Counter
+	refused           [numRefusals]*metrics.Counter
+	gifRequests       *metrics.Counter
+	collectRequests   *metrics.Counter
+	tagRequests       *metrics.Counter
 }
 
 // New builds a Server publishing to pub and registering its metrics in m.
 func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server {
 	s := &Server{
-		cfg:       cfg,
-		pub:       pub,
-		log:       log,
-		accepted:  m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "accepted"),
-		dropped:   m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "dropped"),
-		notFound:  m.Counter("pixel_http_not_found_total", "Requests for paths the collector does not serve."),
+		cfg:      cfg,
+		pub:      pub,
+		log:      log,
+		accepted: m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "accepted"),
+		dropped:  m.Counter("pixel_hits_total", "Pixel hits by outcome.", "outcome", "dropped"),
+		notFound: m.Counter("pixel_http_not_found_total", "Requests for paths the collector does not serve."),
 
 		gifRequests:     m.Counter("pixel_http_requests_total", "Requests by route.", "path", "/p.gif"),
 		collectRequests: m.Counter("pixel_http_requests_total", "Requests by route.", "path", "/collect"),

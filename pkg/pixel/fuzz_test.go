@@ -83,11 +83,14 @@ func FuzzParseQuery(f *testing.F) {
 }
 
 // FuzzClientIP checks that the client IP is always the peer or one of the
-// X-Forwarded-For entries, and the peer whenever the peer is not trusted.
+// X-Forwarded-For entries, the peer whenever the peer is not trusted, and
+// never has a zone: its text is an address that parses back to itself.
 func FuzzClientIP(f *testing.F) {
 	f.Add("10.0.0.0/8", "10.0.0.1", "203.0.113.7, 10.1.1.1", "")
 	f.Add("10.0.0.0/8,2001:db8::/32", "2001:db8::1", "junk", "::ffff:1.2.3.4")
 	f.Add("", "203.0.113.7", "1.1.1.1", "2.2.2.2")
+	f.Add("0.0.0.0/0", "10.0.0.1", "fe80::1%<img src=x onerror=alert(1)>", "")
+	f.Add("fe80::/10", "fe80::1%eth0", "fe80::2%eth1, fe80::3", "")
 	f.Fuzz(func(t *testing.T, trusted, peer, xff1, xff2 string) {
 		tp, err := ParseTrustedProxies(trusted)
 		if err != nil {
@@ -98,14 +101,20 @@ func FuzzClientIP(f *testing.F) {
 			return
 		}
 		got := tp.ClientIP(p, []byte(xff1), []byte(xff2))
-		if got == p.Unmap() {
+		if got.Zone() != "" || !got.IsValid() {
+			t.Fatalf("ClientIP(%s, %q, %q) = %s, want a valid address without a zone", p, xff1, xff2, got)
+		}
+		if back, err := netip.ParseAddr(got.String()); err != nil || back != got {
+			t.Fatalf("client %s does not parse back to itself: %s, %v", got, back, err)
+		}
+		if got == p.Unmap().WithZone("") {
 			return
 		}
-		if !tp.trusted(p) {
+		if !tp.trusted(p.WithZone("")) {
 			t.Fatalf("untrusted peer %s, yet client %s from X-Forwarded-For %q, %q", p, got, xff1, xff2)
 		}
 		for _, entry := range strings.Split(xff1+","+xff2, ",") {
-			if a, err := netip.ParseAddr(strings.TrimSpace(entry)); err == nil && a.Unmap() == got {
+			if a, err := netip.ParseAddr(strings.TrimSpace(entry)); err == nil && a.Zone() == "" && a.Unmap() == got {
 				return
 			}
 		}

@@ -211,7 +211,8 @@ func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 	h.resolved = true
 }
 
-// peerAddr is the connection's remote address without allocating.
+// peerAddr is the connection's remote address without allocating, and
+// without the zone of a link-local IPv6 peer (AddrFromSlice never sets one).
 func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		a, _ := netip.AddrFromSlice(tcp.IP)

@@ -256,6 +256,10 @@ func TestFromRequestClientIP(t *testing.T) {
 		{"IPv6", trusted, "2001:db8::1", []string{"X-Forwarded-For: 2001:db8::2, 2a00:1450::68"}, "2a00:1450::68"},
 		{"IPv6 peer, no proxies", TrustedProxies{}, "2a00:1450::68", nil, "2a00:1450::68"},
 		{"IPv4-mapped peer", trusted, "::ffff:10.0.0.1", []string{"X-Forwarded-For: 203.0.113.7"}, "203.0.113.7"},
+		{"zone in X-Forwarded-For: the proxy", trusted, "10.0.0.1", []string{"X-Forwarded-For: fe80::1%<img src=x onerror=alert(1)>"}, "10.0.0.1"},
+		{"8 KB zone in X-Forwarded-For", trusted, "10.0.0.1", []string{"X-Forwarded-For: fe80::1%" + strings.Repeat("z", 8<<10)}, "10.0.0.1"},
+		{"zone after a trusted hop", trusted, "10.0.0.1", []string{"X-Forwarded-For: fe80::1%eth0, 10.1.1.1"}, "10.1.1.1"},
+		{"link-local IPv6 peer", TrustedProxies{}, "fe80::1", nil, "fe80::1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -268,6 +272,30 @@ func TestFromRequestClientIP(t *testing.T) {
 				t.Fatalf("ip = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestFromRequestPeerZone checks that the zone of a link-local peer, which
+// the connection's address carries, does not reach the ip column.
+func TestFromRequestPeerZone(t *testing.T) {
+	for _, trusted := range []string{"", "fe80::/10"} {
+		var req fasthttp.Request
+		req.SetRequestURI("/p.gif?id=px1")
+		req.Header.Set(fasthttp.HeaderXForwardedFor, "fe80::2%<script>")
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, &net.TCPAddr{IP: net.ParseIP("fe80::1"), Zone: "<img src=x>", Port: 5}, nil)
+		cfg := DefaultConfig()
+		var err error
+		if cfg.TrustedProxies, err = ParseTrustedProxies(trusted); err != nil {
+			t.Fatal(err)
+		}
+		h, err := fromRequest(t, cfg, &ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(h.Event.IP); got != "fe80::1" {
+			t.Errorf("trusted %q: ip = %q, want fe80::1", trusted, got)
+		}
 	}
 }
 

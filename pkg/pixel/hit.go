@@ -190,12 +190,13 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 // resolve finds the visitor and session (from the cookies, else new ids)
 // and the client IP of the request, once per request.
 func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
-	if id := ctx.Request.Header.Cookie(VisitorCookie); ValidCookieID(id) {
+	hdr := &ctx.Request.Header
+	if id := cookieID(hdr, VisitorCookie); id != nil {
 		h.visitorID = append(h.visitorID[:0], id...)
 	} else {
 		h.visitorID = AppendNewID(h.visitorID[:0])
 	}
-	if id := ctx.Request.Header.Cookie(SessionCookie); ValidCookieID(id) {
+	if id := cookieID(hdr, SessionCookie); id != nil {
 		h.sessionID = append(h.sessionID[:0], id...)
 	} else {
 		h.sessionID = AppendNewID(h.sessionID[:0])
@@ -209,6 +210,20 @@ func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 		h.ip = ip.AppendTo(h.ip)
 	}
 	h.resolved = true
+}
+
+// cookieID returns the first value of the cookie name that is a valid id
+// (ValidCookieID), or nil. A request can carry several cookies of one name
+// (set for another Domain or Path, by a script of the page, or forged): a
+// malformed one must not cost the visitor the id we issued, so all of them
+// are looked at, in the order sent. The value borrows hdr's memory.
+func cookieID(hdr *fasthttp.RequestHeader, name string) []byte {
+	for k, v := range hdr.Cookies() {
+		if string(k) == name && ValidCookieID(v) {
+			return v
+		}
+	}
+	return nil
 }
 
 // peerAddr is the connection's remote address without allocating, and

@@ -95,32 +95,45 @@ func TestFromRequestCookies(t *testing.T) {
 		{"returning visitor in a session", "_pxid=" + visitorID + "; _pxsid=" + sessionID, visitorID, sessionID},
 		{"returning visitor, session expired", "_pxid=" + visitorID, visitorID, ""},
 		{"among other cookies", "a=b; _pxid=" + visitorID + "; theme=dark; _pxsid=" + sessionID + "; z=1", visitorID, sessionID},
-		{"ids of other tools: 8 and 64 base64url characters", "_pxid=abcd-_12; _pxsid=" + long, "abcd-_12", long},
-		{"too short", "_pxid=abc; _pxsid=1234567", "", ""},
-		{"too long", "_pxid=" + long + "A", "", ""},
+		{"ids not in our format: 8 and 64 base64url characters", "_pxid=abcd-_12; _pxsid=" + long, "", ""},
+		{"chosen id of our length, last character not canonical", "_pxid=" + visitorID[:21] + "B; _pxsid=" + sessionID[:21] + "R", "", ""},
+		{"too short", "_pxid=" + visitorID[:21] + "; _pxsid=1234567", "", ""},
+		{"too long", "_pxid=" + visitorID + "A; _pxsid=" + long, "", ""},
 		{"not base64url", "_pxid=" + visitorID[:20] + "+/; _pxsid=" + sessionID[:20] + "==", "", ""},
 		{"injection attempt", `_pxid="x\",\"ip\":\"1.2.3.4"`, "", ""},
 		{"empty", "_pxid=; _pxsid=", "", ""},
+		{"duplicates: malformed first, valid second", "_pxid=garbage; _pxid=" + visitorID + "; _pxsid=; _pxsid=" + sessionID, visitorID, sessionID},
+		{"duplicates: valid first, malformed second", "_pxid=" + visitorID + "; _pxid=x; _pxsid=" + sessionID + "; _pxsid=" + long, visitorID, sessionID},
+		{"duplicates: two valid, the first wins", "_pxid=" + visitorID + "; _pxid=" + sessionID, visitorID, ""},
+		{"duplicates: all malformed", "_pxid=a; _pxid=b; _pxid=" + long, "", ""},
+		{"duplicates: the visitor's id in the session cookie's place", "_pxsid=x; _pxid=x; _pxsid=" + sessionID + "; _pxid=" + visitorID, visitorID, sessionID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var hdr []string
+			// One Cookie header, and the same cookies split over one
+			// header line each (HTTP/2 and HTTP/3 send them so).
+			lines := [][]string{nil, nil}
 			if tc.cookie != "" {
-				hdr = append(hdr, "Cookie: "+tc.cookie)
-			}
-			h, err := fromRequest(t, DefaultConfig(), newCtx(t, "203.0.113.7", "/p.gif?id=px1", hdr...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			check := func(name string, got []byte, want string) {
-				switch {
-				case want != "" && string(got) != want:
-					t.Errorf("%s = %q, want the cookie's %q", name, got, want)
-				case want == "" && (len(got) != VisitorIDLen || !ValidCookieID(got) || strings.Contains(tc.cookie, string(got))):
-					t.Errorf("%s = %q, want a new id", name, got)
+				lines[0] = []string{"Cookie: " + tc.cookie}
+				for c := range strings.SplitSeq(tc.cookie, "; ") {
+					lines[1] = append(lines[1], "Cookie: "+c)
 				}
 			}
-			check("visitor id", h.Event.VisitorID, tc.wantVisitor)
-			check("session id", h.Event.SessionID, tc.wantSessID)
+			for _, hdr := range lines {
+				h, err := fromRequest(t, DefaultConfig(), newCtx(t, "203.0.113.7", "/p.gif?id=px1", hdr...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				check := func(name string, got []byte, want string) {
+					switch {
+					case want != "" && string(got) != want:
+						t.Errorf("%q: %s = %q, want the cookie's %q", hdr, name, got, want)
+					case want == "" && (len(got) != VisitorIDLen || !ValidCookieID(got) || strings.Contains(tc.cookie, string(got))):
+						t.Errorf("%q: %s = %q, want a new id", hdr, name, got)
+					}
+				}
+				check("visitor id", h.Event.VisitorID, tc.wantVisitor)
+				check("session id", h.Event.SessionID, tc.wantSessID)
+			}
 		})
 	}
 }

@@ -122,6 +122,49 @@ func FuzzClientIP(f *testing.F) {
 	})
 }
 
+// FuzzOptedOut sends arbitrary Sec-GPC and DNT header lines: a hit is
+// opted out exactly when one comma-separated element of one line is "1".
+func FuzzOptedOut(f *testing.F) {
+	f.Add("1", "", "", "")
+	f.Add("0", "1", "", "")
+	f.Add("0, 1", "", "0", "1")
+	f.Add(" 1 ,", "x", "1,0", "")
+	f.Add("10", "true", "01", ",,")
+	f.Fuzz(func(t *testing.T, gpc1, gpc2, dnt1, dnt2 string) {
+		var req fasthttp.Request
+		req.SetRequestURI("/p.gif?id=px1")
+		says := func(lines ...string) bool {
+			for _, l := range lines {
+				for item := range strings.SplitSeq(l, ",") {
+					if strings.Trim(item, " \t") == "1" {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		for _, l := range [][2]string{{"Sec-GPC", gpc1}, {"Sec-GPC", gpc2}, {"DNT", dnt1}, {"DNT", dnt2}} {
+			if l[1] != "" {
+				req.Header.Add(l[0], l[1])
+			}
+		}
+		// The lines as fasthttp keeps them.
+		var gpc, dnt []string
+		for _, v := range req.Header.PeekAll("Sec-GPC") {
+			gpc = append(gpc, string(v))
+		}
+		for _, v := range req.Header.PeekAll("DNT") {
+			dnt = append(dnt, string(v))
+		}
+		for _, p := range []Privacy{{}, {HonorGPC: true}, {HonorDNT: true}, {HonorGPC: true, HonorDNT: true}} {
+			want := p.HonorGPC && says(gpc...) || p.HonorDNT && says(dnt...)
+			if got := optedOut(&req.Header, &p); got != want {
+				t.Fatalf("Sec-GPC %q, DNT %q, %+v: opted out %v, want %v", gpc, dnt, p, got, want)
+			}
+		}
+	})
+}
+
 // FuzzParseTrustedProxies checks that a list that parses trusts each address
 // it names.
 func FuzzParseTrustedProxies(f *testing.F) {

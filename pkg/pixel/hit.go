@@ -6,6 +6,7 @@
 package pixel
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"sync"
@@ -267,13 +268,36 @@ func setCookie(resp *fasthttp.ResponseHeader, ck *fasthttp.Cookie, c *CookieConf
 	resp.SetCookie(ck)
 }
 
-// optedOut reports whether a privacy signal that the configuration honours is present.
+// optedOut reports whether a privacy signal that the configuration honours
+// is present. A signal repeated with different values counts when any of
+// them opts out: a browser or a proxy may add a header line or a cookie
+// after one the page sent, and doubt is resolved in the visitor's favour.
 func optedOut(hdr *fasthttp.RequestHeader, p *Privacy) bool {
-	if p.OptOutCookie != "" && len(hdr.Cookie(p.OptOutCookie)) > 0 {
+	if p.OptOutCookie != "" {
+		for k, v := range hdr.Cookies() {
+			if len(v) > 0 && string(k) == p.OptOutCookie {
+				return true
+			}
+		}
+	}
+	if p.HonorGPC && headerSaysOne(hdr, "Sec-GPC") {
 		return true
 	}
-	if p.HonorGPC && string(hdr.Peek("Sec-GPC")) == "1" {
-		return true
+	return p.HonorDNT && headerSaysOne(hdr, "DNT")
+}
+
+// headerSaysOne reports whether any value of the header name is "1": each
+// of its lines, and each comma-separated element of a line (how a proxy
+// may join repeated lines, RFC 9110 section 5.3), spaces and tabs trimmed.
+func headerSaysOne(hdr *fasthttp.RequestHeader, name string) bool {
+	for _, line := range hdr.PeekAll(name) {
+		for len(line) > 0 {
+			var item []byte
+			item, line, _ = bytes.Cut(line, comma)
+			if string(bytes.Trim(item, " \t")) == "1" {
+				return true
+			}
+		}
 	}
-	return p.HonorDNT && string(hdr.Peek("DNT")) == "1"
+	return false
 }

@@ -220,6 +220,22 @@ func TestFromRequestPrivacy(t *testing.T) {
 		{"DNT not honoured by default", DefaultConfig().Privacy, []string{"DNT: 1"}, false},
 		{"DNT honoured", Privacy{HonorDNT: true}, []string{"DNT: 1"}, true},
 		{"DNT 0", Privacy{HonorDNT: true}, []string{"DNT: 0"}, false},
+		{"GPC 0 then 1", DefaultConfig().Privacy, []string{"Sec-GPC: 0", "Sec-GPC: 1"}, true},
+		{"GPC 1 then 0", DefaultConfig().Privacy, []string{"Sec-GPC: 1", "sec-gpc: 0"}, true},
+		{"GPC 0 twice", DefaultConfig().Privacy, []string{"Sec-GPC: 0", "Sec-GPC: 0"}, false},
+		{"GPC lines joined by a proxy", DefaultConfig().Privacy, []string{"Sec-GPC: 0, 1"}, true},
+		{"GPC joined without spaces", DefaultConfig().Privacy, []string{"Sec-GPC: 0,1"}, true},
+		{"GPC empty, then 1", DefaultConfig().Privacy, []string{"Sec-GPC:", "Sec-GPC: 1"}, true},
+		{"GPC 10", DefaultConfig().Privacy, []string{"Sec-GPC: 10"}, false},
+		{"GPC true", DefaultConfig().Privacy, []string{"Sec-GPC: true"}, false},
+		{"GPC 0 then 1, not honoured", Privacy{}, []string{"Sec-GPC: 0", "Sec-GPC: 1"}, false},
+		{"DNT 0 then 1", Privacy{HonorDNT: true}, []string{"DNT: 0", "DNT: 1"}, true},
+		{"DNT 1 then 0", Privacy{HonorDNT: true}, []string{"DNT: 1", "DNT: 0"}, true},
+		{"DNT joined", Privacy{HonorDNT: true}, []string{"DNT: 0 , 1"}, true},
+		{"DNT 0 then 1, not honoured", DefaultConfig().Privacy, []string{"DNT: 0", "DNT: 1"}, false},
+		{"opt-out cookie empty, then set", DefaultConfig().Privacy, []string{"Cookie: _pxoptout=; _pxoptout=1"}, true},
+		{"opt-out cookie on a second Cookie line", DefaultConfig().Privacy, []string{"Cookie: _pxoptout=", "Cookie: _pxoptout=1"}, true},
+		{"opt-out cookie empty twice", DefaultConfig().Privacy, []string{"Cookie: _pxoptout=; _pxoptout="}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()

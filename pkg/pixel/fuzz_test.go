@@ -3,9 +3,12 @@ package pixel
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -25,6 +28,8 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add("id=px1&cd[content_ids]=1,2, 3&cd[value]=-0&dl=&rl=%E4%B8", "\xff", "_pxsid=x")
 	f.Add("id=a&id=b&ts=0&ts=1&cd[k]=1&cd[k]=2&cd[]=3&cd[=4", "", "_pxoptout=1")
 	f.Add("%zz=%&&=&id=%", "", "")
+	f.Add("id=px1&cd[value]=0x1p4&cd[currency]=eur", "", "")
+	f.Add("id=px1&cd[value]=-1_000.5e2", "", "")
 	f.Fuzz(func(t *testing.T, query, referer, cookie string) {
 		var req fasthttp.Request
 		req.SetRequestURI("/p.gif")
@@ -78,6 +83,27 @@ func FuzzParseQuery(f *testing.F) {
 		}
 		if !bytes.Equal(got.VisitorID, e.VisitorID) || !bytes.Equal(got.SessionID, e.SessionID) || string(got.IP) != "203.0.113.7" {
 			t.Fatalf("query %q: visitor %q session %q ip %q", query, got.VisitorID, got.SessionID, got.IP)
+		}
+	})
+}
+
+// FuzzParseValue checks cd[value]'s format against a regular expression:
+// exactly the plain decimals within event.MaxAbsValue are accepted, with
+// the value strconv.ParseFloat gives them.
+func FuzzParseValue(f *testing.F) {
+	for _, s := range []string{"19.90", "-5", "0", "007.5", "1e3", "0x1p4", "1_000", "+5", "inf", "NaN", ".5", "5.", "-", "1000000000000001"} {
+		f.Add(s)
+	}
+	plain := regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseValue([]byte(s))
+		want, perr := strconv.ParseFloat(s, 64)
+		ok := plain.MatchString(s) && perr == nil && math.Abs(want) <= event.MaxAbsValue
+		switch {
+		case ok && (err != nil || got != want):
+			t.Fatalf("parseValue(%q) = %v, %v; want %v", s, got, err, want)
+		case !ok && err != ErrBadValue:
+			t.Fatalf("parseValue(%q) = %v, %v; want ErrBadValue", s, got, err)
 		}
 	})
 }
@@ -204,6 +230,7 @@ func FuzzParseBody(f *testing.F) {
 	f.Add(`[[[[{"id":"px1"}]]]]`, "")
 	f.Add("{\"id\":\"px1\",\"dl\":\"\xff\xfe\"}", "")
 	f.Add(`{"id":"px1","ts":1e3,"x":-0.0E+1}`, "")
+	f.Add(`[{"id":"px1","cd":{"value":1e3}},{"id":"px1","cd":{"value":"+5"}},{"id":"px1","cd":{"value":"-19.90"}}]`, "")
 	f.Fuzz(func(t *testing.T, body, cookie string) {
 		var req fasthttp.Request
 		req.SetRequestURI("/collect")

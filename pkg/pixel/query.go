@@ -259,7 +259,9 @@ func parseContentIDs(h *Hit, val []byte, lim *Limits) error {
 				end = len(body)
 			}
 			item = bytes.TrimSpace(body[:end])
-			if _, err := strconv.ParseFloat(b2s(item), 64); err != nil {
+			// A JSON number, by JSON's grammar (not ParseFloat's, which
+			// takes inf, 0x10 and 1_000).
+			if n, ok := event.NumberEnd(item, 0); !ok || n != len(item) {
 				return ErrBadContentIDs
 			}
 			body = body[end:]

@@ -177,8 +177,10 @@ func generate(gen *loadgen.Generator, seed uint64, from, to int, now time.Time) 
 	return c, nil
 }
 
-// visitorCookie appends the id a returning visitor's cookie holds: 22
-// characters of base64url, stable per visitor, as the collector issues them.
+// visitorCookie appends the id a returning visitor's cookie holds: 16 bytes
+// made from the seed, stable per visitor, as 22 characters of unpadded
+// base64url, the one form the collector issues and accepts back
+// (pixel.ValidCookieID).
 func visitorCookie(dst []byte, seed uint64, visitor, which int) []byte {
 	var raw [16]byte
 	v := uint64(visitor)<<1 | uint64(which)

@@ -67,6 +67,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sameIDs := 0
 	for i := range a.Len() {
 		// Visitors without cookies get fresh random ids from the collector's
 		// code, so compare what does not depend on them.
@@ -80,6 +81,15 @@ func TestGenerateIsDeterministic(t *testing.T) {
 		if !bytes.Equal(ea.EventID, eb.EventID) || !bytes.Equal(ea.URL, eb.URL) || !bytes.Equal(ea.Props, eb.Props) {
 			t.Fatalf("message %d differs between one and four workers:\n%s\n%s", i, a.Value(i), b.Value(i))
 		}
+		if bytes.Equal(ea.VisitorID, eb.VisitorID) && bytes.Equal(ea.SessionID, eb.SessionID) {
+			sameIDs++
+		}
+	}
+	// Returning visitors (70% of browsers keep cookies) send ids made from
+	// the seed, which the collector's code must take as its own: otherwise
+	// every hit would be a new visitor with a random id.
+	if share := float64(sameIDs) / float64(a.Len()); share < 0.6 || share > 0.8 {
+		t.Errorf("%.0f%% of the messages have the same visitor and session in both runs, want about 70%%", 100*share)
 	}
 }
 

@@ -48,7 +48,7 @@ func TestSendAllocations(t *testing.T) {
 	srv := &fasthttp.Server{ReadBufferSize: 16 << 10, Handler: func(ctx *fasthttp.RequestCtx) {
 		if len(ctx.Request.Header.Cookie(pixel.VisitorCookie)) == 0 {
 			ctx.Response.Header.Set("Set-Cookie", "_pxid=AAAAAAAAAAAAAAAAAAAAAA; Path=/; Max-Age=34560000")
-			ctx.Response.Header.Add("Set-Cookie", "_pxsid=BBBBBBBBBBBBBBBBBBBBBB; Path=/; Max-Age=1800")
+			ctx.Response.Header.Add("Set-Cookie", "_pxsid=BBBBBBBBBBBBBBBBBBBBBA; Path=/; Max-Age=1800")
 		}
 		ctx.Response.SetBodyRaw(pixel.GIF)
 	}}

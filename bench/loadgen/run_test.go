@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"runtime"
 	"slices"
@@ -113,7 +112,8 @@ func (c *collector) handle(ctx *fasthttp.RequestCtx) {
 			c.uaMismatch++
 		}
 	} else {
-		id = fmt.Sprintf("visitor%015d", n)
+		// Ids in the form the real collector issues and accepts back.
+		id = string(pixel.AppendNewID(nil))
 		c.issued[id] = ua
 		var ck fasthttp.Cookie
 		ck.SetKey(pixel.VisitorCookie)
@@ -121,7 +121,7 @@ func (c *collector) handle(ctx *fasthttp.RequestCtx) {
 		ck.SetMaxAge(400 * 24 * 3600)
 		ctx.Response.Header.SetCookie(&ck)
 		ck.SetKey(pixel.SessionCookie)
-		ck.SetValue("session" + id)
+		ck.SetValueBytes(pixel.AppendNewID(nil))
 		ck.SetMaxAge(1800)
 		ctx.Response.Header.SetCookie(&ck)
 	}

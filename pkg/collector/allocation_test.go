@@ -4,6 +4,7 @@ package collector_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/pixel-pipeline/pixel/pkg/collector"
@@ -32,6 +33,10 @@ func TestPixelAllocations(t *testing.T) {
 		{"behind a trusted proxy", rawGET(validHit, "X-Forwarded-For: 6.6.6.6", "X-Forwarded-For: 198.51.100.4, 203.0.113.9"), behindProxy, "198.51.100.4"},
 		{"invalid hit", rawGET("/p.gif?ev=Purchase&ts=x"), nil, ""},
 		{"opted out", rawGET("/p.gif?id=px1", "Sec-GPC: 1"), nil, ""},
+		{"opted out on a second Sec-GPC line", rawGET("/p.gif?id=px1", "Sec-GPC: 0", "Sec-GPC: 1"), nil, ""},
+		{"duplicate cookies, the first malformed", rawGET(validHit, "Cookie: _pxid=garbage; _pxid="+visitorID+"; _pxsid=; _pxsid="+sessionID), nil, "203.0.113.7"},
+		{"zone in X-Forwarded-For", rawGET(validHit, "X-Forwarded-For: fe80::1%<img src=x onerror=alert(1)>"), behindProxy, "203.0.113.7"},
+		{"HEAD", "HEAD" + strings.TrimPrefix(rawGET(validHit, "Cookie: _pxid="+visitorID), "GET"), nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t, tc.change)

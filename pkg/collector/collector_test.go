@@ -207,6 +207,77 @@ func TestPixelAlwaysAnswersTheGIF(t *testing.T) {
 	}
 }
 
+// TestPixelHEADRecordsNothing checks that HEAD /p.gif (link checkers,
+// prefetchers) gets the GIF's headers, and no body over the wire, but
+// records nothing, sets no cookie and counts as a request, not as a hit.
+func TestPixelHEADRecordsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name, uri string
+		headers   []string
+	}{
+		{"returning visitor", validHit, []string{"Cookie: _pxid=" + visitorID + "; _pxsid=" + sessionID}},
+		{"new visitor", "/p.gif?id=px1", nil},
+		{"invalid hit", "/p.gif?ev=Purchase&ts=x", nil},
+		{"opted out", "/p.gif?id=px1", []string{"Sec-GPC: 1"}},
+		{"no query", "/p.gif", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t, nil)
+			resp := ts.do(t, "HEAD", tc.uri, tc.headers...)
+			checkGIF(t, resp)
+			if ts.pub.published != 0 {
+				t.Errorf("HEAD published %d messages: %s", ts.pub.published, ts.pub.last.Value)
+			}
+			if n := len(resp.Header.PeekCookie(pixel.VisitorCookie)) + len(resp.Header.PeekCookie(pixel.SessionCookie)); n != 0 {
+				t.Errorf("HEAD set cookies: %s", resp.Header.Header())
+			}
+			if got := ts.metric(t, `pixel_http_requests_total{path="/p.gif"}`); got != 1 {
+				t.Errorf(`pixel_http_requests_total{path="/p.gif"} = %v, want 1`, got)
+			}
+			for _, series := range []string{`pixel_hits_total{outcome="accepted"}`, `pixel_hits_total{outcome="queue_full"}`} {
+				if got := ts.metric(t, series); got != 0 {
+					t.Errorf("%s = %v, want 0", series, got)
+				}
+			}
+			for _, r := range pixel.Reasons {
+				if got := ts.metric(t, `pixel_hits_invalid_total{reason="`+r.Reason+`"}`); got != 0 {
+					t.Errorf("pixel_hits_invalid_total{reason=%q} = %v, want 0", r.Reason, got)
+				}
+			}
+		})
+	}
+
+	// Over the wire: the GET's status and headers but for the cookies, no body.
+	ts := newTestServer(t, nil)
+	s := newConnServer(ts.handler)
+	answer := func(method string) (head, body string) {
+		t.Helper()
+		raw := rawGET(validHit, "Cookie: _pxid="+visitorID)
+		if err := s.serve(method + strings.TrimPrefix(raw, "GET")); err != nil {
+			t.Fatal(err)
+		}
+		head, body, _ = strings.Cut(s.conn.w.String(), "\r\n\r\n")
+		var lines []string
+		for l := range strings.SplitSeq(head, "\r\n") {
+			if !strings.HasPrefix(l, "Date: ") && !strings.HasPrefix(l, "Set-Cookie: ") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n"), body
+	}
+	getHead, getBody := answer("GET")
+	headHead, headBody := answer("HEAD")
+	if headHead != getHead || headBody != "" || getBody != string(pixel.GIF) {
+		t.Errorf("HEAD answered\n%s\n(body %q)\nGET answered\n%s\n(body of %d bytes)", headHead, headBody, getHead, len(getBody))
+	}
+	if !strings.Contains(headHead, "Content-Length: 43") {
+		t.Errorf("HEAD lacks the GIF's Content-Length:\n%s", headHead)
+	}
+	if strings.Contains(s.conn.w.String(), "Set-Cookie") || ts.pub.published != 1 {
+		t.Errorf("HEAD set cookies or published (%d messages in all, want the GET's 1):\n%s", ts.pub.published, s.conn.w.String())
+	}
+}
+
 func TestPixelValidHitPublishesOneEvent(t *testing.T) {
 	ts := newTestServer(t, nil)
 	resp := ts.do(t, "GET", validHit, "Cookie: _pxid="+visitorID+"; _pxsid="+sessionID, "User-Agent: "+browserUA)

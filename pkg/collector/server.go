@@ -183,8 +183,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// pixel serves GET /p.gif: always the GIF, whatever the input.
+// pixel serves GET /p.gif: always the GIF, whatever the input. HEAD gets
+// the same answer without the body (fasthttp drops it) and is not a hit:
+// link checkers and prefetchers send it, no browser showing the image does,
+// so nothing is recorded, no cookie is set, and it counts only in
+// pixel_http_requests_total{path="/p.gif"}, neither accepted nor invalid.
 func (s *Server) pixel(ctx *fasthttp.RequestCtx) {
+	if ctx.IsHead() {
+		pixel.WriteGIF(ctx)
+		return
+	}
 	now := time.Now()
 	h := pixel.AcquireHit()
 	if err := h.FromRequest(ctx, &s.cfg.Pixel, now); err != nil {

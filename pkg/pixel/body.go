@@ -17,7 +17,9 @@ import (
 // The same Limits and *InvalidError reasons apply as to the query; for a
 // repeated key the first counts. JSON types: id, ev, eid, dl, rl and currency
 // are strings; ts is a number or a string of digits; cd is an object;
-// cd.value is a number or a numeric string; cd.order_id a string or number;
+// cd.value is a number or a numeric string, either way a plain decimal as
+// in the query (no exponent, though JSON numbers may have one: see
+// plainDecimal); cd.order_id a string or number;
 // cd.content_ids an array of strings and numbers, or a string read as in the
 // query; other cd values are strings, numbers or booleans, kept as strings
 // in props. null is the same as an absent key. Any other type is ErrBadType.

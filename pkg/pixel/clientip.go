@@ -55,8 +55,14 @@ func (t TrustedProxies) trusted(a netip.Addr) bool {
 // client. xff holds the header's lines in the order received: a proxy may
 // append its own line after one the client sent, so all of them count, the
 // last one first. Malformed entries stop the walk at the last trusted hop.
+//
+// The result never has an IPv6 zone, so that its text is only an address.
+// An entry with a zone ("fe80::1%eth0") is malformed: a zone names an
+// interface of the host that wrote it, means nothing here, and its text is
+// whatever the sender chose ("fe80::1%<script>", 8 KB of it). The peer's
+// zone, if any, is dropped.
 func (t TrustedProxies) ClientIP(peer netip.Addr, xff ...[]byte) netip.Addr {
-	peer = peer.Unmap()
+	peer = peer.Unmap().WithZone("")
 	if len(t.prefixes) == 0 || !t.trusted(peer) {
 		return peer
 	}
@@ -70,8 +76,8 @@ func (t TrustedProxies) ClientIP(peer netip.Addr, xff ...[]byte) netip.Addr {
 			} else {
 				entry, list = list, nil
 			}
-			a, err := netip.ParseAddr(b2s(bytes.TrimSpace(entry)))
-			if err != nil {
+			a, ok := parseEntry(entry)
+			if !ok {
 				return client
 			}
 			client = a.Unmap()
@@ -81,4 +87,17 @@ func (t TrustedProxies) ClientIP(peer netip.Addr, xff ...[]byte) netip.Addr {
 		}
 	}
 	return client
+}
+
+// parseEntry parses one X-Forwarded-For entry: an IPv4 or IPv6 address
+// between optional spaces, without a port or a zone. The zone is refused
+// before netip sees it, which would intern its text (an allocation the
+// sender controls).
+func parseEntry(entry []byte) (netip.Addr, bool) {
+	entry = bytes.TrimSpace(entry)
+	if bytes.IndexByte(entry, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(b2s(entry))
+	return a, err == nil
 }

@@ -84,6 +84,15 @@ func TestClientIP(t *testing.T) {
 		{"IPv4-mapped client is unmapped", tp, "10.0.0.1", []string{"::ffff:203.0.113.7"}, "203.0.113.7"},
 		{"IPv4-mapped peer", tp, "::ffff:10.0.0.1", []string{"203.0.113.7"}, "203.0.113.7"},
 		{"IPv4-mapped untrusted peer is unmapped", TrustedProxies{}, "::ffff:203.0.113.7", nil, "203.0.113.7"},
+		{"zone in the client entry is malformed", tp, "10.0.0.1", []string{"fe80::1%<img src=x onerror=alert(1)>"}, "10.0.0.1"},
+		{"zone after a trusted hop", tp, "10.0.0.1", []string{"fe80::1%eth0, 10.2.2.2"}, "10.2.2.2"},
+		{"long zone", tp, "10.0.0.1", []string{"fe80::1%" + strings.Repeat("z", 8<<10)}, "10.0.0.1"},
+		{"empty zone", tp, "10.0.0.1", []string{"fe80::1%"}, "10.0.0.1"},
+		{"zone on an IPv4-mapped entry", tp, "10.0.0.1", []string{"::ffff:10.2.2.2%eth0"}, "10.0.0.1"},
+		{"zone left of the client is never read", tp, "10.0.0.1", []string{"fe80::1%eth0, 203.0.113.7"}, "203.0.113.7"},
+		{"zone of an untrusted peer is dropped", TrustedProxies{}, "fe80::1%eth0", nil, "fe80::1"},
+		{"zone of a trusted peer is dropped", tp, "2001:db8::1%eth0", []string{"203.0.113.7"}, "203.0.113.7"},
+		{"zone of a trusted peer without a header", tp, "2001:db8::1%eth0", nil, "2001:db8::1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var xff [][]byte

@@ -17,7 +17,7 @@ var (
 	ErrBadEvent       = &InvalidError{"bad_event", "ev must be 1-64 characters of A-Z a-z 0-9 _ . : -"}
 	ErrBadEventID     = &InvalidError{"bad_eid", "eid must be 1-128 printable ASCII characters without spaces"}
 	ErrBadTS          = &InvalidError{"bad_ts", "ts must be client time in milliseconds since 1970"}
-	ErrBadValue       = &InvalidError{"bad_value", "cd[value] must be a decimal number of magnitude at most 1e15"}
+	ErrBadValue       = &InvalidError{"bad_value", "cd[value] must be a decimal number such as 19.90 or -5 (no exponent, no +), of magnitude at most 1e15"}
 	ErrBadCurrency    = &InvalidError{"bad_currency", "cd[currency] must be a 3-letter ISO 4217 code"}
 	ErrBadContentIDs  = &InvalidError{"bad_content_ids", "cd[content_ids] must be a JSON array or a comma-separated list within the limits"}
 	ErrBadProp        = &InvalidError{"bad_prop", "custom cd[...] keys must be 1-64 characters of A-Z a-z 0-9 _ . : -"}

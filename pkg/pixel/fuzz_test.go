@@ -3,9 +3,12 @@ package pixel
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -25,6 +28,8 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add("id=px1&cd[content_ids]=1,2, 3&cd[value]=-0&dl=&rl=%E4%B8", "\xff", "_pxsid=x")
 	f.Add("id=a&id=b&ts=0&ts=1&cd[k]=1&cd[k]=2&cd[]=3&cd[=4", "", "_pxoptout=1")
 	f.Add("%zz=%&&=&id=%", "", "")
+	f.Add("id=px1&cd[value]=0x1p4&cd[currency]=eur", "", "")
+	f.Add("id=px1&cd[value]=-1_000.5e2", "", "")
 	f.Fuzz(func(t *testing.T, query, referer, cookie string) {
 		var req fasthttp.Request
 		req.SetRequestURI("/p.gif")
@@ -82,12 +87,36 @@ func FuzzParseQuery(f *testing.F) {
 	})
 }
 
+// FuzzParseValue checks cd[value]'s format against a regular expression:
+// exactly the plain decimals within event.MaxAbsValue are accepted, with
+// the value strconv.ParseFloat gives them.
+func FuzzParseValue(f *testing.F) {
+	for _, s := range []string{"19.90", "-5", "0", "007.5", "1e3", "0x1p4", "1_000", "+5", "inf", "NaN", ".5", "5.", "-", "1000000000000001"} {
+		f.Add(s)
+	}
+	plain := regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseValue([]byte(s))
+		want, perr := strconv.ParseFloat(s, 64)
+		ok := plain.MatchString(s) && perr == nil && math.Abs(want) <= event.MaxAbsValue
+		switch {
+		case ok && (err != nil || got != want):
+			t.Fatalf("parseValue(%q) = %v, %v; want %v", s, got, err, want)
+		case !ok && err != ErrBadValue:
+			t.Fatalf("parseValue(%q) = %v, %v; want ErrBadValue", s, got, err)
+		}
+	})
+}
+
 // FuzzClientIP checks that the client IP is always the peer or one of the
-// X-Forwarded-For entries, and the peer whenever the peer is not trusted.
+// X-Forwarded-For entries, the peer whenever the peer is not trusted, and
+// never has a zone: its text is an address that parses back to itself.
 func FuzzClientIP(f *testing.F) {
 	f.Add("10.0.0.0/8", "10.0.0.1", "203.0.113.7, 10.1.1.1", "")
 	f.Add("10.0.0.0/8,2001:db8::/32", "2001:db8::1", "junk", "::ffff:1.2.3.4")
 	f.Add("", "203.0.113.7", "1.1.1.1", "2.2.2.2")
+	f.Add("0.0.0.0/0", "10.0.0.1", "fe80::1%<img src=x onerror=alert(1)>", "")
+	f.Add("fe80::/10", "fe80::1%eth0", "fe80::2%eth1, fe80::3", "")
 	f.Fuzz(func(t *testing.T, trusted, peer, xff1, xff2 string) {
 		tp, err := ParseTrustedProxies(trusted)
 		if err != nil {
@@ -98,18 +127,67 @@ func FuzzClientIP(f *testing.F) {
 			return
 		}
 		got := tp.ClientIP(p, []byte(xff1), []byte(xff2))
-		if got == p.Unmap() {
+		if got.Zone() != "" || !got.IsValid() {
+			t.Fatalf("ClientIP(%s, %q, %q) = %s, want a valid address without a zone", p, xff1, xff2, got)
+		}
+		if back, err := netip.ParseAddr(got.String()); err != nil || back != got {
+			t.Fatalf("client %s does not parse back to itself: %s, %v", got, back, err)
+		}
+		if got == p.Unmap().WithZone("") {
 			return
 		}
-		if !tp.trusted(p) {
+		if !tp.trusted(p.WithZone("")) {
 			t.Fatalf("untrusted peer %s, yet client %s from X-Forwarded-For %q, %q", p, got, xff1, xff2)
 		}
 		for _, entry := range strings.Split(xff1+","+xff2, ",") {
-			if a, err := netip.ParseAddr(strings.TrimSpace(entry)); err == nil && a.Unmap() == got {
+			if a, err := netip.ParseAddr(strings.TrimSpace(entry)); err == nil && a.Zone() == "" && a.Unmap() == got {
 				return
 			}
 		}
 		t.Fatalf("client %s is neither the peer %s nor in X-Forwarded-For %q, %q", got, p, xff1, xff2)
+	})
+}
+
+// FuzzOptedOut sends arbitrary Sec-GPC and DNT header lines: a hit is
+// opted out exactly when one comma-separated element of one line is "1".
+func FuzzOptedOut(f *testing.F) {
+	f.Add("1", "", "", "")
+	f.Add("0", "1", "", "")
+	f.Add("0, 1", "", "0", "1")
+	f.Add(" 1 ,", "x", "1,0", "")
+	f.Add("10", "true", "01", ",,")
+	f.Fuzz(func(t *testing.T, gpc1, gpc2, dnt1, dnt2 string) {
+		var req fasthttp.Request
+		req.SetRequestURI("/p.gif?id=px1")
+		says := func(lines ...string) bool {
+			for _, l := range lines {
+				for item := range strings.SplitSeq(l, ",") {
+					if strings.Trim(item, " \t") == "1" {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		for _, l := range [][2]string{{"Sec-GPC", gpc1}, {"Sec-GPC", gpc2}, {"DNT", dnt1}, {"DNT", dnt2}} {
+			if l[1] != "" {
+				req.Header.Add(l[0], l[1])
+			}
+		}
+		// The lines as fasthttp keeps them.
+		var gpc, dnt []string
+		for _, v := range req.Header.PeekAll("Sec-GPC") {
+			gpc = append(gpc, string(v))
+		}
+		for _, v := range req.Header.PeekAll("DNT") {
+			dnt = append(dnt, string(v))
+		}
+		for _, p := range []Privacy{{}, {HonorGPC: true}, {HonorDNT: true}, {HonorGPC: true, HonorDNT: true}} {
+			want := p.HonorGPC && says(gpc...) || p.HonorDNT && says(dnt...)
+			if got := optedOut(&req.Header, &p); got != want {
+				t.Fatalf("Sec-GPC %q, DNT %q, %+v: opted out %v, want %v", gpc, dnt, p, got, want)
+			}
+		}
 	})
 }
 
@@ -152,6 +230,7 @@ func FuzzParseBody(f *testing.F) {
 	f.Add(`[[[[{"id":"px1"}]]]]`, "")
 	f.Add("{\"id\":\"px1\",\"dl\":\"\xff\xfe\"}", "")
 	f.Add(`{"id":"px1","ts":1e3,"x":-0.0E+1}`, "")
+	f.Add(`[{"id":"px1","cd":{"value":1e3}},{"id":"px1","cd":{"value":"+5"}},{"id":"px1","cd":{"value":"-19.90"}}]`, "")
 	f.Fuzz(func(t *testing.T, body, cookie string) {
 		var req fasthttp.Request
 		req.SetRequestURI("/collect")
@@ -267,21 +346,26 @@ func checkRoundTrip(t *testing.T, input string, e *event.Event, lim *Limits) {
 	}
 }
 
-// FuzzCookie sends an arbitrary Cookie header. It must never panic; the
-// visitor and session ids are the cookies' values when those are valid ids
-// and fresh 22-character ids otherwise; the Set-Cookie headers written back
-// parse as cookies holding exactly those ids.
+// FuzzCookie sends arbitrary Cookie headers. It must never panic; the
+// visitor and session ids are the first of the cookies' values that is an
+// id we issue (by encoding/base64's judgement, see canonicalID) and fresh
+// 22-character ids otherwise; the Set-Cookie headers written back parse as
+// cookies holding exactly those ids.
 func FuzzCookie(f *testing.F) {
-	f.Add("_pxid=" + visitorID)
-	f.Add("_pxid=" + visitorID + "; _pxsid=abcdefgh12345678")
-	f.Add(`_pxid="quoted"; _pxid=second-value-1234`)
-	f.Add("_pxid=short; _pxsid=; _pxoptout=")
-	f.Add("_pxid=\xff\xfe\x00;;;=; _pxsid==x=")
-	f.Add(strings.Repeat("a=b; ", 200) + "_pxid=" + visitorID)
-	f.Fuzz(func(t *testing.T, cookie string) {
+	f.Add("_pxid="+visitorID, "")
+	f.Add("_pxid="+visitorID+"; _pxsid=abcdefgh12345678", "")
+	f.Add(`_pxid="quoted"; _pxid=second-value-1234`, "_pxid="+visitorID)
+	f.Add("_pxid=short; _pxsid=; _pxoptout=", "_pxsid="+sessionID)
+	f.Add("_pxid=\xff\xfe\x00;;;=; _pxsid==x=", "")
+	f.Add(strings.Repeat("a=b; ", 200)+"_pxid="+visitorID, "")
+	f.Add("_pxid="+visitorID[:21]+"B; _pxid="+visitorID, "_pxsid="+sessionID+"==")
+	f.Fuzz(func(t *testing.T, cookie, cookie2 string) {
 		var req fasthttp.Request
 		req.SetRequestURI("/p.gif?id=px1")
 		req.Header.Set(fasthttp.HeaderCookie, cookie)
+		if cookie2 != "" {
+			req.Header.Add(fasthttp.HeaderCookie, cookie2)
+		}
 		var ctx fasthttp.RequestCtx
 		ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(203, 0, 113, 7), Port: 5}, nil)
 		cfg := DefaultConfig()
@@ -292,19 +376,25 @@ func FuzzCookie(f *testing.F) {
 			return
 		}
 		if err != nil {
-			t.Fatalf("Cookie %q: %v", cookie, err)
+			t.Fatalf("Cookie %q, %q: %v", cookie, cookie2, err)
 		}
 		for _, c := range []struct {
 			name string
 			got  []byte
 		}{{VisitorCookie, h.Event.VisitorID}, {SessionCookie, h.Event.SessionID}} {
-			sent := ctx.Request.Header.Cookie(c.name)
-			if ValidCookieID(sent) {
-				if !bytes.Equal(c.got, sent) {
-					t.Fatalf("Cookie %q: %s = %q, want the valid cookie %q", cookie, c.name, c.got, sent)
+			var sent []byte
+			for k, v := range ctx.Request.Header.Cookies() {
+				if string(k) == c.name && canonicalID(string(v)) {
+					sent = v
+					break
 				}
-			} else if len(c.got) != VisitorIDLen || !ValidCookieID(c.got) {
-				t.Fatalf("Cookie %q: %s = %q, want a new %d-character id", cookie, c.name, c.got, VisitorIDLen)
+			}
+			if sent != nil {
+				if !bytes.Equal(c.got, sent) {
+					t.Fatalf("Cookie %q, %q: %s = %q, want the valid cookie %q", cookie, cookie2, c.name, c.got, sent)
+				}
+			} else if !canonicalID(string(c.got)) || strings.Contains(cookie+cookie2, string(c.got)) {
+				t.Fatalf("Cookie %q, %q: %s = %q, want a new %d-character id", cookie, cookie2, c.name, c.got, VisitorIDLen)
 			}
 		}
 		h.SetCookies(&ctx.Response.Header, &cfg.Cookie)

@@ -6,6 +6,7 @@
 package pixel
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"sync"
@@ -190,12 +191,13 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 // resolve finds the visitor and session (from the cookies, else new ids)
 // and the client IP of the request, once per request.
 func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
-	if id := ctx.Request.Header.Cookie(VisitorCookie); ValidCookieID(id) {
+	hdr := &ctx.Request.Header
+	if id := cookieID(hdr, VisitorCookie); id != nil {
 		h.visitorID = append(h.visitorID[:0], id...)
 	} else {
 		h.visitorID = AppendNewID(h.visitorID[:0])
 	}
-	if id := ctx.Request.Header.Cookie(SessionCookie); ValidCookieID(id) {
+	if id := cookieID(hdr, SessionCookie); id != nil {
 		h.sessionID = append(h.sessionID[:0], id...)
 	} else {
 		h.sessionID = AppendNewID(h.sessionID[:0])
@@ -211,7 +213,22 @@ func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 	h.resolved = true
 }
 
-// peerAddr is the connection's remote address without allocating.
+// cookieID returns the first value of the cookie name that is a valid id
+// (ValidCookieID), or nil. A request can carry several cookies of one name
+// (set for another Domain or Path, by a script of the page, or forged): a
+// malformed one must not cost the visitor the id we issued, so all of them
+// are looked at, in the order sent. The value borrows hdr's memory.
+func cookieID(hdr *fasthttp.RequestHeader, name string) []byte {
+	for k, v := range hdr.Cookies() {
+		if string(k) == name && ValidCookieID(v) {
+			return v
+		}
+	}
+	return nil
+}
+
+// peerAddr is the connection's remote address without allocating, and
+// without the zone of a link-local IPv6 peer (AddrFromSlice never sets one).
 func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		a, _ := netip.AddrFromSlice(tcp.IP)
@@ -251,13 +268,36 @@ func setCookie(resp *fasthttp.ResponseHeader, ck *fasthttp.Cookie, c *CookieConf
 	resp.SetCookie(ck)
 }
 
-// optedOut reports whether a privacy signal that the configuration honours is present.
+// optedOut reports whether a privacy signal that the configuration honours
+// is present. A signal repeated with different values counts when any of
+// them opts out: a browser or a proxy may add a header line or a cookie
+// after one the page sent, and doubt is resolved in the visitor's favour.
 func optedOut(hdr *fasthttp.RequestHeader, p *Privacy) bool {
-	if p.OptOutCookie != "" && len(hdr.Cookie(p.OptOutCookie)) > 0 {
+	if p.OptOutCookie != "" {
+		for k, v := range hdr.Cookies() {
+			if len(v) > 0 && string(k) == p.OptOutCookie {
+				return true
+			}
+		}
+	}
+	if p.HonorGPC && headerSaysOne(hdr, "Sec-GPC") {
 		return true
 	}
-	if p.HonorGPC && string(hdr.Peek("Sec-GPC")) == "1" {
-		return true
+	return p.HonorDNT && headerSaysOne(hdr, "DNT")
+}
+
+// headerSaysOne reports whether any value of the header name is "1": each
+// of its lines, and each comma-separated element of a line (how a proxy
+// may join repeated lines, RFC 9110 section 5.3), spaces and tabs trimmed.
+func headerSaysOne(hdr *fasthttp.RequestHeader, name string) bool {
+	for _, line := range hdr.PeekAll(name) {
+		for len(line) > 0 {
+			var item []byte
+			item, line, _ = bytes.Cut(line, comma)
+			if string(bytes.Trim(item, " \t")) == "1" {
+				return true
+			}
+		}
 	}
-	return p.HonorDNT && string(hdr.Peek("DNT")) == "1"
+	return false
 }

@@ -95,32 +95,45 @@ func TestFromRequestCookies(t *testing.T) {
 		{"returning visitor in a session", "_pxid=" + visitorID + "; _pxsid=" + sessionID, visitorID, sessionID},
 		{"returning visitor, session expired", "_pxid=" + visitorID, visitorID, ""},
 		{"among other cookies", "a=b; _pxid=" + visitorID + "; theme=dark; _pxsid=" + sessionID + "; z=1", visitorID, sessionID},
-		{"ids of other tools: 8 and 64 base64url characters", "_pxid=abcd-_12; _pxsid=" + long, "abcd-_12", long},
-		{"too short", "_pxid=abc; _pxsid=1234567", "", ""},
-		{"too long", "_pxid=" + long + "A", "", ""},
+		{"ids not in our format: 8 and 64 base64url characters", "_pxid=abcd-_12; _pxsid=" + long, "", ""},
+		{"chosen id of our length, last character not canonical", "_pxid=" + visitorID[:21] + "B; _pxsid=" + sessionID[:21] + "R", "", ""},
+		{"too short", "_pxid=" + visitorID[:21] + "; _pxsid=1234567", "", ""},
+		{"too long", "_pxid=" + visitorID + "A; _pxsid=" + long, "", ""},
 		{"not base64url", "_pxid=" + visitorID[:20] + "+/; _pxsid=" + sessionID[:20] + "==", "", ""},
 		{"injection attempt", `_pxid="x\",\"ip\":\"1.2.3.4"`, "", ""},
 		{"empty", "_pxid=; _pxsid=", "", ""},
+		{"duplicates: malformed first, valid second", "_pxid=garbage; _pxid=" + visitorID + "; _pxsid=; _pxsid=" + sessionID, visitorID, sessionID},
+		{"duplicates: valid first, malformed second", "_pxid=" + visitorID + "; _pxid=x; _pxsid=" + sessionID + "; _pxsid=" + long, visitorID, sessionID},
+		{"duplicates: two valid, the first wins", "_pxid=" + visitorID + "; _pxid=" + sessionID, visitorID, ""},
+		{"duplicates: all malformed", "_pxid=a; _pxid=b; _pxid=" + long, "", ""},
+		{"duplicates: the visitor's id in the session cookie's place", "_pxsid=x; _pxid=x; _pxsid=" + sessionID + "; _pxid=" + visitorID, visitorID, sessionID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var hdr []string
+			// One Cookie header, and the same cookies split over one
+			// header line each (HTTP/2 and HTTP/3 send them so).
+			lines := [][]string{nil, nil}
 			if tc.cookie != "" {
-				hdr = append(hdr, "Cookie: "+tc.cookie)
-			}
-			h, err := fromRequest(t, DefaultConfig(), newCtx(t, "203.0.113.7", "/p.gif?id=px1", hdr...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			check := func(name string, got []byte, want string) {
-				switch {
-				case want != "" && string(got) != want:
-					t.Errorf("%s = %q, want the cookie's %q", name, got, want)
-				case want == "" && (len(got) != VisitorIDLen || !ValidCookieID(got) || strings.Contains(tc.cookie, string(got))):
-					t.Errorf("%s = %q, want a new id", name, got)
+				lines[0] = []string{"Cookie: " + tc.cookie}
+				for c := range strings.SplitSeq(tc.cookie, "; ") {
+					lines[1] = append(lines[1], "Cookie: "+c)
 				}
 			}
-			check("visitor id", h.Event.VisitorID, tc.wantVisitor)
-			check("session id", h.Event.SessionID, tc.wantSessID)
+			for _, hdr := range lines {
+				h, err := fromRequest(t, DefaultConfig(), newCtx(t, "203.0.113.7", "/p.gif?id=px1", hdr...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				check := func(name string, got []byte, want string) {
+					switch {
+					case want != "" && string(got) != want:
+						t.Errorf("%q: %s = %q, want the cookie's %q", hdr, name, got, want)
+					case want == "" && (len(got) != VisitorIDLen || !ValidCookieID(got) || strings.Contains(tc.cookie, string(got))):
+						t.Errorf("%q: %s = %q, want a new id", hdr, name, got)
+					}
+				}
+				check("visitor id", h.Event.VisitorID, tc.wantVisitor)
+				check("session id", h.Event.SessionID, tc.wantSessID)
+			}
 		})
 	}
 }
@@ -207,6 +220,22 @@ func TestFromRequestPrivacy(t *testing.T) {
 		{"DNT not honoured by default", DefaultConfig().Privacy, []string{"DNT: 1"}, false},
 		{"DNT honoured", Privacy{HonorDNT: true}, []string{"DNT: 1"}, true},
 		{"DNT 0", Privacy{HonorDNT: true}, []string{"DNT: 0"}, false},
+		{"GPC 0 then 1", DefaultConfig().Privacy, []string{"Sec-GPC: 0", "Sec-GPC: 1"}, true},
+		{"GPC 1 then 0", DefaultConfig().Privacy, []string{"Sec-GPC: 1", "sec-gpc: 0"}, true},
+		{"GPC 0 twice", DefaultConfig().Privacy, []string{"Sec-GPC: 0", "Sec-GPC: 0"}, false},
+		{"GPC lines joined by a proxy", DefaultConfig().Privacy, []string{"Sec-GPC: 0, 1"}, true},
+		{"GPC joined without spaces", DefaultConfig().Privacy, []string{"Sec-GPC: 0,1"}, true},
+		{"GPC empty, then 1", DefaultConfig().Privacy, []string{"Sec-GPC:", "Sec-GPC: 1"}, true},
+		{"GPC 10", DefaultConfig().Privacy, []string{"Sec-GPC: 10"}, false},
+		{"GPC true", DefaultConfig().Privacy, []string{"Sec-GPC: true"}, false},
+		{"GPC 0 then 1, not honoured", Privacy{}, []string{"Sec-GPC: 0", "Sec-GPC: 1"}, false},
+		{"DNT 0 then 1", Privacy{HonorDNT: true}, []string{"DNT: 0", "DNT: 1"}, true},
+		{"DNT 1 then 0", Privacy{HonorDNT: true}, []string{"DNT: 1", "DNT: 0"}, true},
+		{"DNT joined", Privacy{HonorDNT: true}, []string{"DNT: 0 , 1"}, true},
+		{"DNT 0 then 1, not honoured", DefaultConfig().Privacy, []string{"DNT: 0", "DNT: 1"}, false},
+		{"opt-out cookie empty, then set", DefaultConfig().Privacy, []string{"Cookie: _pxoptout=; _pxoptout=1"}, true},
+		{"opt-out cookie on a second Cookie line", DefaultConfig().Privacy, []string{"Cookie: _pxoptout=", "Cookie: _pxoptout=1"}, true},
+		{"opt-out cookie empty twice", DefaultConfig().Privacy, []string{"Cookie: _pxoptout=; _pxoptout="}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -256,6 +285,10 @@ func TestFromRequestClientIP(t *testing.T) {
 		{"IPv6", trusted, "2001:db8::1", []string{"X-Forwarded-For: 2001:db8::2, 2a00:1450::68"}, "2a00:1450::68"},
 		{"IPv6 peer, no proxies", TrustedProxies{}, "2a00:1450::68", nil, "2a00:1450::68"},
 		{"IPv4-mapped peer", trusted, "::ffff:10.0.0.1", []string{"X-Forwarded-For: 203.0.113.7"}, "203.0.113.7"},
+		{"zone in X-Forwarded-For: the proxy", trusted, "10.0.0.1", []string{"X-Forwarded-For: fe80::1%<img src=x onerror=alert(1)>"}, "10.0.0.1"},
+		{"8 KB zone in X-Forwarded-For", trusted, "10.0.0.1", []string{"X-Forwarded-For: fe80::1%" + strings.Repeat("z", 8<<10)}, "10.0.0.1"},
+		{"zone after a trusted hop", trusted, "10.0.0.1", []string{"X-Forwarded-For: fe80::1%eth0, 10.1.1.1"}, "10.1.1.1"},
+		{"link-local IPv6 peer", TrustedProxies{}, "fe80::1", nil, "fe80::1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -268,6 +301,30 @@ func TestFromRequestClientIP(t *testing.T) {
 				t.Fatalf("ip = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestFromRequestPeerZone checks that the zone of a link-local peer, which
+// the connection's address carries, does not reach the ip column.
+func TestFromRequestPeerZone(t *testing.T) {
+	for _, trusted := range []string{"", "fe80::/10"} {
+		var req fasthttp.Request
+		req.SetRequestURI("/p.gif?id=px1")
+		req.Header.Set(fasthttp.HeaderXForwardedFor, "fe80::2%<script>")
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, &net.TCPAddr{IP: net.ParseIP("fe80::1"), Zone: "<img src=x>", Port: 5}, nil)
+		cfg := DefaultConfig()
+		var err error
+		if cfg.TrustedProxies, err = ParseTrustedProxies(trusted); err != nil {
+			t.Fatal(err)
+		}
+		h, err := fromRequest(t, cfg, &ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(h.Event.IP); got != "fe80::1" {
+			t.Errorf("trusted %q: ip = %q, want fe80::1", trusted, got)
+		}
 	}
 }
 

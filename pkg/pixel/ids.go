@@ -11,7 +11,8 @@ import (
 // runtime from the operating system, safe for concurrent use and free of
 // allocations. Identifiers must be unguessable, not secret keys.
 
-// VisitorIDLen is the length of a generated visitor or session id.
+// VisitorIDLen is the length of a generated visitor or session id, the only
+// length ValidCookieID accepts.
 const VisitorIDLen = 22
 
 // AppendNewID appends a random 128-bit id as 22 characters of unpadded base64url.
@@ -43,16 +44,25 @@ func AppendNewEventID(dst []byte, now time.Time) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// ValidCookieID reports whether a cookie value can be used as an id:
-// 8-64 characters of base64url (the form we issue, and ids other tools issue).
+// ValidCookieID reports whether a cookie value is an id in the form
+// AppendNewID issues, and only that: 22 characters of unpadded base64url
+// holding 128 bits. 22 characters have room for 132 bits, so the last one
+// carries the final 2 bits and 4 zero bits: it is one of A, Q, g and w.
+// Every id thus has a single spelling, and a value that is not ours (an id
+// a client chose, another tool's id, a truncated or padded one) is replaced
+// with a new id rather than adopted.
 func ValidCookieID(b []byte) bool {
-	if len(b) < 8 || len(b) > 64 {
+	if len(b) != VisitorIDLen {
 		return false
 	}
-	for _, c := range b {
+	for _, c := range b[:VisitorIDLen-1] {
 		if !isLetter(c) && (c < '0' || c > '9') && c != '-' && c != '_' {
 			return false
 		}
 	}
-	return true
+	switch b[VisitorIDLen-1] {
+	case 'A', 'Q', 'g', 'w': // base64url values 0, 16, 32 and 48
+		return true
+	}
+	return false
 }

@@ -82,24 +82,54 @@ func TestValidCookieID(t *testing.T) {
 		id   string
 		want bool
 	}{
-		{"Zm9vYmFyYmF6cXV4cXV1eA", true},
-		{"abcdefgh", true},
-		{"ABCD-_09", true},
-		{strings.Repeat("z", 64), true},
+		{visitorID, true},
+		{sessionID, true},
+		{"AAAAAAAAAAAAAAAAAAAAAA", true},  // 128 zero bits
+		{"_____________________w", true},  // 128 one bits
+		{"-_v7-_v7-_v7-_v7-_v7-w", true},  // - and _ as base64url digits
+		{"AAECAwQFBgcICQoLDA0ODw", true},  // 00 01 02 ... 0f
+		{"AAAAAAAAAAAAAAAAAAAAAQ", true},  // last character 16
+		{"AAAAAAAAAAAAAAAAAAAAAg", true},  // 32
+		{"AAAAAAAAAAAAAAAAAAAAAB", false}, // 1: a bit beyond the 128
+		{"AAAAAAAAAAAAAAAAAAAAAP", false}, // 15
+		{"AAAAAAAAAAAAAAAAAAAAA_", false}, // 63
+		{"Zm9vYmFyYmF6cXV4cXV1eB", false}, // a second spelling of visitorID
 		{"", false},
-		{"abcdefg", false},
-		{strings.Repeat("z", 65), false},
-		{"abcdefg=", false},
-		{"abc+defg", false},
-		{"abc/defg", false},
-		{"abc.defg", false},
-		{"abc defg", false},
-		{"abcdéfgh", false},
-		{"abcdefg\x00", false},
-		{`abcdefg"`, false},
+		{"abcdefgh", false}, // ids of other tools, or chosen by a client
+		{"ABCD-_09", false},
+		{strings.Repeat("z", 64), false},
+		{visitorID[:21], false},           // truncated
+		{visitorID + "A", false},          // 23 characters
+		{visitorID + "==", false},         // padded
+		{"Zm9vYmFyYmF6cXV4cXV1+A", false}, // standard base64, not base64url
+		{"Zm9vYmFyYmF6cXV4cXV1/A", false},
+		{"Zm9vYmFyYmF6cXV4cXV1.A", false},
+		{"Zm9vYmFyYmF6cXV4cXV1 A", false},
+		{"Zm9vYmFyYmF6cXV4cXV1\nA", false},
+		{"Zm9vYmFyYmF6cXV4cXV1\x00A", false},
+		{"Zm9vYmFyYmF6cXV4cXV1é", false}, // 22 bytes, not 22 characters
+		{`"m9vYmFyYmF6cXV4cXV1eA`, false},
 	} {
 		if got := ValidCookieID([]byte(tc.id)); got != tc.want {
 			t.Errorf("ValidCookieID(%q) = %v, want %v", tc.id, got, tc.want)
 		}
 	}
+}
+
+// TestValidCookieIDIsCanonicalBase64 checks ValidCookieID against
+// encoding/base64 for every last character: an id is valid exactly when it
+// decodes strictly to 16 bytes that encode back to the same text.
+func TestValidCookieIDIsCanonicalBase64(t *testing.T) {
+	for c := range 256 {
+		id := append([]byte(visitorID[:VisitorIDLen-1]), byte(c))
+		if got, want := ValidCookieID(id), canonicalID(string(id)); got != want {
+			t.Errorf("ValidCookieID(%q) = %v, encoding/base64 says %v", id, got, want)
+		}
+	}
+}
+
+// canonicalID is ValidCookieID by way of encoding/base64.
+func canonicalID(s string) bool {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return err == nil && len(raw) == 16 && base64.RawURLEncoding.EncodeToString(raw) == s
 }

@@ -259,7 +259,9 @@ func parseContentIDs(h *Hit, val []byte, lim *Limits) error {
 				end = len(body)
 			}
 			item = bytes.TrimSpace(body[:end])
-			if _, err := strconv.ParseFloat(b2s(item), 64); err != nil {
+			// A JSON number, by JSON's grammar (not ParseFloat's, which
+			// takes inf, 0x10 and 1_000).
+			if n, ok := event.NumberEnd(item, 0); !ok || n != len(item) {
 				return ErrBadContentIDs
 			}
 			body = body[end:]
@@ -299,14 +301,47 @@ func addContentID(h *Hit, id []byte, lim *Limits) error {
 	return nil
 }
 
-// parseValue parses a conversion value: a finite decimal number whose size
-// fits what the consumer stores (event.MaxAbsValue).
+// parseValue parses a conversion value: a plain decimal number (see
+// plainDecimal) whose size fits what the consumer stores
+// (event.MaxAbsValue).
 func parseValue(b []byte) (float64, error) {
+	if !plainDecimal(b) {
+		return 0, ErrBadValue
+	}
 	f, err := strconv.ParseFloat(b2s(b), 64)
-	if err != nil || math.IsNaN(f) || math.Abs(f) > event.MaxAbsValue {
+	if err != nil || math.Abs(f) > event.MaxAbsValue {
 		return 0, ErrBadValue
 	}
 	return f, nil
+}
+
+// plainDecimal reports whether b is a decimal number as the README promises
+// it, -?[0-9]+(\.[0-9]+)?, e.g. 19.90: digits with an optional fraction
+// after a dot. Not the syntax of strconv.ParseFloat, which also takes a "+",
+// an exponent, hexadecimal, underscores, inf and nan, and not the JSON
+// number grammar (which has the exponent): a query value and a JSON body's
+// number or string are judged alike. The minus sign is allowed so that a
+// refund or a cancelled order can be sent as a negative value and sums of
+// value stay net; the wire format and the value column have always been
+// signed.
+func plainDecimal(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	intPart, frac, hasFrac := bytes.Cut(b, dot)
+	return allDigits(intPart) && (!hasFrac || allDigits(frac))
+}
+
+var dot = []byte{'.'}
+
+// allDigits reports whether b is one or more ASCII digits.
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
 }
 
 var comma = []byte{','}

@@ -1,7 +1,9 @@
 package pixel
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -99,7 +101,7 @@ func TestParseQuery(t *testing.T) {
 		{"ts zero is the receive time", "id=px1&ts=0", fields{pixelID: "px1", name: "PageView", ts: nowSec}},
 		{"ts of 19 digits", "id=px1&ts=9999999999999999999", fields{pixelID: "px1", name: "PageView", ts: nowSec}},
 		{"cd[value]", "id=px1&cd[value]=129.99", fields{pixelID: "px1", name: "PageView", value: 129.99}},
-		{"cd[value] negative with exponent", "id=px1&cd[value]=-1.5e2", fields{pixelID: "px1", name: "PageView", value: -150}},
+		{"cd[value] negative", "id=px1&cd[value]=-19.90", fields{pixelID: "px1", name: "PageView", value: -19.9}},
 		{"cd[value] empty is no value", "id=px1&cd[value]=", fields{pixelID: "px1", name: "PageView"}},
 		{"cd[currency] is upper-cased", "id=px1&cd[currency]=eur", fields{pixelID: "px1", name: "PageView", currency: "EUR"}},
 		{"cd[currency] mixed case", "id=px1&cd[currency]=uSd", fields{pixelID: "px1", name: "PageView", currency: "USD"}},
@@ -197,6 +199,11 @@ func TestParseQueryInvalid(t *testing.T) {
 		{"cd[value] NaN", "id=px1&cd[value]=NaN", ErrBadValue},
 		{"cd[value] Inf", "id=px1&cd[value]=Inf", ErrBadValue},
 		{"cd[value] overflows", "id=px1&cd[value]=1e400", ErrBadValue},
+		{"cd[value] with an exponent", "id=px1&cd[value]=-1.5e2", ErrBadValue},
+		{"cd[value] hexadecimal", "id=px1&cd[value]=0x1p4", ErrBadValue},
+		{"cd[value] underscores", "id=px1&cd[value]=1_000", ErrBadValue},
+		{"cd[value] plus sign", "id=px1&cd[value]=%2B5", ErrBadValue},
+		{"cd[value] plus sign as a space", "id=px1&cd[value]=+5", ErrBadValue},
 		{"cd[currency] 4 letters", "id=px1&cd[currency]=EURO", ErrBadCurrency},
 		{"cd[currency] 2 letters", "id=px1&cd[currency]=EU", ErrBadCurrency},
 		{"cd[currency] digits", "id=px1&cd[currency]=E1R", ErrBadCurrency},
@@ -209,6 +216,11 @@ func TestParseQueryInvalid(t *testing.T) {
 		{"cd[content_ids] missing comma", `id=px1&cd[content_ids]=["a" "b"]`, ErrBadContentIDs},
 		{"cd[content_ids] escapes are not supported", `id=px1&cd[content_ids]=["a\"b"]`, ErrBadContentIDs},
 		{"cd[content_ids] bare word in an array", "id=px1&cd[content_ids]=[sku1]", ErrBadContentIDs},
+		{"cd[content_ids] inf is not a JSON number", "id=px1&cd[content_ids]=[inf]", ErrBadContentIDs},
+		{"cd[content_ids] hexadecimal is not a JSON number", "id=px1&cd[content_ids]=[0x10]", ErrBadContentIDs},
+		{"cd[content_ids] underscores are not a JSON number", "id=px1&cd[content_ids]=[1_000]", ErrBadContentIDs},
+		{"cd[content_ids] plus sign is not a JSON number", "id=px1&cd[content_ids]=[%2B1]", ErrBadContentIDs},
+		{"cd[content_ids] leading zero is not a JSON number", "id=px1&cd[content_ids]=[01]", ErrBadContentIDs},
 		{"cd[content_ids] nested array", `id=px1&cd[content_ids]=[["a"]]`, ErrBadContentIDs},
 		{"cd[content_ids] too many", "id=px1&cd[content_ids]=" + manyIDs(65), ErrBadContentIDs},
 		{"cd[content_ids] id too long", "id=px1&cd[content_ids]=a," + long(129), ErrTooLong},
@@ -316,7 +328,7 @@ func TestReasonsAreComplete(t *testing.T) {
 }
 
 func TestValueBeyondWhatTheConsumerStoresIsInvalid(t *testing.T) {
-	for _, v := range []string{"1e16", "-1e16", "1e300", "NaN", "Inf"} {
+	for _, v := range []string{"10000000000000000", "-10000000000000000", "1000000000000001", "1" + strings.Repeat("0", 400), "NaN", "Inf"} {
 		var args fasthttp.Args
 		args.Parse("id=px&cd[value]=" + v)
 		h := AcquireHit()
@@ -325,5 +337,82 @@ func TestValueBeyondWhatTheConsumerStoresIsInvalid(t *testing.T) {
 			t.Errorf("cd[value]=%s: got %v, want ErrBadValue", v, err)
 		}
 		ReleaseHit(h)
+	}
+}
+
+// TestValueFormat checks the one format cd[value] has: in the query, and in
+// a JSON body as a string and, where JSON allows the text, as a number.
+func TestValueFormat(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		ok   bool
+		want float64
+	}{
+		{"19.90", true, 19.9},
+		{"5", true, 5},
+		{"0", true, 0},
+		{"0.5", true, 0.5},
+		{"-5", true, -5}, // a refund
+		{"-19.90", true, -19.9},
+		{"-0", true, 0},
+		{"007.50", true, 7.5},
+		{"0.000001", true, 0.000001},
+		{"1000000000000000", true, 1e15},
+		{"-1000000000000000", true, -1e15},
+		{"999999999999999.99", true, 999999999999999.99},
+		{"1000000000000001", false, 0}, // beyond event.MaxAbsValue
+		{"1e3", false, 0},
+		{"1E3", false, 0},
+		{"1e+2", false, 0},
+		{"-1.5e2", false, 0},
+		{"1.5e-2", false, 0},
+		{"0x1p4", false, 0},
+		{"0X10", false, 0},
+		{"0b101", false, 0},
+		{"0o17", false, 0},
+		{"1_000", false, 0},
+		{"1_000.5", false, 0},
+		{"+5", false, 0},
+		{"--5", false, 0},
+		{"-", false, 0},
+		{".5", false, 0},
+		{"-.5", false, 0},
+		{"5.", false, 0},
+		{"1.2.3", false, 0},
+		{"12,50", false, 0},
+		{" 5", false, 0},
+		{"5 ", false, 0},
+		{"$5", false, 0},
+		{"5€", false, 0},
+		{"٥", false, 0}, // a digit, but not an ASCII one
+		{"inf", false, 0},
+		{"-Inf", false, 0},
+		{"+Infinity", false, 0},
+		{"NaN", false, 0},
+		{"nan", false, 0},
+		{"free", false, 0},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			check := func(where string, f fields, err error) {
+				t.Helper()
+				switch {
+				case !tc.ok && err != ErrBadValue:
+					t.Errorf("%s: %v, want ErrBadValue", where, err)
+				case tc.ok && err != nil:
+					t.Errorf("%s: %v, want value %v", where, err, tc.want)
+				case tc.ok && f.value != tc.want:
+					t.Errorf("%s: value %v, want %v", where, f.value, tc.want)
+				}
+			}
+			f, err := parseQuery(t, "id=px1&cd[value]="+url.QueryEscape(tc.in))
+			check("query", f, err)
+			f, err = parseOne(t, `{"id":"px1","cd":{"value":"`+tc.in+`"}}`)
+			check("JSON string", f, err)
+			// As a number, white space around it is JSON's, not the value's.
+			if json.Valid([]byte(tc.in)) && tc.in == strings.TrimSpace(tc.in) && (tc.in[0] == '-' || tc.in[0] >= '0' && tc.in[0] <= '9') {
+				f, err = parseOne(t, `{"id":"px1","cd":{"value":`+tc.in+`}}`)
+				check("JSON number", f, err)
+			}
+		})
 	}
 }

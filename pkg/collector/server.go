@@ -24,7 +24,7 @@ import (
 // Config configures the public listener.
 type Config struct {
 	Pixel          pixel.Config
-	ReadTimeout    time.Duration // whole request, against slow clients
+	ReadTimeout    time.Duration // whole request, headers and body, against slow clients: one deadline fasthttp does not move while a body trickles in
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration // keep-alive connections
 	MaxConns       int           // concurrent connections (0: no limit)

@@ -20,9 +20,9 @@ func RaiseFDLimit() (uint64, error) {
 		return 0, fmt.Errorf("cannot read the open-file limit: %w", err)
 	}
 	if lim.Cur >= lim.Max {
-		return lim.Cur, nil
+		return uint64(lim.Cur), nil // int64 on some systems
 	}
-	soft := lim.Cur
+	soft := uint64(lim.Cur)
 	lim.Cur = lim.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		// macOS, for one, refuses a hard limit of "unlimited" as the soft one.
@@ -31,5 +31,5 @@ func RaiseFDLimit() (uint64, error) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, fmt.Errorf("cannot read the open-file limit: %w", err)
 	}
-	return lim.Cur, nil
+	return uint64(lim.Cur), nil
 }

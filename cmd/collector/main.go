@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -78,10 +79,10 @@ func parseFlags(args []string) (*config, error) {
 	fs.Int(&lim.MaxProps, "max-props", "COLLECTOR_MAX_PROPS", lim.MaxProps, "most custom cd[...] properties per hit")
 	fs.Int(&lim.MaxPropValueLen, "max-prop-len", "COLLECTOR_MAX_PROP_LEN", lim.MaxPropValueLen, "longest custom property value")
 	fs.Duration(&lim.MaxClockSkew, "max-clock-skew", "COLLECTOR_MAX_CLOCK_SKEW", lim.MaxClockSkew, "ts further than this from the receive time is replaced by the receive time")
-	fs.Duration(&s.ReadTimeout, "read-timeout", "COLLECTOR_READ_TIMEOUT", s.ReadTimeout, "time to read one request")
+	fs.Duration(&s.ReadTimeout, "read-timeout", "COLLECTOR_READ_TIMEOUT", s.ReadTimeout, "time to read one request, headers and body; a slower one is refused with 408")
 	fs.Duration(&s.WriteTimeout, "write-timeout", "COLLECTOR_WRITE_TIMEOUT", s.WriteTimeout, "time to write one response")
 	fs.Duration(&s.IdleTimeout, "idle-timeout", "COLLECTOR_IDLE_TIMEOUT", s.IdleTimeout, "how long an idle keep-alive connection stays open")
-	fs.Int(&s.MaxConns, "max-conns", "COLLECTOR_MAX_CONNS", s.MaxConns, "most concurrent connections; more are refused with 503 (0: no limit)")
+	fs.Int(&s.MaxConns, "max-conns", "COLLECTOR_MAX_CONNS", s.MaxConns, "most concurrent connections; more are refused with 503. Lowered at start to the open-file limit (raised to the hard limit) less "+strconv.Itoa(collector.FDReserve)+" for the rest of the process, with a warning (0: that many)")
 	fs.Int(&s.MaxConnsPerIP, "max-conns-per-ip", "COLLECTOR_MAX_CONNS_PER_IP", s.MaxConnsPerIP, "most concurrent connections from one peer address; more are refused with 429 (0: no limit; keep 0 behind a load balancer)")
 	fs.Int(&s.MaxHeaderBytes, "max-header-bytes", "COLLECTOR_MAX_HEADER_BYTES", s.MaxHeaderBytes, "largest request line plus headers; larger is refused with 431")
 	fs.Int(&s.MaxBodyBytes, "max-body-bytes", "COLLECTOR_MAX_BODY_BYTES", s.MaxBodyBytes, "largest request body (POST /collect); larger is refused with 413")
@@ -163,6 +164,7 @@ func main() {
 }
 
 func run(c *config, log zerolog.Logger) error {
+	fdLimit := fitFDLimit(&c.server, log)
 	m := metrics.NewSet()
 	m.RegisterProcess()
 
@@ -188,7 +190,8 @@ func run(c *config, log zerolog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info().Str("addr", ln.Addr().String()).Str("admin_addr", adm.Addr()).
-		Strs("kafka_brokers", c.publish.Brokers).Str("topic", c.publish.Topic).Msg("collector started")
+		Strs("kafka_brokers", c.publish.Brokers).Str("topic", c.publish.Topic).
+		Int("max_conns", c.server.MaxConns).Uint64("fd_limit", fdLimit).Msg("collector started")
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -211,4 +214,28 @@ func run(c *config, log zerolog.Logger) error {
 	log.Info().Dur("took", time.Since(start)).Int("unsent", pub.QueueLen()).Msg("publisher flushed")
 	_ = adm.Close(ctx)
 	return perr
+}
+
+// fitFDLimit raises the open-file limit to the hard limit and keeps
+// -max-conns under it, with collector.FDReserve descriptors to spare, so that
+// the cap refuses connections with a counted 503 before accept runs out of
+// descriptors. It returns the limit (0: none known).
+func fitFDLimit(s *collector.Config, log zerolog.Logger) uint64 {
+	fdLimit, err := collector.RaiseFDLimit()
+	if err != nil {
+		log.Warn().Err(err).Uint64("fd_limit", fdLimit).Msg("running with the open-file limit as it is")
+	}
+	n := collector.MaxConnsWithin(s.MaxConns, fdLimit)
+	switch {
+	case n == s.MaxConns:
+	case s.MaxConns == 0:
+		log.Info().Int("max_conns", n).Uint64("fd_limit", fdLimit).Int("fd_reserve", collector.FDReserve).
+			Msg("-max-conns=0: connections capped by the open-file limit")
+	default:
+		log.Warn().Int("max_conns_requested", s.MaxConns).Int("max_conns", n).Uint64("fd_limit", fdLimit).
+			Int("fd_reserve", collector.FDReserve).
+			Msg("-max-conns lowered to fit the open-file limit; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) to allow more")
+	}
+	s.MaxConns = n
+	return fdLimit
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -31,12 +32,14 @@ const (
 	refusedMethod                        // 405: a method the path does not serve
 	refusedOrigin                        // 403: POST /collect from an origin not in CORSOrigins
 	refusedContentType                   // 415: POST /collect body neither JSON nor text
+	refusedAcceptError                   // no answer: accept failed (out of descriptors or memory), retried after a pause
 	numRefusals
 )
 
 var refusalReasons = [numRefusals]string{
 	"header_too_large", "body_too_large", "bad_request", "timeout",
 	"max_conns", "max_conns_per_ip", "method_not_allowed", "origin_not_allowed", "unsupported_content_type",
+	"accept_error",
 }
 
 // refuse counts r and answers with status and a short text that says why.
@@ -89,22 +92,29 @@ func classify(err error) (refusal, int, string) {
 // answer without telling anyone; this one counts each refusal. A refused
 // connection gets a short 503 or 429 and is closed at once, in the accept
 // loop, so that it costs no goroutine.
+//
+// It also keeps accept errors from fasthttp, whose Serve returns on any
+// that is not a timeout: a process out of descriptors (EMFILE) would stop
+// serving for good. Accept counts such an error, pauses and tries again.
 type connLimiter struct {
 	net.Listener
-	maxConns, maxPerIP      int
-	refusedMax, refusedPer  *metrics.Counter
-	log                     zerolog.Logger
-	lastLog                 atomic.Int64 // unix seconds of the last warning
-	mu                      sync.Mutex
-	open                    int
-	perIP                   map[netip.Addr]int
-	respMaxConns, respPerIP []byte
+	maxConns, maxPerIP                 int
+	refusedMax, refusedPer, acceptErrs *metrics.Counter
+	log                                zerolog.Logger
+	lastLog, lastAcceptLog             atomic.Int64 // unix seconds of the last warning
+	closed                             chan struct{}
+	closeOnce                          sync.Once
+	mu                                 sync.Mutex
+	open                               int
+	perIP                              map[netip.Addr]int
+	respMaxConns, respPerIP            []byte
 }
 
-func newConnLimiter(ln net.Listener, maxConns, maxPerIP int, refusedMax, refusedPer *metrics.Counter, log zerolog.Logger) *connLimiter {
+func newConnLimiter(ln net.Listener, maxConns, maxPerIP int, refusedMax, refusedPer, acceptErrs *metrics.Counter, log zerolog.Logger) *connLimiter {
 	return &connLimiter{
 		Listener: ln, maxConns: maxConns, maxPerIP: maxPerIP,
-		refusedMax: refusedMax, refusedPer: refusedPer, log: log,
+		refusedMax: refusedMax, refusedPer: refusedPer, acceptErrs: acceptErrs, log: log,
+		closed:       make(chan struct{}),
 		perIP:        map[netip.Addr]int{},
 		respMaxConns: refusalResponse("503 Service Unavailable", "too many connections; retry later\n"),
 		respPerIP:    refusalResponse("429 Too Many Requests", "too many connections from your address\n"),
@@ -117,12 +127,34 @@ func refusalResponse(status, body string) []byte {
 }
 
 // Accept returns the next connection within the caps, refusing the others.
+// A failed accept is counted and retried: at once when one connection broke
+// in the backlog, after a pause (5ms doubling to 1s, as net/http does) when
+// the process is out of resources. Other errors (the listener closed) are
+// returned.
 func (l *connLimiter) Accept() (net.Conn, error) {
+	var pause time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
+			wait, retry := retryAccept(err)
+			if !retry {
+				return nil, err
+			}
+			l.acceptErrs.Inc()
+			if !wait {
+				l.warnAccept(err, 0)
+				continue
+			}
+			pause = min(max(2*pause, minAcceptPause), maxAcceptPause)
+			l.warnAccept(err, pause)
+			select {
+			case <-time.After(pause):
+				continue
+			case <-l.closed:
+				return nil, net.ErrClosed // fasthttp's Serve then returns nil
+			}
 		}
+		pause = 0
 		ip := remoteIP(c)
 		switch l.admit(ip) {
 		case refusedMaxConns:
@@ -136,6 +168,52 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		default:
 			return &limitedConn{Conn: c, l: l, ip: ip}, nil
 		}
+	}
+}
+
+// Close closes the listener and ends a pause in Accept.
+func (l *connLimiter) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+const (
+	minAcceptPause = 5 * time.Millisecond
+	maxAcceptPause = time.Second
+)
+
+// retryAccept says whether an accept error may go away, and whether only
+// after a wait: the process or the system out of descriptors or memory, or
+// a timeout, wait; a connection that broke in the backlog (Linux reports
+// its error from accept, see accept(2)) does not hold up the next one. With
+// the descriptors -max-conns leaves free, running out should not happen.
+func retryAccept(err error) (wait, retry bool) {
+	if errors.Is(err, net.ErrClosed) {
+		return false, false
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
+			return true, true
+		case syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EPROTO, syscall.EPERM, syscall.ETIMEDOUT,
+			syscall.ENETDOWN, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.EHOSTUNREACH,
+			syscall.ENOPROTOOPT, syscall.EOPNOTSUPP:
+			return false, true
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true, true
+	}
+	return false, false
+}
+
+func (l *connLimiter) warnAccept(err error, pause time.Duration) {
+	now := time.Now().Unix()
+	if last := l.lastAcceptLog.Load(); now-last >= 60 && l.lastAcceptLog.CompareAndSwap(last, now) {
+		l.log.Warn().Err(err).Dur("retry_in", pause).Int("max_conns", l.maxConns).
+			Msg("cannot accept a connection; retrying. Out of file descriptors (EMFILE): lower -max-conns or raise the open-file limit (logged once a minute; see pixel_http_refused_total)")
 	}
 }
 

@@ -1,7 +1,9 @@
 package collector_test
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -219,4 +221,111 @@ func TestPublicListenerHasNothingAdministrative(t *testing.T) {
 			t.Errorf("GET %s: status %d, want 404", path, resp.StatusCode)
 		}
 	}
+}
+
+// TestSlowBodyIsCut sends a POST /collect whose headers arrive at once and
+// whose body then trickles in, a piece every 200ms: it would take 20s to
+// finish. The server must answer 408 and close the connection within
+// ReadTimeout of the request's first byte, and count it, whether the body
+// has a Content-Length or is chunked, on a new connection or on a
+// keep-alive one, with or without Expect: 100-continue.
+func TestSlowBodyIsCut(t *testing.T) {
+	const readTimeout = time.Second
+	ls := startLive(t, func(c *collector.Config) { c.ReadTimeout = readTimeout })
+	head := "POST /collect HTTP/1.1\r\nHost: x\r\nContent-Type: " + sendBeaconType + "\r\n"
+	cases := []struct {
+		name      string
+		keepAlive bool   // one fast request first, so that this is the second on the connection
+		header    string // after head
+		piece     string // one trickle
+	}{
+		{"content-length", false, "Content-Length: 100\r\n\r\n", "x"},
+		{"chunked", false, "Transfer-Encoding: chunked\r\n\r\n", "1\r\nx\r\n"},
+		{"keep-alive content-length", true, "Content-Length: 100\r\n\r\n", "x"},
+		{"keep-alive chunked", true, "Transfer-Encoding: chunked\r\n\r\n", "1\r\nx\r\n"},
+		{"expect 100-continue", false, "Content-Length: 100\r\nExpect: 100-continue\r\n\r\n", "x"},
+	}
+	t.Run("each", func(t *testing.T) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				c := ls.dial(t)
+				br := bufio.NewReader(c)
+				if tc.keepAlive {
+					io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+					if resp := readResponseFrom(t, c, br, 5*time.Second); resp.StatusCode != http.StatusOK {
+						t.Fatalf("first request: status %d", resp.StatusCode)
+					}
+				}
+				start := time.Now()
+				if _, err := io.WriteString(c, head+tc.header); err != nil {
+					t.Fatal(err)
+				}
+				stop := trickle(c, tc.piece, 200*time.Millisecond)
+				// Bounded well below the 20s the body would take.
+				resp := readResponseFrom(t, c, br, readTimeout+2*time.Second)
+				if resp.StatusCode == http.StatusContinue {
+					resp = readResponseFrom(t, c, br, readTimeout+2*time.Second)
+				}
+				took := time.Since(start)
+				n := stop()
+				t.Logf("status %d after %v, %d pieces trickled", resp.StatusCode, took.Round(time.Millisecond), n)
+				if resp.StatusCode != http.StatusRequestTimeout {
+					t.Fatalf("status %d, want 408", resp.StatusCode)
+				}
+				if n == 0 {
+					t.Fatal("the client never trickled: the test proves nothing")
+				}
+				if took > readTimeout+500*time.Millisecond {
+					t.Errorf("cut after %v; want within -read-timeout %v", took, readTimeout)
+				}
+				waitClosed(t, c)
+			})
+		}
+	})
+	ls.waitMetric(t, refused("timeout"), float64(len(cases)))
+	if ls.pub.published != 0 {
+		t.Fatalf("published %d", ls.pub.published)
+	}
+}
+
+// trickle writes piece to c every interval until the returned function is
+// called, which returns how many pieces were written.
+func trickle(c net.Conn, piece string, every time.Duration) (stop func() int) {
+	done := make(chan struct{})
+	count := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { count <- n }()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if _, err := io.WriteString(c, piece); err != nil {
+					return // cut
+				}
+				n++
+			}
+		}
+	}()
+	return func() int { close(done); return <-count }
+}
+
+// readResponseFrom reads one response from br (reading c) within limit,
+// body included.
+func readResponseFrom(t *testing.T, c net.Conn, br *bufio.Reader, limit time.Duration) *http.Response {
+	t.Helper()
+	if err := c.SetReadDeadline(time.Now().Add(limit)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no HTTP response within %v: %v", limit, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
 }

@@ -24,7 +24,7 @@ import (
 // Config configures the public listener.
 type Config struct {
 	Pixel          pixel.Config
-	ReadTimeout    time.Duration // whole request, against slow clients
+	ReadTimeout    time.Duration // whole request, headers and body, against slow clients: one deadline fasthttp does not move while a body trickles in
 	WriteTimeout   time.Duration
 	IdleTimeout    time.Duration // keep-alive connections
 	MaxConns       int           // concurrent connections (0: no limit)
@@ -127,7 +127,7 @@ func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server 
 // Serve answers requests on ln until Shutdown, within the connection caps.
 func (s *Server) Serve(ln net.Listener) error {
 	return s.srv.Serve(newConnLimiter(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP,
-		s.refused[refusedMaxConns], s.refused[refusedMaxConnsPerIP], s.log))
+		s.refused[refusedMaxConns], s.refused[refusedMaxConnsPerIP], s.refused[refusedAcceptError], s.log))
 }
 
 // Ready reports nil while a load balancer should send traffic here, and why

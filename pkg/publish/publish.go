@@ -297,9 +297,9 @@ func (p *Publisher) release(m *Message) {
 // Publish hands m on without blocking and reports whether it was kept:
 // queued for Kafka or, while spooling or when the queue is full, appended to
 // the disk spool (written to the file before Publish returns). While the
-// spool refuses writes and Kafka answers, the event is queued for Kafka all
-// the same. Otherwise m is counted as dropped. Either way the Publisher owns
-// m. Publish must not be called after Close.
+// spool refuses writes, the event is queued for Kafka all the same, and
+// counted as dropped only if Kafka fails it too (or the queue is full).
+// Either way the Publisher owns m. Publish must not be called after Close.
 func (p *Publisher) Publish(m *Message) bool {
 	if m.Received.IsZero() {
 		m.Received = time.Now()
@@ -310,12 +310,7 @@ func (p *Publisher) Publish(m *Message) bool {
 			p.release(m)
 			return true
 		}
-		if !p.healthy.Load() {
-			p.countDropped(1, spoolErr)
-			p.release(m)
-			return false
-		}
-		// Kafka answers but the disk does not: out of order, but kept.
+		// The disk refuses it; Kafka may take it (out of order, but kept).
 	}
 	select {
 	case p.queueOf(m.Key).queue <- m:

@@ -2,6 +2,7 @@ package apptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -38,6 +39,13 @@ func faultStack(t *testing.T) (*devstack.Stack, chstore.Conn) {
 // load runs the load generator against s for d, in the background.
 func load(t *testing.T, s *devstack.Stack, seed uint64, d time.Duration) (wait func() *loadgen.Result) {
 	t.Helper()
+	return loadCtx(context.Background(), t, s, seed, d)
+}
+
+// loadCtx is load until d passed or ctx is cancelled; a cancelled run is
+// not an error.
+func loadCtx(ctx context.Context, t *testing.T, s *devstack.Stack, seed uint64, d time.Duration) (wait func() *loadgen.Result) {
+	t.Helper()
 	cfg := loadgen.DefaultConfig()
 	cfg.Target = "http://" + s.Cfg.CollectorAddr
 	cfg.Rate = faultRate
@@ -53,7 +61,10 @@ func load(t *testing.T, s *devstack.Stack, seed uint64, d time.Duration) (wait f
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		res, err = loadgen.Run(context.Background(), cfg)
+		res, err = loadgen.Run(ctx, cfg)
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			err = nil
+		}
 	}()
 	return func() *loadgen.Result {
 		<-done
@@ -380,6 +391,9 @@ func TestFaults(t *testing.T) {
 		second := load(t, s, 6, 8*time.Second)()
 		report(t, checkExactlyOnce(t, s, conn, first, second))
 	})
+
+	t.Run("spool disk full while the broker is away", faultDiskFull)
+	t.Run("broker hung, then collector SIGKILL", faultHungBrokerKill)
 
 	t.Run("poison messages from kcat", func(t *testing.T) {
 		t.Parallel()

@@ -266,7 +266,7 @@ func (p *Publisher) countDropped(n int, err error) {
 // checks a refusing spool, until Close ends.
 func (p *Publisher) guard() {
 	defer p.bg.Done()
-	tick := time.NewTicker(max(p.cfg.SpoolAfter/4, 5*time.Millisecond))
+	tick := time.NewTicker(p.guardTick())
 	defer tick.Stop()
 	var lastProbe time.Time
 	for {
@@ -291,16 +291,21 @@ func (p *Publisher) guard() {
 	}
 }
 
-// guardWorker spools w's batch when Kafka has not acknowledged it within
-// SpoolAfter of its first event's arrival, and then w's queue, which waits
-// behind that write.
+// guardTick is how often the guard looks: a fifth of SpoolAfter, so that it
+// acts on a batch one tick before the batch's first event is SpoolAfter old.
+func (p *Publisher) guardTick() time.Duration { return max(p.cfg.SpoolAfter/5, 2*time.Millisecond) }
+
+// guardWorker spools w's batch before its first event has waited SpoolAfter
+// for Kafka's acknowledgement, and then w's queue, which waits behind that
+// write.
 func (p *Publisher) guardWorker(w *worker, now time.Time) {
+	due := p.cfg.SpoolAfter - p.guardTick()
 	w.mu.Lock()
-	overdue := w.batch != nil && now.Sub(w.started) >= p.cfg.SpoolAfter
+	overdue := w.batch != nil && now.Sub(w.started) >= due
 	if overdue {
 		p.healthy.Store(false) // Kafka does not answer in time
 	}
-	if w.batch != nil && !w.guarded && now.Sub(w.oldest) >= p.cfg.SpoolAfter {
+	if w.batch != nil && !w.guarded && now.Sub(w.oldest) >= due {
 		// Once per batch. What the spool refuses stays with the worker,
 		// which spools it again or counts it as dropped if Kafka fails it.
 		w.guarded = true

@@ -269,10 +269,10 @@ func (p *Publisher) Ready() error {
 		return nil
 	}
 	if p.spool == nil {
-		return errors.New("Kafka does not take events and there is no disk spool")
+		return errors.New("no answer from Kafka and no disk spool")
 	}
 	if err := p.spoolErr(); err != nil {
-		return fmt.Errorf("Kafka does not take events and the disk spool cannot keep them: %w", err)
+		return fmt.Errorf("no answer from Kafka, and the disk spool cannot keep events: %w", err)
 	}
 	return nil
 }

@@ -234,7 +234,7 @@ func TestPixelHEADRecordsNothing(t *testing.T) {
 			if got := ts.metric(t, `pixel_http_requests_total{path="/p.gif"}`); got != 1 {
 				t.Errorf(`pixel_http_requests_total{path="/p.gif"} = %v, want 1`, got)
 			}
-			for _, series := range []string{`pixel_hits_total{outcome="accepted"}`, `pixel_hits_total{outcome="queue_full"}`} {
+			for _, series := range []string{`pixel_hits_total{outcome="accepted"}`, `pixel_hits_total{outcome="dropped"}`} {
 				if got := ts.metric(t, series); got != 0 {
 					t.Errorf("%s = %v, want 0", series, got)
 				}

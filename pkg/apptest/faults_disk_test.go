@@ -129,6 +129,45 @@ func faultHungBrokerKill(t *testing.T) {
 	reportLine(t, fmt.Sprintf("lost in the kill %d (bound %d = %d/s × %s)", f.missing, limit, faultRate, bound))
 }
 
+// faultHungBrokerStop: the collector is stopped with SIGTERM while the broker
+// hangs. It must exit within -shutdown-timeout — what waits for Kafka is in
+// the spool already — and its successor delivers everything: nothing lost.
+func faultHungBrokerStop(t *testing.T) {
+	t.Parallel()
+	const shutdownTimeout = 5 * time.Second
+	s := NewStack(t, binDir)
+	s.Cfg.CollectorArgs = append(s.Cfg.CollectorArgs, "-shutdown-timeout", shutdownTimeout.String())
+	Start(t, s)
+	conn := Conn(t, s)
+	metrics := "http://" + s.Cfg.CollectorAdminAddr + "/metrics"
+
+	wait := load(t, s, 14, 20*time.Second)
+	time.Sleep(5 * time.Second)
+	s.Broker.Signal(syscall.SIGSTOP)
+	cont := sync.OnceFunc(func() { s.Broker.Signal(syscall.SIGCONT) })
+	defer cont()
+	waitMetric(t, metrics, "pixel_publish_spooling", func(v string) bool { return v == "1" }, 10*time.Second)
+	time.Sleep(time.Second)
+	start := time.Now()
+	// Stop kills it, and says so, if it is still running 3 s past its own
+	// deadline.
+	if err := s.Collector.Stop(shutdownTimeout + 3*time.Second); err != nil {
+		t.Fatalf("collector SIGTERMed while the broker hangs: %v", err)
+	}
+	took := time.Since(start)
+	cont()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.StartCollector(ctx); err != nil {
+		t.Fatalf("restart collector: %v", err)
+	}
+	res := wait()
+	f := checkExactlyOnce(t, s, conn, res)
+	t.Logf("%s: stopped in %s with the broker hung (-shutdown-timeout %s)", t.Name(), took.Round(10*time.Millisecond), shutdownTimeout)
+	report(t, f)
+	reportLine(t, fmt.Sprintf("stopped in %s with the broker hung (-shutdown-timeout %s)", took.Round(10*time.Millisecond), shutdownTimeout))
+}
+
 // lossFigures are the figures of a fault test where hits may be lost or
 // dropped.
 type lossFigures struct {

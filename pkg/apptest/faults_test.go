@@ -394,6 +394,7 @@ func TestFaults(t *testing.T) {
 
 	t.Run("spool disk full while the broker is away", faultDiskFull)
 	t.Run("broker hung, then collector SIGKILL", faultHungBrokerKill)
+	t.Run("collector SIGTERM while the broker hangs", faultHungBrokerStop)
 
 	t.Run("poison messages from kcat", func(t *testing.T) {
 		t.Parallel()

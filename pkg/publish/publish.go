@@ -401,10 +401,17 @@ wait:
 	bgDone := make(chan struct{})
 	go func() { p.bg.Wait(); close(bgDone) }()
 	close(p.done)
-	select {
-	case <-bgDone:
-	case <-ctx.Done():
-	case <-time.After(2 * time.Second):
+	for giveUp := time.Now().Add(2 * time.Second); time.Now().Before(giveUp); {
+		if start := p.replayStart.Load(); start != 0 && time.Since(time.Unix(0, start)) >= p.cfg.SpoolAfter {
+			break // blocked in a write to a hung broker
+		}
+		select {
+		case <-bgDone:
+		case <-ctx.Done():
+		case <-tick.C:
+			continue
+		}
+		break
 	}
 	if finished {
 		// kafka-go's Close waits for writes in flight: only when none is.

@@ -1,7 +1,8 @@
 // Package devstack starts the real servers the pipeline needs on one machine:
 // a private ClickHouse server (own config, data directory and ports, never the
-// system one) and the embedded Kafka-protocol broker. `make run` and the tests
-// use it; production uses the servers described under deploy/.
+// system one) and the embedded Kafka-protocol broker, and for `make run` a
+// Supervisor that starts again whatever of them exits. `make run` and the
+// tests use it; production uses the servers described under deploy/.
 package devstack
 
 import (

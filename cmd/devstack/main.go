@@ -2,7 +2,8 @@
 // a private ClickHouse server (or uses CLICKHOUSE_ADDR), the embedded Kafka
 // broker (or uses KAFKA_BROKERS), applies the migrations, starts the consumer
 // and the collector, serves a small demo site that embeds the pixel, prints
-// where to look, and on Ctrl-C stops everything in reverse order, flushing.
+// where to look, starts again with backoff any of its servers that exits, and
+// on Ctrl-C stops everything in reverse order, flushing.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
+	"github.com/pixel-pipeline/pixel/pkg/logging"
 )
 
 func main() {
@@ -33,11 +35,18 @@ func main() {
 	}
 }
 
-func run() error {
-	c := devstack.DefaultStackConfig()
-	var demoAddr string
+type config struct {
+	stack               devstack.StackConfig
+	restart             devstack.Backoff
+	demoAddr            string
+	logLevel, logFormat string
+}
+
+func parseFlags(args []string) (*config, error) {
+	cfg := &config{stack: devstack.DefaultStackConfig(), restart: devstack.DefaultBackoff()}
+	c, b := &cfg.stack, &cfg.restart
 	exe, _ := os.Executable()
-	fs := flagenv.New("devstack", "The whole pixel pipeline on this machine (make run). Ctrl-C stops it cleanly.")
+	fs := flagenv.New("devstack", "The whole pixel pipeline on this machine (make run). A server that exits is started again; Ctrl-C stops it cleanly.")
 	fs.String(&c.Dir, "dir", "DEVSTACK_DIR", c.Dir, "directory for the private ClickHouse, the broker's data and logs")
 	fs.String(&c.BinDir, "bin-dir", "DEVSTACK_BIN_DIR", filepath.Dir(exe), "directory holding collector, consumer, devbroker and pixelctl")
 	fs.String(&c.CollectorAddr, "collector-addr", "COLLECTOR_ADDR", c.CollectorAddr, "the collector's public address (the pixel)")
@@ -50,44 +59,58 @@ func run() error {
 	fs.String(&c.BrokerAddr, "broker-addr", "DEVBROKER_ADDR", c.BrokerAddr, "address of the embedded broker")
 	fs.String(&c.Topic, "kafka-topic", "KAFKA_TOPIC", c.Topic, "Kafka topic")
 	fs.Int(&c.Partitions, "partitions", "DEVBROKER_PARTITIONS", c.Partitions, "partitions of the embedded broker's topics")
-	fs.String(&demoAddr, "demo-addr", "DEVSTACK_DEMO_ADDR", "127.0.0.1:8090", "address of the demo site that embeds the pixel (empty: none)")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	fs.String(&cfg.demoAddr, "demo-addr", "DEVSTACK_DEMO_ADDR", "127.0.0.1:8090", "address of the demo site that embeds the pixel (empty: none)")
+	fs.Duration(&b.Min, "restart-backoff", "DEVSTACK_RESTART_BACKOFF", b.Min, "wait before starting again a server that exited; it doubles with each exit in a row")
+	fs.Duration(&b.Max, "restart-backoff-max", "DEVSTACK_RESTART_BACKOFF_MAX", b.Max, "longest wait before starting a server again")
+	fs.Duration(&b.Reset, "restart-reset", "DEVSTACK_RESTART_RESET", b.Reset, "a server that ran this long waits -restart-backoff again when it next exits")
+	fs.String(&cfg.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error (the servers it starts inherit it)")
+	fs.String(&cfg.logFormat, "log-format", "LOG_FORMAT", "console", "console or json (the servers it starts inherit it)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := b.Validate(); err != nil {
+		return nil, fmt.Errorf("%w; check -restart-backoff, -restart-backoff-max and -restart-reset", err)
+	}
+	return cfg, nil
+}
+
+func run() error {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
 		return err
 	}
-
-	if _, ok := os.LookupEnv("LOG_FORMAT"); !ok {
-		os.Setenv("LOG_FORMAT", "console") // children inherit it: readable logs in a terminal
+	log, err := logging.Stderr(cfg.logLevel, cfg.logFormat, "devstack")
+	if err != nil {
+		return err
 	}
+	// The children inherit both: one format in the terminal.
+	os.Setenv("LOG_LEVEL", cfg.logLevel)
+	os.Setenv("LOG_FORMAT", cfg.logFormat)
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	s := &devstack.Stack{Cfg: c}
+	s := &devstack.Stack{Cfg: cfg.stack}
 	start := time.Now()
-	if err := s.Start(ctx); err != nil {
+	if err := s.StartSupervised(ctx, devstack.NewSupervisor(cfg.restart, log)); err != nil {
 		return err
 	}
-	if demoAddr != "" {
-		if err := serveDemo(demoAddr, c.CollectorAddr); err != nil {
+	if cfg.demoAddr != "" {
+		if err := serveDemo(cfg.demoAddr, cfg.stack.CollectorAddr); err != nil {
 			_ = s.Stop()
 			return err
 		}
 	}
-	printBanner(s, demoAddr, time.Since(start))
+	printBanner(s, cfg.demoAddr, cfg.restart, time.Since(start))
 
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(os.Stderr, "\ndevstack: stopping collector, consumer, broker and ClickHouse (flushing what is in flight)...")
-	case p := <-s.Exited():
-		fmt.Fprintf(os.Stderr, "devstack: %s exited unexpectedly (%v); stopping the rest\n", p.Name, p.Err())
-		_ = s.Stop()
-		return fmt.Errorf("%s exited", p.Name)
-	}
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "\ndevstack: stopping collector, consumer, broker and ClickHouse (flushing what is in flight)...")
 	t := time.Now()
-	err := s.Stop()
+	err = s.Stop()
 	fmt.Fprintf(os.Stderr, "devstack: stopped in %s\n", time.Since(t).Round(time.Millisecond))
 	return err
 }
 
-func printBanner(s *devstack.Stack, demoAddr string, took time.Duration) {
+func printBanner(s *devstack.Stack, demoAddr string, restart devstack.Backoff, took time.Duration) {
 	pixelURL := "http://" + s.Cfg.CollectorAddr + "/p.gif"
 	chClient := "clickhouse-client --host 127.0.0.1 --port " + portOf(s.ClickHouseAddr())
 	fmt.Printf(`
@@ -103,8 +126,8 @@ pixel is running (started in %s)
   Metrics        http://%s/metrics (collector)   http://%s/metrics (consumer)
   Kafka          %s, topic %s (kcat -b %s -t %s -C)
 
-Ctrl-C stops everything cleanly.
-`, chClient, s.Cfg.CollectorAdminAddr, s.Cfg.ConsumerAdminAddr, s.Brokers(), s.Cfg.Topic, s.Brokers(), s.Cfg.Topic)
+A server that exits is started again (after %s, doubling to %s). Ctrl-C stops everything cleanly.
+`, chClient, s.Cfg.CollectorAdminAddr, s.Cfg.ConsumerAdminAddr, s.Brokers(), s.Cfg.Topic, s.Brokers(), s.Cfg.Topic, restart.Min, restart.Max)
 }
 
 func portOf(addr string) string {

@@ -1,7 +1,8 @@
 // Package devstack starts the real servers the pipeline needs on one machine:
 // a private ClickHouse server (own config, data directory and ports, never the
-// system one) and the embedded Kafka-protocol broker. `make run` and the tests
-// use it; production uses the servers described under deploy/.
+// system one) and the embedded Kafka-protocol broker, and for `make run` a
+// Supervisor that starts again whatever of them exits. `make run` and the
+// tests use it; production uses the servers described under deploy/.
 package devstack
 
 import (
@@ -40,6 +41,7 @@ type ClickHouse struct {
 	HTTPPort int
 	cmd      *exec.Cmd
 	exited   chan struct{}
+	err      error // how the last run ended, valid after exited is closed
 }
 
 // Addr is the native-protocol address.
@@ -107,10 +109,17 @@ func (c *ClickHouse) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot start %s: %w", bin, err)
 	}
 	c.cmd = cmd
-	c.exited = make(chan struct{})
-	go func() { _ = cmd.Wait(); out.Close(); close(c.exited) }()
+	exited := make(chan struct{})
+	c.exited = exited
+	go func() { c.err = cmd.Wait(); out.Close(); close(exited) }()
 	return c.waitReady(ctx)
 }
+
+// Exited is closed when the server started last ended.
+func (c *ClickHouse) Exited() <-chan struct{} { return c.exited }
+
+// Err is how the server ended; valid once Exited is closed.
+func (c *ClickHouse) Err() error { return c.err }
 
 func (c *ClickHouse) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)

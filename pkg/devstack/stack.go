@@ -52,13 +52,19 @@ func DefaultStackConfig() StackConfig {
 	}
 }
 
-// Stack is the running pipeline.
+// Stack is the running pipeline. Start starts it for tests that break its
+// parts on purpose and start them again themselves; StartSupervised starts
+// it for `make run`, under a Supervisor that restarts what exits.
 type Stack struct {
-	Cfg        StackConfig
-	ClickHouse *ClickHouse // nil when an existing server is used
-	Broker     *Process    // nil when an existing Kafka is used
+	Cfg StackConfig
+	// Set by Start; nil when an existing server is used, and under a
+	// supervisor, which owns the processes.
+	ClickHouse *ClickHouse
+	Broker     *Process
 	Consumer   *Process
 	Collector  *Process
+
+	sup *Supervisor
 }
 
 // Brokers is the Kafka bootstrap list the stack's processes use.
@@ -100,10 +106,8 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 			_ = s.Stop()
 		}
 	}()
-	for _, name := range []string{"collector", "consumer", "pixelctl", "devbroker"} {
-		if _, err := os.Stat(s.bin(name)); err != nil {
-			return fmt.Errorf("binary %s is missing: %w; build with `make build` (go build -o bin/ ./cmd/...)", s.bin(name), err)
-		}
+	if err := s.checkBinaries(); err != nil {
+		return err
 	}
 	if s.Cfg.ClickHouseAddr == "" {
 		if s.ClickHouse, err = NewClickHouse(filepath.Join(s.Cfg.Dir, "clickhouse"), s.Cfg.ClickHouseTCPPort, s.Cfg.ClickHouseHTTPPort); err != nil {
@@ -127,8 +131,89 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 	return s.StartCollector(ctx)
 }
 
+// StartSupervised starts the stack in the order Start does, each server
+// under sup: ClickHouse (when it is the private one), the broker (when it is
+// the embedded one), the consumer and the collector; sup starts again any of
+// them that exits, and Stop stops them through it. The first start of each
+// must succeed; on error StartSupervised stops what it started.
+func (s *Stack) StartSupervised(ctx context.Context, sup *Supervisor) (err error) {
+	s.sup = sup
+	defer func() {
+		if err != nil {
+			_ = s.Stop()
+		}
+	}()
+	if err := s.checkBinaries(); err != nil {
+		return err
+	}
+	if s.Cfg.ClickHouseAddr == "" {
+		ch, err := NewClickHouse(filepath.Join(s.Cfg.Dir, "clickhouse"), s.Cfg.ClickHouseTCPPort, s.Cfg.ClickHouseHTTPPort)
+		if err != nil {
+			return err
+		}
+		// Its data stays in Dir: a server started again has every table,
+		// and the consumer retries its batch until it answers.
+		if err := sup.Add(ctx, "clickhouse", func(ctx context.Context) (Running, error) { return ch, ch.Start(ctx) }); err != nil {
+			return err
+		}
+	}
+	if s.Cfg.KafkaBrokers == "" {
+		if err := sup.Add(ctx, "devbroker", running(s.startBroker)); err != nil {
+			return err
+		}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := sup.Add(ctx, "consumer", running(s.startConsumer)); err != nil {
+		return err
+	}
+	// Serving, not ready: a collector whose spool is full is unready but
+	// answers every hit, and must not be taken for one that failed to start.
+	return sup.Add(ctx, "collector", running(func(ctx context.Context) (*Process, error) {
+		return s.startCollector(ctx, "/healthz")
+	}))
+}
+
+func running(start func(context.Context) (*Process, error)) StartFunc {
+	return func(ctx context.Context) (Running, error) {
+		p, err := start(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
+
+func (s *Stack) checkBinaries() error {
+	for _, name := range []string{"collector", "consumer", "pixelctl", "devbroker"} {
+		if _, err := os.Stat(s.bin(name)); err != nil {
+			return fmt.Errorf("binary %s is missing: %w; build with `make build` (go build -o bin/ ./cmd/...)", s.bin(name), err)
+		}
+	}
+	return nil
+}
+
+// stopStarted stops a child that did not become ready, and returns why it
+// was not.
+func stopStarted(p *Process, why error) error {
+	if err := p.Stop(10 * time.Second); err != nil {
+		return fmt.Errorf("%w (and stopping it: %v)", why, err)
+	}
+	return why
+}
+
 // StartBroker starts devbroker, keeping its data under Dir/kafka.
 func (s *Stack) StartBroker(ctx context.Context) error {
+	p, err := s.startBroker(ctx)
+	if err != nil {
+		return err
+	}
+	s.Broker = p
+	return nil
+}
+
+func (s *Stack) startBroker(ctx context.Context) (*Process, error) {
 	p, err := StartProcess("devbroker", s.bin("devbroker"), []string{
 		"-addr", s.Cfg.BrokerAddr,
 		"-topics", s.Cfg.Topic + "," + s.Cfg.Topic + ".dlq",
@@ -136,10 +221,12 @@ func (s *Stack) StartBroker(ctx context.Context) error {
 		"-data-dir", filepath.Join(s.Cfg.Dir, "kafka"),
 	}, nil, s.Cfg.Out)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.Broker = p
-	return p.WaitTCP(ctx, s.Cfg.BrokerAddr)
+	if err := p.WaitTCP(ctx, s.Cfg.BrokerAddr); err != nil {
+		return nil, stopStarted(p, err)
+	}
+	return p, nil
 }
 
 // Migrate runs `pixelctl migrate` against the stack's ClickHouse.
@@ -155,27 +242,57 @@ func (s *Stack) Migrate(ctx context.Context) error {
 
 // StartConsumer starts the consumer and waits for its admin endpoint.
 func (s *Stack) StartConsumer(ctx context.Context) error {
-	p, err := StartProcess("consumer", s.bin("consumer"), s.Cfg.ConsumerArgs, s.env(), s.Cfg.Out)
+	p, err := s.startConsumer(ctx)
 	if err != nil {
 		return err
 	}
 	s.Consumer = p
-	return p.WaitHTTP(ctx, "http://"+s.Cfg.ConsumerAdminAddr+"/healthz")
+	return nil
+}
+
+func (s *Stack) startConsumer(ctx context.Context) (*Process, error) {
+	p, err := StartProcess("consumer", s.bin("consumer"), s.Cfg.ConsumerArgs, s.env(), s.Cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.WaitHTTP(ctx, "http://"+s.Cfg.ConsumerAdminAddr+"/healthz"); err != nil {
+		return nil, stopStarted(p, err)
+	}
+	return p, nil
 }
 
 // StartCollector starts the collector and waits until it is ready.
 func (s *Stack) StartCollector(ctx context.Context) error {
-	p, err := StartProcess("collector", s.bin("collector"), s.Cfg.CollectorArgs, s.env(), s.Cfg.Out)
+	p, err := s.startCollector(ctx, "/readyz")
 	if err != nil {
 		return err
 	}
 	s.Collector = p
-	return p.WaitHTTP(ctx, "http://"+s.Cfg.CollectorAdminAddr+"/readyz")
+	return nil
+}
+
+// startCollector starts the collector and waits until its admin address
+// answers 200 on path and its public address accepts connections.
+func (s *Stack) startCollector(ctx context.Context, path string) (*Process, error) {
+	p, err := StartProcess("collector", s.bin("collector"), s.Cfg.CollectorArgs, s.env(), s.Cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.WaitHTTP(ctx, "http://"+s.Cfg.CollectorAdminAddr+path); err != nil {
+		return nil, stopStarted(p, err)
+	}
+	if err := p.WaitTCP(ctx, s.Cfg.CollectorAddr); err != nil {
+		return nil, stopStarted(p, err)
+	}
+	return p, nil
 }
 
 // Stop stops everything in reverse order, each gracefully: the collector
 // flushes to Kafka, the consumer inserts and commits its last batch.
 func (s *Stack) Stop() error {
+	if s.sup != nil {
+		return s.sup.Stop(60 * time.Second)
+	}
 	var errs []error
 	for _, p := range []*Process{s.Collector, s.Consumer, s.Broker} {
 		if p != nil {
@@ -190,21 +307,4 @@ func (s *Stack) Stop() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Exited returns the first child process that ends, for supervision.
-func (s *Stack) Exited() <-chan *Process {
-	ch := make(chan *Process, 1)
-	for _, p := range []*Process{s.Collector, s.Consumer, s.Broker} {
-		if p != nil {
-			go func(p *Process) {
-				<-p.Exited()
-				select {
-				case ch <- p:
-				default:
-				}
-			}(p)
-		}
-	}
-	return ch
 }

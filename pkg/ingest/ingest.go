@@ -105,7 +105,8 @@ type Ingester struct {
 	free  chan *slot // slots ready to be filled
 	full  chan *slot // due batches handed to the flusher, in order
 	ev    event.Event
-	ready atomic.Bool
+	ready atomic.Bool  // the last insert and dead-letter write succeeded
+	kafka *kafkaHealth // whether the reader reaches Kafka
 
 	cancelBatch context.CancelFunc // ends the current batch's fetch deadline
 
@@ -136,12 +137,14 @@ func (s *slot) reset() {
 // conn. Zero fields of cfg take the values of DefaultConfig.
 func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Ingester {
 	cfg = cfg.withDefaults()
+	health := newKafkaHealth(cfg.Brokers)
 	in := &Ingester{
-		cfg:  cfg,
-		log:  log,
-		conn: conn,
-		free: make(chan *slot, 2),
-		full: make(chan *slot),
+		cfg:   cfg,
+		log:   log,
+		conn:  conn,
+		free:  make(chan *slot, 2),
+		full:  make(chan *slot),
+		kafka: health,
 		reader: kafka.NewReader(kafka.ReaderConfig{
 			Brokers:           cfg.Brokers,
 			GroupID:           cfg.Group,
@@ -157,7 +160,7 @@ func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Inge
 			RebalanceTimeout:  10 * time.Second,
 			ReadBackoffMin:    100 * time.Millisecond,
 			ReadBackoffMax:    2 * time.Second,
-			ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Debug().Msgf("kafka-go: "+msg, args...) }),
+			ErrorLogger:       kafkaErrorLogger(log, health),
 		}),
 		rowsInserted:  m.Counter("pixel_consumer_rows_inserted_total", "Rows inserted into ClickHouse."),
 		batches:       m.Counter("pixel_consumer_batches_total", "Batches inserted into ClickHouse and committed."),
@@ -209,10 +212,17 @@ func reasonOf(err error) string {
 // DLQTopic is the dead-letter topic in use.
 func (in *Ingester) DLQTopic() string { return in.cfg.DLQTopic }
 
-// Ready reports nil while the last insert and dead-letter write succeeded,
-// and why not otherwise.
+// Ready reports nil while the consumer does its job, and why not otherwise:
+// it is unready until it first reached Kafka, while fetching from Kafka
+// fails, and while the last insert or dead-letter write failed.
 func (in *Ingester) Ready() error {
-	if !in.ready.Load() {
+	kerr := in.kafka.err()
+	switch {
+	case kerr != nil && !in.ready.Load():
+		return fmt.Errorf("%w; %w", kerr, errNotReady)
+	case kerr != nil:
+		return kerr
+	case !in.ready.Load():
 		return errNotReady
 	}
 	return nil
@@ -228,6 +238,10 @@ func (in *Ingester) Run(ctx context.Context, flushTimeout time.Duration) error {
 	giveUp := make(chan struct{})
 	flushed := make(chan error, 1)
 	go func() { flushed <- in.flusher(giveUp) }()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { in.watchKafka(watchCtx); close(watched) }()
+	defer func() { stopWatch(); <-watched }()
 
 	err := in.loop(ctx, flushed)
 	start := time.Now()
@@ -282,6 +296,7 @@ func (in *Ingester) loop(ctx context.Context, flushed chan error) error {
 		batchCtx, in.cancelBatch = nil, nil
 	}
 	defer endBatch()
+	fetchErrors := 0 // in a row
 	for {
 		fetchCtx := ctx
 		if deadline, ok := in.cur.batch.Deadline(); ok {
@@ -299,7 +314,11 @@ func (in *Ingester) loop(ctx context.Context, flushed chan error) error {
 			case errors.Is(err, io.EOF):
 				return errors.New("kafka reader closed")
 			default:
-				in.log.Warn().Err(err).Msg("cannot fetch from Kafka; retrying")
+				fetchErrors++
+				in.kafkaFailed(err.Error())
+				if fetchErrors == 1 || fetchErrors%10 == 0 {
+					in.log.Warn().Err(err).Int("attempt", fetchErrors).Strs("kafka_brokers", in.cfg.Brokers).Msg("cannot fetch from Kafka; retrying")
+				}
 				select {
 				case <-ctx.Done():
 					return nil
@@ -308,6 +327,10 @@ func (in *Ingester) loop(ctx context.Context, flushed chan error) error {
 				continue
 			}
 		} else {
+			fetchErrors = 0
+			if !in.kafka.ok.Load() {
+				in.kafkaReached()
+			}
 			in.add(&msg)
 		}
 		if in.cur.batch.Due(time.Now()) {

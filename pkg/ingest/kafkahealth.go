@@ -1,0 +1,171 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// kafkaHealth follows whether the reader reaches Kafka, for Ready. A consumer
+// has no traffic a load balancer could move; its readiness says whether it
+// does its job, and it cannot while it cannot fetch. It is unready from the
+// start until the first sign of contact, and from a failure until the next
+// sign of contact:
+//
+//   - contact: FetchMessage returned a message, or the group was joined (a
+//     rebalance) or a fetch made without an error in the same interval;
+//   - failure: FetchMessage returned an error, or the reader counted errors
+//     (dials, fetches or group requests that failed).
+//
+// An interval without either (fetching paused while a batch is inserted, or
+// a partition reader waiting out its backoff) changes nothing.
+type kafkaHealth struct {
+	brokers string
+	ok      atomic.Bool // contacted and not failing: what the hot path reads
+
+	mu        sync.Mutex
+	contacted bool      // contact at least once
+	failing   bool      // a failure since the last contact
+	since     time.Time // when failing began
+	lastErr   string    // the latest error kafka-go reported or FetchMessage returned
+}
+
+func newKafkaHealth(brokers []string) *kafkaHealth {
+	return &kafkaHealth{brokers: strings.Join(brokers, ",")}
+}
+
+// err is nil while the reader reaches Kafka, and says why not otherwise.
+func (h *kafkaHealth) err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case !h.contacted && h.lastErr == "":
+		return fmt.Errorf("has not reached Kafka at %s yet", h.brokers)
+	case !h.contacted:
+		return fmt.Errorf("has not reached Kafka at %s yet: %s", h.brokers, h.lastErr)
+	case h.failing:
+		return fmt.Errorf("cannot fetch from Kafka at %s (for %s): %s", h.brokers, time.Since(h.since).Round(100*time.Millisecond), h.lastErr)
+	}
+	return nil
+}
+
+// logged keeps the text of an error kafka-go's reader logged, as the reason
+// shown when its statistics count an error.
+func (h *kafkaHealth) logged(msg string) {
+	const max = 300
+	if len(msg) > max {
+		msg = msg[:max] + "…"
+	}
+	h.mu.Lock()
+	h.lastErr = msg
+	h.mu.Unlock()
+}
+
+// failed records a failure; it reports whether the consumer was ready before.
+func (h *kafkaHealth) failed(reason string) (wasReady bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if reason != "" {
+		h.lastErr = reason
+	}
+	if h.lastErr == "" {
+		h.lastErr = "the Kafka reader reported errors"
+	}
+	wasReady = h.contacted && !h.failing
+	if wasReady {
+		h.failing, h.since = true, time.Now()
+		h.ok.Store(false)
+	}
+	return wasReady
+}
+
+// reached records contact; it returns whether the consumer was unready
+// before, and for how long it was failing (0 at the first contact).
+func (h *kafkaHealth) reached() (wasUnready bool, down time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	wasUnready = !h.contacted || h.failing
+	if h.failing {
+		down = time.Since(h.since)
+	}
+	h.contacted, h.failing = true, false
+	h.ok.Store(true)
+	return wasUnready, down
+}
+
+// judge tells failure and contact apart in one interval of the reader's
+// statistics (kafka.Reader.Stats returns the counts since its last call).
+func judge(st kafka.ReaderStats) (failure, contact bool) {
+	switch {
+	case st.Errors > 0:
+		return true, false
+	case st.Rebalances > 0 || st.Fetches > 0 || st.Messages > 0:
+		return false, true
+	}
+	return false, false
+}
+
+// kafkaWatchInterval is how often the reader's statistics are judged.
+const kafkaWatchInterval = 500 * time.Millisecond
+
+// watchKafka judges the reader's statistics every kafkaWatchInterval until
+// ctx ends, and logs when the consumer loses and regains Kafka.
+func (in *Ingester) watchKafka(ctx context.Context) {
+	t := time.NewTicker(kafkaWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		failure, contact := judge(in.reader.Stats())
+		switch {
+		case failure:
+			in.kafkaFailed("")
+		case contact:
+			in.kafkaReached()
+		}
+	}
+}
+
+// kafkaFailed records a failure to reach Kafka, logging when it makes the
+// consumer unready (once per outage, not per error).
+func (in *Ingester) kafkaFailed(reason string) {
+	if in.kafka.failed(reason) {
+		in.log.Warn().Str("kafka_brokers", in.kafka.brokers).Str("reason", in.kafka.lastErrText()).
+			Msg("cannot fetch from Kafka; /readyz is unready until it answers again")
+	}
+}
+
+func (in *Ingester) kafkaReached() {
+	wasUnready, down := in.kafka.reached()
+	switch {
+	case wasUnready && down > 0:
+		in.log.Info().Str("kafka_brokers", in.kafka.brokers).Int64("down_ms", down.Milliseconds()).Msg("Kafka answers again")
+	case wasUnready:
+		in.log.Info().Str("kafka_brokers", in.kafka.brokers).Msg("reached Kafka")
+	}
+}
+
+func (h *kafkaHealth) lastErrText() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastErr
+}
+
+// kafkaErrorLogger is kafka-go's ErrorLogger: its messages go to the debug
+// log, and the latest is kept as the reason of a failure.
+func kafkaErrorLogger(log zerolog.Logger, h *kafkaHealth) kafka.Logger {
+	return kafka.LoggerFunc(func(msg string, args ...any) {
+		text := fmt.Sprintf(msg, args...)
+		h.logged(strings.TrimSpace(text))
+		log.Debug().Msg("kafka-go: " + text)
+	})
+}

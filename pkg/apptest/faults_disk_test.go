@@ -80,7 +80,6 @@ func faultDiskFull(t *testing.T) {
 		t.Fatal("/readyz never turned unready while hits could not be kept")
 	}
 	report(t, f.figures)
-	t.Logf("%s: dropped and counted %d, unready for %s", t.Name(), f.dropped, unready.Round(100*time.Millisecond))
 	reportLine(t, fmt.Sprintf("dropped (counted) %d, of them answered after the broker's return 0, /readyz unready for %s", f.dropped, unready.Round(100*time.Millisecond)))
 }
 
@@ -100,11 +99,7 @@ func faultHungBrokerKill(t *testing.T) {
 
 	wait := load(t, s, 13, 25*time.Second)
 	time.Sleep(5 * time.Second)
-	s.Broker.Signal(syscall.SIGSTOP)
-	cont := sync.OnceFunc(func() { s.Broker.Signal(syscall.SIGCONT) })
-	defer cont()
-	// The collector notices within the bound and spools.
-	waitMetric(t, metrics, "pixel_publish_spooling", func(v string) bool { return v == "1" }, 10*time.Second)
+	cont := hangBroker(t, s)
 	time.Sleep(3 * time.Second)
 	s.Collector.Kill()
 	cont()
@@ -121,7 +116,6 @@ func faultHungBrokerKill(t *testing.T) {
 	// The killed process counted nothing: what is missing is what it held
 	// only in memory.
 	limit := int(math.Ceil(faultRate * bound.Seconds()))
-	t.Logf("%s: %d hits lost with the killed collector, at most %d allowed (%d hits/s × %s)", t.Name(), f.missing, limit, faultRate, bound)
 	if f.missing > limit {
 		t.Fatalf("%d answered hits lost in the kill; more than %d/s × %s = %d were held only in memory", f.missing, faultRate, bound, limit)
 	}
@@ -139,14 +133,10 @@ func faultHungBrokerStop(t *testing.T) {
 	s.Cfg.CollectorArgs = append(s.Cfg.CollectorArgs, "-shutdown-timeout", shutdownTimeout.String())
 	Start(t, s)
 	conn := Conn(t, s)
-	metrics := "http://" + s.Cfg.CollectorAdminAddr + "/metrics"
 
 	wait := load(t, s, 14, 20*time.Second)
 	time.Sleep(5 * time.Second)
-	s.Broker.Signal(syscall.SIGSTOP)
-	cont := sync.OnceFunc(func() { s.Broker.Signal(syscall.SIGCONT) })
-	defer cont()
-	waitMetric(t, metrics, "pixel_publish_spooling", func(v string) bool { return v == "1" }, 10*time.Second)
+	cont := hangBroker(t, s)
 	time.Sleep(time.Second)
 	start := time.Now()
 	// Stop kills it, and says so, if it is still running 3 s past its own
@@ -163,9 +153,21 @@ func faultHungBrokerStop(t *testing.T) {
 	}
 	res := wait()
 	f := checkExactlyOnce(t, s, conn, res)
-	t.Logf("%s: stopped in %s with the broker hung (-shutdown-timeout %s)", t.Name(), took.Round(10*time.Millisecond), shutdownTimeout)
 	report(t, f)
 	reportLine(t, fmt.Sprintf("stopped in %s with the broker hung (-shutdown-timeout %s)", took.Round(10*time.Millisecond), shutdownTimeout))
+}
+
+// hangBroker stops the broker with SIGSTOP — it keeps its connections and
+// answers nothing — and waits until the collector spools, which it must
+// within -publish-spool-after. The returned function, also run when the test
+// ends, resumes the broker.
+func hangBroker(t *testing.T, s *devstack.Stack) (resume func()) {
+	t.Helper()
+	s.Broker.Signal(syscall.SIGSTOP)
+	resume = sync.OnceFunc(func() { s.Broker.Signal(syscall.SIGCONT) })
+	t.Cleanup(resume)
+	waitMetric(t, "http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_publish_spooling", func(v string) bool { return v == "1" }, 10*time.Second)
+	return resume
 }
 
 // lossFigures are the figures of a fault test where hits may be lost or
@@ -203,24 +205,7 @@ func checkStoredOrDropped(t *testing.T, s *devstack.Stack, conn chstore.Conn, ma
 		}
 	}
 	f.answered, f.uncertain = uint64(len(answered)), uint64(len(uncertain))
-	ids := func() map[string]bool {
-		got := map[string]bool{}
-		for _, l := range like {
-			rows, err := conn.Query(context.Background(), "SELECT DISTINCT event_id FROM pixel.events WHERE event_id LIKE ?", l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-				got[id] = true
-			}
-			rows.Close()
-		}
-		return got
-	}
+	ids := func() map[string]bool { return storedIDs(t, conn, like) }
 	missing := func(got map[string]bool) int {
 		n := 0
 		for id := range answered {
@@ -275,20 +260,7 @@ func checkStoredOrDropped(t *testing.T, s *devstack.Stack, conn chstore.Conn, ma
 		}
 	}
 	f.distinct = uint64(len(got))
-	for _, l := range like {
-		var rows, distinct, unique uint64
-		if err := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(event_id) FROM pixel.events WHERE event_id LIKE ?", l).Scan(&rows, &distinct); err != nil {
-			t.Fatal(err)
-		}
-		if err := conn.QueryRow(context.Background(), "SELECT count() FROM pixel.events_unique WHERE event_id LIKE ?", l).Scan(&unique); err != nil {
-			t.Fatal(err)
-		}
-		if unique != distinct {
-			t.Fatalf("events_unique shows %d rows for %d distinct event ids", unique, distinct)
-		}
-		f.rows += rows
-		f.duplicates += rows - distinct
-	}
+	f.rows, f.duplicates = countRows(t, conn, like)
 	return f
 }
 
@@ -418,16 +390,4 @@ func mountTmpfs(t *testing.T, size string) string {
 		}
 	})
 	return dir
-}
-
-// reportLine adds a line to the fault report.
-func reportLine(t *testing.T, line string) {
-	if path := os.Getenv("PIXEL_FAULTS_REPORT"); path != "" {
-		faultLog.Lock()
-		defer faultLog.Unlock()
-		if fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			fmt.Fprintf(fh, "%s: %s\n", t.Name(), line)
-			fh.Close()
-		}
-	}
 }

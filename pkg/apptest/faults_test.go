@@ -114,24 +114,7 @@ func checkExactlyOnce(t *testing.T, s *devstack.Stack, conn chstore.Conn, result
 		like = append(like, p+"%")
 	}
 	start := time.Now()
-	ids := func() map[string]bool {
-		got := map[string]bool{}
-		for _, l := range like {
-			rows, err := conn.Query(context.Background(), "SELECT DISTINCT event_id FROM pixel.events WHERE event_id LIKE ?", l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-				got[id] = true
-			}
-			rows.Close()
-		}
-		return got
-	}
+	ids := func() map[string]bool { return storedIDs(t, conn, like) }
 	var got map[string]bool
 	for {
 		got = ids()
@@ -165,10 +148,40 @@ func checkExactlyOnce(t *testing.T, s *devstack.Stack, conn chstore.Conn, result
 		t.Fatalf("%d event ids in ClickHouse that no hit got a 200 for, e.g. %v", len(extra), extra[:min(5, len(extra))])
 	}
 	f.distinct = uint64(len(got))
+	f.rows, f.duplicates = countRows(t, conn, like)
+	return f
+}
+
+// storedIDs returns the distinct event ids in ClickHouse that match any of
+// the LIKE patterns.
+func storedIDs(t *testing.T, conn chstore.Conn, like []string) map[string]bool {
+	t.Helper()
+	got := map[string]bool{}
 	for _, l := range like {
-		var rows, distinct, unique uint64
-		row := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(event_id) FROM pixel.events WHERE event_id LIKE ?", l)
-		if err := row.Scan(&rows, &distinct); err != nil {
+		rows, err := conn.Query(context.Background(), "SELECT DISTINCT event_id FROM pixel.events WHERE event_id LIKE ?", l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			got[id] = true
+		}
+		rows.Close()
+	}
+	return got
+}
+
+// countRows counts the rows whose event ids match the LIKE patterns and the
+// duplicates among them, and checks that the de-duplicating view shows each
+// id once.
+func countRows(t *testing.T, conn chstore.Conn, like []string) (rows, duplicates uint64) {
+	t.Helper()
+	for _, l := range like {
+		var n, distinct, unique uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(event_id) FROM pixel.events WHERE event_id LIKE ?", l).Scan(&n, &distinct); err != nil {
 			t.Fatal(err)
 		}
 		if err := conn.QueryRow(context.Background(), "SELECT count() FROM pixel.events_unique WHERE event_id LIKE ?", l).Scan(&unique); err != nil {
@@ -177,10 +190,10 @@ func checkExactlyOnce(t *testing.T, s *devstack.Stack, conn chstore.Conn, result
 		if unique != distinct {
 			t.Fatalf("events_unique shows %d rows for %d distinct event ids", unique, distinct)
 		}
-		f.rows += rows
-		f.duplicates += rows - distinct
+		rows += n
+		duplicates += n - distinct
 	}
-	return f
+	return rows, duplicates
 }
 
 // waitIdle waits until the collector's spool is empty and the consumer has
@@ -261,13 +274,16 @@ var faultLog sync.Mutex
 
 // report prints a fault test's figures (go test -v shows them; make test
 // writes them to run/faults.txt when PIXEL_FAULTS_REPORT names a file).
-func report(t *testing.T, f figures) {
-	t.Logf("%s: %s", t.Name(), f)
+func report(t *testing.T, f figures) { reportLine(t, f.String()) }
+
+// reportLine prints one line of a fault test's figures, as report does.
+func reportLine(t *testing.T, line string) {
+	t.Logf("%s: %s", t.Name(), line)
 	if path := os.Getenv("PIXEL_FAULTS_REPORT"); path != "" {
 		faultLog.Lock()
 		defer faultLog.Unlock()
 		if fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			fmt.Fprintf(fh, "%s: %s\n", t.Name(), f)
+			fmt.Fprintf(fh, "%s: %s\n", t.Name(), line)
 			fh.Close()
 		}
 	}

@@ -237,7 +237,7 @@ func TestFaultsSupervisor(t *testing.T) {
 	}
 
 	report(t, f)
-	reportRestarts(t, fmt.Sprintf("consumer SIGKILLed %d times; the supervisor waited %s, a new consumer ran %s after each kill, /readyz 200 after %s",
+	reportLine(t, fmt.Sprintf("consumer SIGKILLed %d times; the supervisor waited %s, a new consumer ran %s after each kill, /readyz 200 after %s",
 		kills, strings.Join(waits, ", "), roundAll(back, 10*time.Millisecond), roundAll(ready, 100*time.Millisecond)))
 }
 
@@ -247,18 +247,4 @@ func roundAll(ds []time.Duration, to time.Duration) string {
 		s = append(s, d.Round(to).String())
 	}
 	return strings.Join(s, ", ")
-}
-
-// reportRestarts prints one more line of a fault test's figures, where report
-// prints its figures.
-func reportRestarts(t *testing.T, line string) {
-	t.Logf("%s: %s", t.Name(), line)
-	if path := os.Getenv("PIXEL_FAULTS_REPORT"); path != "" {
-		faultLog.Lock()
-		defer faultLog.Unlock()
-		if fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			fmt.Fprintf(fh, "%s: %s\n", t.Name(), line)
-			fh.Close()
-		}
-	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 	"github.com/pixel-pipeline/pixel/pkg/publish"
+	"github.com/pixel-pipeline/pixel/pkg/spool"
 )
 
 const (
@@ -67,7 +68,7 @@ func (p *fakePublisher) Publish(m *publish.Message) bool {
 	p.last.Value = append(p.last.Value[:0], m.Value...)
 	if p.keep {
 		p.mu.Lock()
-		p.all = append(p.all, publish.Message{Key: bytes.Clone(m.Key), Value: bytes.Clone(m.Value)})
+		p.all = append(p.all, publish.Message{Record: spool.Record{Key: bytes.Clone(m.Key), Value: bytes.Clone(m.Value)}})
 		p.mu.Unlock()
 	}
 	return true

@@ -208,7 +208,7 @@ func (s *Server) pixel(ctx *fasthttp.RequestCtx) {
 // publish encodes e, received at now, once into a pooled message and queues it.
 func (s *Server) publish(e *event.Event, now time.Time) {
 	m := s.pub.Acquire()
-	m.Received = now
+	m.Time = now
 	m.Key = append(m.Key[:0], e.VisitorID...)
 	m.Value = event.AppendJSON(m.Value[:0], e)
 	if s.pub.Publish(m) {

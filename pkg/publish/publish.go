@@ -70,12 +70,14 @@ func DefaultConfig() Config {
 }
 
 // Message is one encoded event on its way to Kafka. Get one with Acquire, fill
-// Key and Value (append into them to reuse their capacity) and Publish it; the
-// Publisher owns it from then on.
+// Key and Value (append into them to reuse their capacity) and Time, when the
+// event arrived, and Publish it; the Publisher owns it from then on. Its
+// Record is the one shape of an event on the publish path: what the spool
+// stores and, with the format header, what is written to Kafka. Time feeds the
+// queue metrics, the SpoolAfter bound and the Kafka record's timestamp; zero
+// means now.
 type Message struct {
-	Key      []byte
-	Value    []byte
-	Received time.Time // when the event arrived: the queue-age metrics, the spool record's time and the SpoolAfter bound; zero means now
+	spool.Record
 }
 
 // Publisher is a bounded asynchronous producer.
@@ -107,13 +109,17 @@ type Publisher struct {
 type worker struct {
 	queue chan *Message
 
+	recs   []spool.Record  // the records of the batch being handled
+	msgs   []kafka.Message // the same, as written to Kafka
+	unsent []spool.Record  // those Kafka did not acknowledge
+
 	mu      sync.Mutex
-	busy    bool       // holds events taken from the queue
-	batch   []*Message // being written to Kafka; nil while none is
-	oldest  time.Time  // earliest Received in batch
-	started time.Time  // when the write of batch began
-	guarded bool       // the guard tried to spool batch (it does so once)
-	taken   int        // how many of batch, from its start, the guard (or Close) spooled or counted as dropped
+	busy    bool           // holds events taken from the queue
+	batch   []spool.Record // being written to Kafka; nil while none is
+	oldest  time.Time      // earliest Time in batch
+	started time.Time      // when the write of batch began
+	guarded bool           // the guard tried to spool batch (it does so once)
+	taken   int            // how many of batch, from its start, the guard (or Close) spooled or counted as dropped
 }
 
 // settled reports whether all of w's batch was taken care of; mu held.
@@ -191,7 +197,7 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 		queueAge:     m.Gauge("pixel_publish_queue_age_seconds", "Age of the oldest event of the last batch taken from the queue (seconds)."),
 	}
 	p.initSpooler(sp, m)
-	p.pool.New = func() any { return &Message{Key: make([]byte, 0, 32), Value: make([]byte, 0, 1024)} }
+	p.pool.New = func() any { return &Message{spool.Record{Key: make([]byte, 0, 32), Value: make([]byte, 0, 1024)}} }
 	m.GaugeFunc("pixel_publish_queue_depth", "Events waiting in the publish queue.", func() float64 { return float64(p.QueueLen()) })
 	m.GaugeFunc("pixel_publish_inflight", "Events in batches being written to Kafka, not yet acknowledged.", func() float64 { return float64(p.inflight.Load()) })
 	capacity := 0
@@ -290,7 +296,7 @@ func (p *Publisher) Acquire() *Message { return p.pool.Get().(*Message) }
 func (p *Publisher) release(m *Message) {
 	m.Key = m.Key[:0]
 	m.Value = m.Value[:0]
-	m.Received = time.Time{}
+	m.Time = time.Time{}
 	p.pool.Put(m)
 }
 
@@ -301,8 +307,8 @@ func (p *Publisher) release(m *Message) {
 // counted as dropped only if Kafka fails it too (or the queue is full).
 // Either way the Publisher owns m. Publish must not be called after Close.
 func (p *Publisher) Publish(m *Message) bool {
-	if m.Received.IsZero() {
-		m.Received = time.Now()
+	if m.Time.IsZero() {
+		m.Time = time.Now()
 	}
 	var spoolErr error
 	if p.spool != nil && p.spooling.Load() {
@@ -381,7 +387,7 @@ wait:
 			}
 		case <-ctx.Done():
 			close(p.abandon)
-			lost := p.spill()
+			lost := p.spillAll()
 			// Workers in a backoff wait return at once now; one blocked
 			// in a write to a hung broker is not waited for.
 			select {
@@ -451,43 +457,36 @@ func (p *Publisher) onlyOnDisk() bool {
 // spill, at Close's deadline, moves every event still only in memory — in
 // the queues and in batches being written — to the spool, or counts it as
 // dropped without one. It returns how many were dropped.
-func (p *Publisher) spill() int {
+func (p *Publisher) spillAll() int {
 	before := p.dropShutdown.Load()
 	for _, w := range p.workers {
 		w.mu.Lock()
 		if w.batch != nil && !w.settled() {
-			p.spillBatch(w.batch[w.taken:])
+			p.spill(w.batch[w.taken:])
 			w.taken = len(w.batch)
 		}
 		w.mu.Unlock()
-		var batch []*Message
-		for {
-			batch, _ = drain(w.queue, batch[:0], 0, p.cfg.BatchSize, p.cfg.BatchBytes)
-			if len(batch) == 0 {
-				break
-			}
-			p.spillBatch(batch)
-			for _, m := range batch {
-				p.release(m)
-			}
-		}
+		p.drainQueue(w.queue, p.spill)
 	}
 	return int(p.dropShutdown.Load() - before)
 }
 
-func (p *Publisher) spillBatch(batch []*Message) {
+// spill moves recs to the spool at Close's deadline, counting what it
+// refuses as dropped, or counts them all as dropped without a spool.
+func (p *Publisher) spill(recs []spool.Record) {
 	if p.spool == nil {
-		p.dropShutdown.Add(uint64(len(batch)))
+		p.dropShutdown.Add(uint64(len(recs)))
 		return
 	}
-	p.spoolBatch(batch, "shutdown deadline", true)
+	p.spoolOrDrop(recs, "shutdown deadline")
 }
 
 // work drains w's queue in batches until Close.
 func (p *Publisher) work(w *worker) {
 	defer p.working.Done()
 	batch := make([]*Message, 0, p.cfg.BatchSize)
-	msgs := make([]kafka.Message, 0, p.cfg.BatchSize)
+	w.recs = make([]spool.Record, 0, p.cfg.BatchSize)
+	w.msgs = make([]kafka.Message, 0, p.cfg.BatchSize)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for {
@@ -519,14 +518,16 @@ func (p *Publisher) work(w *worker) {
 			batch, _ = drain(w.queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
 		}
 		oldest := p.observeQueue(batch)
-		toKafka := batch
+		w.recs = records(w.recs[:0], batch)
+		toKafka := w.recs
 		if p.spool != nil && p.spooling.Load() {
 			// What the spool refuses goes to Kafka, which may answer
 			// while the disk does not.
-			toKafka = p.spoolBatch(batch, "spooling", false)
+			n, _ := p.spoolRecords(toKafka, "spooling")
+			toKafka = toKafka[n:]
 		}
 		if len(toKafka) > 0 {
-			msgs = p.write(w, toKafka, oldest, msgs)
+			p.write(w, toKafka, oldest)
 		}
 		for i, m := range batch {
 			p.release(m)
@@ -562,8 +563,8 @@ func (p *Publisher) observeQueue(batch []*Message) time.Time {
 	now := time.Now()
 	oldest := now
 	for _, m := range batch {
-		if !m.Received.IsZero() && m.Received.Before(oldest) {
-			oldest = m.Received
+		if !m.Time.IsZero() && m.Time.Before(oldest) {
+			oldest = m.Time
 		}
 	}
 	wait := now.Sub(oldest)
@@ -575,7 +576,7 @@ func (p *Publisher) observeQueue(batch []*Message) time.Time {
 // begin records that w writes batch now, for the guard; end that it is done,
 // and how many of batch, from its start, the guard (or Close) spooled or
 // counted as dropped meanwhile.
-func (w *worker) begin(batch []*Message, oldest time.Time) {
+func (w *worker) begin(batch []spool.Record, oldest time.Time) {
 	w.mu.Lock()
 	w.batch, w.oldest, w.started, w.guarded, w.taken = batch, oldest, time.Now(), false, 0
 	w.mu.Unlock()
@@ -596,91 +597,87 @@ func (w *worker) allTaken() bool {
 	return w.settled()
 }
 
-// write writes batch to Kafka. With a spool, what Kafka did not acknowledge
+// write writes recs to Kafka. With a spool, what Kafka did not acknowledge
 // goes to the spool at once (unless the guard spooled it already); without
 // one, it is retried with backoff until it is acknowledged or Close's
 // deadline passed.
-func (p *Publisher) write(w *worker, batch []*Message, oldest time.Time, msgs []kafka.Message) []kafka.Message {
+func (p *Publisher) write(w *worker, recs []spool.Record, oldest time.Time) {
 	start := time.Now()
-	msgs = msgs[:0]
 	select {
 	case <-p.abandon:
 		// Close gave up: what is still queued goes to the spool, or is
 		// dropped, without another attempt, so that Close returns soon
 		// after its deadline.
-		p.spillBatch(batch)
-		return msgs
+		p.spill(recs)
+		return
 	default:
 	}
-	p.batchSize.Observe(float64(len(batch)))
-	for _, m := range batch {
-		// The record's timestamp is when the hit arrived (kafka-go would
-		// read the clock once per message otherwise).
-		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value, Headers: p.headers, Time: m.Received})
-	}
-	n := int64(len(msgs))
+	p.batchSize.Observe(float64(len(recs)))
+	w.msgs = p.kafkaMessages(w.msgs[:0], recs)
+	n := int64(len(recs))
 	p.inflight.Add(n)
 	defer p.inflight.Add(-n)
-	w.begin(batch, oldest)
+	w.begin(recs, oldest)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		// Not cancellable on purpose: kafka-go keeps referencing the values
 		// until the write finishes, and they go back to the pool after this.
-		err := p.writer.WriteMessages(context.Background(), msgs...)
+		err := p.writer.WriteMessages(context.Background(), w.msgs...)
 		if err == nil {
 			taken := w.end()
-			p.acked.Add(uint64(len(msgs)))
+			p.acked.Add(uint64(len(w.msgs)))
 			if taken > 0 && p.spool != nil {
 				p.ackedAfterSpool.Add(uint64(taken))
 			}
 			p.healthy.Store(true)
 			p.writeSeconds.ObserveSince(start)
-			return msgs
+			return
 		}
 		p.failedWrites.Inc()
 		p.healthy.Store(false)
 		var werrs kafka.WriteErrors
-		perMessage := errors.As(err, &werrs) && len(werrs) == len(msgs)
+		perMessage := errors.As(err, &werrs) && len(werrs) == len(w.msgs)
 		if p.spool != nil {
-			// msgs[i] is batch[i]: what the guard spooled is a prefix.
+			// recs[i] is w.msgs[i]: what the guard spooled is a prefix.
 			taken := w.end()
-			unsent, acked := msgs[:0], 0
-			for i := range msgs {
+			w.unsent = w.unsent[:0]
+			for i := range w.msgs {
 				switch {
 				case perMessage && werrs[i] == nil:
-					acked++
+					p.acked.Inc()
 				case i >= taken:
-					unsent = append(unsent, msgs[i])
+					w.unsent = append(w.unsent, recs[i])
 				}
 			}
-			p.acked.Add(uint64(acked))
-			p.spoolUnsent(unsent, err)
-			return unsent
+			p.spoolOrDrop(w.unsent, "write failed: "+err.Error())
+			return
 		}
 		if perMessage {
-			kept := msgs[:0]
+			// Keep what Kafka did not acknowledge, in recs and w.msgs alike.
+			kept := 0
 			for i, werr := range werrs {
 				if werr != nil {
-					kept = append(kept, msgs[i])
+					recs[kept], w.msgs[kept] = recs[i], w.msgs[i]
+					kept++
 				}
 			}
-			p.acked.Add(uint64(len(msgs) - len(kept)))
-			msgs = kept
+			p.acked.Add(uint64(len(w.msgs) - kept))
+			recs, w.msgs = recs[:kept], w.msgs[:kept]
 		}
 		if attempt == 1 || attempt%10 == 0 {
-			p.log.Warn().Err(err).Int("events", len(msgs)).Int("attempt", attempt).Msg("cannot write to Kafka; retrying")
+			p.log.Warn().Err(err).Int("events", len(w.msgs)).Int("attempt", attempt).Msg("cannot write to Kafka; retrying")
 		}
 		select {
 		case <-p.abandon:
 			if w.end() == 0 {
-				p.dropShutdown.Add(uint64(len(msgs)))
+				p.dropShutdown.Add(uint64(len(w.msgs)))
 			}
-			return msgs
+			return
 		case <-time.After(backoff):
 		}
 		if w.allTaken() { // Close counted them while we waited
 			w.end()
-			return msgs
+			return
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}

@@ -173,7 +173,7 @@ func (p *Publisher) spoolOne(m *Message) error {
 	}
 	p.mu.Lock()
 	p.startSpooling("publish queue full")
-	err := p.spool.Append(m.Key, m.Value, m.Received)
+	err := p.spool.Append(m.Key, m.Value, m.Time)
 	p.mu.Unlock()
 	p.spoolResult(err)
 	if err != nil && !errors.Is(err, spool.ErrSync) {
@@ -183,28 +183,10 @@ func (p *Publisher) spoolOne(m *Message) error {
 	return nil
 }
 
-// spoolBatch moves events to the spool, in order. It returns those the spool
-// refused: counted as dropped when drop is set, else left to the caller.
-func (p *Publisher) spoolBatch(batch []*Message, why string, drop bool) []*Message {
-	recs := make([]spool.Record, len(batch))
-	for i, m := range batch {
-		recs[i] = spool.Record{Key: m.Key, Value: m.Value, Time: m.Received}
-	}
-	n, err := p.spoolRecords(recs, why)
-	if n < len(batch) && drop {
-		p.countDropped(len(batch)-n, err)
-	}
-	return batch[n:]
-}
-
-// spoolUnsent moves the messages Kafka did not acknowledge to the spool;
-// what it refuses is dropped and counted.
-func (p *Publisher) spoolUnsent(msgs []kafka.Message, werr error) {
-	recs := make([]spool.Record, len(msgs))
-	for i, m := range msgs {
-		recs[i] = spool.Record{Key: m.Key, Value: m.Value, Time: m.Time}
-	}
-	if n, err := p.spoolRecords(recs, "write failed: "+werr.Error()); n < len(recs) {
+// spoolOrDrop appends recs to the spool in order and counts what it refuses
+// as dropped.
+func (p *Publisher) spoolOrDrop(recs []spool.Record, why string) {
+	if n, err := p.spoolRecords(recs, why); n < len(recs) {
 		p.countDropped(len(recs)-n, err)
 	}
 }
@@ -309,27 +291,15 @@ func (p *Publisher) guardWorker(w *worker, now time.Time) {
 		// Once per batch. What the spool refuses stays with the worker,
 		// which spools it again or counts it as dropped if Kafka fails it.
 		w.guarded = true
-		left := p.spoolBatch(w.batch, "Kafka has not acknowledged events within -publish-spool-after", false)
-		w.taken = len(w.batch) - len(left)
+		w.taken, _ = p.spoolRecords(w.batch, "Kafka has not acknowledged events within -publish-spool-after")
 	}
 	stuck := overdue && w.settled()
 	w.mu.Unlock()
 	if !stuck || !p.spooling.Load() {
 		return
 	}
-	var batch []*Message
-	for {
-		batch, _ = drain(w.queue, batch[:0], 0, p.cfg.BatchSize, p.cfg.BatchBytes)
-		if len(batch) == 0 {
-			return
-		}
-		// Kafka does not answer in time: what the spool refuses cannot be
-		// kept.
-		p.spoolBatch(batch, "spooling", true)
-		for _, m := range batch {
-			p.release(m)
-		}
-	}
+	// Kafka does not answer in time: what the spool refuses cannot be kept.
+	p.drainQueue(w.queue, func(recs []spool.Record) { p.spoolOrDrop(recs, "spooling") })
 }
 
 // replay moves the spool to Kafka while spooling, and ends spooling once the
@@ -376,10 +346,7 @@ func (p *Publisher) replay() {
 			p.sleep(10 * time.Millisecond)
 			continue
 		}
-		msgs = msgs[:0]
-		for _, r := range recs {
-			msgs = append(msgs, kafka.Message{Key: r.Key, Value: r.Value, Headers: p.headers, Time: r.Time})
-		}
+		msgs = p.kafkaMessages(msgs[:0], recs)
 		start := time.Now()
 		p.replayStart.Store(start.UnixNano())
 		err = p.writer.WriteMessages(context.Background(), msgs...)

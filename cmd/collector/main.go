@@ -39,6 +39,7 @@ type config struct {
 	trustedProxies      string
 	corsOrigins         string
 	spoolFsync          string
+	drainDelay          time.Duration
 	shutdownTimeout     time.Duration
 	logLevel, logFormat string
 }
@@ -89,6 +90,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Int(&s.MaxBodyBytes, "max-body-bytes", "COLLECTOR_MAX_BODY_BYTES", s.MaxBodyBytes, "largest request body (POST /collect); larger is refused with 413")
 	fs.Int(&lim.MaxBatchEvents, "max-batch-events", "COLLECTOR_MAX_BATCH_EVENTS", lim.MaxBatchEvents, "most events in one POST /collect; the excess is refused and counted")
 	fs.String(&c.corsOrigins, "cors-origins", "COLLECTOR_CORS_ORIGINS", "*", "origins whose pages may POST /collect: * (any, echoed) or a list such as https://shop.example,https://*.shop.example")
+	fs.Duration(&c.drainDelay, "drain-delay", "COLLECTOR_DRAIN_DELAY", 5*time.Second, "on SIGTERM, how long /readyz is unready while hits are still answered, before the listener closes: time for a load balancer to stop sending (a second signal cuts it short)")
 	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "COLLECTOR_SHUTDOWN_TIMEOUT", 20*time.Second, "time to finish requests and flush events on SIGTERM")
 	fs.String(&c.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.String(&c.logFormat, "log-format", "LOG_FORMAT", "json", "json or console")
@@ -203,9 +205,24 @@ func run(c *config, log zerolog.Logger) error {
 		return fmt.Errorf("public listener failed: %w", err)
 	}
 
+	// Lame duck: unready, still answering, until load balancers notice.
+	start := time.Now()
+	drainCtx, stopDrain := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case s := <-sig:
+			log.Info().Str("signal", s.String()).Msg("second signal: ending the drain delay")
+			stopDrain()
+		case <-drainCtx.Done():
+		}
+	}()
+	srv.Drain(drainCtx, c.drainDelay)
+	stopDrain()
+	log.Info().Dur("took", time.Since(start)).Msg("drain delay over; closing the listener")
+
 	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
-	start := time.Now()
+	start = time.Now()
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn().Err(err).Msg("open requests did not finish in time")
 	}

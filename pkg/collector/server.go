@@ -141,6 +141,22 @@ func (s *Server) Ready() error {
 
 var errDraining = errors.New("shutting down")
 
+// Drain turns /readyz unready and keeps serving for delay (or until ctx
+// ends), so that load balancers notice and stop sending before the listener
+// closes: the lame-duck phase of a graceful stop. Shutdown follows it.
+func (s *Server) Drain(ctx context.Context, delay time.Duration) {
+	s.draining.Store(true)
+	if delay <= 0 {
+		return
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // Shutdown turns /readyz unready, stops accepting, and waits for open
 // requests to finish (or ctx to end).
 func (s *Server) Shutdown(ctx context.Context) error {

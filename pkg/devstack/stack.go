@@ -95,6 +95,7 @@ func (s *Stack) env() []string {
 		"COLLECTOR_ADMIN_ADDR=" + s.Cfg.CollectorAdminAddr,
 		"CONSUMER_ADMIN_ADDR=" + s.Cfg.ConsumerAdminAddr,
 		"COLLECTOR_SPOOL_DIR=" + filepath.Join(s.Cfg.Dir, "spool"),
+		"COLLECTOR_DRAIN_DELAY=0", // no load balancer in front of it
 	}
 }
 

@@ -99,7 +99,7 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 	}
 	coll, err := l.start("collector", cpu, l.bin("collector"), "-addr", collAddr, "-admin-addr", adminAddr,
 		"-kafka-brokers", l.brokerAddr, "-kafka-topic", topicCollector,
-		"-spool-dir", filepath.Join(l.work, "spool-collector"), "-log-level", "warn")
+		"-spool-dir", filepath.Join(l.work, "spool-collector"), "-drain-delay", "0", "-log-level", "warn")
 	if err != nil {
 		return err
 	}

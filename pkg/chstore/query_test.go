@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
-	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 // The private test server runs in UTC, so a day here is a UTC day.
@@ -100,7 +100,7 @@ func TestShippedQueries(t *testing.T) {
 }
 
 func TestQueryConversions(t *testing.T) {
-	conn := open(t, devstack.TestDatabase(t))
+	conn := open(t, devstacktest.Database(t))
 	rows := []row{
 		ev("c1", "shop", "v1", "s1", "Purchase", at(10, 10, 0, 0)),
 		ev("c2", "shop", "v2", "s2", "Purchase", at(10, 11, 0, 0)),
@@ -136,7 +136,7 @@ func TestQueryConversions(t *testing.T) {
 }
 
 func TestQueryFunnel(t *testing.T) {
-	conn := open(t, devstack.TestDatabase(t))
+	conn := open(t, devstacktest.Database(t))
 	t0 := at(10, 10, 0, 0)
 	rows := []row{
 		// v1: every step in order.
@@ -189,7 +189,7 @@ func TestQueryFunnel(t *testing.T) {
 }
 
 func TestQueryEngaged(t *testing.T) {
-	conn := open(t, devstack.TestDatabase(t))
+	conn := open(t, devstacktest.Database(t))
 	t0 := at(10, 10, 0, 0)
 	goal := func(r row, props string) row { r.Props = props; return r }
 	rows := []row{
@@ -252,7 +252,7 @@ func TestQueryEngaged(t *testing.T) {
 }
 
 func TestQueryRetargeting(t *testing.T) {
-	conn := open(t, devstack.TestDatabase(t))
+	conn := open(t, devstacktest.Database(t))
 	view := func(id, pixel, visitor string, ts int64, ids ...string) row {
 		r := ev(id, pixel, visitor, "s", "ViewContent", ts)
 		r.ContentIDs = ids

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/event"
@@ -104,7 +105,7 @@ func TestQueryCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qs, _ := chstore.Queries()
+	qs, _ := analysis.Queries()
 	for _, q := range qs {
 		if !strings.Contains(out, q.Name+"  ") || !strings.Contains(out, q.Title) {
 			t.Errorf("query -list does not show %s:\n%s", q.Name, out)
@@ -131,7 +132,7 @@ func TestQueryCommand(t *testing.T) {
 
 // No query parameter may take the name of a pixelctl query flag.
 func TestQueryParamsDoNotShadowFlags(t *testing.T) {
-	qs, err := chstore.Queries()
+	qs, err := analysis.Queries()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,8 @@
-package chstore
+// Package analysis answers the questions people ask of the events: the
+// analysis queries shipped as schemas/queries/*.sql, each described by its
+// header comment (title, description, typed parameters), run with checked
+// values bound to its placeholders, and their answers as text and TSV.
+package analysis
 
 import (
 	"context"
@@ -74,8 +78,8 @@ var paramNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 // Queries reads the embedded queries, sorted by name.
 func Queries() ([]Query, error) { return readQueries(schemas.FS, "queries") }
 
-// LookupQuery returns the shipped query called name.
-func LookupQuery(name string) (Query, error) {
+// Lookup returns the shipped query called name.
+func Lookup(name string) (Query, error) {
 	qs, err := Queries()
 	if err != nil {
 		return Query{}, err
@@ -239,6 +243,20 @@ func countPlaceholders(sql string) int {
 		}
 	}
 	return n
+}
+
+// cleanSQL drops "--" comment lines and trailing semicolons and white space,
+// as chstore does for the statements under schemas/internal.
+func cleanSQL(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return strings.TrimRight(strings.TrimSpace(b.String()), ";")
 }
 
 func (q *Query) param(name string) (Param, bool) {

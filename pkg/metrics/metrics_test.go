@@ -117,7 +117,22 @@ func TestRegistrationMistakesPanic(t *testing.T) {
 			s.Counter("x", "X.")
 			s.Gauge("x", "X.")
 		},
-		"odd label list": func(s *Set) { s.Counter("y", "Y.", "k") },
+		"one name, two types, other labels": func(s *Set) {
+			s.Counter("x", "X.", "k", "a")
+			s.Gauge("x", "X.", "k", "b")
+		},
+		"one name, two help texts": func(s *Set) {
+			s.Counter("x", "X.", "k", "a")
+			s.Counter("x", "Another X.", "k", "b")
+		},
+		"one series twice": func(s *Set) {
+			s.Counter("x", "X.", "k", "a")
+			s.Counter("x", "X.", "k", "a")
+		},
+		"odd label list": func(s *Set) {
+			//lint:ignore SA5012 the mistake under test
+			s.Counter("y", "Y.", "k")
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {

@@ -24,11 +24,7 @@ import (
 // palette colours the series of a panel in order.
 var palette = []color.Color{rgb(0x1f77b4), rgb(0xff7f0e), rgb(0x2ca02c), rgb(0xd62728), rgb(0x9467bd), rgb(0x8c564b)}
 
-var (
-	textColor = rgb(0x222222)
-	greyColor = rgb(0x888888)
-	gridColor = rgb(0xe5e5e5)
-)
+var gridColor = rgb(0xe5e5e5)
 
 func rgb(v uint32) color.Color {
 	return color.RGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 255}
@@ -65,9 +61,9 @@ func Page(title, subtitle string, width int, panels ...Panel) []byte {
 	page.Fill(page.Rectangle.Path())
 	// The layout counts pixels from the top, the canvas from the bottom.
 	fromTop := func(y int) vg.Length { return h - vg.Length(y)*px }
-	page.FillText(centered(style(17, xfont.WeightBold, textColor)), vg.Point{X: w / 2, Y: fromTop(26)}, title)
+	page.FillText(centered(17, xfont.WeightBold), vg.Point{X: w / 2, Y: fromTop(26)}, title)
 	if subtitle != "" {
-		page.FillText(centered(style(12, xfont.WeightNormal, rgb(0x555555))), vg.Point{X: w / 2, Y: fromTop(46)}, subtitle)
+		page.FillText(centered(12, xfont.WeightNormal), vg.Point{X: w / 2, Y: fromTop(46)}, subtitle)
 	}
 	y := head
 	for _, p := range panels {
@@ -317,7 +313,7 @@ func (c *Bars) draw(dc draw.Canvas) {
 		}
 		text := &plotter.Labels{XYs: tops, Labels: notes, Offset: vg.Point{X: offset, Y: 4 * px}}
 		for range notes {
-			text.TextStyle = append(text.TextStyle, centered(style(11, xfont.WeightNormal, textColor)))
+			text.TextStyle = append(text.TextStyle, centered(11, xfont.WeightNormal))
 		}
 		p.Add(text)
 	}
@@ -339,9 +335,6 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p.X.Tick.Label.Font = face(11, xfont.WeightNormal)
 	p.Y.Tick.Label.Font = face(11, xfont.WeightNormal)
 	p.Legend.TextStyle.Font = face(11, xfont.WeightNormal)
-	for _, t := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle, &p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
-		t.Color = textColor
-	}
 	p.Legend.Top = true
 	grid := plotter.NewGrid()
 	grid.Vertical.Color, grid.Horizontal.Color = gridColor, gridColor
@@ -352,8 +345,8 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 // noData draws a panel's title and "no data" where its chart would be.
 func noData(c draw.Canvas, title string) {
 	top := vg.Point{X: c.Center().X, Y: c.Max.Y - 16*px}
-	c.FillText(centered(style(13, xfont.WeightBold, textColor)), top, title)
-	c.FillText(centered(style(12, xfont.WeightNormal, greyColor)), c.Center(), "no data")
+	c.FillText(centered(13, xfont.WeightBold), top, title)
+	c.FillText(centered(12, xfont.WeightNormal), c.Center(), "no data")
 }
 
 // face is the sans-serif font, size in pixels.
@@ -361,14 +354,9 @@ func face(size vg.Length, weight xfont.Weight) font.Font {
 	return font.Font{Typeface: "Liberation", Variant: "Sans", Weight: weight, Size: size * px}
 }
 
-// style is text in the sans-serif face.
-func style(size vg.Length, weight xfont.Weight, clr color.Color) text.Style {
-	return text.Style{Color: clr, Font: face(size, weight), Handler: plot.DefaultTextHandler}
-}
-
-func centered(s text.Style) text.Style {
-	s.XAlign = draw.XCenter
-	return s
+// centered is black text in the sans-serif face, centred on its point.
+func centered(size vg.Length, weight xfont.Weight) text.Style {
+	return text.Style{Color: color.Black, Font: face(size, weight), XAlign: draw.XCenter, Handler: plot.DefaultTextHandler}
 }
 
 // decades ticks every power of ten from 10^lo to 10^hi, labelled with f,

@@ -257,6 +257,9 @@ func (l *Line) draw(c draw.Canvas) {
 		p.Y.Tick.Marker = decades(lo, hi, orNumber(l.YFormat))
 	} else {
 		p.Y.Min = math.Min(0, p.Y.Min)
+		if p.Y.Max == p.Y.Min {
+			p.Y.Max++ // a flat line at the bottom, as a zero lag is
+		}
 		p.Y.Tick.Marker = formatted(plot.DefaultTicks{}, orNumber(l.YFormat))
 	}
 	p.Legend.Left = l.LegendLeft

@@ -73,7 +73,7 @@ func NewSet() *Set { return &Set{reg: prometheus.NewRegistry(), types: map[strin
 
 // register adds one series. Mistakes in the program — one name with two
 // types or two help texts, a series registered twice, an odd label list —
-// panic, as they would at the first scrape otherwise.
+// panic here rather than fail a scrape later.
 func (s *Set) register(name, typ string, c prometheus.Collector) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -101,17 +101,18 @@ func labels(kv []string) prometheus.Labels {
 	return l
 }
 
-// Counter registers and returns a counter; labels are key, value pairs.
-func (s *Set) Counter(name, help string, labels ...string) *Counter {
+// Counter registers and returns a counter; kv are label keys and values,
+// in pairs.
+func (s *Set) Counter(name, help string, kv ...string) *Counter {
 	c := new(Counter)
-	s.CounterFunc(name, help, func() float64 { return float64(c.Load()) }, labels...)
+	s.CounterFunc(name, help, func() float64 { return float64(c.Load()) }, kv...)
 	return c
 }
 
 // Gauge registers and returns a gauge.
-func (s *Set) Gauge(name, help string, labels ...string) *Gauge {
+func (s *Set) Gauge(name, help string, kv ...string) *Gauge {
 	g := new(Gauge)
-	s.GaugeFunc(name, help, func() float64 { return float64(g.Load()) }, labels...)
+	s.GaugeFunc(name, help, func() float64 { return float64(g.Load()) }, kv...)
 	return g
 }
 

@@ -4,15 +4,15 @@
 package gobench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/perf/benchfmt"
 )
 
 // Config is one `go test -bench` invocation over one or more packages.
@@ -68,49 +68,38 @@ func Run(ctx context.Context, cfg Config) ([]Result, string, error) {
 	return res, out.String(), nil
 }
 
-// Parse reads the benchmark lines of go test's output; a "pkg:" line names
-// the package of the lines after it.
+// Parse reads the benchmark lines of go test's output with
+// golang.org/x/perf/benchfmt; a "pkg:" line names the package of the lines
+// after it, and lines that are not results are skipped.
 func Parse(out string) []Result {
 	var res []Result
-	pkg := ""
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		line := sc.Text()
-		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
-			pkg = strings.TrimSpace(p)
-			continue
+	rd := benchfmt.NewReader(strings.NewReader(out), "go test")
+	for rd.Scan() {
+		b, ok := rd.Result().(*benchfmt.Result)
+		if !ok {
+			continue // a syntax error or a unit line
 		}
-		if !strings.HasPrefix(line, "Benchmark") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) < 4 || len(f)%2 != 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		r := Result{Package: pkg, Name: trimProcs(f[0]), N: n}
-		for i := 2; i+1 < len(f); i += 2 {
-			v, err := strconv.ParseFloat(f[i], 64)
-			if err != nil {
-				continue
+		r := Result{Package: b.GetConfig("pkg"), Name: "Benchmark" + trimProcs(b.Name), N: int64(b.Iters)}
+		for _, v := range b.Values {
+			// The reader converts units to seconds and bytes; keep go test's.
+			value, unit := v.Value, v.Unit
+			if v.OrigUnit != "" {
+				value, unit = v.OrigValue, v.OrigUnit
 			}
-			switch unit := f[i+1]; unit {
+			switch unit {
 			case "ns/op":
-				r.NsPerOp = v
+				r.NsPerOp = value
 			case "B/op":
-				r.BytesPerOp = v
+				r.BytesPerOp = value
 			case "allocs/op":
-				r.AllocsPerOp = v
+				r.AllocsPerOp = value
 			case "MB/s":
-				r.MBPerSec = v
+				r.MBPerSec = value
 			default:
 				if r.Extra == nil {
 					r.Extra = map[string]float64{}
 				}
-				r.Extra[unit] = v
+				r.Extra[unit] = value
 			}
 		}
 		res = append(res, r)
@@ -119,11 +108,10 @@ func Parse(out string) []Result {
 }
 
 // trimProcs drops the -GOMAXPROCS suffix go test adds to a benchmark name.
-func trimProcs(name string) string {
-	if i := strings.LastIndexByte(name, '-'); i > 0 {
-		if _, err := strconv.Atoi(name[i+1:]); err == nil {
-			return name[:i]
-		}
+func trimProcs(name benchfmt.Name) string {
+	base, parts := name.Parts()
+	if n := len(parts); n > 0 && parts[n-1][0] == '-' {
+		parts = parts[:n-1]
 	}
-	return name
+	return string(bytes.Join(append([][]byte{base}, parts...), nil))
 }

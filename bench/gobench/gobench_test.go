@@ -18,10 +18,11 @@ ok  	github.com/pixel-pipeline/pixel/pkg/collector	2.1s
 pkg: github.com/pixel-pipeline/pixel/pkg/event
 BenchmarkParse-2   	 1000000	      1003 ns/op	 512.50 MB/s	      16 B/op	       1 allocs/op
 BenchmarkRun-2   	 10	      1003 ns/op	 12345 req/s	      0 B/op	       0 allocs/op
+BenchmarkAppend/rows=10-2   	 500	      99.5 ns/op
 --- FAIL: BenchmarkBroken
 ok  	github.com/pixel-pipeline/pixel/pkg/event	1.1s
 `)
-	if len(res) != 4 {
+	if len(res) != 5 {
 		t.Fatalf("got %d results: %+v", len(res), res)
 	}
 	if r := res[0]; r.Package != "github.com/pixel-pipeline/pixel/pkg/collector" || r.Name != "BenchmarkPixelHandler" || r.N != 353214 || r.NsPerOp != 3400 || r.AllocsPerOp != 0 {
@@ -32,5 +33,8 @@ ok  	github.com/pixel-pipeline/pixel/pkg/event	1.1s
 	}
 	if r := res[3]; r.Extra["req/s"] != 12345 {
 		t.Errorf("fourth: %+v", r)
+	}
+	if r := res[4]; r.Name != "BenchmarkAppend/rows=10" || r.NsPerOp != 99.5 || r.N != 500 {
+		t.Errorf("a sub-benchmark: %+v", r)
 	}
 }

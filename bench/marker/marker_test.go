@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,9 +58,11 @@ func (r *rows) Close() error { return nil }
 
 func TestProber(t *testing.T) {
 	tbl := &table{rows: map[string]time.Time{}}
+	var hits atomic.Int64
 	// The pipeline: every marker but the fifth lands 100 ms after it was
 	// answered.
 	pixel := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer hits.Add(1)
 		eid := r.URL.Query().Get("eid")
 		if r.URL.Path != "/p.gif" || r.URL.Query().Get("id") != "bench-marker" || eid == "" {
 			http.Error(w, "bad marker", http.StatusBadRequest)
@@ -81,7 +84,12 @@ func TestProber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// At least five markers, so that the fifth (lost) one is among them.
+	for deadline := time.Now().Add(5 * time.Second); hits.Load() < 5; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d markers in 5s, want 5", hits.Load())
+		}
+	}
 	r := p.Drain(context.Background(), 2*time.Second)
 	if r.Sent < 5 || r.Answered != r.Sent {
 		t.Fatalf("sent %d, answered %d", r.Sent, r.Answered)

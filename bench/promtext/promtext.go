@@ -1,22 +1,25 @@
 // Package promtext scrapes a Prometheus text endpoint, such as the
 // collector's and consumer's admin /metrics, into a map from series to
-// value. It understands what pkg/metrics writes: one sample per line,
-// comments starting with #.
+// value. The parsing is prometheus/common's expfmt, Prometheus' own.
 package promtext
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// Samples maps a series as written, e.g. `pixel_hits_total{outcome="accepted"}`,
-// to its value.
+// Samples maps a series, its name and its labels sorted by name, e.g.
+// `pixel_hits_total{outcome="accepted"}`, to its value. A histogram's or a
+// summary's samples are there as their lines: name_bucket{le="…"},
+// name_sum, name_count, name{quantile="…"}.
 type Samples map[string]float64
 
 // Get returns the value of series and whether it was there.
@@ -38,30 +41,49 @@ func (s Samples) Sum(name string) float64 {
 
 // Parse reads the text format.
 func Parse(r io.Reader) (Samples, error) {
-	out := Samples{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			return nil, fmt.Errorf("promtext: cannot parse line %q", line)
-		}
-		series, value := strings.TrimSpace(line[:i]), line[i+1:]
-		// A sample may carry a timestamp after the value.
-		if j := strings.LastIndexByte(series, ' '); j > 0 && !strings.ContainsRune(series[j:], '}') {
-			series, value = strings.TrimSpace(series[:j]), series[j+1:]
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			return nil, fmt.Errorf("promtext: cannot parse the value of %q: %w", line, err)
-		}
-		out[series] = v
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("promtext: cannot parse the metrics: %w", err)
 	}
-	return out, sc.Err()
+	out := Samples{}
+	for _, f := range families {
+		vector, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, f)
+		if err != nil {
+			return nil, fmt.Errorf("promtext: cannot read the samples of %s: %w", f.GetName(), err)
+		}
+		for _, sample := range vector {
+			out[series(sample.Metric)] = float64(sample.Value)
+		}
+	}
+	return out, nil
+}
+
+// labelValue escapes a label value as the text format does.
+var labelValue = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// series writes m as name{k1="v1",k2="v2"}, its labels sorted by name.
+func series(m model.Metric) string {
+	name := string(m[model.MetricNameLabel])
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != model.MetricNameLabel {
+			keys = append(keys, string(k))
+		}
+	}
+	if len(keys) == 0 {
+		return name
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(name)
+	sep := "{"
+	for _, k := range keys {
+		b.WriteString(sep + k + `="` + labelValue.Replace(string(m[model.LabelName(k)])) + `"`)
+		sep = ","
+	}
+	b.WriteString("}")
+	return b.String()
 }
 
 var client = &http.Client{Timeout: 2 * time.Second}

@@ -1,18 +1,37 @@
-// Package svgchart draws the benchmark's charts as self-contained SVG
-// files, written by hand with no dependencies: line charts (linear or
-// logarithmic y axis) and grouped bar charts, stacked as panels on a page.
-// A browser, GitHub and any image viewer show them.
+// Package svgchart draws the benchmark's charts as SVG documents with
+// gonum.org/v1/plot: line charts (linear or logarithmic y axis) and grouped
+// bar charts, stacked as panels on a page. A browser, GitHub and any image
+// viewer show them.
 package svgchart
 
 import (
-	"fmt"
+	"bytes"
+	"image/color"
 	"math"
 	"strconv"
 	"strings"
+
+	xfont "golang.org/x/image/font"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Palette colours the series of a panel in order.
-var Palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"}
+// palette colours the series of a panel in order.
+var palette = []color.Color{rgb(0x1f77b4), rgb(0xff7f0e), rgb(0x2ca02c), rgb(0xd62728), rgb(0x9467bd), rgb(0x8c564b)}
+
+var gridColor = rgb(0xe5e5e5)
+
+func rgb(v uint32) color.Color {
+	return color.RGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 255}
+}
+
+// px is one CSS pixel: sizes here are in pixels, as a browser shows them.
+const px = vg.Inch / 96
 
 // Format turns an axis or bar value into text.
 type Format func(float64) string
@@ -21,36 +40,41 @@ type Format func(float64) string
 type Panel interface {
 	// Height is the panel's height in pixels.
 	Height() int
-	draw(b *builder, x, y, w, h float64)
+	draw(c draw.Canvas)
 }
 
 // Page lays out panels one below the other, width pixels wide, under a title
 // and a subtitle (which may be empty), and returns the SVG document.
 func Page(title, subtitle string, width int, panels ...Panel) []byte {
-	head := 40.0
+	head := 40
 	if subtitle != "" {
 		head += 18
 	}
-	h := head
+	height := head
 	for _, p := range panels {
-		h += float64(p.Height()) + 20
+		height += p.Height() + 20
 	}
-	b := &builder{}
-	b.f(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	b.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-family="Helvetica, Arial, sans-serif" font-size="12">`+"\n", width, h, width, h)
-	b.f(`<rect width="100%%" height="100%%" fill="#ffffff"/>` + "\n")
-	b.text(float64(width)/2, 26, "middle", 17, "bold", "#222", title)
+	w, h := vg.Length(width)*px, vg.Length(height)*px
+	c := vgsvg.New(w, h)
+	page := draw.New(c)
+	page.SetColor(color.White)
+	page.Fill(page.Rectangle.Path())
+	// The layout counts pixels from the top, the canvas from the bottom.
+	fromTop := func(y int) vg.Length { return h - vg.Length(y)*px }
+	page.FillText(centered(17, xfont.WeightBold), vg.Point{X: w / 2, Y: fromTop(26)}, title)
 	if subtitle != "" {
-		b.text(float64(width)/2, 46, "middle", 12, "normal", "#555", subtitle)
+		page.FillText(centered(12, xfont.WeightNormal), vg.Point{X: w / 2, Y: fromTop(46)}, subtitle)
 	}
 	y := head
 	for _, p := range panels {
-		ph := float64(p.Height())
-		p.draw(b, 0, y, float64(width), ph)
-		y += ph + 20
+		// A margin of 8 pixels on the left, 24 on the right.
+		area := vg.Rectangle{Min: vg.Point{X: 8 * px, Y: fromTop(y + p.Height())}, Max: vg.Point{X: w - 24*px, Y: fromTop(y)}}
+		p.draw(draw.Canvas{Canvas: c, Rectangle: area})
+		y += p.Height() + 20
 	}
-	b.f("</svg>\n")
-	return []byte(b.String())
+	var b bytes.Buffer
+	_, _ = c.WriteTo(&b) // a bytes.Buffer takes every write
+	return b.Bytes()
 }
 
 // Series is one line of a Line chart.
@@ -104,6 +128,13 @@ func orDefault(v, d int) int {
 		return d
 	}
 	return v
+}
+
+func orNumber(f Format) Format {
+	if f == nil {
+		return Number
+	}
+	return f
 }
 
 // Number formats v compactly: 1.2M, 45k, 3.5, 0.25.
@@ -167,172 +198,76 @@ func trim(v float64) string {
 	return s
 }
 
-// The plot area inside a panel.
-const (
-	padLeft   = 70.0
-	padRight  = 24.0
-	padTop    = 30.0
-	padBottom = 44.0
-)
-
-func (l *Line) draw(b *builder, x, y, w, h float64) {
-	xf, yf := l.XFormat, l.YFormat
-	if xf == nil {
-		xf = Number
+func (l *Line) draw(c draw.Canvas) {
+	usable := func(x, y float64) bool {
+		return !math.IsNaN(x) && !math.IsInf(x, 0) && !math.IsNaN(y) && !math.IsInf(y, 0) && (!l.LogY || y > 0)
 	}
-	if yf == nil {
-		yf = Number
-	}
-	px, py, pw, ph := x+padLeft, y+padTop, w-padLeft-padRight, h-padTop-padBottom
-	b.text(x+w/2, y+16, "middle", 13, "bold", "#222", l.Title)
-
-	xmin, xmax := math.Inf(1), math.Inf(-1)
-	ymin, ymax := math.Inf(1), math.Inf(-1)
-	for _, s := range l.Series {
-		for i := range min(len(s.X), len(s.Y)) {
-			if math.IsNaN(s.X[i]) || math.IsNaN(s.Y[i]) || (l.LogY && s.Y[i] <= 0) {
+	p := newPlot(l.Title, l.XLabel, l.YLabel)
+	points := 0
+	for si, s := range l.Series {
+		n := min(len(s.X), len(s.Y))
+		style := draw.LineStyle{Color: palette[si%len(palette)], Width: 2 * px}
+		// One line per run of usable points: a NaN is a gap.
+		var run plotter.XYs
+		flush := func() {
+			if len(run) > 1 {
+				line := &plotter.Line{XYs: run, LineStyle: style}
+				if s.Steps {
+					line.StepStyle = plotter.PostStep
+				}
+				p.Add(line)
+			}
+			if len(run) > 0 && n <= 12 {
+				dots := &plotter.Scatter{XYs: run, GlyphStyle: draw.GlyphStyle{Color: style.Color, Radius: 3 * px, Shape: draw.CircleGlyph{}}}
+				p.Add(dots)
+			}
+			run = nil
+		}
+		for i := range n {
+			if !usable(s.X[i], s.Y[i]) {
+				flush()
 				continue
 			}
-			xmin, xmax = math.Min(xmin, s.X[i]), math.Max(xmax, s.X[i])
-			ymin, ymax = math.Min(ymin, s.Y[i]), math.Max(ymax, s.Y[i])
+			run = append(run, plotter.XY{X: s.X[i], Y: s.Y[i]})
+			points++
+		}
+		flush()
+		if s.Name != "" {
+			p.Legend.Add(s.Name, &plotter.Line{LineStyle: style})
 		}
 	}
-	if math.IsInf(xmin, 1) {
-		b.text(px+pw/2, py+ph/2, "middle", 12, "normal", "#888", "no data")
+	if points == 0 {
+		noData(c, l.Title)
 		return
 	}
 	if len(l.XCategories) > 0 {
-		xmin, xmax = -0.5, float64(len(l.XCategories))-0.5
+		p.NominalX(l.XCategories...)
+		p.X.Min, p.X.Max = -0.5, float64(len(l.XCategories))-0.5
+	} else {
+		p.X.Tick.Marker = formatted(plot.DefaultTicks{}, orNumber(l.XFormat))
 	}
-	if xmax == xmin {
-		xmin, xmax = xmin-1, xmax+1
-	}
-	var yticks []float64
-	var ymap func(float64) float64
 	if l.LogY {
-		lo, hi := math.Floor(math.Log10(ymin)), math.Ceil(math.Log10(ymax))
+		// Whole decades, each one a labelled tick.
+		lo, hi := math.Floor(math.Log10(p.Y.Min)), math.Ceil(math.Log10(p.Y.Max))
 		if hi == lo {
 			hi++
 		}
-		for e := lo; e <= hi; e++ {
-			yticks = append(yticks, math.Pow(10, e))
-		}
-		ymap = func(v float64) float64 { return py + ph - (math.Log10(v)-lo)/(hi-lo)*ph }
+		p.Y.Min, p.Y.Max = math.Pow(10, lo), math.Pow(10, hi)
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = decades(lo, hi, orNumber(l.YFormat))
 	} else {
-		lo := math.Min(0, ymin)
-		yticks = niceTicks(lo, ymax, 5)
-		top := yticks[len(yticks)-1]
-		lo = yticks[0]
-		ymap = func(v float64) float64 { return py + ph - (v-lo)/(top-lo)*ph }
-	}
-	xmap := func(v float64) float64 { return px + (v-xmin)/(xmax-xmin)*pw }
-
-	// Grid and axes.
-	for _, t := range yticks {
-		yy := ymap(t)
-		b.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", px, yy, px+pw, yy)
-		b.text(px-6, yy+4, "end", 11, "normal", "#444", yf(t))
-	}
-	if len(l.XCategories) > 0 {
-		for i, c := range l.XCategories {
-			b.text(xmap(float64(i)), py+ph+16, "middle", 11, "normal", "#444", c)
+		p.Y.Min = math.Min(0, p.Y.Min)
+		if p.Y.Max == p.Y.Min {
+			p.Y.Max++ // a flat line at the bottom, as a zero lag is
 		}
-	} else {
-		for _, t := range niceTicks(xmin, xmax, 8) {
-			if t < xmin || t > xmax {
-				continue
-			}
-			xx := xmap(t)
-			b.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#f0f0f0"/>`+"\n", xx, py, xx, py+ph)
-			b.text(xx, py+ph+16, "middle", 11, "normal", "#444", xf(t))
-		}
+		p.Y.Tick.Marker = formatted(plot.DefaultTicks{}, orNumber(l.YFormat))
 	}
-	b.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`+"\n", px, py, pw, ph)
-	b.text(px+pw/2, py+ph+34, "middle", 12, "normal", "#333", l.XLabel)
-	b.f(`<text x="%.1f" y="%.1f" text-anchor="middle" font-size="12" fill="#333" transform="rotate(-90 %.1f %.1f)">%s</text>`+"\n",
-		x+16, py+ph/2, x+16, py+ph/2, esc(l.YLabel))
-
-	for si, s := range l.Series {
-		color := Palette[si%len(Palette)]
-		var pts []string
-		flush := func() {
-			if len(pts) > 1 {
-				b.f(`<polyline fill="none" stroke="%s" stroke-width="2" stroke-linejoin="round" points="%s"/>`+"\n", color, strings.Join(pts, " "))
-			}
-			pts = pts[:0]
-		}
-		n := min(len(s.X), len(s.Y))
-		prevY := math.NaN()
-		for i := range n {
-			if math.IsNaN(s.X[i]) || math.IsNaN(s.Y[i]) || (l.LogY && s.Y[i] <= 0) {
-				flush()
-				prevY = math.NaN()
-				continue
-			}
-			xx, yy := xmap(s.X[i]), ymap(s.Y[i])
-			if s.Steps && !math.IsNaN(prevY) {
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", xx, prevY))
-			}
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", xx, yy))
-			prevY = yy
-			if n <= 12 {
-				b.f(`<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", xx, yy, color)
-			}
-		}
-		flush()
-	}
-	if l.LegendLeft {
-		legendLeft(b, px, py, names(l.Series))
-	} else {
-		legend(b, px+pw, py, names(l.Series))
-	}
+	p.Legend.Left = l.LegendLeft
+	p.Draw(c)
 }
 
-func names(ss []Series) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = s.Name
-	}
-	return out
-}
-
-// legend writes the series names right-aligned at the top of the plot.
-func legend(b *builder, right, top float64, names []string) {
-	y := top + 14
-	for i, n := range names {
-		if n == "" {
-			continue
-		}
-		w := 7*float64(len([]rune(n))) + 24
-		x := right - w - 6
-		b.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="16" fill="#ffffff" fill-opacity="0.85"/>`+"\n", x-4, y-12, w+4)
-		b.f(`<rect x="%.1f" y="%.1f" width="14" height="4" fill="%s"/>`+"\n", x, y-6, Palette[i%len(Palette)])
-		b.text(x+20, y, "start", 11, "normal", "#222", n)
-		y += 16
-	}
-}
-
-// legendLeft writes the series names at the top left of the plot.
-func legendLeft(b *builder, left, top float64, names []string) {
-	y := top + 14
-	for i, n := range names {
-		if n == "" {
-			continue
-		}
-		x := left + 10
-		b.f(`<rect x="%.1f" y="%.1f" width="14" height="4" fill="%s"/>`+"\n", x, y-6, Palette[i%len(Palette)])
-		b.text(x+20, y, "start", 11, "normal", "#222", n)
-		y += 16
-	}
-}
-
-func (c *Bars) draw(b *builder, x, y, w, h float64) {
-	yf := c.YFormat
-	if yf == nil {
-		yf = Number
-	}
-	px, py, pw, ph := x+padLeft, y+padTop, w-padLeft-padRight, h-padTop-padBottom
-	b.text(x+w/2, y+16, "middle", 13, "bold", "#222", c.Title)
+func (c *Bars) draw(dc draw.Canvas) {
+	yf := orNumber(c.YFormat)
 	ymax := 0.0
 	for _, g := range c.Groups {
 		for _, v := range g.Values {
@@ -342,75 +277,114 @@ func (c *Bars) draw(b *builder, x, y, w, h float64) {
 		}
 	}
 	if ymax <= 0 || len(c.Groups) == 0 {
-		b.text(px+pw/2, py+ph/2, "middle", 12, "normal", "#888", "no data")
+		noData(dc, c.Title)
 		return
 	}
-	ticks := niceTicks(0, ymax*1.12, 5)
-	top := ticks[len(ticks)-1]
-	ymap := func(v float64) float64 { return py + ph - v/top*ph }
-	for _, t := range ticks {
-		yy := ymap(t)
-		b.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", px, yy, px+pw, yy)
-		b.text(px-6, yy+4, "end", 11, "normal", "#444", yf(t))
-	}
-	b.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`+"\n", px, py, pw, ph)
-	b.f(`<text x="%.1f" y="%.1f" text-anchor="middle" font-size="12" fill="#333" transform="rotate(-90 %.1f %.1f)">%s</text>`+"\n",
-		x+16, py+ph/2, x+16, py+ph/2, esc(c.YLabel))
-	gw := pw / float64(len(c.Groups))
-	nb := max(len(c.SeriesNames), 1)
-	bw := math.Min(gw*0.8/float64(nb), 90)
+	p := newPlot(c.Title, "", c.YLabel)
+	labels := make([]string, len(c.Groups))
 	for gi, g := range c.Groups {
-		gx := px + gw*float64(gi) + (gw-bw*float64(nb))/2
-		for si, v := range g.Values {
-			if math.IsNaN(v) || si >= nb {
+		labels[gi] = g.Label
+	}
+	p.NominalX(labels...)
+	nb := max(len(c.SeriesNames), 1)
+	// Each group gets 80% of its share of the width (the plot area is the
+	// panel less about 100 pixels of axes), at most 90 pixels a bar.
+	share := (dc.Max.X - dc.Min.X - 100*px) / vg.Length(len(c.Groups))
+	bw := min(share*0.8/vg.Length(nb), 90*px)
+	for si := range nb {
+		heights := make(plotter.Values, len(c.Groups)) // no bar: height 0
+		var tops plotter.XYs
+		var notes []string
+		for gi, g := range c.Groups {
+			if si >= len(g.Values) || math.IsNaN(g.Values[si]) {
 				continue
 			}
-			bx, by := gx+bw*float64(si), ymap(v)
-			b.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`+"\n", bx+2, by, bw-4, py+ph-by, Palette[si%len(Palette)])
+			v := g.Values[si]
+			heights[gi] = v
 			label := yf(v)
 			if si < len(g.Notes) && g.Notes[si] != "" {
 				label += " " + g.Notes[si]
 			}
-			b.text(bx+bw/2, by-4, "middle", 11, "normal", "#222", label)
+			tops, notes = append(tops, plotter.XY{X: float64(gi), Y: v}), append(notes, label)
 		}
-		b.text(px+gw*float64(gi)+gw/2, py+ph+16, "middle", 12, "normal", "#333", g.Label)
+		offset := (vg.Length(si) - vg.Length(nb-1)/2) * bw
+		bars := &plotter.BarChart{Values: heights, Width: bw - 4*px, Color: palette[si%len(palette)], Offset: offset}
+		bars.LineStyle.Width = 0
+		p.Add(bars)
+		if si < len(c.SeriesNames) && c.SeriesNames[si] != "" {
+			p.Legend.Add(c.SeriesNames[si], bars)
+		}
+		text := &plotter.Labels{XYs: tops, Labels: notes, Offset: vg.Point{X: offset, Y: 4 * px}}
+		for range notes {
+			text.TextStyle = append(text.TextStyle, centered(11, xfont.WeightNormal))
+		}
+		p.Add(text)
 	}
-	legend(b, px+pw, py, c.SeriesNames)
+	p.X.Min, p.X.Max = -0.5, float64(len(c.Groups))-0.5
+	p.Y.Min, p.Y.Max = 0, ymax*1.12 // room for the labels above the bars
+	p.Y.Tick.Marker = formatted(plot.DefaultTicks{}, yf)
+	p.Draw(dc)
 }
 
-// niceTicks returns about n round tick values covering [lo, hi].
-func niceTicks(lo, hi float64, n int) []float64 {
-	if hi <= lo {
-		hi = lo + 1
-	}
-	raw := (hi - lo) / float64(n)
-	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := mag
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*mag >= raw {
-			step = m * mag
-			break
+// newPlot returns a plot with the house fonts, a light grid and the legend
+// at the top.
+func newPlot(title, xlabel, ylabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xlabel, ylabel
+	// Only the faces change: plot.New's styles know where their text goes.
+	p.Title.TextStyle.Font = face(13, xfont.WeightBold)
+	p.X.Label.TextStyle.Font = face(12, xfont.WeightNormal)
+	p.Y.Label.TextStyle.Font = face(12, xfont.WeightNormal)
+	p.X.Tick.Label.Font = face(11, xfont.WeightNormal)
+	p.Y.Tick.Label.Font = face(11, xfont.WeightNormal)
+	p.Legend.TextStyle.Font = face(11, xfont.WeightNormal)
+	p.Legend.Top = true
+	grid := plotter.NewGrid()
+	grid.Vertical.Color, grid.Horizontal.Color = gridColor, gridColor
+	p.Add(grid)
+	return p
+}
+
+// noData draws a panel's title and "no data" where its chart would be.
+func noData(c draw.Canvas, title string) {
+	top := vg.Point{X: c.Center().X, Y: c.Max.Y - 16*px}
+	c.FillText(centered(13, xfont.WeightBold), top, title)
+	c.FillText(centered(12, xfont.WeightNormal), c.Center(), "no data")
+}
+
+// face is the sans-serif font, size in pixels.
+func face(size vg.Length, weight xfont.Weight) font.Font {
+	return font.Font{Typeface: "Liberation", Variant: "Sans", Weight: weight, Size: size * px}
+}
+
+// centered is black text in the sans-serif face, centred on its point.
+func centered(size vg.Length, weight xfont.Weight) text.Style {
+	return text.Style{Color: color.Black, Font: face(size, weight), XAlign: draw.XCenter, Handler: plot.DefaultTextHandler}
+}
+
+// decades ticks every power of ten from 10^lo to 10^hi, labelled with f,
+// and the multiples between them.
+func decades(lo, hi float64, f Format) plot.ConstantTicks {
+	var ticks plot.ConstantTicks
+	for e := lo; e <= hi; e++ {
+		decade := math.Pow(10, e)
+		ticks = append(ticks, plot.Tick{Value: decade, Label: f(decade)})
+		for m := 2.0; m <= 9 && e < hi; m++ {
+			ticks = append(ticks, plot.Tick{Value: m * decade})
 		}
 	}
-	start := math.Floor(lo/step) * step
-	var out []float64
-	for v := start; v < hi+step*0.999; v += step {
-		out = append(out, math.Round(v/step)*step)
-	}
-	return out
+	return ticks
 }
 
-type builder struct{ strings.Builder }
-
-func (b *builder) f(format string, args ...any) { fmt.Fprintf(&b.Builder, format, args...) }
-
-func (b *builder) text(x, y float64, anchor string, size int, weight, color, s string) {
-	if s == "" {
-		return
-	}
-	b.f(`<text x="%.1f" y="%.1f" text-anchor="%s" font-size="%d" font-weight="%s" fill="%s">%s</text>`+"\n", x, y, anchor, size, weight, color, esc(s))
+// formatted labels the major ticks of t with f.
+func formatted(t plot.Ticker, f Format) plot.Ticker {
+	return plot.TickerFunc(func(min, max float64) []plot.Tick {
+		ticks := t.Ticks(min, max)
+		for i := range ticks {
+			if ticks[i].Label != "" {
+				ticks[i].Label = f(ticks[i].Value)
+			}
+		}
+		return ticks
+	})
 }
-
-var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
-
-func esc(s string) string { return escaper.Replace(s) }

@@ -110,12 +110,17 @@ func (s *Stack) env() []string {
 	)
 }
 
-// lockDir takes Dir for this stack. When another devstack runs there it
+// lockDir takes Dir for this stack and writes the stack's addresses into
+// Dir/stack.env at once: while the servers start, a tool that reads it tries
+// them rather than some other server. When another devstack runs there it
 // returns a *rundir.RunningError, and nothing is started or changed.
 func (s *Stack) lockDir() error {
 	l, err := rundir.Acquire(s.Cfg.Dir)
 	if err != nil {
 		return err
+	}
+	if err := l.WriteEnv(s.Addrs()); err != nil {
+		return errors.Join(err, l.Release())
 	}
 	s.lock = l
 	return nil
@@ -154,10 +159,7 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 	if err := s.StartConsumer(ctx); err != nil {
 		return err
 	}
-	if err := s.StartCollector(ctx); err != nil {
-		return err
-	}
-	return s.lock.WriteEnv(s.Addrs())
+	return s.StartCollector(ctx)
 }
 
 // StartSupervised starts the stack in the order Start does, each server
@@ -166,10 +168,10 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 // them that exits, and Stop stops them through it. The first start of each
 // must succeed; on error StartSupervised stops what it started.
 //
-// Start and StartSupervised first lock Dir (rundir): when another devstack
-// runs there, they return a *rundir.RunningError having started and changed
-// nothing. Once the stack is up they write its addresses to Dir/stack.env,
-// which Stop removes.
+// Start and StartSupervised first lock Dir (rundir) and write the stack's
+// addresses to Dir/stack.env, which Stop removes: when another devstack runs
+// there, they return a *rundir.RunningError having started and changed
+// nothing.
 func (s *Stack) StartSupervised(ctx context.Context, sup *Supervisor) (err error) {
 	if err := s.lockDir(); err != nil {
 		return err
@@ -207,12 +209,9 @@ func (s *Stack) StartSupervised(ctx context.Context, sup *Supervisor) (err error
 	}
 	// Serving, not ready: a collector whose spool is full is unready but
 	// answers every hit, and must not be taken for one that failed to start.
-	if err := sup.Add(ctx, "collector", running(func(ctx context.Context) (*Process, error) {
+	return sup.Add(ctx, "collector", running(func(ctx context.Context) (*Process, error) {
 		return s.startCollector(ctx, "/healthz")
-	})); err != nil {
-		return err
-	}
-	return s.lock.WriteEnv(s.Addrs())
+	}))
 }
 
 func running(start func(context.Context) (*Process, error)) StartFunc {

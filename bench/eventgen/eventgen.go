@@ -1,5 +1,5 @@
 // Package eventgen makes realistic Kafka messages for the consumer
-// benchmarks: it takes bench/loadgen's simulated hits, turns each into the
+// benchmarks: it takes pkg/loadgen's simulated hits, turns each into the
 // request a browser would send, builds the event from it with the
 // collector's own code (pkg/pixel) and encodes it as the collector publishes
 // it (pkg/event, key = visitor id). The messages are what a topic fed by
@@ -18,8 +18,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
 	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 )
 

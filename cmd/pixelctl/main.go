@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 	"github.com/pixel-pipeline/pixel/pkg/rundir"
@@ -155,7 +156,7 @@ func query(ctx context.Context, args []string, out io.Writer) error {
 	if len(rest) == 0 {
 		return usageError{errors.New("query: name a query (pixelctl query -list shows them)")}
 	}
-	q, err := chstore.LookupQuery(rest[0])
+	q, err := analysis.Lookup(rest[0])
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func query(ctx context.Context, args []string, out io.Writer) error {
 
 // queryParams parses a query's parameters, one flag each, and the common
 // flags that shared adds; it returns the parameters given.
-func queryParams(q *chstore.Query, args []string, out io.Writer, shared func(*flag.FlagSet)) (map[string]string, error) {
+func queryParams(q *analysis.Query, args []string, out io.Writer, shared func(*flag.FlagSet)) (map[string]string, error) {
 	fs := flag.NewFlagSet("pixelctl query "+q.Name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	params := map[string]bool{}
@@ -220,7 +221,7 @@ func queryParams(q *chstore.Query, args []string, out io.Writer, shared func(*fl
 }
 
 func listQueries(out io.Writer) error {
-	qs, err := chstore.Queries()
+	qs, err := analysis.Queries()
 	if err != nil {
 		return err
 	}

@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
-	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 )
 
-func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
+func TestMain(m *testing.M) { os.Exit(devstacktest.RunTests(m)) }
 
 func pixelctl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
@@ -27,7 +28,7 @@ func pixelctl(t *testing.T, args ...string) (string, error) {
 }
 
 func TestMigrateReportsSkippedMigrations(t *testing.T) {
-	ch := devstack.TestClickHouse(t)
+	ch := devstacktest.ClickHouse(t)
 	db := fmt.Sprintf("t_pixelctl_%06d", rand.IntN(1_000_000))
 	args := []string{"migrate", "-clickhouse-addr", ch.Addr(), "-clickhouse-database", db}
 	out, err := pixelctl(t, args...)
@@ -73,7 +74,7 @@ func TestMigrateReportsSkippedMigrations(t *testing.T) {
 }
 
 func TestQueryCommand(t *testing.T) {
-	o := devstack.TestDatabase(t)
+	o := devstacktest.Database(t)
 	conn, err := chstore.Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +105,7 @@ func TestQueryCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qs, _ := chstore.Queries()
+	qs, _ := analysis.Queries()
 	for _, q := range qs {
 		if !strings.Contains(out, q.Name+"  ") || !strings.Contains(out, q.Title) {
 			t.Errorf("query -list does not show %s:\n%s", q.Name, out)
@@ -131,7 +132,7 @@ func TestQueryCommand(t *testing.T) {
 
 // No query parameter may take the name of a pixelctl query flag.
 func TestQueryParamsDoNotShadowFlags(t *testing.T) {
-	qs, err := chstore.Queries()
+	qs, err := analysis.Queries()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 )
 
 // The fault tests of a bad day on the collector's machine: its disk fills up

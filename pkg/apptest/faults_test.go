@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 )
 
 // The fault-injection tests: each starts the whole pipeline the way make run

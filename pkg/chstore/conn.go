@@ -1,9 +1,9 @@
 // Package chstore is the ClickHouse side of the pipeline: connecting over the
 // native protocol, applying the versioned migrations under schemas/clickhouse
-// (those that need a newer server only where it is new enough), the columnar
-// insert of event rows, and the analysis queries under schemas/queries. Every
-// statement comes from a .sql file under schemas/; values travel through the
-// driver's batches and bound parameters.
+// (those that need a newer server only where it is new enough) and the
+// columnar insert of event rows; pkg/analysis runs the queries under
+// schemas/queries. Every statement comes from a .sql file under schemas/;
+// values travel through the driver's batches and bound parameters.
 package chstore
 
 import (

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
-	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 )
 
@@ -121,7 +121,7 @@ func buildRows(rs []row) *chstore.Rows {
 }
 
 func TestInsertEveryColumnReadsBackExactly(t *testing.T) {
-	o := devstack.TestDatabase(t)
+	o := devstacktest.Database(t)
 	conn := open(t, o)
 	rows := buildRows(testRows)
 	if err := chstore.Insert(testContext(t), conn, rows, ""); err != nil {
@@ -139,7 +139,7 @@ func TestInsertEveryColumnReadsBackExactly(t *testing.T) {
 }
 
 func TestInsertEmptyIsNoop(t *testing.T) {
-	o := devstack.TestDatabase(t)
+	o := devstacktest.Database(t)
 	conn := open(t, o)
 	if err := chstore.Insert(testContext(t), conn, &chstore.Rows{}, ""); err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestInsertEmptyIsNoop(t *testing.T) {
 // may store rows twice (ClickHouse can keep a block although the insert
 // failed); the copies are byte-identical and collapse by event_id.
 func TestInsertRetrySameRows(t *testing.T) {
-	o := devstack.TestDatabase(t)
+	o := devstacktest.Database(t)
 	conn := open(t, o)
 	rows := buildRows(testRows)
 	n := uint64(len(testRows))
@@ -208,7 +208,7 @@ func TestInsertRetrySameRows(t *testing.T) {
 
 // Rows spanning several arena chunks, reused after Reset, arrive intact.
 func TestInsertLargeBatchAfterReset(t *testing.T) {
-	o := devstack.TestDatabase(t)
+	o := devstacktest.Database(t)
 	conn := open(t, o)
 	var rows chstore.Rows
 	for round := range 2 {

@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
-	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 // The integration tests run against this test binary's private ClickHouse
 // server (devstack); each test gets a fresh database.
-func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
+func TestMain(m *testing.M) { os.Exit(devstacktest.RunTests(m)) }
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()

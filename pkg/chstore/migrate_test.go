@@ -8,13 +8,13 @@ import (
 	"testing/fstest"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
-	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 // freshOptions names a database that does not exist yet on the test server.
 func freshOptions(t *testing.T, prefix string) chstore.Options {
 	t.Helper()
-	ch := devstack.TestClickHouse(t)
+	ch := devstacktest.ClickHouse(t)
 	return chstore.Options{Addr: []string{ch.Addr()}, Database: fmt.Sprintf("%s_%06d", prefix, rand.IntN(1_000_000))}
 }
 

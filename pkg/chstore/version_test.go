@@ -7,7 +7,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
-	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 func TestParseVersion(t *testing.T) {
@@ -63,7 +63,7 @@ func TestVersionCompare(t *testing.T) {
 // The server's version() and the version it announces in the handshake (the
 // insert path reads that one) agree; here they are 18.16, what Debian ships.
 func TestServerVersion(t *testing.T) {
-	conn := open(t, devstack.TestDatabase(t))
+	conn := open(t, devstacktest.Database(t))
 	v, err := chstore.ServerVersion(testContext(t), conn)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestServerVersion(t *testing.T) {
 // insert_deduplication_token gets it and drops the retry of a stored block;
 // an older one (18.16 here) would refuse the setting, so it gets none.
 func TestInsertDeduplicationToken(t *testing.T) {
-	o := devstack.TestDatabase(t)
+	o := devstacktest.Database(t)
 	conn := open(t, o)
 	ctx := testContext(t)
 	v, err := chstore.ServerVersion(ctx, conn)

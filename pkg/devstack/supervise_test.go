@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 // The supervisor's tests run real child processes: sh, and this test binary
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 	if name := os.Getenv("DEVSTACK_TEST_CHILD"); name != "" {
 		os.Exit(serveChild(name, os.Getenv("DEVSTACK_TEST_LOG")))
 	}
-	os.Exit(devstack.RunTests(m))
+	os.Exit(devstacktest.RunTests(m))
 }
 
 // serveChild is a child that runs until SIGTERM. It appends "NAME started

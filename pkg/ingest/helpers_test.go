@@ -17,7 +17,7 @@ import (
 
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
-	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/ingest"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
@@ -25,7 +25,7 @@ import (
 
 // The tests run the Ingester against real servers: this binary's private
 // ClickHouse (devstack) and an in-process Kafka-protocol broker (kfake).
-func TestMain(m *testing.M) { os.Exit(devstack.RunTests(m)) }
+func TestMain(m *testing.M) { os.Exit(devstacktest.RunTests(m)) }
 
 const (
 	topic      = "pixel.events"

@@ -14,13 +14,14 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/ingest"
 )
 
 // newBroker starts a broker with the events topic and its dead-letter topic.
 func newBroker(t *testing.T) []string {
 	t.Helper()
-	return devstack.TestBroker(t, partitions, topic, dlqTopic).ListenAddrs()
+	return devstacktest.Broker(t, partitions, topic, dlqTopic).ListenAddrs()
 }
 
 func openDB(t *testing.T, o chstore.Options) chstore.Conn {
@@ -47,7 +48,7 @@ func waitAll(t *testing.T, brokers []string, group string, conn chstore.Conn, n 
 func TestIngestEveryEventExactlyOnce(t *testing.T) {
 	const n = 3000
 	brokers := newBroker(t)
-	conn := openDB(t, devstack.TestDatabase(t))
+	conn := openDB(t, devstacktest.Database(t))
 	produce(t, brokers, testMessages("a", 0, n))
 
 	in := start(t, testConfig(brokers, "g-once", batch.Policy{MaxRows: 100, MaxAge: 200 * time.Millisecond}), conn)
@@ -93,7 +94,7 @@ func TestIngestEveryEventExactlyOnce(t *testing.T) {
 func TestIngestFlushesByAge(t *testing.T) {
 	const n = 25
 	brokers := newBroker(t)
-	conn := openDB(t, devstack.TestDatabase(t))
+	conn := openDB(t, devstacktest.Database(t))
 	// A batch that never fills: only its age can flush it.
 	in := start(t, testConfig(brokers, "g-age", batch.Policy{MaxRows: 1_000_000, MaxAge: 100 * time.Millisecond}), conn)
 	produce(t, brokers, testMessages("age", 0, n))
@@ -112,7 +113,7 @@ func TestIngestFlushesByAge(t *testing.T) {
 func TestIngestGracefulShutdownFlushesPartialBatch(t *testing.T) {
 	const n = 40
 	brokers := newBroker(t)
-	conn := openDB(t, devstack.TestDatabase(t))
+	conn := openDB(t, devstacktest.Database(t))
 	in := start(t, testConfig(brokers, "g-shutdown", batch.Policy{MaxRows: 1_000_000, MaxAge: time.Hour}), conn)
 	produce(t, brokers, testMessages("sd", 0, n))
 	waitFor(t, "the batch to hold every message", func() (bool, string) {
@@ -139,7 +140,7 @@ func TestIngestGracefulShutdownFlushesPartialBatch(t *testing.T) {
 func TestIngestRestartResumesFromCommittedOffsets(t *testing.T) {
 	const n1, n2 = 500, 700
 	brokers := newBroker(t)
-	conn := openDB(t, devstack.TestDatabase(t))
+	conn := openDB(t, devstacktest.Database(t))
 	cfg := testConfig(brokers, "g-restart", batch.Policy{MaxRows: 50, MaxAge: 50 * time.Millisecond})
 
 	produce(t, brokers, testMessages("r", 0, n1))
@@ -178,7 +179,7 @@ func TestIngestRestartResumesFromCommittedOffsets(t *testing.T) {
 // the valid ones around them arrive once, and the offsets move past both.
 func TestIngestDeadLetters(t *testing.T) {
 	brokers := newBroker(t)
-	conn := openDB(t, devstack.TestDatabase(t))
+	conn := openDB(t, devstacktest.Database(t))
 	var msgs []kafka.Message
 	wantReason := map[int64]string{} // by offset: every message shares one key, so one partition
 	wantInvalid := map[string]int{}
@@ -292,8 +293,8 @@ func TestIngestDeadLetters(t *testing.T) {
 // itself, without inserting the batch's rows again. The lag gauges show
 // where the consumer stands.
 func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
-	brokers := devstack.TestBroker(t, partitions, topic).ListenAddrs() // no dead-letter topic
-	conn := openDB(t, devstack.TestDatabase(t))
+	brokers := devstacktest.Broker(t, partitions, topic).ListenAddrs() // no dead-letter topic
+	conn := openDB(t, devstacktest.Database(t))
 	const group = "g-dlq-down"
 	// One partition: 5 valid events, a bad one at offset 5, 10 valid ones.
 	var msgs []kafka.Message
@@ -390,9 +391,9 @@ func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
 // A bad message larger than the dead-letter topic accepts is cut to fit and
 // marked, rather than blocking its partition.
 func TestIngestDeadLetterTooLargeForTopic(t *testing.T) {
-	brokers := devstack.TestBroker(t, partitions, topic).ListenAddrs()
+	brokers := devstacktest.Broker(t, partitions, topic).ListenAddrs()
 	createTopic(t, brokers, dlqTopic, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: "10000"})
-	conn := openDB(t, devstack.TestDatabase(t))
+	conn := openDB(t, devstacktest.Database(t))
 	big := bytes.Repeat([]byte("x"), 20000)
 	_, v0 := testEvent("big", 0)
 	_, v1 := testEvent("big", 1)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 // brokerAt starts a broker on a fixed loopback port that keeps its topics and
@@ -52,7 +53,7 @@ func TestIngestReadyFollowsKafka(t *testing.T) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	brokers, dir := []string{addr}, t.TempDir()
-	conn := openDB(t, devstack.TestDatabase(t))
+	conn := openDB(t, devstacktest.Database(t))
 	const group = "g-ready"
 	in := start(t, testConfig(brokers, group, batch.Policy{MaxRows: 100, MaxAge: 50 * time.Millisecond}), conn)
 

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 	"github.com/pixel-pipeline/pixel/pkg/publish"
@@ -235,7 +236,7 @@ func checkDeliveredOrder(t *testing.T, got []received, from, to, keys int, order
 
 func TestPublishDeliversEveryMessage(t *testing.T) {
 	const n, keys = 5000, 23
-	cluster := devstack.TestBroker(t, partitions, topic)
+	cluster := devstacktest.Broker(t, partitions, topic)
 	brokers := cluster.ListenAddrs()
 	p := newPublisher(t, publish.Config{Brokers: brokers, BatchSize: 64})
 	if err := p.Probe(testContext(t)); err != nil {

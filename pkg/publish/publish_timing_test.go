@@ -9,7 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 	"github.com/pixel-pipeline/pixel/pkg/publish"
@@ -41,7 +41,7 @@ var benchKeys = func() [][]byte {
 // end of the benchmark).
 func benchPublisher(b *testing.B) (p *publish.Publisher, close func() error) {
 	b.Helper()
-	c := devstack.TestBroker(b, partitions, topic)
+	c := devstacktest.Broker(b, partitions, topic)
 	cfg := publish.DefaultConfig()
 	cfg.Brokers = c.ListenAddrs()
 	cfg.Topic = topic

@@ -11,16 +11,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
 	"github.com/pixel-pipeline/pixel/bench/pin"
 	"github.com/pixel-pipeline/pixel/bench/procstat"
 	"github.com/pixel-pipeline/pixel/bench/promtext"
 	"github.com/pixel-pipeline/pixel/bench/wrk"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 )
 
 // wrkRequest is what wrk repeats against both servers: the first purchase
-// of bench/loadgen's traffic (a returning visitor's hit with cd[value],
+// of pkg/loadgen's traffic (a returning visitor's hit with cd[value],
 // cd[currency], cd[content_ids] and more), with that browser's headers and
 // a pair of visitor and session cookies. It carries no eid, so the
 // collector generates one per hit and every hit is a new row.

@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
 	"github.com/pixel-pipeline/pixel/bench/marker"
 	"github.com/pixel-pipeline/pixel/bench/pin"
 	"github.com/pixel-pipeline/pixel/bench/procstat"
 	"github.com/pixel-pipeline/pixel/bench/promtext"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 )
 
 // endToEnd runs the whole pipeline at half the collector's maximum rate:

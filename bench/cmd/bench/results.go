@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/pixel-pipeline/pixel/bench/gobench"
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
 	"github.com/pixel-pipeline/pixel/bench/machine"
 	"github.com/pixel-pipeline/pixel/bench/marker"
 	"github.com/pixel-pipeline/pixel/bench/pin"
 	"github.com/pixel-pipeline/pixel/bench/report"
 	"github.com/pixel-pipeline/pixel/bench/wrk"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 )
 
 // SchemaVersion is the version of results.json's layout.

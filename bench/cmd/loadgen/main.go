@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 )
 
 type options struct {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 )
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {

@@ -1,4 +1,4 @@
-package chstore_test
+package analysis_test
 
 import (
 	"bytes"
@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
-	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 // The private test server runs in UTC, so a day here is a UTC day.
@@ -53,7 +54,7 @@ func insertQueryRows(t *testing.T, conn chstore.Conn, rows []row, replayed ...st
 // runQuery runs a shipped query and returns its result as TSV with names.
 func runQuery(t *testing.T, conn chstore.Conn, name string, params map[string]string) string {
 	t.Helper()
-	q, err := chstore.LookupQuery(name)
+	q, err := analysis.Lookup(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func checkQuery(t *testing.T, conn chstore.Conn, name string, params map[string]
 }
 
 func TestShippedQueries(t *testing.T) {
-	qs, err := chstore.Queries()
+	qs, err := analysis.Queries()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,13 +95,13 @@ func TestShippedQueries(t *testing.T) {
 	if got := strings.Join(names, " "); got != "conversions engaged funnel retargeting" {
 		t.Fatalf("queries %q", got)
 	}
-	if _, err := chstore.LookupQuery("nope"); err == nil || !strings.Contains(err.Error(), "conversions, engaged, funnel, retargeting") {
-		t.Fatalf("LookupQuery of an unknown name: %v", err)
+	if _, err := analysis.Lookup("nope"); err == nil || !strings.Contains(err.Error(), "conversions, engaged, funnel, retargeting") {
+		t.Fatalf("Lookup of an unknown name: %v", err)
 	}
 }
 
 func TestQueryConversions(t *testing.T) {
-	conn := open(t, devstack.TestDatabase(t))
+	conn := open(t, devstacktest.Database(t))
 	rows := []row{
 		ev("c1", "shop", "v1", "s1", "Purchase", at(10, 10, 0, 0)),
 		ev("c2", "shop", "v2", "s2", "Purchase", at(10, 11, 0, 0)),
@@ -136,7 +137,7 @@ func TestQueryConversions(t *testing.T) {
 }
 
 func TestQueryFunnel(t *testing.T) {
-	conn := open(t, devstack.TestDatabase(t))
+	conn := open(t, devstacktest.Database(t))
 	t0 := at(10, 10, 0, 0)
 	rows := []row{
 		// v1: every step in order.
@@ -189,7 +190,7 @@ func TestQueryFunnel(t *testing.T) {
 }
 
 func TestQueryEngaged(t *testing.T) {
-	conn := open(t, devstack.TestDatabase(t))
+	conn := open(t, devstacktest.Database(t))
 	t0 := at(10, 10, 0, 0)
 	goal := func(r row, props string) row { r.Props = props; return r }
 	rows := []row{
@@ -252,7 +253,7 @@ func TestQueryEngaged(t *testing.T) {
 }
 
 func TestQueryRetargeting(t *testing.T) {
-	conn := open(t, devstack.TestDatabase(t))
+	conn := open(t, devstacktest.Database(t))
 	view := func(id, pixel, visitor string, ts int64, ids ...string) row {
 		r := ev(id, pixel, visitor, "s", "ViewContent", ts)
 		r.ContentIDs = ids
@@ -306,7 +307,7 @@ func TestQueryRetargeting(t *testing.T) {
 }
 
 func TestQueryArgs(t *testing.T) {
-	q, err := chstore.LookupQuery("conversions")
+	q, err := analysis.Lookup("conversions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +328,7 @@ func TestQueryArgs(t *testing.T) {
 			t.Errorf("Args(%v) = %v, want an error containing %q", tc.values, err, tc.want)
 		}
 	}
-	f, err := chstore.LookupQuery("funnel")
+	f, err := analysis.Lookup("funnel")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 )
 
 // Percentiles agree with a sorted reference, within the promised precision,

@@ -1,4 +1,9 @@
-package devstack
+// Package devstacktest gives tests the servers they run against: this test
+// binary's private ClickHouse (devstack.ClickHouse, started once, stopped by
+// RunTests), a fresh migrated database per test, and an in-process
+// Kafka-protocol broker (kfake). Only tests import it, so neither the testing
+// package nor kfake is linked into a binary that make run or production runs.
+package devstacktest
 
 import (
 	"context"
@@ -14,18 +19,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/devstack"
 )
 
 // The test binary's private ClickHouse, started on first use.
 var shared struct {
 	once sync.Once
-	ch   *ClickHouse
+	ch   *devstack.ClickHouse
 	dir  string
 	err  error
 }
 
 // RunTests runs a package's tests and then stops the private ClickHouse they
-// started. Call it from TestMain: os.Exit(devstack.RunTests(m)).
+// started. Call it from TestMain: os.Exit(devstacktest.RunTests(m)).
 func RunTests(m *testing.M) int {
 	code := m.Run()
 	if shared.ch != nil {
@@ -35,17 +41,17 @@ func RunTests(m *testing.M) int {
 	return code
 }
 
-// TestClickHouse returns this test binary's private ClickHouse server, starting
+// ClickHouse returns this test binary's private ClickHouse server, starting
 // it on first use. A missing clickhouse-server fails the test: `make test`
 // installs it.
-func TestClickHouse(t testing.TB) *ClickHouse {
+func ClickHouse(t testing.TB) *devstack.ClickHouse {
 	t.Helper()
 	shared.once.Do(func() {
 		shared.dir, shared.err = os.MkdirTemp("", "pixel-clickhouse-")
 		if shared.err != nil {
 			return
 		}
-		shared.ch, shared.err = NewClickHouse(shared.dir, 0, 0)
+		shared.ch, shared.err = devstack.NewClickHouse(shared.dir, 0, 0)
 		if shared.err != nil {
 			return
 		}
@@ -62,11 +68,11 @@ func TestClickHouse(t testing.TB) *ClickHouse {
 
 var nonIdent = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 
-// TestDatabase creates a fresh database on the test ClickHouse, applies the
+// Database creates a fresh database on the test ClickHouse, applies the
 // migrations to it and returns the options that reach it.
-func TestDatabase(t testing.TB) chstore.Options {
+func Database(t testing.TB) chstore.Options {
 	t.Helper()
-	ch := TestClickHouse(t)
+	ch := ClickHouse(t)
 	name := strings.ToLower(nonIdent.ReplaceAllString(t.Name(), "_"))
 	if len(name) > 40 {
 		name = name[:40]
@@ -83,9 +89,9 @@ func TestDatabase(t testing.TB) chstore.Options {
 	return o
 }
 
-// TestBroker starts an in-process Kafka-protocol broker (kfake) with the given
+// Broker starts an in-process Kafka-protocol broker (kfake) with the given
 // topics and partitions; it stops when the test ends.
-func TestBroker(t testing.TB, partitions int, topics ...string) *kfake.Cluster {
+func Broker(t testing.TB, partitions int, topics ...string) *kfake.Cluster {
 	t.Helper()
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),

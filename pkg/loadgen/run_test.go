@@ -16,7 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 )
 
@@ -138,7 +138,7 @@ func checkNoGoroutines(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
-		if !bytes.Contains(buf[:n], []byte("pixel/bench/loadgen.")) {
+		if !bytes.Contains(buf[:n], []byte("pixel/pkg/loadgen.")) {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/pixel-pipeline/pixel/bench/loadgen"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 )
 

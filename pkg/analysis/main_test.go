@@ -1,0 +1,74 @@
+package analysis_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
+	"github.com/pixel-pipeline/pixel/pkg/event"
+)
+
+// The queries run against this test binary's private ClickHouse server
+// (devstacktest); each test gets a fresh database.
+func TestMain(m *testing.M) { os.Exit(devstacktest.RunTests(m)) }
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func open(t *testing.T, o chstore.Options) chstore.Conn {
+	t.Helper()
+	conn, err := chstore.Open(testContext(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func queryUint64(t *testing.T, conn chstore.Conn, query string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(testContext(t), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// row is an events row with the columns the queries read.
+type row struct {
+	EventID, PixelID, VisitorID, SessionID, Event string
+	TS, ReceivedAt                                int64
+	Value                                         float64
+	Currency                                      string
+	ContentIDs                                    []string
+	Props                                         string
+}
+
+func buildRows(rs []row) *chstore.Rows {
+	b := func(s string) []byte {
+		if s == "" {
+			return nil
+		}
+		return []byte(s)
+	}
+	var out chstore.Rows
+	for _, r := range rs {
+		e := event.Event{
+			EventID: b(r.EventID), PixelID: b(r.PixelID), VisitorID: b(r.VisitorID), SessionID: b(r.SessionID),
+			Name: b(r.Event), TS: r.TS, ReceivedAt: r.ReceivedAt,
+			Value: r.Value, Currency: b(r.Currency), Props: b(r.Props),
+		}
+		for _, id := range r.ContentIDs {
+			e.ContentIDs = append(e.ContentIDs, []byte(id))
+		}
+		out.Append(&e)
+	}
+	return &out
+}

@@ -34,6 +34,7 @@ type entry struct {
 	shared bool       // a Kafka or ClickHouse flag: the fallback may hold its value
 	lazy   *funcValue // a Func flag: Parse sets its default when nothing else does
 	source Source
+	err    error // the variable's or the fallback's value did not parse
 }
 
 // New returns a Set for the named program; desc is printed at the top of -help.
@@ -95,13 +96,6 @@ func (s *Set) Strings(p *[]string, name, env, usage string) {
 	s.bind(name, env)
 }
 
-// Var defines a flag whose value parses itself; its default is what v holds,
-// as v.String() prints it.
-func (s *Set) Var(v flag.Value, name, env, usage string) {
-	s.fs.Var(v, name, usage)
-	s.bind(name, env)
-}
-
 // Func defines a flag whose text set parses into its destination: an fsync
 // policy, a list of CIDRs. def is the default as text, shown by -help; when
 // neither the command line, the variable nor the fallback gives a value,
@@ -129,8 +123,8 @@ func (s *Set) Fallback(vars map[string]string, from string) {
 func (s *Set) Args() []string { return s.fs.Args() }
 
 // Parse parses the command line, fills every flag that was not given from
-// its environment variable, else from the fallback, else leaves its default,
-// and runs the checks.
+// its environment variable, else from the fallback, else gives it its
+// default (a Func flag's through its parser), and runs the checks.
 func (s *Set) Parse(args []string) error {
 	if err := s.fs.Parse(args); err != nil {
 		return err
@@ -144,6 +138,7 @@ func (s *Set) Parse(args []string) error {
 	sort.Strings(names)
 	for _, name := range names {
 		e, f := s.flags[name], s.fs.Lookup(name)
+		e.source.Kind, e.source.File, e.err = Default, "", nil
 		switch {
 		case given[name]:
 			e.source.Kind = CommandLine
@@ -155,8 +150,8 @@ func (s *Set) Parse(args []string) error {
 				return fmt.Errorf("flagenv: the default %q of -%s does not parse: %w", f.DefValue, name, err)
 			}
 		}
-		if e.source.err != nil {
-			return e.source.err
+		if e.err != nil {
+			return e.err
 		}
 	}
 	for _, check := range s.checks {
@@ -174,7 +169,7 @@ func (s *Set) fromEnv(e *entry, f *flag.Flag) bool {
 	}
 	e.source.Kind = Environment
 	if err := f.Value.Set(v); err != nil {
-		e.source.err = fmt.Errorf("cannot use $%s=%q for -%s: %w", e.env, v, f.Name, err)
+		e.err = fmt.Errorf("cannot use $%s=%q for -%s: %w", e.env, v, f.Name, err)
 	}
 	return true
 }
@@ -186,7 +181,7 @@ func (s *Set) fromFallback(e *entry, f *flag.Flag) bool {
 	}
 	e.source.Kind, e.source.File = Fallback, s.fallbackFrom
 	if err := f.Value.Set(v); err != nil {
-		e.source.err = fmt.Errorf("cannot use %s=%q from %s for -%s: %w", e.env, v, s.fallbackFrom, f.Name, err)
+		e.err = fmt.Errorf("cannot use %s=%q from %s for -%s: %w", e.env, v, s.fallbackFrom, f.Name, err)
 	}
 	return true
 }
@@ -266,8 +261,6 @@ type Source struct {
 	Flag string // the flag's name, without the dash
 	Env  string // its variable
 	File string // the fallback's description, for a Fallback value (and a Default one that could have had one)
-
-	err error // a value that did not parse
 }
 
 // String is the source as a message names it: "-clickhouse-addr",

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -27,112 +26,118 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 	"github.com/pixel-pipeline/pixel/pkg/publish"
+	"github.com/pixel-pipeline/pixel/pkg/rundir"
 	"github.com/pixel-pipeline/pixel/pkg/spool"
 )
 
 type config struct {
-	addr, adminAddr     string
-	brokers             string
-	publish             publish.Config
-	server              collector.Config
-	sameSite            string
-	trustedProxies      string
-	corsOrigins         string
-	spoolFsync          string
-	drainDelay          time.Duration
-	shutdownTimeout     time.Duration
-	logLevel, logFormat string
+	addr, adminAddr string
+	publish         publish.Config
+	server          collector.Config
+	drainDelay      time.Duration
+	shutdownTimeout time.Duration
+	log             logging.Options
 }
 
-func parseFlags(args []string) (*config, error) {
-	c := &config{publish: publish.DefaultConfig(), server: collector.DefaultConfig()}
+// sameSites are the values of -cookie-samesite.
+var sameSites = map[string]fasthttp.CookieSameSite{
+	"lax":    fasthttp.CookieSameSiteLaxMode,
+	"strict": fasthttp.CookieSameSiteStrictMode,
+	"none":   fasthttp.CookieSameSiteNoneMode,
+}
+
+// newConfig returns the collector's settings at their defaults and the flags
+// that change them.
+func newConfig() (*config, *flagenv.Set) {
+	c := &config{publish: publish.DefaultConfig(), server: collector.DefaultConfig(), log: logging.DefaultOptions()}
 	fs := flagenv.New("collector", "The pixel collector: answers GET /p.gif and POST /collect, serves the JS tag GET /px.js,\nand publishes each valid event to Kafka.")
 	p, s, lim := &c.publish, &c.server, &c.server.Pixel.Limits
 	ck, pv := &c.server.Pixel.Cookie, &c.server.Pixel.Privacy
 
 	fs.String(&c.addr, "addr", "COLLECTOR_ADDR", ":8080", "public listen address (the pixel)")
 	fs.String(&c.adminAddr, "admin-addr", "COLLECTOR_ADMIN_ADDR", "127.0.0.1:8081", "admin listen address: /metrics, /healthz, /readyz, /debug/pprof/")
-	fs.String(&c.brokers, "kafka-brokers", "KAFKA_BROKERS", strings.Join(p.Brokers, ","), "comma-separated Kafka bootstrap brokers")
-	fs.String(&p.Topic, "kafka-topic", "KAFKA_TOPIC", p.Topic, "Kafka topic the events are published to")
+	fs.Kafka(&p.Brokers, &p.Topic)
+	fs.Fallback(rundir.Env(rundir.Default), rundir.From)
 	fs.String(&p.Compression, "kafka-compression", "KAFKA_COMPRESSION", p.Compression, "compression of produced batches: none, gzip, snappy, lz4, zstd")
-	fs.Int(&p.QueueSize, "queue-size", "COLLECTOR_QUEUE_SIZE", p.QueueSize, "events waiting for Kafka; beyond it new events go to the disk spool (without one: are dropped, counted)")
+	fs.Int(&p.QueueSize, "queue-size", "COLLECTOR_QUEUE_SIZE", p.QueueSize, "events waiting for Kafka; beyond it new events go to the disk spool (without one: are dropped and counted)")
 	fs.Int(&p.Workers, "publish-workers", "COLLECTOR_PUBLISH_WORKERS", p.Workers, "concurrent batch writes to Kafka")
 	fs.Int(&p.BatchSize, "publish-batch-size", "COLLECTOR_PUBLISH_BATCH_SIZE", p.BatchSize, "most events per write to Kafka")
-	fs.Int(&p.BatchBytes, "publish-batch-bytes", "COLLECTOR_PUBLISH_BATCH_BYTES", p.BatchBytes, "most bytes per write to Kafka")
-	fs.Duration(&p.Linger, "publish-linger", "COLLECTOR_PUBLISH_LINGER", p.Linger, "how long events gather after the first before a write to Kafka (fewer, larger writes)")
-	fs.String(&p.SpoolDir, "spool-dir", "COLLECTOR_SPOOL_DIR", "/var/lib/pixel/spool", "disk spool for events Kafka cannot take (empty: none, drop instead)")
+	fs.Int(&p.BatchBytes, "publish-batch-bytes", "COLLECTOR_PUBLISH_BATCH_BYTES", p.BatchBytes, "most bytes per write to Kafka (Kafka's default message.max.bytes is 1 MB)")
+	fs.Duration(&p.Linger, "publish-linger", "COLLECTOR_PUBLISH_LINGER", p.Linger, "how long events gather after the first before a write to Kafka: fewer, larger writes cost far less CPU (here and in the broker) than many small ones")
+	fs.String(&p.SpoolDir, "spool-dir", "COLLECTOR_SPOOL_DIR", "/var/lib/pixel/spool", "disk spool for events Kafka cannot take (empty: no spool, drop instead)")
 	fs.Duration(&p.SpoolAfter, "publish-spool-after", "COLLECTOR_PUBLISH_SPOOL_AFTER", p.SpoolAfter, "an event Kafka has not acknowledged this long after it arrived is written to the disk spool too: a crash loses at most this window, and a hung broker is detected by it")
-	fs.Int64(&p.Spool.MaxBytes, "spool-max-bytes", "COLLECTOR_SPOOL_MAX_BYTES", spool.DefaultMaxBytes, "largest the spool may grow; beyond it, while Kafka does not answer, events are dropped (counted) and /readyz is unready")
+	fs.Int64(&p.Spool.MaxBytes, "spool-max-bytes", "COLLECTOR_SPOOL_MAX_BYTES", spool.DefaultMaxBytes, "largest the spool grows; beyond it, while Kafka does not answer, events are dropped (counted) and /readyz is unready")
 	fs.Int64(&p.Spool.SegmentBytes, "spool-segment-bytes", "COLLECTOR_SPOOL_SEGMENT_BYTES", spool.DefaultSegmentBytes, "size of one spool segment file")
-	fs.String(&c.spoolFsync, "spool-fsync", "COLLECTOR_SPOOL_FSYNC", "interval", "when spooled events are fsynced: always (before the hit is answered), interval, never")
+	fs.Func("spool-fsync", "COLLECTOR_SPOOL_FSYNC", p.Spool.Fsync.String(), "fsync `policy` of the spool: always (fsync before the hit is answered), interval, never", func(v string) (err error) {
+		p.Spool.Fsync, err = spool.ParseFsyncPolicy(v)
+		return err
+	})
 	fs.Duration(&p.Spool.FsyncInterval, "spool-fsync-interval", "COLLECTOR_SPOOL_FSYNC_INTERVAL", spool.DefaultFsyncInterval, "fsync period of -spool-fsync=interval")
 
-	fs.String(&ck.Domain, "cookie-domain", "COLLECTOR_COOKIE_DOMAIN", "", "Domain attribute of the _pxid/_pxsid cookies (empty: host-only)")
-	fs.String(&c.sameSite, "cookie-samesite", "COLLECTOR_COOKIE_SAMESITE", "lax", "SameSite attribute of the cookies: lax, strict or none (none needs -cookie-secure)")
-	fs.Bool(&ck.Secure, "cookie-secure", "COLLECTOR_COOKIE_SECURE", false, "set the Secure attribute (serve the pixel over HTTPS)")
-	fs.Duration(&ck.VisitorMaxAge, "cookie-max-age", "COLLECTOR_COOKIE_MAX_AGE", ck.VisitorMaxAge, "lifetime of the visitor cookie after the last hit")
+	fs.String(&ck.Domain, "cookie-domain", "COLLECTOR_COOKIE_DOMAIN", ck.Domain, "Domain attribute of the _pxid/_pxsid cookies (empty: host-only)")
+	fs.Func("cookie-samesite", "COLLECTOR_COOKIE_SAMESITE", sameSiteName(ck.SameSite), "`SameSite` attribute of the cookies: lax, strict or none (none needs -cookie-secure)", func(v string) error {
+		mode, ok := sameSites[strings.ToLower(v)]
+		if !ok {
+			return fmt.Errorf("unknown -cookie-samesite %q; use lax, strict or none", v)
+		}
+		ck.SameSite = mode
+		return nil
+	})
+	fs.Bool(&ck.Secure, "cookie-secure", "COLLECTOR_COOKIE_SECURE", ck.Secure, "set the Secure attribute (serve the pixel over HTTPS)")
+	fs.Duration(&ck.VisitorMaxAge, "cookie-max-age", "COLLECTOR_COOKIE_MAX_AGE", ck.VisitorMaxAge, "lifetime of the visitor cookie after the last hit (400 days, browsers' maximum)")
 	fs.Duration(&ck.SessionTimeout, "session-timeout", "COLLECTOR_SESSION_TIMEOUT", ck.SessionTimeout, "inactivity that ends a session")
 	fs.Bool(&pv.HonorDNT, "honor-dnt", "COLLECTOR_HONOR_DNT", pv.HonorDNT, "do not record hits from browsers sending DNT: 1")
 	fs.Bool(&pv.HonorGPC, "honor-gpc", "COLLECTOR_HONOR_GPC", pv.HonorGPC, "do not record hits from browsers sending Sec-GPC: 1")
 	fs.String(&pv.OptOutCookie, "optout-cookie", "COLLECTOR_OPTOUT_COOKIE", pv.OptOutCookie, "do not record hits carrying this cookie (empty: none)")
-	fs.String(&c.trustedProxies, "trusted-proxies", "COLLECTOR_TRUSTED_PROXIES", "", "comma-separated IPs/CIDRs whose X-Forwarded-For is believed (empty: use the peer address)")
+	fs.Func("trusted-proxies", "COLLECTOR_TRUSTED_PROXIES", "", "comma-separated `IPs/CIDRs` whose X-Forwarded-For is believed (empty: none, the client is the peer address)", func(v string) (err error) {
+		c.server.Pixel.TrustedProxies, err = pixel.ParseTrustedProxies(v)
+		return err
+	})
 
 	fs.Int(&lim.MaxURLLen, "max-url-len", "COLLECTOR_MAX_URL_LEN", lim.MaxURLLen, "longest dl, rl or Referer accepted")
 	fs.Int(&lim.MaxProps, "max-props", "COLLECTOR_MAX_PROPS", lim.MaxProps, "most custom cd[...] properties per hit")
 	fs.Int(&lim.MaxPropValueLen, "max-prop-len", "COLLECTOR_MAX_PROP_LEN", lim.MaxPropValueLen, "longest custom property value")
-	fs.Duration(&lim.MaxClockSkew, "max-clock-skew", "COLLECTOR_MAX_CLOCK_SKEW", lim.MaxClockSkew, "ts further than this from the receive time is replaced by the receive time")
-	fs.Duration(&s.ReadTimeout, "read-timeout", "COLLECTOR_READ_TIMEOUT", s.ReadTimeout, "time to read one request, headers and body; a slower one is refused with 408")
+	fs.Duration(&lim.MaxClockSkew, "max-clock-skew", "COLLECTOR_MAX_CLOCK_SKEW", lim.MaxClockSkew, "a ts further than this from the receive time is replaced by the receive time")
+	fs.Duration(&s.ReadTimeout, "read-timeout", "COLLECTOR_READ_TIMEOUT", s.ReadTimeout, "time to read one request, headers and body; a slower one is refused with 408 (slow clients, trickled bodies)")
 	fs.Duration(&s.WriteTimeout, "write-timeout", "COLLECTOR_WRITE_TIMEOUT", s.WriteTimeout, "time to write one response")
 	fs.Duration(&s.IdleTimeout, "idle-timeout", "COLLECTOR_IDLE_TIMEOUT", s.IdleTimeout, "how long an idle keep-alive connection stays open")
 	fs.Int(&s.MaxConns, "max-conns", "COLLECTOR_MAX_CONNS", s.MaxConns, "most concurrent connections; more are refused with 503. Lowered at start to the open-file limit (raised to the hard limit) less "+strconv.Itoa(collector.FDReserve)+" for the rest of the process, with a warning (0: that many)")
 	fs.Int(&s.MaxConnsPerIP, "max-conns-per-ip", "COLLECTOR_MAX_CONNS_PER_IP", s.MaxConnsPerIP, "most concurrent connections from one peer address; more are refused with 429 (0: no limit; keep 0 behind a load balancer)")
 	fs.Int(&s.MaxHeaderBytes, "max-header-bytes", "COLLECTOR_MAX_HEADER_BYTES", s.MaxHeaderBytes, "largest request line plus headers; larger is refused with 431")
 	fs.Int(&s.MaxBodyBytes, "max-body-bytes", "COLLECTOR_MAX_BODY_BYTES", s.MaxBodyBytes, "largest request body (POST /collect); larger is refused with 413")
-	fs.Int(&lim.MaxBatchEvents, "max-batch-events", "COLLECTOR_MAX_BATCH_EVENTS", lim.MaxBatchEvents, "most events in one POST /collect; the excess is refused and counted")
-	fs.String(&c.corsOrigins, "cors-origins", "COLLECTOR_CORS_ORIGINS", "*", "origins whose pages may POST /collect: * (any, echoed) or a list such as https://shop.example,https://*.shop.example")
+	fs.Int(&lim.MaxBatchEvents, "max-batch-events", "COLLECTOR_MAX_BATCH_EVENTS", lim.MaxBatchEvents, "most events read from one POST /collect; each one beyond is counted (too_many_events)")
+	fs.Func("cors-origins", "COLLECTOR_CORS_ORIGINS", "*", "page `origins` allowed to POST /collect from a browser: * (any, echoed) or a list such as https://shop.example,https://*.shop.example", func(v string) (err error) {
+		s.CORSOrigins, err = collector.ParseOrigins(v)
+		return err
+	})
 	fs.Duration(&c.drainDelay, "drain-delay", "COLLECTOR_DRAIN_DELAY", 5*time.Second, "on SIGTERM, how long /readyz is unready while hits are still answered, before the listener closes: time for a load balancer to stop sending (a second signal cuts it short)")
 	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "COLLECTOR_SHUTDOWN_TIMEOUT", 20*time.Second, "time to finish requests and flush events on SIGTERM")
-	fs.String(&c.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
-	fs.String(&c.logFormat, "log-format", "LOG_FORMAT", "json", "json or console")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	p.Brokers = flagenv.List(c.brokers)
-	fsync, err := spool.ParseFsyncPolicy(c.spoolFsync)
-	if err != nil {
-		return nil, err
-	}
-	p.Spool.Fsync = fsync
-	switch strings.ToLower(c.sameSite) {
-	case "lax":
-		ck.SameSite = fasthttp.CookieSameSiteLaxMode
-	case "strict":
-		ck.SameSite = fasthttp.CookieSameSiteStrictMode
-	case "none":
-		ck.SameSite = fasthttp.CookieSameSiteNoneMode
-		if !ck.Secure {
-			return nil, errors.New("-cookie-samesite=none needs -cookie-secure: browsers reject SameSite=None cookies without Secure")
+	fs.Logging(&c.log.Level, &c.log.Format)
+
+	fs.Check(func() error {
+		if ck.SameSite == fasthttp.CookieSameSiteNoneMode && !ck.Secure {
+			return errors.New("-cookie-samesite=none needs -cookie-secure: browsers reject SameSite=None cookies without Secure")
 		}
-	default:
-		return nil, fmt.Errorf("unknown -cookie-samesite %q; use lax, strict or none", c.sameSite)
-	}
-	tp, err := pixel.ParseTrustedProxies(c.trustedProxies)
-	if err != nil {
-		return nil, err
-	}
-	c.server.Pixel.TrustedProxies = tp
-	if c.server.CORSOrigins, err = collector.ParseOrigins(c.corsOrigins); err != nil {
-		return nil, fmt.Errorf("-cors-origins: %w", err)
-	}
-	for _, v := range []struct {
-		flag string
-		n    int
-	}{{"max-header-bytes", s.MaxHeaderBytes}, {"max-body-bytes", s.MaxBodyBytes}, {"max-batch-events", lim.MaxBatchEvents}} {
-		if v.n < 1 {
-			return nil, fmt.Errorf("-%s is %d; it must be at least 1", v.flag, v.n)
+		for _, v := range []struct {
+			flag string
+			n    int
+		}{{"max-header-bytes", s.MaxHeaderBytes}, {"max-body-bytes", s.MaxBodyBytes}, {"max-batch-events", lim.MaxBatchEvents}} {
+			if v.n < 1 {
+				return fmt.Errorf("-%s is %d; it must be at least 1", v.flag, v.n)
+			}
+		}
+		return nil
+	})
+	return c, fs
+}
+
+func sameSiteName(mode fasthttp.CookieSameSite) string {
+	for name, m := range sameSites {
+		if m == mode {
+			return name
 		}
 	}
-	return c, nil
+	return ""
 }
 
 // gcPercent is the collector's GOGC unless the environment sets one. Its live
@@ -147,26 +152,17 @@ func main() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(gcPercent)
 	}
-	c, err := parseFlags(os.Args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "collector:", err)
-		os.Exit(2)
-	}
-	log, err := logging.Stderr(c.logLevel, c.logFormat, "collector")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "collector:", err)
-		os.Exit(2)
-	}
-	if err := run(c, log); err != nil {
-		log.Error().Err(err).Msg("collector stopped with an error")
-		os.Exit(1)
-	}
+	c, fs := newConfig()
+	fs.ParseOrExit(os.Args[1:])
+	log, err := c.log.Stderr("collector")
+	fs.RunOrExit(err)
+	logging.RunOrExit(log, run(c, fs, log))
 }
 
-func run(c *config, log zerolog.Logger) error {
+// run is the collector's story: the publisher, the server and the admin
+// listener; then a signal; then the drain delay, and each part stopped in
+// turn, with how long it took.
+func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 	fdLimit := fitFDLimit(&c.server, log)
 	m := metrics.NewSet()
 	m.RegisterProcess()
@@ -175,16 +171,18 @@ func run(c *config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	kafkaFrom := fs.Source("kafka-brokers").String()
 	probeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := pub.Probe(probeCtx); err != nil {
-		log.Warn().Err(err).Msg("Kafka is not reachable yet; answering hits and retrying in the background")
+		log.Warn().Err(err).Strs("kafka_brokers", c.publish.Brokers).Str("kafka_brokers_from", kafkaFrom).
+			Msg("Kafka is not reachable yet; answering hits and retrying in the background")
 	}
 	cancel()
 
 	srv := collector.New(c.server, pub, log, m)
 	adm, err := admin.Start(c.adminAddr, m, srv.Ready, log)
 	if err != nil {
-		return fmt.Errorf("cannot listen on admin address %s: %w", c.adminAddr, err)
+		return fmt.Errorf("cannot listen on admin address %s: %w; set -admin-addr or COLLECTOR_ADMIN_ADDR", c.adminAddr, err)
 	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -193,7 +191,7 @@ func run(c *config, log zerolog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info().Str("addr", ln.Addr().String()).Str("admin_addr", adm.Addr()).
-		Strs("kafka_brokers", c.publish.Brokers).Str("topic", c.publish.Topic).
+		Strs("kafka_brokers", c.publish.Brokers).Str("kafka_brokers_from", kafkaFrom).Str("topic", c.publish.Topic).
 		Int("max_conns", c.server.MaxConns).Uint64("fd_limit", fdLimit).Msg("collector started")
 
 	sig := make(chan os.Signal, 1)
@@ -218,19 +216,21 @@ func run(c *config, log zerolog.Logger) error {
 	}()
 	srv.Drain(drainCtx, c.drainDelay)
 	stopDrain()
-	log.Info().Dur("took", time.Since(start)).Msg("drain delay over; closing the listener")
+	log.Info().Dur("took_ms", time.Since(start)).Msg("drain delay over; closing the listener")
 
 	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
-	start = time.Now()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn().Err(err).Msg("open requests did not finish in time")
+	_ = logging.Stop(log, "public listener", func() error {
+		if err := srv.Shutdown(ctx); err != nil {
+			return fmt.Errorf("open requests did not finish within -shutdown-timeout: %w", err)
+		}
+		return nil
+	})
+	perr := logging.Stop(log, "publisher", func() error { return pub.Close(ctx) })
+	if n := pub.QueueLen(); n > 0 {
+		log.Warn().Int("unsent", n).Msg("the publisher stopped with events still in its queue")
 	}
-	log.Info().Dur("took", time.Since(start)).Msg("public listener stopped")
-	start = time.Now()
-	perr := pub.Close(ctx)
-	log.Info().Dur("took", time.Since(start)).Int("unsent", pub.QueueLen()).Msg("publisher flushed")
-	_ = adm.Close(ctx)
+	_ = logging.Stop(log, "admin listener", func() error { return adm.Close(ctx) })
 	return perr
 }
 

@@ -8,11 +8,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -24,84 +22,73 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/ingest"
 	"github.com/pixel-pipeline/pixel/pkg/logging"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
+	"github.com/pixel-pipeline/pixel/pkg/rundir"
 )
 
 type config struct {
-	adminAddr           string
-	brokers, chAddr     string
-	ingest              ingest.Config
-	ch                  chstore.Options
-	migrate             bool
-	shutdownTimeout     time.Duration
-	logLevel, logFormat string
+	adminAddr       string
+	ingest          ingest.Config
+	ch              chstore.Options
+	migrate         bool
+	shutdownTimeout time.Duration
+	log             logging.Options
 }
 
-func parseFlags(args []string) (*config, error) {
-	c := &config{ingest: ingest.DefaultConfig()}
+// newConfig returns the consumer's settings at their defaults and the flags
+// that change them.
+func newConfig() (*config, *flagenv.Set) {
+	c := &config{ingest: ingest.DefaultConfig(), ch: chstore.DefaultOptions(), log: logging.DefaultOptions()}
 	in, b := &c.ingest, &c.ingest.Batch
 	fs := flagenv.New("consumer", "The pixel consumer: Kafka topic → batches → ClickHouse pixel.events, committing offsets after each insert.")
 	fs.String(&c.adminAddr, "admin-addr", "CONSUMER_ADMIN_ADDR", "127.0.0.1:8082", "admin listen address: /metrics, /healthz, /readyz, /debug/pprof/")
-	fs.String(&c.brokers, "kafka-brokers", "KAFKA_BROKERS", strings.Join(in.Brokers, ","), "comma-separated Kafka bootstrap brokers")
-	fs.String(&in.Topic, "kafka-topic", "KAFKA_TOPIC", in.Topic, "Kafka topic to read")
-	fs.String(&in.DLQTopic, "dlq-topic", "KAFKA_DLQ_TOPIC", "", "dead-letter topic for messages that are not valid events (default: the -kafka-topic name + \".dlq\"); it must exist")
-	fs.String(&in.Group, "kafka-group", "KAFKA_GROUP", in.Group, "consumer group id (members share the partitions)")
-	fs.String(&c.chAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "127.0.0.1:9000", "comma-separated ClickHouse native-protocol addresses")
-	fs.String(&c.ch.Database, "clickhouse-database", "CLICKHOUSE_DATABASE", "pixel", "ClickHouse database")
-	fs.String(&c.ch.User, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user")
-	fs.String(&c.ch.Password, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password")
-	fs.Bool(&c.migrate, "migrate", "CONSUMER_MIGRATE", false, "apply the schema migrations at start (as pixelctl migrate does)")
+	fs.Kafka(&in.Brokers, &in.Topic)
+	fs.String(&in.DLQTopic, "dlq-topic", "KAFKA_DLQ_TOPIC", in.DLQTopic, "dead-letter topic for messages that are not valid events (empty: the -kafka-topic name + \".dlq\"); it must exist")
+	fs.String(&in.Group, "kafka-group", "KAFKA_GROUP", in.Group, "consumer group; run more consumers with the same group to share the partitions")
+	fs.ClickHouse(&c.ch.Addr, &c.ch.Database, &c.ch.User, &c.ch.Password)
+	fs.Fallback(rundir.Env(rundir.Default), rundir.From)
 	fs.Int(&b.MaxRows, "batch-rows", "CONSUMER_BATCH_ROWS", b.MaxRows, "flush a batch at this many rows")
 	fs.Int(&b.MaxBytes, "batch-bytes", "CONSUMER_BATCH_BYTES", b.MaxBytes, "flush a batch at this many message bytes")
 	fs.Duration(&b.MaxAge, "batch-age", "CONSUMER_BATCH_AGE", b.MaxAge, "flush a batch this long after its first message")
 	fs.Duration(&in.InsertTimeout, "insert-timeout", "CONSUMER_INSERT_TIMEOUT", in.InsertTimeout, "time allowed for one insert attempt, one dead-letter write and one offset commit")
 	fs.Duration(&in.MaxBackoff, "max-backoff", "CONSUMER_MAX_BACKOFF", in.MaxBackoff, "longest wait between insert or dead-letter retries")
+	fs.Bool(&c.migrate, "migrate", "CONSUMER_MIGRATE", false, "apply the schema migrations at start (as pixelctl migrate does)")
 	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "CONSUMER_SHUTDOWN_TIMEOUT", 30*time.Second, "time to insert and commit the last batch on SIGTERM")
-	fs.String(&c.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
-	fs.String(&c.logFormat, "log-format", "LOG_FORMAT", "json", "json or console")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	in.Brokers = flagenv.List(c.brokers)
-	c.ch.Addr = flagenv.List(c.chAddr)
-	if b.MaxRows <= 0 || b.MaxBytes <= 0 || b.MaxAge <= 0 {
-		return nil, errors.New("-batch-rows, -batch-bytes and -batch-age must be positive")
-	}
-	if in.DLQTopic == in.Topic {
-		return nil, errors.New("-dlq-topic must differ from -kafka-topic: dead letters read again would go round forever")
-	}
-	return c, nil
+	fs.Logging(&c.log.Level, &c.log.Format)
+	fs.Check(func() error {
+		if b.MaxRows <= 0 || b.MaxBytes <= 0 || b.MaxAge <= 0 {
+			return errors.New("-batch-rows, -batch-bytes and -batch-age must be positive")
+		}
+		if in.DLQTopic == in.Topic {
+			return errors.New("-dlq-topic must differ from -kafka-topic: dead letters read again would go round forever")
+		}
+		return nil
+	})
+	return c, fs
 }
 
 func main() {
-	c, err := parseFlags(os.Args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "consumer:", err)
-		os.Exit(2)
-	}
-	log, err := logging.Stderr(c.logLevel, c.logFormat, "consumer")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "consumer:", err)
-		os.Exit(2)
-	}
-	if err := run(c, log); err != nil {
-		log.Error().Err(err).Msg("consumer stopped with an error")
-		os.Exit(1)
-	}
+	c, fs := newConfig()
+	fs.ParseOrExit(os.Args[1:])
+	log, err := c.log.Stderr("consumer")
+	fs.RunOrExit(err)
+	logging.RunOrExit(log, run(c, fs, log))
 }
 
-func run(c *config, log zerolog.Logger) error {
+// run is the consumer's story: the migrations when asked, the ClickHouse
+// connection, the ingester and the admin listener; then a signal, on which
+// the ingester inserts and commits its last batch; then the rest stopped,
+// with how long each took.
+func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	m := metrics.NewSet()
 	m.RegisterProcess()
+	chFrom := fs.Source("clickhouse-addr").String()
 
 	if c.migrate {
 		res, err := chstore.Migrate(ctx, c.ch)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w; the address came from %s", err, chFrom)
 		}
 		for _, m := range res.Skipped {
 			log.Info().Uint32("migration", m.Version).Str("name", m.Name).Stringer("requires", m.Requires).Stringer("server", res.Server).
@@ -109,41 +96,44 @@ func run(c *config, log zerolog.Logger) error {
 		}
 		log.Info().Int("applied", len(res.Applied)).Int("skipped", len(res.Skipped)).Uint32("version", res.Current).Msg("schema migrated")
 	}
-	conn, err := openRetrying(ctx, c.ch, log)
+	conn, err := openRetrying(ctx, c.ch, chFrom, log)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 
 	in := ingest.New(c.ingest, conn, log, m)
 	adm, err := admin.Start(c.adminAddr, m, in.Ready, log)
 	if err != nil {
-		return fmt.Errorf("cannot listen on admin address %s: %w", c.adminAddr, err)
+		_ = conn.Close()
+		return fmt.Errorf("cannot listen on admin address %s: %w; set -admin-addr or CONSUMER_ADMIN_ADDR", c.adminAddr, err)
 	}
-	log.Info().Str("admin_addr", adm.Addr()).Strs("kafka_brokers", c.ingest.Brokers).Str("topic", c.ingest.Topic).Str("dlq_topic", in.DLQTopic()).
-		Str("group", c.ingest.Group).Strs("clickhouse", c.ch.Addr).Int("batch_rows", c.ingest.Batch.MaxRows).
-		Dur("batch_age", c.ingest.Batch.MaxAge).Msg("consumer started")
+	log.Info().Str("admin_addr", adm.Addr()).Strs("kafka_brokers", c.ingest.Brokers).Str("kafka_brokers_from", fs.Source("kafka-brokers").String()).
+		Str("topic", c.ingest.Topic).Str("dlq_topic", in.DLQTopic()).Str("group", c.ingest.Group).
+		Strs("clickhouse", c.ch.Addr).Str("clickhouse_from", chFrom).Int("batch_rows", c.ingest.Batch.MaxRows).
+		Dur("batch_age_ms", c.ingest.Batch.MaxAge).Msg("consumer started")
 
-	err = in.Run(ctx, c.shutdownTimeout)
+	err = in.Run(ctx, c.shutdownTimeout) // returns after the signal, with the last batch committed
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = adm.Close(sctx)
+	_ = logging.Stop(log, "admin listener", func() error { return adm.Close(sctx) })
+	_ = logging.Stop(log, "ClickHouse connection", conn.Close)
 	return err
 }
 
-// openRetrying connects to ClickHouse, waiting for it while it starts.
-func openRetrying(ctx context.Context, o chstore.Options, log zerolog.Logger) (conn chstore.Conn, err error) {
+// openRetrying connects to ClickHouse, waiting for it while it starts; from
+// says where its address came from.
+func openRetrying(ctx context.Context, o chstore.Options, from string, log zerolog.Logger) (conn chstore.Conn, err error) {
 	for attempt := 1; ; attempt++ {
 		conn, err = chstore.Open(ctx, o)
 		if err == nil {
 			return conn, nil
 		}
 		if attempt == 1 {
-			log.Warn().Err(err).Msg("ClickHouse is not reachable yet; retrying")
+			log.Warn().Err(err).Strs("clickhouse", o.Addr).Str("clickhouse_from", from).Msg("ClickHouse is not reachable yet; retrying")
 		}
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return nil, fmt.Errorf("%w; the address came from %s", err, from)
 		case <-time.After(time.Second):
 		}
 	}

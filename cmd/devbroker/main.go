@@ -6,94 +6,105 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
+	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
 	"github.com/pixel-pipeline/pixel/pkg/logging"
 )
 
-func main() {
-	var (
-		addr, topics, dataDir, logLevel, logFormat string
-		partitions                                 int
-		syncWrites                                 bool
-	)
+type config struct {
+	addr       string // host:port
+	host       string // of addr
+	port       int    // of addr
+	topics     []string
+	partitions int
+	dataDir    string
+	syncWrites bool
+	log        logging.Options
+}
+
+// newConfig returns devbroker's settings at their defaults and the flags
+// that change them.
+func newConfig() (*config, *flagenv.Set) {
+	c := &config{
+		topics:     []string{kafkadefault.Topic, kafkadefault.DeadLetterTopic(kafkadefault.Topic)},
+		partitions: 4,
+		log:        logging.DefaultOptions(),
+	}
 	fs := flagenv.New("devbroker", "An embedded Kafka-protocol broker (kfake) for development and tests. Not for production.")
-	fs.String(&addr, "addr", "DEVBROKER_ADDR", "127.0.0.1:9092", "listen address")
-	fs.String(&topics, "topics", "DEVBROKER_TOPICS", "pixel.events,pixel.events.dlq", "comma-separated topics to create at start")
-	fs.Int(&partitions, "partitions", "DEVBROKER_PARTITIONS", 4, "partitions of each created topic")
-	fs.String(&dataDir, "data-dir", "DEVBROKER_DATA_DIR", "", "directory that keeps topics and committed offsets across restarts (empty: memory only, which slows down as the topics grow)")
-	fs.Bool(&syncWrites, "sync", "DEVBROKER_SYNC", false, "fsync every produced batch before acknowledging it")
-	fs.String(&logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
-	fs.String(&logFormat, "log-format", "LOG_FORMAT", "json", "json or console")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
+	fs.Func("addr", "DEVBROKER_ADDR", kafkadefault.Broker, "listen address, `host:port`", func(v string) error {
+		host, port, err := net.SplitHostPort(v)
+		if err == nil {
+			c.port, err = strconv.Atoi(port)
 		}
-		fmt.Fprintln(os.Stderr, "devbroker:", err)
-		os.Exit(2)
-	}
-	log, err := logging.Stderr(logLevel, logFormat, "devbroker")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "devbroker:", err)
-		os.Exit(2)
-	}
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		log.Fatal().Err(err).Str("addr", addr).Msg("cannot parse -addr; want host:port")
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		log.Fatal().Err(err).Str("addr", addr).Msg("cannot parse the port of -addr")
-	}
+		if err != nil {
+			return fmt.Errorf("want host:port: %w", err)
+		}
+		c.addr, c.host = v, host
+		return nil
+	})
+	fs.Strings(&c.topics, "topics", "DEVBROKER_TOPICS", "`topics` created at start, comma-separated")
+	fs.Int(&c.partitions, "partitions", "DEVBROKER_PARTITIONS", c.partitions, "partitions of each created topic")
+	fs.String(&c.dataDir, "data-dir", "DEVBROKER_DATA_DIR", "", "directory that keeps topics and committed offsets across restarts (empty: memory only, which slows down as the topics grow)")
+	fs.Bool(&c.syncWrites, "sync", "DEVBROKER_SYNC", false, "fsync every produced batch before acknowledging it")
+	fs.Logging(&c.log.Level, &c.log.Format)
+	fs.Check(func() error {
+		if c.partitions < 1 {
+			return fmt.Errorf("-partitions is %d; it must be at least 1", c.partitions)
+		}
+		return nil
+	})
+	return c, fs
+}
+
+func main() {
+	c, fs := newConfig()
+	fs.ParseOrExit(os.Args[1:])
+	log, err := c.log.Stderr("devbroker")
+	fs.RunOrExit(err)
+	logging.RunOrExit(log, run(c, log))
+}
+
+// run starts the broker, waits for a signal and stops it.
+func run(c *config, log zerolog.Logger) error {
 	opts := []kfake.Opt{
-		kfake.Ports(port),
+		kfake.Ports(c.port),
 		kfake.NumBrokers(1),
-		kfake.DefaultNumPartitions(partitions),
+		kfake.DefaultNumPartitions(c.partitions),
 		kfake.AllowAutoTopicCreation(),
 		// kfake listens on 127.0.0.1; honour the host asked for.
 		kfake.ListenFn(func(network, a string) (net.Listener, error) {
 			_, p, _ := net.SplitHostPort(a)
-			return net.Listen(network, net.JoinHostPort(host, p))
+			return net.Listen(network, net.JoinHostPort(c.host, p))
 		}),
 	}
-	var names []string
-	for _, t := range strings.Split(topics, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			names = append(names, t)
-		}
+	if len(c.topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(int32(c.partitions), c.topics...))
 	}
-	if len(names) > 0 {
-		opts = append(opts, kfake.SeedTopics(int32(partitions), names...))
+	if c.dataDir != "" {
+		opts = append(opts, kfake.DataDir(c.dataDir))
 	}
-	if dataDir != "" {
-		opts = append(opts, kfake.DataDir(dataDir))
-	}
-	if syncWrites {
+	if c.syncWrites {
 		opts = append(opts, kfake.SyncWrites())
 	}
 	cluster, err := kfake.NewCluster(opts...)
 	if err != nil {
-		log.Fatal().Err(err).Msg("cannot start the broker")
+		return fmt.Errorf("cannot start the broker on %s: %w; check -addr and -data-dir", c.addr, err)
 	}
-	log.Info().Strs("addrs", cluster.ListenAddrs()).Strs("topics", names).Int("partitions", partitions).
-		Str("data_dir", dataDir).Msg("devbroker started")
+	log.Info().Strs("addrs", cluster.ListenAddrs()).Strs("topics", c.topics).Int("partitions", c.partitions).
+		Str("data_dir", c.dataDir).Msg("devbroker started")
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	s := <-sig
-	start := time.Now()
-	cluster.Close()
-	log.Info().Str("signal", s.String()).Dur("took", time.Since(start)).Msg("devbroker stopped")
+	log.Info().Str("signal", (<-sig).String()).Msg("shutting down")
+	return logging.Stop(log, "devbroker", func() error { cluster.Close(); return nil })
 }

@@ -8,8 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"html/template"
 	"net"
@@ -17,95 +15,101 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 	"github.com/pixel-pipeline/pixel/pkg/logging"
+	"github.com/pixel-pipeline/pixel/pkg/rundir"
 )
 
-func main() {
-	if err := run(); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "devstack:", err)
-		os.Exit(1)
-	}
-}
-
 type config struct {
-	stack               devstack.StackConfig
-	restart             devstack.Backoff
-	demoAddr            string
-	logLevel, logFormat string
+	stack    devstack.StackConfig
+	restart  devstack.Backoff
+	demoAddr string
+	log      logging.Options
 }
 
-func parseFlags(args []string) (*config, error) {
-	cfg := &config{stack: devstack.DefaultStackConfig(), restart: devstack.DefaultBackoff()}
-	c, b := &cfg.stack, &cfg.restart
-	exe, _ := os.Executable()
-	fs := flagenv.New("devstack", "The whole pixel pipeline on this machine (make run). A server that exits is started again; Ctrl-C stops it cleanly.")
-	fs.String(&c.Dir, "dir", "DEVSTACK_DIR", c.Dir, "directory for the private ClickHouse, the broker's data and logs")
-	fs.String(&c.BinDir, "bin-dir", "DEVSTACK_BIN_DIR", filepath.Dir(exe), "directory holding collector, consumer, devbroker and pixelctl")
-	fs.String(&c.CollectorAddr, "collector-addr", "COLLECTOR_ADDR", c.CollectorAddr, "the collector's public address (the pixel)")
-	fs.String(&c.CollectorAdminAddr, "collector-admin-addr", "COLLECTOR_ADMIN_ADDR", c.CollectorAdminAddr, "the collector's admin address")
-	fs.String(&c.ConsumerAdminAddr, "consumer-admin-addr", "CONSUMER_ADMIN_ADDR", c.ConsumerAdminAddr, "the consumer's admin address")
-	fs.String(&c.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "", "use this ClickHouse (native protocol) instead of starting a private one")
-	fs.Int(&c.ClickHouseTCPPort, "clickhouse-port", "DEVSTACK_CLICKHOUSE_PORT", c.ClickHouseTCPPort, "native port of the private ClickHouse")
-	fs.Int(&c.ClickHouseHTTPPort, "clickhouse-http-port", "DEVSTACK_CLICKHOUSE_HTTP_PORT", c.ClickHouseHTTPPort, "HTTP port of the private ClickHouse")
-	fs.String(&c.KafkaBrokers, "kafka-brokers", "KAFKA_BROKERS", "", "use this Kafka instead of starting the embedded broker")
-	fs.String(&c.BrokerAddr, "broker-addr", "DEVBROKER_ADDR", c.BrokerAddr, "address of the embedded broker")
-	fs.String(&c.Topic, "kafka-topic", "KAFKA_TOPIC", c.Topic, "Kafka topic")
-	fs.Int(&c.Partitions, "partitions", "DEVBROKER_PARTITIONS", c.Partitions, "partitions of the embedded broker's topics")
-	fs.String(&cfg.demoAddr, "demo-addr", "DEVSTACK_DEMO_ADDR", "127.0.0.1:8090", "address of the demo site that embeds the pixel (empty: none)")
+// newConfig returns devstack's settings at their defaults and the flags that
+// change them.
+func newConfig() (*config, *flagenv.Set) {
+	c := &config{stack: devstack.DefaultStackConfig(), restart: devstack.DefaultBackoff(), demoAddr: "127.0.0.1:8090", log: logging.DefaultOptions()}
+	c.log.Format = "console" // a terminal is reading
+	st, b := &c.stack, &c.restart
+	fs := flagenv.New("devstack", "The whole pixel pipeline on this machine (make run). A server that exits is started again; Ctrl-C stops it cleanly.\n"+
+		"The servers it starts inherit its -log-level and -log-format. While it runs, -dir holds LOCK (its pid)\n"+
+		"and stack.env (its addresses), which pixelctl, the consumer and the collector run from this directory read.")
+	fs.String(&st.Dir, "dir", "DEVSTACK_DIR", st.Dir, "directory for the private ClickHouse, the broker's data, logs, LOCK and stack.env")
+	fs.String(&st.BinDir, "bin-dir", "DEVSTACK_BIN_DIR", "", "directory holding collector, consumer, devbroker and pixelctl (empty: devstack's own directory)")
+	fs.String(&st.CollectorAddr, "collector-addr", "COLLECTOR_ADDR", st.CollectorAddr, "the collector's public address (the pixel)")
+	fs.String(&st.CollectorAdminAddr, "collector-admin-addr", "COLLECTOR_ADMIN_ADDR", st.CollectorAdminAddr, "the collector's admin address (metrics)")
+	fs.String(&st.ConsumerAdminAddr, "consumer-admin-addr", "CONSUMER_ADMIN_ADDR", st.ConsumerAdminAddr, "the consumer's admin address (metrics)")
+	fs.String(&st.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "", "use this ClickHouse (native protocol) instead of starting a private one (empty: the private server)")
+	fs.Int(&st.ClickHouseTCPPort, "clickhouse-port", "DEVSTACK_CLICKHOUSE_PORT", st.ClickHouseTCPPort, "native port of the private ClickHouse")
+	fs.Int(&st.ClickHouseHTTPPort, "clickhouse-http-port", "DEVSTACK_CLICKHOUSE_HTTP_PORT", st.ClickHouseHTTPPort, "HTTP port of the private ClickHouse")
+	fs.String(&st.KafkaBrokers, "kafka-brokers", "KAFKA_BROKERS", "", "use this Kafka (comma-separated) instead of starting the embedded broker; the topic must exist (empty: the embedded broker)")
+	fs.String(&st.BrokerAddr, "broker-addr", "DEVBROKER_ADDR", st.BrokerAddr, "address of the embedded broker")
+	fs.String(&st.Topic, "kafka-topic", "KAFKA_TOPIC", st.Topic, "Kafka topic of the events")
+	fs.Int(&st.Partitions, "partitions", "DEVBROKER_PARTITIONS", st.Partitions, "partitions of the embedded broker's topics")
+	fs.String(&c.demoAddr, "demo-addr", "DEVSTACK_DEMO_ADDR", c.demoAddr, "address of the demo shop page that embeds the pixel (empty: none)")
 	fs.Duration(&b.Min, "restart-backoff", "DEVSTACK_RESTART_BACKOFF", b.Min, "wait before starting again a server that exited; it doubles with each exit in a row")
 	fs.Duration(&b.Max, "restart-backoff-max", "DEVSTACK_RESTART_BACKOFF_MAX", b.Max, "longest wait before starting a server again")
 	fs.Duration(&b.Reset, "restart-reset", "DEVSTACK_RESTART_RESET", b.Reset, "a server that ran this long waits -restart-backoff again when it next exits")
-	fs.String(&cfg.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error (the servers it starts inherit it)")
-	fs.String(&cfg.logFormat, "log-format", "LOG_FORMAT", "console", "console or json (the servers it starts inherit it)")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if err := b.Validate(); err != nil {
-		return nil, fmt.Errorf("%w; check -restart-backoff, -restart-backoff-max and -restart-reset", err)
-	}
-	return cfg, nil
+	fs.Logging(&c.log.Level, &c.log.Format)
+	fs.Check(func() error {
+		if err := b.Validate(); err != nil {
+			return fmt.Errorf("%w; check -restart-backoff, -restart-backoff-max and -restart-reset", err)
+		}
+		if st.BinDir == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("cannot find devstack's own directory: %w; set -bin-dir", err)
+			}
+			st.BinDir = filepath.Dir(exe)
+		}
+		return nil
+	})
+	return c, fs
 }
 
-func run() error {
-	cfg, err := parseFlags(os.Args[1:])
-	if err != nil {
-		return err
-	}
-	log, err := logging.Stderr(cfg.logLevel, cfg.logFormat, "devstack")
-	if err != nil {
-		return err
-	}
+func main() {
+	c, fs := newConfig()
+	fs.ParseOrExit(os.Args[1:])
+	log, err := c.log.Stderr("devstack")
+	fs.RunOrExit(err)
+	fs.RunOrExit(run(c, log))
+}
+
+// run is make run's story: the stack under a supervisor, the demo page, the
+// banner; then Ctrl-C; then everything stopped in reverse order.
+func run(c *config, log zerolog.Logger) error {
 	// The children inherit both: one format in the terminal.
-	os.Setenv("LOG_LEVEL", cfg.logLevel)
-	os.Setenv("LOG_FORMAT", cfg.logFormat)
+	os.Setenv("LOG_LEVEL", c.log.Level)
+	os.Setenv("LOG_FORMAT", c.log.Format)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	s := &devstack.Stack{Cfg: cfg.stack}
+	s := &devstack.Stack{Cfg: c.stack}
 	start := time.Now()
-	if err := s.StartSupervised(ctx, devstack.NewSupervisor(cfg.restart, log)); err != nil {
+	if err := s.StartSupervised(ctx, devstack.NewSupervisor(c.restart, log)); err != nil {
 		return err
 	}
-	if cfg.demoAddr != "" {
-		if err := serveDemo(cfg.demoAddr, cfg.stack.CollectorAddr); err != nil {
+	if c.demoAddr != "" {
+		if err := serveDemo(c.demoAddr, c.stack.CollectorAddr); err != nil {
 			_ = s.Stop()
 			return err
 		}
 	}
-	printBanner(s, cfg.demoAddr, cfg.restart, time.Since(start))
+	printBanner(s, c.demoAddr, c.restart, time.Since(start))
 
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "\ndevstack: stopping collector, consumer, broker and ClickHouse (flushing what is in flight)...")
 	t := time.Now()
-	err = s.Stop()
+	err := s.Stop()
 	fmt.Fprintf(os.Stderr, "devstack: stopped in %s\n", time.Since(t).Round(time.Millisecond))
 	return err
 }
@@ -125,9 +129,29 @@ pixel is running (started in %s)
 	fmt.Printf(`  Rows arriving  %s --query "SELECT event, count() FROM pixel.events GROUP BY event"
   Metrics        http://%s/metrics (collector)   http://%s/metrics (consumer)
   Kafka          %s, topic %s (kcat -b %s -t %s -C)
+`, chClient, s.Cfg.CollectorAdminAddr, s.Cfg.ConsumerAdminAddr, s.Brokers(), s.Cfg.Topic, s.Brokers(), s.Cfg.Topic)
+	envFile := filepath.Join(s.Cfg.Dir, "stack.env")
+	if s.Cfg.Dir == rundir.Default {
+		today := time.Now().Format("2006-01-02")
+		fmt.Printf("  Query it       %s query conversions -from %s -to %s   (from here: it reads %s)\n", relative(filepath.Join(s.Cfg.BinDir, "pixelctl")), today, today, envFile)
+	}
+	fmt.Printf("  Other shells   export CLICKHOUSE_ADDR=%s KAFKA_BROKERS=%s KAFKA_TOPIC=%s   (or: set -a; . %s; set +a)\n",
+		s.ClickHouseAddr(), s.Brokers(), s.Cfg.Topic, envFile)
+	fmt.Printf("\nA server that exits is started again (after %s, doubling to %s). Ctrl-C stops everything cleanly.\n", restart.Min, restart.Max)
+}
 
-A server that exits is started again (after %s, doubling to %s). Ctrl-C stops everything cleanly.
-`, chClient, s.Cfg.CollectorAdminAddr, s.Cfg.ConsumerAdminAddr, s.Brokers(), s.Cfg.Topic, s.Brokers(), s.Cfg.Topic, restart.Min, restart.Max)
+// relative returns path relative to the working directory when it is below
+// it ("bin/pixelctl"), else path.
+func relative(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	rel, err := filepath.Rel(wd, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return path
+	}
+	return rel
 }
 
 func portOf(addr string) string {

@@ -8,6 +8,11 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
 )
 
+func parseFlags(args []string) (*config, error) {
+	c, fs := newConfig()
+	return c, fs.Parse(args)
+}
+
 func TestRestartFlags(t *testing.T) {
 	c, err := parseFlags(nil)
 	if err != nil {

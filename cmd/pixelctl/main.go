@@ -20,6 +20,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
+	"github.com/pixel-pipeline/pixel/pkg/rundir"
 )
 
 const usage = `Usage: pixelctl <command> [flags]
@@ -31,7 +32,9 @@ Commands:
               pixelctl query -list
               pixelctl query [flags] <name> [-param value ...]
 
-Run "pixelctl <command> -help" for the command's flags.
+Run "pixelctl <command> -help" for the command's flags. Run from the checkout
+while make run runs, pixelctl uses that stack's ClickHouse (run/stack.env)
+unless -clickhouse-addr or CLICKHOUSE_ADDR says otherwise.
 `
 
 func main() {
@@ -43,10 +46,14 @@ func main() {
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout)
 	var ue usageError
+	var fe flagError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "pixelctl: %v\n\n%s", err, usage)
+		os.Exit(2)
+	case errors.As(err, &fe):
+		fmt.Fprintln(os.Stderr, "pixelctl:", err)
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "pixelctl:", err)
@@ -55,6 +62,19 @@ func main() {
 }
 
 type usageError struct{ error }
+
+// flagError is a command's flag that did not parse (the command's usage is
+// printed already): exit status 2.
+type flagError struct{ error }
+
+// parse parses a command's flags; an error other than -help is a flagError.
+func parse(fs *flagenv.Set, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return flagError{err}
+	}
+	return err
+}
 
 // run runs the command named by args[0], writing its output to out.
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -70,25 +90,33 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return usageError{fmt.Errorf("unknown command %q", args[0])}
 }
 
-// clickhouseFlags adds the connection flags every command shares.
-func clickhouseFlags(fs *flagenv.Set, o *chstore.Options, addr *string) {
-	fs.String(addr, "clickhouse-addr", "CLICKHOUSE_ADDR", "127.0.0.1:9000", "comma-separated ClickHouse native-protocol addresses")
-	fs.String(&o.Database, "clickhouse-database", "CLICKHOUSE_DATABASE", "pixel", "ClickHouse database")
-	fs.String(&o.User, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user")
-	fs.String(&o.Password, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+// clickhouseFlags adds the connection flags every command shares. From the
+// checkout, while make run runs, they default to its stack (run/stack.env).
+func clickhouseFlags(fs *flagenv.Set, o *chstore.Options) {
+	fs.ClickHouse(&o.Addr, &o.Database, &o.User, &o.Password)
+	fs.Fallback(rundir.Env(rundir.Default), rundir.From)
+}
+
+// clickhouseFrom says where the ClickHouse address came from, for messages,
+// and says which server is used when the address is make run's.
+func clickhouseFrom(fs *flagenv.Set, o chstore.Options) string {
+	src := fs.Source("clickhouse-addr")
+	if src.Kind == flagenv.Fallback {
+		fmt.Fprintf(os.Stderr, "using ClickHouse at %s (from %s)\n", strings.Join(o.Addr, ","), src)
+	}
+	return src.String()
 }
 
 func migrate(ctx context.Context, args []string, out io.Writer) error {
-	var o chstore.Options
-	var addr string
+	o := chstore.DefaultOptions()
 	var wait time.Duration
 	fs := flagenv.New("pixelctl migrate", "Create the database and apply the pending migrations under schemas/clickhouse.\nA migration that needs a newer ClickHouse than the server's is skipped and applied by the first run after an upgrade.")
-	clickhouseFlags(fs, &o, &addr)
-	fs.Duration(&wait, "wait", "PIXELCTL_WAIT", 0, "keep trying this long while ClickHouse is not reachable yet")
-	if err := fs.Parse(args); err != nil {
+	clickhouseFlags(fs, &o)
+	fs.Duration(&wait, "wait", "PIXELCTL_WAIT", 0, "keep retrying this long while ClickHouse is not reachable yet (it starts)")
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	o.Addr = flagenv.List(addr)
+	from := clickhouseFrom(fs, o)
 	deadline := time.Now().Add(wait)
 	for {
 		res, err := chstore.Migrate(ctx, o)
@@ -104,22 +132,21 @@ func migrate(ctx context.Context, args []string, out io.Writer) error {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return err
+			return fmt.Errorf("%w; the address came from %s", err, from)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 }
 
 func query(ctx context.Context, args []string, out io.Writer) error {
-	var o chstore.Options
-	var addr string
+	o := chstore.DefaultOptions()
 	var list, header bool
 	fs := flagenv.New("pixelctl query", "Run one of the analysis queries shipped under schemas/queries and print the result as TSV:\n  pixelctl query [flags] <name> [-param value ...]\n"+
 		"Every query de-duplicates by event_id. -list shows the queries and their parameters;\n  pixelctl query <name> -help explains one.")
-	clickhouseFlags(fs, &o, &addr)
+	clickhouseFlags(fs, &o)
 	fs.Bool(&list, "list", "PIXELCTL_QUERY_LIST", false, "list the queries and their parameters instead of running one")
 	fs.Bool(&header, "header", "PIXELCTL_QUERY_HEADER", true, "print the column names as the first line")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if list {
@@ -135,22 +162,18 @@ func query(ctx context.Context, args []string, out io.Writer) error {
 	}
 	// The connection flags work after the name too.
 	values, err := queryParams(&q, rest[1:], out, func(pfs *flag.FlagSet) {
-		pfs.StringVar(&addr, "clickhouse-addr", addr, "as before the name")
-		pfs.StringVar(&o.Database, "clickhouse-database", o.Database, "as before the name")
-		pfs.StringVar(&o.User, "clickhouse-user", o.User, "as before the name")
-		pfs.StringVar(&o.Password, "clickhouse-password", o.Password, "as before the name")
-		pfs.BoolVar(&header, "header", header, "as before the name")
+		fs.Also(pfs, "clickhouse-addr", "clickhouse-database", "clickhouse-user", "clickhouse-password", "header")
 	})
 	if err != nil {
 		return err
 	}
-	o.Addr = flagenv.List(addr)
 	if _, err := q.Args(values); err != nil { // before connecting
 		return err
 	}
+	from := clickhouseFrom(fs, o)
 	conn, err := chstore.Open(ctx, o)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; the address came from %s", err, from)
 	}
 	defer conn.Close()
 	res, err := q.Run(ctx, conn, values)
@@ -180,6 +203,9 @@ func queryParams(q *analysis.Query, args []string, out io.Writer, shared func(*f
 		fmt.Fprintf(out, "\nThe flags of pixelctl query (-clickhouse-addr, ...) may follow the name too.\n")
 	}
 	if err := fs.Parse(args); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			err = flagError{err}
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {

@@ -19,36 +19,50 @@ import (
 	"github.com/pixel-pipeline/pixel/schemas"
 )
 
-// Options says where ClickHouse is.
+// Options says where ClickHouse is. A zero field takes its value from
+// DefaultOptions.
 type Options struct {
-	Addr        []string // native-protocol host:port, e.g. 127.0.0.1:9000
-	Database    string   // default "pixel"
-	User        string   // default "default"
+	Addr        []string // native-protocol host:port
+	Database    string
+	User        string
 	Password    string
 	DialTimeout time.Duration
 	ReadTimeout time.Duration
 }
 
+// DefaultOptions are the defaults of every command that talks to ClickHouse:
+// the server on this machine's native port, database pixel, user default.
+func DefaultOptions() Options {
+	return Options{
+		Addr:        []string{"127.0.0.1:9000"},
+		Database:    "pixel",
+		User:        "default",
+		DialTimeout: 5 * time.Second,
+		ReadTimeout: 60 * time.Second,
+	}
+}
+
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 func (o *Options) defaults() error {
+	def := DefaultOptions()
 	if len(o.Addr) == 0 {
-		o.Addr = []string{"127.0.0.1:9000"}
+		o.Addr = def.Addr
 	}
 	if o.Database == "" {
-		o.Database = "pixel"
+		o.Database = def.Database
 	}
 	if !identRE.MatchString(o.Database) {
 		return fmt.Errorf("chstore: database name %q must match %s", o.Database, identRE)
 	}
 	if o.User == "" {
-		o.User = "default"
+		o.User = def.User
 	}
 	if o.DialTimeout == 0 {
-		o.DialTimeout = 5 * time.Second
+		o.DialTimeout = def.DialTimeout
 	}
 	if o.ReadTimeout == 0 {
-		o.ReadTimeout = 60 * time.Second
+		o.ReadTimeout = def.ReadTimeout
 	}
 	return nil
 }

@@ -212,7 +212,7 @@ func retryAccept(err error) (wait, retry bool) {
 func (l *connLimiter) warnAccept(err error, pause time.Duration) {
 	now := time.Now().Unix()
 	if last := l.lastAcceptLog.Load(); now-last >= 60 && l.lastAcceptLog.CompareAndSwap(last, now) {
-		l.log.Warn().Err(err).Dur("retry_in", pause).Int("max_conns", l.maxConns).
+		l.log.Warn().Err(err).Dur("retry_in_ms", pause).Int("max_conns", l.maxConns).
 			Msg("cannot accept a connection; retrying. Out of file descriptors (EMFILE): lower -max-conns or raise the open-file limit (logged once a minute; see pixel_http_refused_total)")
 	}
 }

@@ -10,12 +10,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
+	"github.com/pixel-pipeline/pixel/pkg/rundir"
 )
 
 // StackConfig describes the whole pipeline on one machine. `make run` uses the
 // defaults; tests move every address to a free port and Dir to a temp dir.
 type StackConfig struct {
-	Dir    string // ClickHouse and broker data, logs: "run" under the repo for make run
+	Dir    string // ClickHouse and broker data, logs, LOCK and stack.env: "run" under the repo for make run
 	BinDir string // where collector, consumer, devbroker and pixelctl are
 
 	CollectorAddr      string // public pixel listener
@@ -39,14 +42,14 @@ type StackConfig struct {
 // DefaultStackConfig is what `make run` starts.
 func DefaultStackConfig() StackConfig {
 	return StackConfig{
-		Dir:                "run",
+		Dir:                rundir.Default,
 		CollectorAddr:      "127.0.0.1:8080",
 		CollectorAdminAddr: "127.0.0.1:8081",
 		ConsumerAdminAddr:  "127.0.0.1:8082",
 		ClickHouseTCPPort:  19000,
 		ClickHouseHTTPPort: 18123,
 		BrokerAddr:         "127.0.0.1:19092",
-		Topic:              "pixel.events",
+		Topic:              kafkadefault.Topic,
 		Partitions:         4,
 		Out:                os.Stderr,
 	}
@@ -64,7 +67,8 @@ type Stack struct {
 	Consumer   *Process
 	Collector  *Process
 
-	sup *Supervisor
+	sup  *Supervisor
+	lock *rundir.Lock // Dir, held from the start until Stop
 }
 
 // Brokers is the Kafka bootstrap list the stack's processes use.
@@ -85,23 +89,49 @@ func (s *Stack) ClickHouseAddr() string {
 
 func (s *Stack) bin(name string) string { return filepath.Join(s.Cfg.BinDir, name) }
 
-// env is the environment every child gets: one source of truth for addresses.
-func (s *Stack) env() []string {
+// Addrs are the addresses of the running stack as KEY=value lines of the
+// variables the tools read: what Dir/stack.env holds while the stack runs.
+func (s *Stack) Addrs() []string {
 	return []string{
+		"CLICKHOUSE_ADDR=" + s.ClickHouseAddr(),
 		"KAFKA_BROKERS=" + s.Brokers(),
 		"KAFKA_TOPIC=" + s.Cfg.Topic,
-		"CLICKHOUSE_ADDR=" + s.ClickHouseAddr(),
 		"COLLECTOR_ADDR=" + s.Cfg.CollectorAddr,
 		"COLLECTOR_ADMIN_ADDR=" + s.Cfg.CollectorAdminAddr,
 		"CONSUMER_ADMIN_ADDR=" + s.Cfg.ConsumerAdminAddr,
-		"COLLECTOR_SPOOL_DIR=" + filepath.Join(s.Cfg.Dir, "spool"),
-		"COLLECTOR_DRAIN_DELAY=0", // no load balancer in front of it
 	}
+}
+
+// env is the environment every child gets: one source of truth for addresses.
+func (s *Stack) env() []string {
+	return append(s.Addrs(),
+		"COLLECTOR_SPOOL_DIR="+filepath.Join(s.Cfg.Dir, "spool"),
+		"COLLECTOR_DRAIN_DELAY=0", // no load balancer in front of it
+	)
+}
+
+// lockDir takes Dir for this stack and writes the stack's addresses into
+// Dir/stack.env at once: while the servers start, a tool that reads it tries
+// them rather than some other server. When another devstack runs there it
+// returns a *rundir.RunningError, and nothing is started or changed.
+func (s *Stack) lockDir() error {
+	l, err := rundir.Acquire(s.Cfg.Dir)
+	if err != nil {
+		return err
+	}
+	if err := l.WriteEnv(s.Addrs()); err != nil {
+		return errors.Join(err, l.Release())
+	}
+	s.lock = l
+	return nil
 }
 
 // Start brings everything up in order: ClickHouse, broker, migrations,
 // consumer, collector. On error it stops what it started.
 func (s *Stack) Start(ctx context.Context) (err error) {
+	if err := s.lockDir(); err != nil {
+		return err
+	}
 	defer func() {
 		if err != nil {
 			_ = s.Stop()
@@ -137,7 +167,15 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 // the embedded one), the consumer and the collector; sup starts again any of
 // them that exits, and Stop stops them through it. The first start of each
 // must succeed; on error StartSupervised stops what it started.
+//
+// Start and StartSupervised first lock Dir (rundir) and write the stack's
+// addresses to Dir/stack.env, which Stop removes: when another devstack runs
+// there, they return a *rundir.RunningError having started and changed
+// nothing.
 func (s *Stack) StartSupervised(ctx context.Context, sup *Supervisor) (err error) {
+	if err := s.lockDir(); err != nil {
+		return err
+	}
 	s.sup = sup
 	defer func() {
 		if err != nil {
@@ -289,8 +327,17 @@ func (s *Stack) startCollector(ctx context.Context, path string) (*Process, erro
 }
 
 // Stop stops everything in reverse order, each gracefully: the collector
-// flushes to Kafka, the consumer inserts and commits its last batch.
+// flushes to Kafka, the consumer inserts and commits its last batch. It
+// removes Dir/stack.env first, and unlocks Dir once everything stopped.
 func (s *Stack) Stop() error {
+	errs := []error{s.lock.RemoveEnv()}
+	errs = append(errs, s.stop())
+	errs = append(errs, s.lock.Release())
+	s.lock = nil
+	return errors.Join(errs...)
+}
+
+func (s *Stack) stop() error {
 	if s.sup != nil {
 		return s.sup.Stop(60 * time.Second)
 	}

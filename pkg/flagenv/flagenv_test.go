@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -178,6 +179,202 @@ func TestList(t *testing.T) {
 	} {
 		if got := List(tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("List(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// The connection flags: flag > environment > fallback (run/stack.env) >
+// default, and Source says which one it was.
+func TestFallbackPrecedence(t *testing.T) {
+	const from = "run/stack.env, written by make run"
+	file := map[string]string{"CLICKHOUSE_ADDR": "127.0.0.1:19000", "KAFKA_BROKERS": "127.0.0.1:19092", "KAFKA_TOPIC": "file.topic", "TEST_LISTEN": ":1"}
+	type conns struct {
+		addr, brokers []string
+		db, user, pw  string
+		topic, listen string
+	}
+	parse := func(t *testing.T, vars map[string]string, args ...string) (conns, *Set) {
+		t.Helper()
+		c := conns{addr: []string{"127.0.0.1:9000"}, brokers: []string{"127.0.0.1:9092"}, db: "pixel", user: "default", topic: "pixel.events"}
+		s := New("pixelctl", "")
+		s.ClickHouse(&c.addr, &c.db, &c.user, &c.pw)
+		s.Kafka(&c.brokers, &c.topic)
+		s.String(&c.listen, "listen", "TEST_LISTEN", ":8080", "not a connection flag: never from the fallback")
+		s.Fallback(vars, from)
+		if err := s.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return c, s
+	}
+
+	c, s := parse(t, nil)
+	if c.addr[0] != "127.0.0.1:9000" || c.brokers[0] != "127.0.0.1:9092" || c.topic != "pixel.events" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if src := s.Source("clickhouse-addr"); src.Kind != Default ||
+		src.String() != "the default (no -clickhouse-addr, $CLICKHOUSE_ADDR or run/stack.env, written by make run)" {
+		t.Fatalf("source of a default: %v %q", src.Kind, src)
+	}
+
+	c, s = parse(t, file)
+	if c.addr[0] != "127.0.0.1:19000" || c.brokers[0] != "127.0.0.1:19092" || c.topic != "file.topic" || c.listen != ":8080" {
+		t.Fatalf("from the file: %+v", c)
+	}
+	if src := s.Source("clickhouse-addr"); src.Kind != Fallback || src.String() != from {
+		t.Fatalf("source of a fallback value: %v %q", src.Kind, src)
+	}
+	if src := s.Source("clickhouse-database"); src.Kind != Default {
+		t.Fatalf("a variable the file lacks: %v", src.Kind)
+	}
+
+	t.Setenv("CLICKHOUSE_ADDR", "10.0.0.5:9000")
+	c, s = parse(t, file)
+	if c.addr[0] != "10.0.0.5:9000" || c.brokers[0] != "127.0.0.1:19092" {
+		t.Fatalf("environment over the file: %+v", c)
+	}
+	if src := s.Source("clickhouse-addr"); src.Kind != Environment || src.String() != "$CLICKHOUSE_ADDR" {
+		t.Fatalf("source of an environment value: %v %q", src.Kind, src)
+	}
+
+	c, s = parse(t, file, "-clickhouse-addr", "a:1,b:2", "-kafka-topic", "flag.topic")
+	if strings.Join(c.addr, "|") != "a:1|b:2" || c.topic != "flag.topic" || c.brokers[0] != "127.0.0.1:19092" {
+		t.Fatalf("flags over the environment and the file: %+v", c)
+	}
+	if src := s.Source("clickhouse-addr"); src.Kind != CommandLine || src.String() != "-clickhouse-addr" {
+		t.Fatalf("source of a flag: %v %q", src.Kind, src)
+	}
+}
+
+func TestFallbackValueThatDoesNotParse(t *testing.T) {
+	var d time.Duration
+	var addr []string
+	var db, user, pw string
+	s := New("consumer", "")
+	s.ClickHouse(&addr, &db, &user, &pw)
+	s.Duration(&d, "wait", "TEST_WAIT", 0, "")
+	s.Fallback(map[string]string{"CLICKHOUSE_ADDR": " , "}, "run/stack.env, written by make run")
+	err := s.Parse(nil)
+	if err == nil || !strings.Contains(err.Error(), "-clickhouse-addr is empty") {
+		t.Fatalf("an empty address list from the file: %v", err)
+	}
+}
+
+func TestFuncStringsFloat(t *testing.T) {
+	var (
+		policy  string
+		calls   int
+		list    = []string{"a", "b"}
+		ratio   float64
+		samples []string
+	)
+	newSet := func() *Set {
+		s := New("t", "")
+		s.Func("policy", "TEST_POLICY", "interval", "always, interval or never", func(v string) error {
+			calls++
+			if v != "always" && v != "interval" && v != "never" {
+				return errors.New("want always, interval or never")
+			}
+			policy = v
+			return nil
+		})
+		s.Strings(&list, "list", "TEST_LIST", "a list")
+		s.Float64(&ratio, "ratio", "TEST_RATIO", 0.5, "a share")
+		s.Check(func() error {
+			if ratio > 1 {
+				return errors.New("-ratio must be at most 1")
+			}
+			samples = append(samples, policy)
+			return nil
+		})
+		return s
+	}
+	var out bytes.Buffer
+	s := newSet()
+	s.PrintUsage(&out)
+	s.fs.SetOutput(io.Discard)
+	for _, want := range []string{"(default interval)", `(default a,b)`, "(default 0.5)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+	// The default goes through the parser, once.
+	if err := s.Parse(nil); err != nil || policy != "interval" || calls != 1 || ratio != 0.5 || strings.Join(list, ",") != "a,b" {
+		t.Fatalf("defaults: %v, policy %q (%d calls), ratio %v, list %q", err, policy, calls, ratio, list)
+	}
+	t.Setenv("TEST_POLICY", "never")
+	t.Setenv("TEST_LIST", " x, ,y ")
+	if err := newSet().Parse([]string{"-ratio", "0.25"}); err != nil || policy != "never" || ratio != 0.25 || strings.Join(list, ",") != "x,y" {
+		t.Fatalf("environment and flags: %v, policy %q, ratio %v, list %q", err, policy, ratio, list)
+	}
+	bad := newSet()
+	bad.fs.SetOutput(io.Discard)
+	if err := bad.Parse([]string{"-policy", "sometimes"}); err == nil || !strings.Contains(err.Error(), "want always") {
+		t.Fatalf("a bad Func value: %v", err)
+	}
+	t.Setenv("TEST_POLICY", "sometimes")
+	if err := newSet().Parse(nil); err == nil || !strings.Contains(err.Error(), `$TEST_POLICY="sometimes"`) {
+		t.Fatalf("a bad Func variable: %v", err)
+	}
+	if err := newSet().Parse([]string{"-policy", "always", "-ratio", "2"}); err == nil || err.Error() != "-ratio must be at most 1" {
+		t.Fatalf("a check: %v", err)
+	}
+	if samples[0] != "interval" {
+		t.Fatalf("checks ran before the values were set: %q", samples)
+	}
+}
+
+func TestAlso(t *testing.T) {
+	var addr string
+	header := true
+	s := New("pixelctl query", "")
+	s.String(&addr, "clickhouse-addr", "TEST_CH_ADDR", "127.0.0.1:9000", "")
+	s.Bool(&header, "header", "TEST_HEADER", true, "")
+	t.Setenv("TEST_CH_ADDR", "from.env:9000")
+	if err := s.Parse([]string{"conversions", "-clickhouse-addr", "later:9000", "-header=false"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Source("clickhouse-addr").Kind != Environment {
+		t.Fatalf("before the name: %v", s.Source("clickhouse-addr"))
+	}
+	rest := flag.NewFlagSet("conversions", flag.ContinueOnError)
+	s.Also(rest, "clickhouse-addr", "header")
+	if err := rest.Parse(s.Args()[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if addr != "later:9000" || header || s.Source("clickhouse-addr").Kind != CommandLine {
+		t.Fatalf("after the name: addr %q, header %v, source %v", addr, header, s.Source("clickhouse-addr"))
+	}
+}
+
+func TestGroupsUsage(t *testing.T) {
+	var level, format, topic, db, user, pw = "info", "json", "pixel.events", "pixel", "default", ""
+	brokers, addr := []string{"127.0.0.1:9092"}, []string{"127.0.0.1:9000"}
+	s := New("consumer", "")
+	s.Logging(&level, &format)
+	s.Kafka(&brokers, &topic)
+	s.ClickHouse(&addr, &db, &user, &pw)
+	s.Fallback(map[string]string{"CLICKHOUSE_ADDR": "127.0.0.1:19000", "CLICKHOUSE_PASSWORD": "secret"}, "run/stack.env, written by make run")
+	var out bytes.Buffer
+	s.PrintUsage(&out)
+	usage := out.String()
+	for _, want := range []string{
+		"else (-kafka-brokers, -kafka-topic, -clickhouse-*) from run/stack.env, written by make run\nwhile it runs in this directory, else its default.",
+		"-kafka-brokers host:port,...\n",
+		`[$KAFKA_BROKERS] (default 127.0.0.1:9092)`,
+		`[$LOG_LEVEL] (default info)`,
+		"Now from run/stack.env, written by make run (a flag or a variable wins): -clickhouse-addr=127.0.0.1:19000 -clickhouse-password=(set)",
+	} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("usage lacks %q:\n%s", want, usage)
+		}
+	}
+	s.fs.SetOutput(io.Discard)
+	if strings.Contains(usage, "secret") {
+		t.Errorf("usage shows a password:\n%s", usage)
+	}
+	for _, args := range [][]string{{"-log-level", "loud"}, {"-log-format", "xml"}, {"-kafka-brokers", ""}, {"-kafka-topic", ""}} {
+		if err := s.Parse(args); err == nil {
+			t.Errorf("Parse(%q) accepted", args)
 		}
 	}
 }

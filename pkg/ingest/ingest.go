@@ -32,6 +32,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 )
 
@@ -49,8 +50,8 @@ type Config struct {
 // DefaultConfig returns the defaults written down in the README.
 func DefaultConfig() Config {
 	return Config{
-		Brokers:       []string{"127.0.0.1:9092"},
-		Topic:         "pixel.events",
+		Brokers:       []string{kafkadefault.Broker},
+		Topic:         kafkadefault.Topic,
 		Group:         "pixel-consumer",
 		Batch:         batch.DefaultPolicy(),
 		InsertTimeout: 60 * time.Second,
@@ -70,7 +71,7 @@ func (c Config) withDefaults() Config {
 		c.Topic = def.Topic
 	}
 	if c.DLQTopic == "" {
-		c.DLQTopic = c.Topic + ".dlq"
+		c.DLQTopic = kafkadefault.DeadLetterTopic(c.Topic)
 	}
 	if c.Group == "" {
 		c.Group = def.Group
@@ -265,7 +266,7 @@ func (in *Ingester) Run(ctx context.Context, flushTimeout time.Duration) error {
 	for _, s := range in.slots {
 		s.dead.close()
 	}
-	in.log.Info().Dur("took", time.Since(start)).Msg("consumer stopped")
+	in.log.Info().Dur("took_ms", time.Since(start)).Msg("consumer stopped")
 	return err
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 	"github.com/pixel-pipeline/pixel/pkg/spool"
 )
@@ -56,8 +57,8 @@ type Config struct {
 // DefaultConfig returns the defaults written down in the README.
 func DefaultConfig() Config {
 	return Config{
-		Brokers:      []string{"127.0.0.1:9092"},
-		Topic:        "pixel.events",
+		Brokers:      []string{kafkadefault.Broker},
+		Topic:        kafkadefault.Topic,
 		QueueSize:    16384,
 		Workers:      2,
 		BatchSize:    4096,

@@ -8,8 +8,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -27,17 +25,15 @@ func main() {
 	var addr string
 	fs := flagenv.New("baregif", "A bare fasthttp server answering every request with the pixel's GIF, headers and cookies:\nthe ceiling `make bench` measures the collector against. Not a collector: it records nothing.")
 	fs.String(&addr, "addr", "BAREGIF_ADDR", "127.0.0.1:8079", "listen address")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "baregif:", err)
-		os.Exit(2)
-	}
+	fs.ParseOrExit(os.Args[1:])
+	fs.RunOrExit(run(addr))
+}
+
+// run serves on addr until a signal.
+func run(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "baregif: cannot listen on %s: %v; check -addr\n", addr, err)
-		os.Exit(1)
+		return fmt.Errorf("cannot listen on %s: %w; check -addr", addr, err)
 	}
 	srv := newServer()
 	done := make(chan error, 1)
@@ -48,12 +44,12 @@ func main() {
 	select {
 	case <-sig:
 	case err := <-done:
-		fmt.Fprintln(os.Stderr, "baregif: serve:", err)
-		os.Exit(1)
+		return fmt.Errorf("serve: %w", err)
 	}
 	start := time.Now()
 	_ = srv.Shutdown()
 	fmt.Fprintf(os.Stderr, "baregif: stopped in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // newServer configures fasthttp as the collector does (pkg/collector), so

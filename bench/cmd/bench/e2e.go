@@ -43,7 +43,7 @@ func (l *lab) endToEnd(ctx context.Context, res *Results) error {
 	}
 	cons, err := l.start("consumer", "", l.bin("consumer"), "-admin-addr", consAdmin, "-kafka-brokers", l.brokerAddr,
 		"-kafka-topic", topicE2E, "-kafka-group", "bench-e2e", "-clickhouse-addr", l.ch.Addr(),
-		"-clickhouse-database", db, "-drain-delay", "0", "-log-level", "warn")
+		"-clickhouse-database", db, "-log-level", "warn")
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (l *lab) endToEnd(ctx context.Context, res *Results) error {
 	}
 	coll, err := l.start("collector", "", l.bin("collector"), "-addr", collAddr, "-admin-addr", collAdmin,
 		"-kafka-brokers", l.brokerAddr, "-kafka-topic", topicE2E,
-		"-spool-dir", filepath.Join(l.work, "spool-e2e"), "-log-level", "warn")
+		"-spool-dir", filepath.Join(l.work, "spool-e2e"), "-drain-delay", "0", "-log-level", "warn")
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -64,6 +63,13 @@ var (
 )
 
 func parseFlags(args []string) (*Config, error) {
+	c, fs := newConfig()
+	return c, fs.Parse(args)
+}
+
+// newConfig returns a run's settings and the flags that fill them; Parse
+// applies the mode's defaults and checks them.
+func newConfig() (*Config, *flagenv.Set) {
 	c := &Config{}
 	fs := flagenv.New("bench", "Benchmarks the pipeline on this machine against baselines measured in the same run:\n"+
 		"collector vs a bare fasthttp server (wrk, then latency at half the collector's maximum),\n"+
@@ -90,11 +96,15 @@ func parseFlags(args []string) (*Config, error) {
 	fs.String(&c.MicroBenchTime, "micro-benchtime", "BENCH_MICRO_BENCHTIME", "", "-benchtime of the micro-benchmarks (1s; 100ms with -quick)")
 	fs.Bool(&c.Engine, "engine", "BENCH_ENGINE", true, "measure ClickHouse's Kafka engine")
 	fs.Duration(&c.EngineTimeout, "engine-timeout", "BENCH_ENGINE_TIMEOUT", 0, "longest wait for the Kafka engine to load every event (2m; 1m with -quick)")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if len(fs.Args()) > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q; every setting is a flag, see -help", fs.Args())
+	fs.Check(func() error { return c.complete(fs.Args()) })
+	return c, fs
+}
+
+// complete fills the settings left at 0 with the mode's defaults and checks
+// the result.
+func (c *Config) complete(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q; every setting is a flag, see -help", args)
 	}
 	def := fullDefaults
 	if c.Quick {
@@ -121,33 +131,27 @@ func parseFlags(args []string) (*Config, error) {
 	switch c.BrokerCPU {
 	case "client", "server", "any":
 	default:
-		return nil, fmt.Errorf("-broker-cpu %q: use client, server or any", c.BrokerCPU)
+		return fmt.Errorf("-broker-cpu %q: use client, server or any", c.BrokerCPU)
 	}
 	if c.WrkDuration < time.Second || c.LatencyDuration < time.Second || c.E2EDuration < time.Second {
-		return nil, errors.New("-wrk-duration, -latency-duration and -e2e-duration must be at least 1s")
+		return errors.New("-wrk-duration, -latency-duration and -e2e-duration must be at least 1s")
 	}
 	if c.Events < 1000 || c.WrkConnections < 1 || c.Seed < 0 {
-		return nil, errors.New("-events must be at least 1000, -wrk-connections at least 1 and -seed not negative")
+		return errors.New("-events must be at least 1000, -wrk-connections at least 1 and -seed not negative")
 	}
 	if c.BinDir == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("cannot find this program's folder: %w; set -bin-dir", err)
+			return fmt.Errorf("cannot find this program's folder: %w; set -bin-dir", err)
 		}
 		c.BinDir = filepath.Dir(exe)
 	}
-	return c, nil
+	return nil
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(2)
-	}
+	cfg, fs := newConfig()
+	fs.ParseOrExit(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	dir, err := run(ctx, cfg, os.Stdout)

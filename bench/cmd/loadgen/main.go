@@ -10,12 +10,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -28,49 +26,18 @@ type options struct {
 	jsonPath string
 }
 
-// rawFlags are the flags that need parsing after flagenv is done.
+// rawFlags are the flags that become a setting of another type.
 type rawFlags struct {
-	rate, cookieFraction, propsFraction, malformedFraction, events, pixelIDs string
-	seed                                                                     int64
+	seed int64
 }
 
 func parseFlags(args []string) (*options, error) {
-	o, raw := &options{cfg: loadgen.DefaultConfig()}, &rawFlags{}
-	fs := newFlagSet(o, raw)
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if len(fs.Args()) > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q; every setting is a flag, see -help", fs.Args())
-	}
-	c, m := &o.cfg, &o.cfg.Mix
-	if raw.seed < 0 {
-		return nil, fmt.Errorf("-seed %d must not be negative", raw.seed)
-	}
-	c.Seed = uint64(raw.seed)
-	var err error
-	for _, f := range []struct {
-		name string
-		s    string
-		dst  *float64
-	}{
-		{"rate", raw.rate, &c.Rate},
-		{"cookie-fraction", raw.cookieFraction, &m.CookieFraction},
-		{"props-fraction", raw.propsFraction, &m.PropsFraction},
-		{"malformed-fraction", raw.malformedFraction, &m.MalformedFraction},
-	} {
-		if *f.dst, err = strconv.ParseFloat(f.s, 64); err != nil {
-			return nil, fmt.Errorf("cannot parse -%s %q: want a number", f.name, f.s)
-		}
-	}
-	if m.Events, err = loadgen.ParseEventMix(raw.events); err != nil {
-		return nil, fmt.Errorf("-events: %w", err)
-	}
-	m.PixelIDs = flagenv.List(raw.pixelIDs)
-	return o, nil
+	o := &options{cfg: loadgen.DefaultConfig()}
+	return o, newFlagSet(o, &rawFlags{}).Parse(args)
 }
 
-// newFlagSet defines every flag, writing into o and raw.
+// newFlagSet defines every flag, writing into o and raw, and the checks
+// Parse runs.
 func newFlagSet(o *options, raw *rawFlags) *flagenv.Set {
 	c, m := &o.cfg, &o.cfg.Mix
 	fs := flagenv.New("loadgen", "Sends realistic pixel traffic (GET /p.gif) to a collector and measures it.\n"+
@@ -80,7 +47,7 @@ func newFlagSet(o *options, raw *rawFlags) *flagenv.Set {
 	fs.String(&c.Target, "target", "LOADGEN_TARGET", c.Target, "collector base `URL` (http:// or https://)")
 	fs.String(&c.Path, "path", "LOADGEN_PATH", c.Path, "path of the pixel on the target")
 	fs.Bool(&c.AllowRemote, "allow-remote", "LOADGEN_ALLOW_REMOTE", false, "allow a target that is not a loopback address (staging; never production)")
-	fs.String(&raw.rate, "rate", "LOADGEN_RATE", "0", "`requests/s` on a fixed schedule (open loop, latency from the scheduled time); 0 = closed loop, as fast as the connections go")
+	fs.Float64(&c.Rate, "rate", "LOADGEN_RATE", c.Rate, "`requests/s` on a fixed schedule (open loop, latency from the scheduled time); 0 = closed loop, as fast as the connections go")
 	fs.Duration(&c.Duration, "duration", "LOADGEN_DURATION", 10*time.Second, "how long to send; 0 = until -max-requests")
 	fs.Int64(&c.MaxRequests, "max-requests", "LOADGEN_MAX_REQUESTS", 0, "most requests to send; 0 = until -duration")
 	fs.Int(&c.Connections, "connections", "LOADGEN_CONNECTIONS", c.Connections, "keep-alive connections, each with one request in flight")
@@ -88,28 +55,36 @@ func newFlagSet(o *options, raw *rawFlags) *flagenv.Set {
 	fs.Int64(&raw.seed, "seed", "LOADGEN_SEED", 1, "seed of the traffic: the same seed sends the same hits")
 
 	fs.Int(&m.Visitors, "visitors", "LOADGEN_VISITORS", m.Visitors, "distinct simulated browsers")
-	fs.String(&raw.cookieFraction, "cookie-fraction", "LOADGEN_COOKIE_FRACTION", ftoa(m.CookieFraction), "`share` of browsers that keep the _pxid/_pxsid cookies and send them back (0..1)")
-	fs.String(&raw.pixelIDs, "pixel-ids", "LOADGEN_PIXEL_IDS", loadgen.DefaultPixelID, "comma-separated pixel `ids`, one per simulated site")
-	fs.String(&raw.events, "events", "LOADGEN_EVENTS", m.Events.String(), "relative `weights` of the events of valid hits")
-	fs.String(&raw.propsFraction, "props-fraction", "LOADGEN_PROPS_FRACTION", ftoa(m.PropsFraction), "`share` of hits with custom cd[...] properties (0..1)")
-	fs.String(&raw.malformedFraction, "malformed-fraction", "LOADGEN_MALFORMED_FRACTION", ftoa(m.MalformedFraction), "`share` of hits the collector must count as invalid: missing id, bad cd[value], bad ts, too long, ... (0..1)")
+	fs.Float64(&m.CookieFraction, "cookie-fraction", "LOADGEN_COOKIE_FRACTION", m.CookieFraction, "`share` of browsers that keep the _pxid/_pxsid cookies and send them back (0..1)")
+	if len(m.PixelIDs) == 0 {
+		m.PixelIDs = []string{loadgen.DefaultPixelID}
+	}
+	fs.Strings(&m.PixelIDs, "pixel-ids", "LOADGEN_PIXEL_IDS", "comma-separated pixel `ids`, one per simulated site")
+	fs.Func("events", "LOADGEN_EVENTS", m.Events.String(), "relative `weights` of the events of valid hits", func(v string) (err error) {
+		m.Events, err = loadgen.ParseEventMix(v)
+		return err
+	})
+	fs.Float64(&m.PropsFraction, "props-fraction", "LOADGEN_PROPS_FRACTION", m.PropsFraction, "`share` of hits with custom cd[...] properties (0..1)")
+	fs.Float64(&m.MalformedFraction, "malformed-fraction", "LOADGEN_MALFORMED_FRACTION", m.MalformedFraction, "`share` of hits the collector must count as invalid: missing id, bad cd[value], bad ts, too long, ... (0..1)")
 	fs.Bool(&m.EventIDs, "event-ids", "LOADGEN_EVENT_IDS", false, "give every hit a unique eid and list those answered 200 in the -json result")
 	fs.String(&m.EventIDPrefix, "event-id-prefix", "LOADGEN_EVENT_ID_PREFIX", "", "`prefix` of every eid (default lg-<seed in hex>-)")
 	fs.String(&o.jsonPath, "json", "LOADGEN_JSON", "", "write the full result (counts, latency, per-second timeline) as JSON to this `file`; - for stdout")
+	fs.Check(func() error {
+		if len(fs.Args()) > 0 {
+			return fmt.Errorf("unexpected arguments %q; every setting is a flag, see -help", fs.Args())
+		}
+		if raw.seed < 0 {
+			return fmt.Errorf("-seed %d must not be negative", raw.seed)
+		}
+		c.Seed = uint64(raw.seed)
+		return nil
+	})
 	return fs
 }
 
-func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
-
 func main() {
-	o, err := parseFlags(os.Args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(2)
-	}
+	o := &options{cfg: loadgen.DefaultConfig()}
+	newFlagSet(o, &rawFlags{}).ParseOrExit(os.Args[1:])
 	os.Exit(run(o))
 }
 

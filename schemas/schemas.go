@@ -4,9 +4,26 @@
 // the analysis SQL for conversion and retargeting questions.
 package schemas
 
-import "embed"
+import (
+	"embed"
+	"strings"
+)
 
 // FS holds clickhouse/*.sql, internal/*.sql and queries/*.sql.
 //
 //go:embed clickhouse/*.sql internal/*.sql queries/*.sql
 var FS embed.FS
+
+// Statement is the text of a .sql file as it is sent to ClickHouse: without
+// its "--" comment lines and without trailing semicolons and white space.
+func Statement(text string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return strings.TrimRight(strings.TrimSpace(b.String()), ";")
+}

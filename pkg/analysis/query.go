@@ -114,7 +114,7 @@ func readQueries(fsys fs.FS, dir string) ([]Query, error) {
 }
 
 func parseQuery(name, text string) (Query, error) {
-	q := Query{Name: name, SQL: cleanSQL(text)}
+	q := Query{Name: name, SQL: schemas.Statement(text)}
 	var doc []string
 	var bind string
 	hasBind := false
@@ -238,20 +238,6 @@ func countPlaceholders(sql string) int {
 		}
 	}
 	return n
-}
-
-// cleanSQL drops "--" comment lines and trailing semicolons and white space,
-// as chstore does for the statements under schemas/internal.
-func cleanSQL(s string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "--") {
-			continue
-		}
-		b.WriteString(line)
-		b.WriteByte('\n')
-	}
-	return strings.TrimRight(strings.TrimSpace(b.String()), ";")
 }
 
 func (q *Query) param(name string) (Param, bool) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/pixel-pipeline/pixel/schemas"
 )
 
 func TestParseQuery(t *testing.T) {
@@ -36,7 +38,7 @@ FROM t WHERE d >= toDate(?) AND p = ? AND n < ? /* ? */ AND d <= toDate(?) + 1 A
 			{Name: "ev", Type: "String", Default: "Purchase", HasDefault: true, Doc: "the event"},
 		},
 		Bind: []string{"from", "pixel", "n", "from", "ev"},
-		SQL:  cleanSQL(text),
+		SQL:  schemas.Statement(text),
 	}
 	if !reflect.DeepEqual(q, want) {
 		t.Fatalf("parseQuery:\n got %+v\nwant %+v", q, want)

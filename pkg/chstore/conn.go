@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -111,18 +110,5 @@ func statement(name string) string {
 	if err != nil {
 		panic("chstore: missing embedded statement " + name) // a build defect, not a runtime condition
 	}
-	return cleanSQL(string(b))
-}
-
-// cleanSQL drops "--" comment lines and trailing semicolons and white space.
-func cleanSQL(s string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "--") {
-			continue
-		}
-		b.WriteString(line)
-		b.WriteByte('\n')
-	}
-	return strings.TrimRight(strings.TrimSpace(b.String()), ";")
+	return schemas.Statement(string(b))
 }

@@ -233,6 +233,17 @@ func (s *Stack) checkBinaries() error {
 	return nil
 }
 
+// keep returns a function that stores a started process in slot, unless
+// starting it failed, and passes the error on.
+func keep(slot **Process) func(*Process, error) error {
+	return func(p *Process, err error) error {
+		if err == nil {
+			*slot = p
+		}
+		return err
+	}
+}
+
 // stopStarted stops a child that did not become ready, and returns why it
 // was not.
 func stopStarted(p *Process, why error) error {
@@ -244,12 +255,7 @@ func stopStarted(p *Process, why error) error {
 
 // StartBroker starts devbroker, keeping its data under Dir/kafka.
 func (s *Stack) StartBroker(ctx context.Context) error {
-	p, err := s.startBroker(ctx)
-	if err != nil {
-		return err
-	}
-	s.Broker = p
-	return nil
+	return keep(&s.Broker)(s.startBroker(ctx))
 }
 
 func (s *Stack) startBroker(ctx context.Context) (*Process, error) {
@@ -281,12 +287,7 @@ func (s *Stack) Migrate(ctx context.Context) error {
 
 // StartConsumer starts the consumer and waits for its admin endpoint.
 func (s *Stack) StartConsumer(ctx context.Context) error {
-	p, err := s.startConsumer(ctx)
-	if err != nil {
-		return err
-	}
-	s.Consumer = p
-	return nil
+	return keep(&s.Consumer)(s.startConsumer(ctx))
 }
 
 func (s *Stack) startConsumer(ctx context.Context) (*Process, error) {
@@ -302,12 +303,7 @@ func (s *Stack) startConsumer(ctx context.Context) (*Process, error) {
 
 // StartCollector starts the collector and waits until it is ready.
 func (s *Stack) StartCollector(ctx context.Context) error {
-	p, err := s.startCollector(ctx, "/readyz")
-	if err != nil {
-		return err
-	}
-	s.Collector = p
-	return nil
+	return keep(&s.Collector)(s.startCollector(ctx, "/readyz"))
 }
 
 // startCollector starts the collector and waits until its admin address

@@ -64,14 +64,12 @@ func newConfig() (*config, *flagenv.Set) {
 		if err := b.Validate(); err != nil {
 			return fmt.Errorf("%w; check -restart-backoff, -restart-backoff-max and -restart-reset", err)
 		}
-		if st.BinDir == "" {
-			exe, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("cannot find devstack's own directory: %w; set -bin-dir", err)
-			}
-			st.BinDir = filepath.Dir(exe)
+		if st.BinDir != "" {
+			return nil
 		}
-		return nil
+		var err error
+		st.BinDir, err = devstack.BinDir()
+		return err
 	})
 	return c, fs
 }

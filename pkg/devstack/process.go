@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -109,4 +110,14 @@ func (p *Process) waitFor(ctx context.Context, what string, ok func() bool) erro
 		}
 	}
 	return nil
+}
+
+// BinDir is the default folder of the binaries a stack starts: the one the
+// running program is in (make build puts them all in bin/).
+func BinDir() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("cannot find this program's folder: %w; set -bin-dir", err)
+	}
+	return filepath.Dir(exe), nil
 }

@@ -129,27 +129,13 @@ func (w *worker) settled() bool { return w.batch != nil && w.taken == len(w.batc
 // New starts a Publisher's workers. Register its metrics in m.
 func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 	def := DefaultConfig()
-	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = def.QueueSize
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = def.Workers
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = def.BatchSize
-	}
-	if cfg.BatchBytes <= 0 {
-		cfg.BatchBytes = def.BatchBytes
-	}
-	if cfg.Linger <= 0 {
-		cfg.Linger = def.Linger
-	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = def.WriteTimeout
-	}
-	if cfg.SpoolAfter <= 0 {
-		cfg.SpoolAfter = def.SpoolAfter
-	}
+	orDefault(&cfg.QueueSize, def.QueueSize)
+	orDefault(&cfg.Workers, def.Workers)
+	orDefault(&cfg.BatchSize, def.BatchSize)
+	orDefault(&cfg.BatchBytes, def.BatchBytes)
+	orDefault(&cfg.Linger, def.Linger)
+	orDefault(&cfg.WriteTimeout, def.WriteTimeout)
+	orDefault(&cfg.SpoolAfter, def.SpoolAfter)
 	if len(cfg.Brokers) == 0 || cfg.Topic == "" {
 		return nil, errors.New("publish: brokers and topic are required")
 	}
@@ -221,6 +207,13 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 		go p.guard()
 	}
 	return p, nil
+}
+
+// orDefault replaces a zero or negative setting with its default.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // kafkaBatchSize is kafka-go's per-partition batch: it allocates room for

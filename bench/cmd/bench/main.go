@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pixel-pipeline/pixel/pkg/devstack"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 )
 
@@ -139,14 +140,12 @@ func (c *Config) complete(args []string) error {
 	if c.Events < 1000 || c.WrkConnections < 1 || c.Seed < 0 {
 		return errors.New("-events must be at least 1000, -wrk-connections at least 1 and -seed not negative")
 	}
-	if c.BinDir == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("cannot find this program's folder: %w; set -bin-dir", err)
-		}
-		c.BinDir = filepath.Dir(exe)
+	if c.BinDir != "" {
+		return nil
 	}
-	return nil
+	var err error
+	c.BinDir, err = devstack.BinDir()
+	return err
 }
 
 func main() {

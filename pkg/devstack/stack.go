@@ -128,39 +128,7 @@ func (s *Stack) lockDir() error {
 
 // Start brings everything up in order: ClickHouse, broker, migrations,
 // consumer, collector. On error it stops what it started.
-func (s *Stack) Start(ctx context.Context) (err error) {
-	if err := s.lockDir(); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = s.Stop()
-		}
-	}()
-	if err := s.checkBinaries(); err != nil {
-		return err
-	}
-	if s.Cfg.ClickHouseAddr == "" {
-		if s.ClickHouse, err = NewClickHouse(filepath.Join(s.Cfg.Dir, "clickhouse"), s.Cfg.ClickHouseTCPPort, s.Cfg.ClickHouseHTTPPort); err != nil {
-			return err
-		}
-		if err := s.ClickHouse.Start(ctx); err != nil {
-			return err
-		}
-	}
-	if s.Cfg.KafkaBrokers == "" {
-		if err := s.StartBroker(ctx); err != nil {
-			return err
-		}
-	}
-	if err := s.Migrate(ctx); err != nil {
-		return err
-	}
-	if err := s.StartConsumer(ctx); err != nil {
-		return err
-	}
-	return s.StartCollector(ctx)
-}
+func (s *Stack) Start(ctx context.Context) error { return s.start(ctx, nil) }
 
 // StartSupervised starts the stack in the order Start does, each server
 // under sup: ClickHouse (when it is the private one), the broker (when it is
@@ -172,7 +140,12 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 // addresses to Dir/stack.env, which Stop removes: when another devstack runs
 // there, they return a *rundir.RunningError having started and changed
 // nothing.
-func (s *Stack) StartSupervised(ctx context.Context, sup *Supervisor) (err error) {
+func (s *Stack) StartSupervised(ctx context.Context, sup *Supervisor) error {
+	return s.start(ctx, sup)
+}
+
+// start is Start without a supervisor, StartSupervised with one.
+func (s *Stack) start(ctx context.Context, sup *Supervisor) (err error) {
 	if err := s.lockDir(); err != nil {
 		return err
 	}
@@ -190,28 +163,45 @@ func (s *Stack) StartSupervised(ctx context.Context, sup *Supervisor) (err error
 		if err != nil {
 			return err
 		}
-		// Its data stays in Dir: a server started again has every table,
-		// and the consumer retries its batch until it answers.
-		if err := sup.Add(ctx, "clickhouse", func(ctx context.Context) (Running, error) { return ch, ch.Start(ctx) }); err != nil {
+		if sup == nil {
+			s.ClickHouse = ch
+			if err := ch.Start(ctx); err != nil {
+				return err
+			}
+		} else if err := sup.Add(ctx, "clickhouse", func(ctx context.Context) (Running, error) { return ch, ch.Start(ctx) }); err != nil {
+			// Its data stays in Dir: a server started again has every
+			// table, and the consumer retries its batch until it answers.
 			return err
 		}
 	}
 	if s.Cfg.KafkaBrokers == "" {
-		if err := sup.Add(ctx, "devbroker", running(s.startBroker)); err != nil {
+		if err := s.serve(ctx, "devbroker", s.startBroker, &s.Broker); err != nil {
 			return err
 		}
 	}
 	if err := s.Migrate(ctx); err != nil {
 		return err
 	}
-	if err := sup.Add(ctx, "consumer", running(s.startConsumer)); err != nil {
+	if err := s.serve(ctx, "consumer", s.startConsumer, &s.Consumer); err != nil {
 		return err
 	}
-	// Serving, not ready: a collector whose spool is full is unready but
-	// answers every hit, and must not be taken for one that failed to start.
-	return sup.Add(ctx, "collector", running(func(ctx context.Context) (*Process, error) {
-		return s.startCollector(ctx, "/healthz")
-	}))
+	// Supervised, it waits for serving, not ready: a collector whose spool
+	// is full is unready but answers every hit, and must not be taken for
+	// one that failed to start.
+	wait := "/readyz"
+	if sup != nil {
+		wait = "/healthz"
+	}
+	return s.serve(ctx, "collector", func(ctx context.Context) (*Process, error) { return s.startCollector(ctx, wait) }, &s.Collector)
+}
+
+// serve starts a server: under the supervisor when there is one, otherwise
+// once, keeping its process in slot.
+func (s *Stack) serve(ctx context.Context, name string, start func(context.Context) (*Process, error), slot **Process) error {
+	if s.sup != nil {
+		return s.sup.Add(ctx, name, running(start))
+	}
+	return keep(slot)(start(ctx))
 }
 
 func running(start func(context.Context) (*Process, error)) StartFunc {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 )
 
 // bodyEvent is the outcome of one event of a body.
@@ -397,9 +399,9 @@ func TestBodyResetRefusesWhatIsNotJSON(t *testing.T) {
 		}
 	}
 	// Nesting up to the limit is fine, in parts of an event nobody reads.
-	ok := `{"id":"px1","x":` + strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1) + `}`
+	ok := `{"id":"px1","x":` + strings.Repeat("[", jsonscan.MaxDepth-1) + strings.Repeat("]", jsonscan.MaxDepth-1) + `}`
 	if _, err := parseOne(t, ok); err != nil {
-		t.Errorf("nesting of %d: %v", maxDepth, err)
+		t.Errorf("nesting of %d: %v", jsonscan.MaxDepth, err)
 	}
 }
 

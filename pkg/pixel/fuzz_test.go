@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 )
 
@@ -304,7 +305,7 @@ func jsonBody(data []byte) bool {
 			depth--
 		}
 	}
-	return maxSeen <= maxDepth+1
+	return maxSeen <= jsonscan.MaxDepth+1
 }
 
 // checkRoundTrip checks an accepted event: it validates, stays within the

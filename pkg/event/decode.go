@@ -75,15 +75,15 @@ func (p *parser) field(key []byte) error {
 	case "event":
 		return p.str(&e.Name)
 	case "ts":
-		return p.int(&e.TS)
+		return p.number(&e.TS, nil)
 	case "received_at":
-		return p.int(&e.ReceivedAt)
+		return p.number(&e.ReceivedAt, nil)
 	case "url":
 		return p.str(&e.URL)
 	case "referrer":
 		return p.str(&e.Referrer)
 	case "value":
-		return p.float(&e.Value)
+		return p.number(nil, &e.Value)
 	case "currency":
 		return p.str(&e.Currency)
 	case "order_id":
@@ -130,37 +130,30 @@ func (p *parser) str(f *[]byte) error {
 	return nil
 }
 
-func (p *parser) int(f *int64) error {
-	switch k, v := p.value(); k {
+// number reads a number field, the integer of ts or received_at into i or
+// the value into x; null is 0.
+func (p *parser) number(i *int64, x *float64) error {
+	k, v := p.value()
+	switch k {
 	case jsonscan.Number:
-		n, err := strconv.ParseInt(b2s(v), 10, 64)
-		if err != nil {
-			return ErrRange
-		}
-		*f = n
 	case jsonscan.Null:
-		*f = 0
+		v = zero
 	default:
 		return wrongType(k)
+	}
+	var err error
+	if i != nil {
+		*i, err = strconv.ParseInt(b2s(v), 10, 64)
+	} else if *x, err = strconv.ParseFloat(b2s(v), 64); math.IsInf(*x, 0) {
+		err = ErrRange
+	}
+	if err != nil {
+		return ErrRange
 	}
 	return nil
 }
 
-func (p *parser) float(f *float64) error {
-	switch k, v := p.value(); k {
-	case jsonscan.Number:
-		n, err := strconv.ParseFloat(b2s(v), 64)
-		if err != nil || math.IsInf(n, 0) {
-			return ErrRange
-		}
-		*f = n
-	case jsonscan.Null:
-		*f = 0
-	default:
-		return wrongType(k)
-	}
-	return nil
-}
+var zero = []byte("0")
 
 func (p *parser) contentIDs() error {
 	s, e := &p.s, p.e

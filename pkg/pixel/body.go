@@ -190,18 +190,15 @@ func (p *parser) event() error {
 // are strings, ts a number or a string, cd an object.
 func (p *parser) eventField(key []byte) error {
 	h := p.h
-	if string(key) == "cd" {
-		if !h.first(seenCustomData) {
-			return p.skip()
-		}
+	param := paramOf(key, eventParams|seenCustomData)
+	if param == 0 || !h.first(param) {
+		return p.skip() // unknown or repeated
+	}
+	if param == seenCustomData {
 		if p.s.Peek() == '{' {
 			return p.members(p.customField)
 		}
 		return p.notObject()
-	}
-	param := paramOf(key)
-	if param == 0 || !h.first(param) {
-		return p.skip() // unknown or repeated
 	}
 	k, v := p.value()
 	switch {
@@ -233,7 +230,7 @@ func (p *parser) notObject() error {
 // number or a boolean.
 func (p *parser) customField(key []byte) error {
 	h := p.h
-	param := customParamOf(key)
+	param := paramOf(key, customParams)
 	if param != 0 && !h.first(param) {
 		return p.skip()
 	}

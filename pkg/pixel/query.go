@@ -54,7 +54,7 @@ var defaultEvent = []byte("PageView")
 // The returned error is an *InvalidError naming the reason.
 func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
 	for key, val := range args.All() {
-		if param := paramOf(key); param != 0 {
+		if param := paramOf(key, eventParams); param != 0 {
 			if !h.first(param) {
 				continue
 			}
@@ -67,7 +67,7 @@ func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
 			continue
 		}
 		key = key[len(cdPrefix) : len(key)-1]
-		if param := customParamOf(key); param == 0 || h.first(param) {
+		if param := paramOf(key, customParams); param == 0 || h.first(param) {
 			if err := h.setCustom(param, key, val, lim); err != nil {
 				return err
 			}
@@ -107,42 +107,45 @@ func (h *Hit) first(p seenParams) bool {
 	return true
 }
 
-// paramOf returns the parameter named key (id, ev, eid, dl, rl or ts), or 0.
-func paramOf(key []byte) seenParams {
+// The parameters of an event, and those of its custom data (cd[...] in a
+// query, the cd object of a body).
+const (
+	eventParams  = seenID | seenEvent | seenEventID | seenURL | seenReferrer | seenTS
+	customParams = seenValue | seenCurrency | seenOrderID | seenContentIDs
+)
+
+// paramOf returns the parameter named key if it is one of among, else 0
+// (for custom data: a custom property).
+func paramOf(key []byte, among seenParams) seenParams {
+	var p seenParams
 	switch string(key) {
 	case "id":
-		return seenID
+		p = seenID
 	case "ev":
-		return seenEvent
+		p = seenEvent
 	case "eid":
-		return seenEventID
+		p = seenEventID
 	case "dl":
-		return seenURL
+		p = seenURL
 	case "rl":
-		return seenReferrer
+		p = seenReferrer
 	case "ts":
-		return seenTS
-	}
-	return 0
-}
-
-// customParamOf returns the custom-data parameter named key (value,
-// currency, order_id or content_ids), or 0 for a custom property.
-func customParamOf(key []byte) seenParams {
-	switch string(key) {
+		p = seenTS
+	case "cd":
+		p = seenCustomData
 	case "value":
-		return seenValue
+		p = seenValue
 	case "currency":
-		return seenCurrency
+		p = seenCurrency
 	case "order_id":
-		return seenOrderID
+		p = seenOrderID
 	case "content_ids":
-		return seenContentIDs
+		p = seenContentIDs
 	}
-	return 0
+	return p & among
 }
 
-// setParam sets the field of parameter param (see paramOf) from its text,
+// setParam sets the field of parameter param (one of eventParams) from its text,
 // by the rules a query and a JSON body share.
 func (h *Hit) setParam(param seenParams, val []byte, lim *Limits, now time.Time) error {
 	e := &h.Event
@@ -182,7 +185,7 @@ func (h *Hit) setParam(param seenParams, val []byte, lim *Limits, now time.Time)
 }
 
 // setCustom handles one custom-data parameter (cd[key]=val, or key in a
-// body's cd object): param is customParamOf(key). An empty value or
+// body's cd object): param is paramOf(key, customParams). An empty value or
 // currency is no value.
 func (h *Hit) setCustom(param seenParams, key, val []byte, lim *Limits) error {
 	e := &h.Event

@@ -41,8 +41,8 @@ type Body struct {
 }
 
 // Reset makes b read data, which must be one JSON object or an array of JSON
-// values nested at most jsonscan.MaxDepth deep, else Reset returns
-// ErrBadBody. An array's elements beyond maxEvents are not read: Excess
+// values, nested no more than jsonscan.MaxDepth levels below the outermost
+// value, else Reset returns ErrBadBody. An array's elements beyond maxEvents are not read: Excess
 // counts them. A maxEvents below 1 sets no limit. b borrows data until the
 // next Reset.
 func (b *Body) Reset(data []byte, maxEvents int) error {

@@ -263,14 +263,9 @@ func plainEnd(d []byte, i int) int {
 		x := binary.LittleEndian.Uint64(d[i:])
 		q, b := x^('"'*ones), x^('\\'*ones)
 		if m := ((x-0x20*ones)&^x | (q-ones)&^q | (b-ones)&^b) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
+			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
-	return plainTail(d, i)
-}
-
-// plainTail is plainEnd byte by byte, for the last bytes of d.
-func plainTail(d []byte, i int) int {
 	for i < len(d) && plain[d[i]] {
 		i++
 	}
@@ -310,12 +305,12 @@ func (s *Scanner) str(dst []byte) ([]byte, []byte, bool) {
 // skipString passes over the string whose opening quote is at the cursor,
 // checking it as str does.
 func (s *Scanner) skipString() bool {
+	// Eight bytes at a time up to the first escape; escapes come in
+	// clusters, so byte by byte after it.
 	d := s.data
-	for i := s.pos + 1; i < len(d); i++ {
+	for i := plainEnd(d, s.pos+1); i < len(d); i++ {
 		if plain[d[i]] {
-			if i = plainEnd(d, i+1); i == len(d) {
-				break
-			}
+			continue
 		}
 		switch d[i] {
 		case '"':

@@ -2,11 +2,14 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 )
 
 // required are the fields Parse insists on, as message text.
@@ -134,6 +137,14 @@ func TestParseFields(t *testing.T) {
 			e.Name = []byte("Lead")
 			e.URL = []byte("b")
 		})},
+		{"unknown field nested to the limit", msg(`"future":` + strings.Repeat("[", jsonscan.MaxDepth) + "1" + strings.Repeat("]", jsonscan.MaxDepth)), base()},
+		{"numbers", msg(`"value":-0,"future":[0,-0.0,1E5,1e-5,2.5E+10,123456789012345678901234567890]`), base()},
+		{"null, then a value", msg(`"url":null,"url":"u","content_ids":null,"content_ids":["a"]`), with(func(e *Event) {
+			e.URL = []byte("u")
+			e.ContentIDs = [][]byte{[]byte("a")}
+		})},
+		{"a value, then null: the default again", msg(`"url":"u","url":null,"value":5,"value":null,"content_ids":["a"],"content_ids":null`), base()},
+		{"null inside an unknown field", msg(`"future":[null,{"a":null}]`), base()},
 		{"duplicated content_ids: the last wins", msg(`"content_ids":["a","b"],"content_ids":["c"]`), with(func(e *Event) {
 			e.ContentIDs = [][]byte{[]byte("c")}
 		})},
@@ -193,6 +204,8 @@ func TestParseErrors(t *testing.T) {
 		{"unclosed array in an unknown field", msg(`"future":[1,2}`), ErrSyntax},
 		{"bad number in an unknown field", msg(`"future":1.2.3`), ErrSyntax},
 		{"unknown field nested too deep", msg(`"future":` + deep), ErrSyntax},
+		{"unknown field one level too deep", msg(`"future":` + strings.Repeat("[", jsonscan.MaxDepth+1) + strings.Repeat("]", jsonscan.MaxDepth+1)), ErrSyntax},
+		{"a wrong type that is not even JSON", msg(`"url":{"a"}`), ErrSyntax},
 		{"string value missing", `{"event_id":}`, ErrSyntax},
 		{"number value missing", msg(`"ts":,"url":"u"`), ErrSyntax},
 		{"content_ids value not JSON", msg(`"content_ids":x`), ErrSyntax},
@@ -201,14 +214,14 @@ func TestParseErrors(t *testing.T) {
 
 		// A known field of the wrong JSON type.
 		{"event_id number", `{"event_id":5}`, ErrType},
-		{"pixel_id null", msg(`"pixel_id":null`), ErrType},
 		{"url object", msg(`"url":{}`), ErrType},
-		{"referrer null", msg(`"referrer":null`), ErrType},
 		{"ts string", msg(`"ts":"1767268800"`), ErrType},
 		{"received_at bool", `{"received_at":true}`, ErrType},
 		{"value string", msg(`"value":"9.99"`), ErrType},
 		{"content_ids string", msg(`"content_ids":"a,b"`), ErrType},
 		{"content_ids of numbers", msg(`"content_ids":[1,2]`), ErrType},
+		{"content_ids with a null entry", msg(`"content_ids":["a",null]`), ErrType},
+		{"content_ids of objects", msg(`"content_ids":[{}]`), ErrType},
 		{"props object", msg(`"props":{"a":"b"}`), ErrType},
 
 		// Required fields.
@@ -254,6 +267,67 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("Parse(%q) = %v, want %v", tc.in, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestParseNull checks that null is the same as a missing field, for every
+// field: an optional one keeps its column default, a required one is
+// missing. (A repeated field whose last value is null is back at its
+// default, the last value winning as with encoding/json into a fresh value:
+// see TestParseFields.)
+func TestParseNull(t *testing.T) {
+	for _, name := range []string{"session_id", "url", "referrer", "value", "currency", "order_id", "content_ids", "ip", "user_agent", "props", "future"} {
+		t.Run(name, func(t *testing.T) {
+			var e Event
+			in := msg(`"` + name + `":null`)
+			if err := Parse([]byte(in), &e); err != nil {
+				t.Fatalf("Parse(%s): %v", in, err)
+			}
+			if d := eventDiff(&e, base()); d != "" {
+				t.Fatalf("Parse(%s): %s", in, d)
+			}
+		})
+	}
+	for _, name := range []string{"event_id", "pixel_id", "visitor_id", "event", "ts", "received_at"} {
+		t.Run(name, func(t *testing.T) {
+			var e Event
+			in := msg(`"` + name + `":null`)
+			if err := Parse([]byte(in), &e); err != ErrMissing {
+				t.Fatalf("Parse(%s) = %v, want ErrMissing", in, err)
+			}
+		})
+	}
+}
+
+// TestParseEncodingJSONProducer reads what a producer written with
+// encoding/json sends: a nil slice is null, and so is an empty one behind
+// a pointer. Such a message was dead-lettered as "type" before null was
+// read as a missing field.
+func TestParseEncodingJSONProducer(t *testing.T) {
+	type producerEvent struct {
+		EventID    string   `json:"event_id"`
+		PixelID    string   `json:"pixel_id"`
+		VisitorID  string   `json:"visitor_id"`
+		Name       string   `json:"event"`
+		TS         int64    `json:"ts"`
+		ReceivedAt int64    `json:"received_at"`
+		URL        *string  `json:"url"`
+		Value      *float64 `json:"value"`
+		ContentIDs []string `json:"content_ids"`
+	}
+	data, err := json.Marshal(producerEvent{EventID: "e1", PixelID: "p1", VisitorID: "v1", Name: "PageView", TS: 1767268790, ReceivedAt: 1767268800})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(`"content_ids":null`)) {
+		t.Fatalf("encoding/json wrote %s, want a null content_ids", data)
+	}
+	var e Event
+	if err := Parse(data, &e); err != nil {
+		t.Fatalf("Parse(%s): %v", data, err)
+	}
+	if d := eventDiff(&e, base()); d != "" {
+		t.Fatalf("Parse(%s): %s", data, d)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package event defines the pixel event and its wire format: one JSON object per
 // Kafka message whose field names equal the column names of the ClickHouse table
 // pixel.events (see schemas/event-format.md). It is the leaf every other package
-// shares; it uses the standard library only and never logs.
+// shares; it uses only the standard library and internal/jsonscan (the JSON
+// scanner it shares with pkg/pixel), and it never logs.
 package event
 
 import "errors"

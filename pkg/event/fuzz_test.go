@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 )
 
 // FuzzParse feeds arbitrary bytes to Parse. It must never panic; what it
@@ -32,7 +34,7 @@ func FuzzParse(f *testing.F) {
 			// UTF-8 and on nesting.
 			isObject := bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{"))
 			if errors.Is(err, ErrSyntax) && isObject && json.Valid(data) && utf8.Valid(data) &&
-				bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) <= maxDepth {
+				bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) <= jsonscan.MaxDepth {
 				t.Fatalf("Parse(%q) = ErrSyntax, but encoding/json accepts it", data)
 			}
 			return

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 )
 
 // bodyEvent is the outcome of one event of a body.
@@ -397,9 +399,9 @@ func TestBodyResetRefusesWhatIsNotJSON(t *testing.T) {
 		}
 	}
 	// Nesting up to the limit is fine, in parts of an event nobody reads.
-	ok := `{"id":"px1","x":` + strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1) + `}`
+	ok := `{"id":"px1","x":` + strings.Repeat("[", jsonscan.MaxDepth-1) + strings.Repeat("]", jsonscan.MaxDepth-1) + `}`
 	if _, err := parseOne(t, ok); err != nil {
-		t.Errorf("nesting of %d: %v", maxDepth, err)
+		t.Errorf("nesting of %d: %v", jsonscan.MaxDepth, err)
 	}
 }
 
@@ -483,4 +485,30 @@ type outcome struct {
 	err                                          error
 	name, eventID, visitor, session, ip, ua, url string
 	receivedAt                                   int64
+}
+
+// TestBodyDepth checks the nesting limit at its edge, for one event and in
+// a batch, where the array is one level more: the outermost value is at
+// depth 0, and an object or array deeper than jsonscan.MaxDepth is refused.
+func TestBodyDepth(t *testing.T) {
+	nest := func(n int) string { return strings.Repeat("[", n) + "1" + strings.Repeat("]", n) }
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"event: innermost array at the limit", `{"id":"px1","x":` + nest(jsonscan.MaxDepth) + `}`, true},
+		{"event: one level too deep", `{"id":"px1","x":` + nest(jsonscan.MaxDepth+1) + `}`, false},
+		{"batch: innermost array at the limit", `[{"id":"px1","x":` + nest(jsonscan.MaxDepth-1) + `}]`, true},
+		{"batch: one level too deep", `[{"id":"px1","x":` + nest(jsonscan.MaxDepth) + `}]`, false},
+		{"batch: too deep in an element beyond the limit", `[{"id":"px1"},` + nest(jsonscan.MaxDepth+1) + `]`, false},
+		{"cd: innermost array at the limit", `{"id":"px1","cd":{"k":` + nest(jsonscan.MaxDepth-1) + `}}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b Body
+			err := b.Reset([]byte(tc.body), 1)
+			if (err == nil) != tc.ok {
+				t.Fatalf("Reset = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
 }

@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 )
 
@@ -304,7 +306,7 @@ func jsonBody(data []byte) bool {
 			depth--
 		}
 	}
-	return maxSeen <= maxDepth+1
+	return maxSeen <= jsonscan.MaxDepth+1
 }
 
 // checkRoundTrip checks an accepted event: it validates, stays within the
@@ -413,6 +415,68 @@ func FuzzCookie(f *testing.F) {
 			}
 			if !bytes.Equal(back.Value(), c.want) || string(back.Path()) != "/" {
 				t.Fatalf("Set-Cookie %q, want %s=%s; Path=/", ck.Cookie(), c.name, c.want)
+			}
+		}
+	})
+}
+
+// FuzzReadersAgree checks that the collector's body parser and the
+// consumer's wire decoder read JSON by one rule set where their grammars
+// overlap: a JSON value v as a string field (dl in a body, url in a wire
+// message) is accepted by both with the same text, or refused by both for
+// the same cause (malformed, or of the wrong type), null being an absent
+// key in both; as the value of an unknown key it is skipped by both. Only
+// well-formed values of valid UTF-8 are compared: the wire format refuses
+// other bytes, and a malformed value may make the two documents differ.
+func FuzzReadersAgree(f *testing.F) {
+	for _, v := range []string{
+		`"https://x.example/"`, `""`, `null`, `"\u00e9\ud83d\ude00\ud800\"\\\/\b\f\n\r\t"`, `"a\u0000b"`,
+		`5`, `-0.5e3`, `true`, `{}`, `[]`, `{"a":[1,{"b":null}]}`, `[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`,
+		`"x"  `, ` "x"`, `"\uD800\uDC00"`,
+		strings.Repeat("[", jsonscan.MaxDepth+1) + strings.Repeat("]", jsonscan.MaxDepth+1),
+	} {
+		f.Add(v)
+	}
+	const required = `{"event_id":"e1","pixel_id":"p1","visitor_id":"v1","event":"PageView","ts":1767268790,"received_at":1767268800,`
+	lim := DefaultLimits()
+	f.Fuzz(func(t *testing.T, v string) {
+		if !json.Valid([]byte(v)) || !utf8.Valid([]byte(v)) || len(v) > lim.MaxURLLen {
+			return
+		}
+		for _, keys := range [][2]string{{"dl", "url"}, {"zz", "zz"}} {
+			body := `{"id":"px1","` + keys[0] + `":` + v + `}`
+			wire := required + `"` + keys[1] + `":` + v + `}`
+
+			collector, url := "ok", ""
+			var b Body
+			h := new(Hit)
+			switch err := b.Reset([]byte(body), 1); {
+			case err != nil:
+				collector = "syntax"
+			default:
+				switch err := b.Next(h, &lim, testNow); err {
+				case nil:
+					url = string(h.Event.URL)
+				case ErrBadType:
+					collector = "type"
+				default:
+					t.Fatalf("%s: %v", body, err)
+				}
+			}
+
+			consumer := "ok"
+			var e event.Event
+			switch err := event.Parse([]byte(wire), &e); err {
+			case nil:
+			case event.ErrSyntax:
+				consumer = "syntax"
+			case event.ErrType:
+				consumer = "type"
+			default:
+				t.Fatalf("%s: %v", wire, err)
+			}
+			if collector != consumer || (collector == "ok" && url != string(e.URL)) {
+				t.Fatalf("value %q: /collect says %s (%q), the wire decoder %s (%q)", v, collector, url, consumer, e.URL)
 			}
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 )
 
@@ -52,72 +53,27 @@ var defaultEvent = []byte("PageView")
 // time, used to judge ts. The event borrows args' memory and h's buffers.
 // The returned error is an *InvalidError naming the reason.
 func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
-	e := &h.Event
 	for key, val := range args.All() {
-		switch string(key) {
-		case "id":
-			if h.first(seenID) {
-				if !validToken(val, lim.MaxIDLen) {
-					return ErrBadPixelID
-				}
-				e.PixelID = val
-			}
-		case "ev":
-			if h.first(seenEvent) {
-				if !validToken(val, lim.MaxEventLen) {
-					return ErrBadEvent
-				}
-				e.Name = val
-			}
-		case "eid":
-			if h.first(seenEventID) {
-				if !validPrintable(val, lim.MaxIDLen) {
-					return ErrBadEventID
-				}
-				e.EventID = val
-			}
-		case "dl":
-			if h.first(seenURL) {
-				if len(val) > lim.MaxURLLen {
-					return ErrTooLong
-				}
-				e.URL = val
-			}
-		case "rl":
-			if h.first(seenReferrer) {
-				if len(val) > lim.MaxURLLen {
-					return ErrTooLong
-				}
-				e.Referrer = val
-			}
-		case "ts":
-			if h.first(seenTS) {
-				ms, ok := parseUint(val)
-				if !ok {
-					return ErrBadTS
-				}
-				e.TS = clampTS(ms, now, lim.MaxClockSkew)
-			}
-		default:
-			if len(key) < 5 || !bytes.HasPrefix(key, cdPrefix) || key[len(key)-1] != ']' {
+		if param := paramOf(key, eventParams); param != 0 {
+			if !h.first(param) {
 				continue
 			}
-			if err := parseCustomData(h, key[len(cdPrefix):len(key)-1], val, lim); err != nil {
+			if err := h.setParam(param, val, lim, now); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(key) < 5 || !bytes.HasPrefix(key, cdPrefix) || key[len(key)-1] != ']' {
+			continue
+		}
+		key = key[len(cdPrefix) : len(key)-1]
+		if param := paramOf(key, customParams); param == 0 || h.first(param) {
+			if err := h.setCustom(param, key, val, lim); err != nil {
 				return err
 			}
 		}
 	}
-	if len(e.PixelID) == 0 {
-		return ErrMissingPixelID
-	}
-	if e.Name == nil {
-		e.Name = defaultEvent
-	}
-	if len(h.props) > 0 {
-		h.props = append(h.props, '}')
-		e.Props = h.props
-	}
-	return nil
+	return h.finishEvent()
 }
 
 var cdPrefix = []byte("cd[")
@@ -151,12 +107,91 @@ func (h *Hit) first(p seenParams) bool {
 	return true
 }
 
-// parseCustomData handles one cd[key]=val parameter.
-func parseCustomData(h *Hit, key, val []byte, lim *Limits) error {
-	e := &h.Event
+// The parameters of an event, and those of its custom data (cd[...] in a
+// query, the cd object of a body).
+const (
+	eventParams  = seenID | seenEvent | seenEventID | seenURL | seenReferrer | seenTS
+	customParams = seenValue | seenCurrency | seenOrderID | seenContentIDs
+)
+
+// paramOf returns the parameter named key if it is one of among, else 0
+// (for custom data: a custom property).
+func paramOf(key []byte, among seenParams) seenParams {
+	var p seenParams
 	switch string(key) {
+	case "id":
+		p = seenID
+	case "ev":
+		p = seenEvent
+	case "eid":
+		p = seenEventID
+	case "dl":
+		p = seenURL
+	case "rl":
+		p = seenReferrer
+	case "ts":
+		p = seenTS
+	case "cd":
+		p = seenCustomData
 	case "value":
-		if !h.first(seenValue) || len(val) == 0 {
+		p = seenValue
+	case "currency":
+		p = seenCurrency
+	case "order_id":
+		p = seenOrderID
+	case "content_ids":
+		p = seenContentIDs
+	}
+	return p & among
+}
+
+// setParam sets the field of parameter param (one of eventParams) from its text,
+// by the rules a query and a JSON body share.
+func (h *Hit) setParam(param seenParams, val []byte, lim *Limits, now time.Time) error {
+	e := &h.Event
+	switch param {
+	case seenID:
+		if !validToken(val, lim.MaxIDLen) {
+			return ErrBadPixelID
+		}
+		e.PixelID = val
+	case seenEvent:
+		if !validToken(val, lim.MaxEventLen) {
+			return ErrBadEvent
+		}
+		e.Name = val
+	case seenEventID:
+		if !validPrintable(val, lim.MaxIDLen) {
+			return ErrBadEventID
+		}
+		e.EventID = val
+	case seenURL, seenReferrer:
+		if len(val) > lim.MaxURLLen {
+			return ErrTooLong
+		}
+		if param == seenURL {
+			e.URL = val
+		} else {
+			e.Referrer = val
+		}
+	case seenTS:
+		ms, ok := parseUint(val)
+		if !ok {
+			return ErrBadTS
+		}
+		e.TS = clampTS(ms, now, lim.MaxClockSkew)
+	}
+	return nil
+}
+
+// setCustom handles one custom-data parameter (cd[key]=val, or key in a
+// body's cd object): param is paramOf(key, customParams). An empty value or
+// currency is no value.
+func (h *Hit) setCustom(param seenParams, key, val []byte, lim *Limits) error {
+	e := &h.Event
+	switch param {
+	case seenValue:
+		if len(val) == 0 {
 			return nil
 		}
 		f, err := parseValue(val)
@@ -164,8 +199,8 @@ func parseCustomData(h *Hit, key, val []byte, lim *Limits) error {
 			return err
 		}
 		e.Value = f
-	case "currency":
-		if !h.first(seenCurrency) || len(val) == 0 {
+	case seenCurrency:
+		if len(val) == 0 {
 			return nil
 		}
 		if len(val) != 3 || !isLetter(val[0]) || !isLetter(val[1]) || !isLetter(val[2]) {
@@ -173,21 +208,33 @@ func parseCustomData(h *Hit, key, val []byte, lim *Limits) error {
 		}
 		h.currency = [3]byte{upper(val[0]), upper(val[1]), upper(val[2])}
 		e.Currency = h.currency[:]
-	case "order_id":
-		if !h.first(seenOrderID) {
-			return nil
-		}
+	case seenOrderID:
 		if len(val) > lim.MaxIDLen {
 			return ErrTooLong
 		}
 		e.OrderID = val
-	case "content_ids":
-		if !h.first(seenContentIDs) {
-			return nil
-		}
+	case seenContentIDs:
 		return parseContentIDs(h, val, lim)
 	default:
 		return addProp(h, key, val, lim)
+	}
+	return nil
+}
+
+// finishEvent completes a parsed event: the pixel id is required, the
+// event name defaults to PageView and the custom properties are closed
+// into one JSON object.
+func (h *Hit) finishEvent() error {
+	e := &h.Event
+	if len(e.PixelID) == 0 {
+		return ErrMissingPixelID
+	}
+	if e.Name == nil {
+		e.Name = defaultEvent
+	}
+	if len(h.props) > 0 {
+		h.props = append(h.props, '}')
+		e.Props = h.props
 	}
 	return nil
 }
@@ -225,60 +272,34 @@ func addProp(h *Hit, key, val []byte, lim *Limits) error {
 // as the big ad pixels send it) or a comma-separated list (`sku1,sku2`).
 // Empty entries are skipped; escapes inside JSON strings are not supported.
 func parseContentIDs(h *Hit, val []byte, lim *Limits) error {
-	add := func(id []byte) error { return addContentID(h, id, lim) }
 	val = bytes.TrimSpace(val)
 	if len(val) == 0 || val[0] != '[' {
 		for len(val) > 0 {
 			item, rest, _ := bytes.Cut(val, comma)
-			if err := add(item); err != nil {
+			if err := addContentID(h, item, lim); err != nil {
 				return err
 			}
 			val = rest
 		}
 		return nil
 	}
-	if val[len(val)-1] != ']' {
+	// Outside strings a backslash is malformed JSON anyway.
+	if bytes.IndexByte(val, '\\') >= 0 {
 		return ErrBadContentIDs
 	}
-	body := bytes.TrimSpace(val[1 : len(val)-1])
-	for len(body) > 0 {
-		var item []byte
-		if body[0] == '"' {
-			end := bytes.IndexByte(body[1:], '"')
-			if end < 0 {
-				return ErrBadContentIDs
-			}
-			item = body[1 : 1+end]
-			if bytes.IndexByte(item, '\\') >= 0 {
-				return ErrBadContentIDs
-			}
-			body = bytes.TrimSpace(body[2+end:])
-		} else {
-			end := bytes.IndexByte(body, ',')
-			if end < 0 {
-				end = len(body)
-			}
-			item = bytes.TrimSpace(body[:end])
-			// A JSON number, by JSON's grammar (not ParseFloat's, which
-			// takes inf, 0x10 and 1_000).
-			if n, ok := event.NumberEnd(item, 0); !ok || n != len(item) {
-				return ErrBadContentIDs
-			}
-			body = body[end:]
-		}
-		if err := add(item); err != nil {
-			return err
-		}
-		if len(body) == 0 {
-			return nil
-		}
-		if body[0] != ',' {
+	s := jsonscan.New(val)
+	for more := s.Open(); more; more = s.Next() {
+		// Without escapes, no string needs room to be unescaped into.
+		k, id, _ := s.Value(nil)
+		if k != jsonscan.String && k != jsonscan.Number {
 			return ErrBadContentIDs
 		}
-		body = bytes.TrimSpace(body[1:])
-		if len(body) == 0 {
-			return ErrBadContentIDs // trailing comma
+		if err := addContentID(h, id, lim); err != nil {
+			return err
 		}
+	}
+	if s.Malformed() || !s.AtEnd() {
+		return ErrBadContentIDs
 	}
 	return nil
 }

@@ -467,3 +467,30 @@ func TestCheckWritable(t *testing.T) {
 		t.Fatalf("probe file left behind: %v", err)
 	}
 }
+
+// TestFailedCursorRetriedInBackground: under every policy, a cursor write
+// that failed is retried by the background loop, not only by the next
+// Commit, so a restart after the disk recovered replays nothing twice.
+func TestFailedCursorRetriedInBackground(t *testing.T) {
+	dir := t.TempDir()
+	s, ffs := spoolOn(t, Options{Dir: dir, Fsync: Never, FsyncInterval: 5 * time.Millisecond})
+	appendRange(t, s, 0, 10)
+	_, c, err := s.ReadBatch(nil, 4, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ffs.set("cursor-write", syscall.EIO)
+	if err := s.Commit(c); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Commit with a failing cursor write: %v, want EIO", err)
+	}
+	ffs.set("cursor-write", nil)
+	waitFor(t, "the cursor written in the background", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !s.curDirty
+	})
+	s.Close()
+	if got := openSpool(t, Options{Dir: dir, Fsync: Never}).Records(); got != 6 {
+		t.Fatalf("Records() after a restart = %d, want 6", got)
+	}
+}

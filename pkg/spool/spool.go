@@ -23,7 +23,7 @@
 // to the last whole record and returned to the caller; the next Append tries
 // again. A failed cursor write or segment deletion is returned by Commit
 // after the commit took effect in memory (Records, Bytes, what ReadBatch
-// returns next); it is retried by the next Commit and the background fsync,
+// returns next); it is retried by the next Commit and by the background loop,
 // and until it succeeds a restart replays at most the committed part of the
 // first remaining segment. Segments that could not be deleted are deleted
 // later. Stats counts every kind of error.
@@ -116,7 +116,7 @@ type Options struct {
 	MaxBytes      int64         // bytes of live segments on disk before Append returns ErrFull; default 1 GiB
 	SegmentBytes  int64         // a segment is rolled at this size; default 64 MiB, at most MaxBytes/2
 	Fsync         FsyncPolicy   // default Interval
-	FsyncInterval time.Duration // for Interval; default 1s
+	FsyncInterval time.Duration // period of the background fsync (policy Interval) and of retrying failed cursor writes and deletions (every policy); default 1s
 	FS            FS            // the file system; nil: the operating system's (tests inject failures here)
 }
 
@@ -268,10 +268,8 @@ func Open(opt Options) (*Spool, error) {
 			_ = s.writeCursorLocked()
 		}
 	}
-	if opt.Fsync == Interval {
-		s.wg.Add(1)
-		go s.syncLoop()
-	}
+	s.wg.Add(1)
+	go s.syncLoop()
 	return s, nil
 }
 

@@ -250,9 +250,10 @@ func (s *Spool) syncDir() error {
 	return nil
 }
 
-// syncLoop fsyncs what changed every FsyncInterval (policy Interval), and
-// retries a cursor write or segment deletion that failed. The fsync holds the
-// writer's lock: Appends wait for it about once a second.
+// syncLoop runs maintainLocked every FsyncInterval, under every policy: it
+// fsyncs (policy Interval only) and retries a cursor write or segment
+// deletion that failed. It holds the writer's lock: Appends wait for it about
+// once a second.
 func (s *Spool) syncLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.opt.FsyncInterval)

@@ -70,7 +70,7 @@ func faultDiskFull(t *testing.T) {
 	unready := ready.stop()
 
 	dropped := metricSum(metrics, `pixel_publish_dropped_total{reason="spool_error"}`, `pixel_publish_dropped_total{reason="spool_full"}`, `pixel_publish_dropped_total{reason="queue_full"}`)
-	f := checkStoredOrDropped(t, s, conn, dropped, first, second)
+	f := checkStoredOrDropped(t, s, conn, dropped, dropped, first, second)
 	f.unready = unready
 	f.backAfter = time.Since(back)
 	if f.droppedAfter > 0 {
@@ -112,10 +112,10 @@ func faultHungBrokerKill(t *testing.T) {
 	recovered(t, "the spool of the killed collector replayed by its successor", func() bool {
 		return metricValue(metrics, "pixel_spool_records") == "0" && metricValue(metrics, "pixel_publish_spooling") == "0"
 	})
-	f := checkStoredOrDropped(t, s, conn, math.MaxInt, res)
-	// The killed process counted nothing: what is missing is what it held
-	// only in memory.
+	// The killed process took its counters along: what is missing is what
+	// it held only in memory.
 	limit := int(math.Ceil(faultRate * bound.Seconds()))
+	f := checkStoredOrDropped(t, s, conn, limit, -1, res)
 	if f.missing > limit {
 		t.Fatalf("%d answered hits lost in the kill; more than %d/s × %s = %d were held only in memory", f.missing, faultRate, bound, limit)
 	}
@@ -182,11 +182,12 @@ type lossFigures struct {
 }
 
 // checkStoredOrDropped waits until ClickHouse holds every answered hit but at
-// most maxMissing, checks that nothing else is stored, and that the missing
-// ones are accounted for: with a finite maxMissing (the collector's
-// dropped counter), exactly — every missing hit was counted as dropped, and
-// every counted drop is a missing hit or one of the uncertain ones.
-func checkStoredOrDropped(t *testing.T, s *devstack.Stack, conn chstore.Conn, maxMissing int, results ...*loadgen.Result) lossFigures {
+// most allowed and the pipeline is idle, and checks that nothing else is
+// stored. With dropped, the collector's count of dropped events (-1 when its
+// counters are gone with it), it checks that the missing ones are accounted
+// for exactly: every missing hit was counted as dropped, and every counted
+// drop is a missing hit or one of the uncertain ones.
+func checkStoredOrDropped(t *testing.T, s *devstack.Stack, conn chstore.Conn, allowed, dropped int, results ...*loadgen.Result) lossFigures {
 	t.Helper()
 	answered, uncertain := map[string]int{}, map[string]bool{}
 	var f lossFigures
@@ -216,15 +217,9 @@ func checkStoredOrDropped(t *testing.T, s *devstack.Stack, conn chstore.Conn, ma
 		return n
 	}
 	start := time.Now()
-	// A loss (maxMissing is then its upper bound, or unknown) can only be
-	// told from a slow replay by waiting until the pipeline is idle.
-	for got := ids(); missing(got) > 0 && time.Since(start) < 3*time.Minute; got = ids() {
-		if maxMissing != math.MaxInt && missing(got) <= maxMissing {
-			break
-		}
-		if maxMissing == math.MaxInt && time.Since(start) > 20*time.Second {
-			break
-		}
+	// More missing than allowed fails below, after three minutes for a
+	// slow replay.
+	for got := ids(); missing(got) > allowed && time.Since(start) < 3*time.Minute; got = ids() {
 		time.Sleep(250 * time.Millisecond)
 	}
 	waitIdle(t, s)
@@ -247,8 +242,8 @@ func checkStoredOrDropped(t *testing.T, s *devstack.Stack, conn chstore.Conn, ma
 	if len(extra) > 0 {
 		t.Fatalf("%d event ids in ClickHouse that no hit got a 200 for, e.g. %v", len(extra), extra[:min(5, len(extra))])
 	}
-	if maxMissing != math.MaxInt {
-		f.dropped = maxMissing
+	if dropped >= 0 {
+		f.dropped = dropped
 		uncertainStored := 0
 		for id := range uncertain {
 			if got[id] {

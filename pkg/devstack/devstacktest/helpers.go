@@ -2,6 +2,8 @@ package devstacktest
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -36,4 +38,24 @@ func QueryUint64(t testing.TB, conn chstore.Conn, query string, args ...any) uin
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// MountTmpfs mounts a tmpfs of size (as mount's size= option, e.g. "2m") on
+// a new directory until the test ends. It needs root, as make test runs;
+// elsewhere, or where the mount fails, the test is skipped.
+func MountTmpfs(t testing.TB, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
 }

@@ -59,3 +59,20 @@ func MountTmpfs(t testing.TB, size string) string {
 	})
 	return dir
 }
+
+// WaitFor polls cond every 10 ms until it holds, failing the test after
+// within with cond's last description of what it saw.
+func WaitFor(t testing.TB, what string, within time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last state: %s", what, state)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 )
 
@@ -33,7 +32,7 @@ import (
 // answered after the broker's return is stored.
 func faultDiskFull(t *testing.T) {
 	t.Parallel()
-	dir := mountTmpfs(t, "2m")
+	dir := devstacktest.MountTmpfs(t, "2m")
 	s := NewStack(t, binDir)
 	s.Cfg.CollectorArgs = append(s.Cfg.CollectorArgs, "-spool-dir", dir, "-spool-segment-bytes", "262144")
 	Start(t, s)
@@ -366,23 +365,4 @@ func (w *readyWatch) stop() time.Duration {
 		w.since = time.Time{}
 	}
 	return w.unready
-}
-
-// mountTmpfs mounts a tmpfs of size on a new directory until the test ends.
-// It needs root, as make test runs; elsewhere the test is skipped.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small file system for the spool needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
 }

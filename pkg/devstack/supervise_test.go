@@ -72,17 +72,7 @@ const waitLimit = 30 * time.Second
 
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last state: %s", what, state)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	devstacktest.WaitFor(t, what, waitLimit, cond)
 }
 
 // logBuffer collects the supervisor's JSON log lines.

@@ -46,17 +46,7 @@ func testContext(t *testing.T) context.Context {
 // cond's last description of what it saw.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last state: %s", what, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	devstacktest.WaitFor(t, what, waitLimit, cond)
 }
 
 // testEvent is event i of a test: its id is unique, its key (the visitor)

@@ -3,13 +3,14 @@ package spool
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 // faultFS is the operating system's file system with failures injected on
@@ -343,7 +344,7 @@ func TestDiskErrorOnDelete(t *testing.T) {
 // space and takes appends again. It needs root (mount); it is skipped
 // elsewhere.
 func TestFullFilesystem(t *testing.T) {
-	dir := mountTmpfs(t, "1m")
+	dir := devstacktest.MountTmpfs(t, "1m")
 	s := openSpool(t, Options{Dir: dir, MaxBytes: 64 << 20, SegmentBytes: 128 << 10, Fsync: Interval})
 	val := []byte(strings.Repeat("v", 2000))
 	n := 0
@@ -381,25 +382,6 @@ func TestFullFilesystem(t *testing.T) {
 			t.Fatalf("Append %d after the drain freed the disk: %v", i, err)
 		}
 	}
-}
-
-// mountTmpfs mounts a tmpfs of size on a new directory until the test ends,
-// or skips the test where that is not allowed.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
 }
 
 // waitFor polls cond until it holds, for at most 10 s.

@@ -277,9 +277,6 @@ func (p *Publisher) Ready() error {
 	return nil
 }
 
-// Healthy is Ready() == nil.
-func (p *Publisher) Healthy() bool { return p.Ready() == nil }
-
 // KafkaHealthy reports whether Kafka took the last write and no write has
 // been waiting for its acknowledgement longer than Config.SpoolAfter.
 func (p *Publisher) KafkaHealthy() bool { return p.healthy.Load() }

@@ -232,7 +232,7 @@ func TestPublishDeliversEveryMessage(t *testing.T) {
 	if err := p.Probe(testContext(t)); err != nil {
 		t.Fatal(err)
 	}
-	if !p.Healthy() {
+	if p.Ready() != nil {
 		t.Fatal("not healthy after a successful probe")
 	}
 	if q := p.publishRange(0, n, keys); q != n {
@@ -296,7 +296,7 @@ func TestPublishQueueFullDropsAndStaysBounded(t *testing.T) {
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 16<<20 {
 		t.Fatalf("heap grew by %d bytes for a queue of %d", grown, queueSize)
 	}
-	if p.Healthy() {
+	if p.Ready() == nil {
 		t.Fatal("healthy without a broker")
 	}
 
@@ -353,7 +353,7 @@ func TestPublishBrokerDownThenUp(t *testing.T) {
 	}
 	waitFor(t, "writes to fail", func() (bool, string) {
 		e := p.metric(t, "pixel_publish_errors_total")
-		return e > 0 && !p.Healthy(), fmt.Sprintf("%v errors, healthy %v", e, p.Healthy())
+		return e > 0 && p.Ready() != nil, fmt.Sprintf("%v errors, ready: %v", e, p.Ready())
 	})
 	if a := p.metric(t, "pixel_publish_acked_total"); a != n1 {
 		t.Fatalf("acked %v, want %d: nothing can be acknowledged while Kafka is down", a, n1)
@@ -362,7 +362,7 @@ func TestPublishBrokerDownThenUp(t *testing.T) {
 	second := seedCluster(t, port) // same address, empty topic
 	waitFor(t, "the queued messages acknowledged by the new broker", func() (bool, string) {
 		a := p.metric(t, "pixel_publish_acked_total")
-		return a == n1+n2 && p.Healthy(), fmt.Sprintf("%v acked, healthy %v", a, p.Healthy())
+		return a == n1+n2 && p.Ready() == nil, fmt.Sprintf("%v acked, ready: %v", a, p.Ready())
 	})
 	if err := p.Close(testContext(t)); err != nil {
 		t.Fatalf("Close: %v", err)

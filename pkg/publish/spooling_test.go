@@ -59,8 +59,8 @@ func TestSpoolWhileKafkaIsDownThenDrain(t *testing.T) {
 		s := p.metric(t, "pixel_publish_spooled_total")
 		return s == n1 && p.QueueLen() == 0, fmt.Sprintf("spooled %v, queued %d", s, p.QueueLen())
 	})
-	if !p.Healthy() || p.KafkaHealthy() {
-		t.Fatalf("Healthy %v, KafkaHealthy %v while Kafka is down with room in the spool", p.Healthy(), p.KafkaHealthy())
+	if p.Ready() != nil || p.KafkaHealthy() {
+		t.Fatalf("Ready() = %v, KafkaHealthy %v while Kafka is down with room in the spool", p.Ready(), p.KafkaHealthy())
 	}
 	if v := p.metric(t, "pixel_publish_spooling"); v != 1 {
 		t.Fatalf("pixel_publish_spooling = %v", v)
@@ -134,7 +134,7 @@ func TestSpoolFullDropsAndTurnsUnready(t *testing.T) {
 	if taken == n {
 		t.Fatalf("all %d events reported as taken with a 64 KiB spool", n)
 	}
-	if p.Healthy() {
+	if p.Ready() == nil {
 		t.Fatal("Healthy with a full spool: /readyz must turn unready")
 	}
 	if b := p.metric(t, "pixel_spool_bytes"); b > float64(cfg.Spool.MaxBytes) {
@@ -144,7 +144,7 @@ func TestSpoolFullDropsAndTurnsUnready(t *testing.T) {
 
 	startBroker()
 	waitFor(t, "the spool to drain and the publisher to recover", func() (bool, string) {
-		return p.Healthy() && p.metric(t, "pixel_publish_spooling") == 0, fmt.Sprintf("healthy %v", p.Healthy())
+		return p.Ready() == nil && p.metric(t, "pixel_publish_spooling") == 0, fmt.Sprintf("ready: %v", p.Ready())
 	})
 	if err := p.Close(testContext(t)); err != nil {
 		t.Fatal(err)

@@ -101,7 +101,10 @@ func BenchmarkPublishThroughput(b *testing.B) {
 	p, close := benchPublisher(b)
 	b.SetBytes(int64(len(benchEvent)))
 	b.ReportAllocs()
-	limit := publish.DefaultConfig().QueueSize * 3 / 4
+	// The queue is split among the workers by key: while the whole queue
+	// holds less than one worker's part, no part can be full.
+	def := publish.DefaultConfig()
+	limit := def.QueueSize / def.Workers * 3 / 4
 	for i := 0; b.Loop(); i++ {
 		for p.QueueLen() > limit {
 			runtime.Gosched()

@@ -115,10 +115,13 @@ func (b *Batch) Len() int { return int(b.n) }
 // framing.
 func (b *Batch) Size() int { return len(b.buf) + len(b.raw) }
 
-// RecordSize is how many bytes Append(key, value, timestamp) would add.
-func (b *Batch) RecordSize(key, value []byte, timestamp int64) int {
-	body := b.bodySize(key, value, timestamp)
-	return varintSize(int64(body)) + body
+// MaxRecordSize is the most bytes Append adds for a record with this key
+// and value, whatever its timestamp: cheap, for deciding whether a record
+// still fits in a batch.
+func (b *Batch) MaxRecordSize(key, value []byte) int {
+	// Lengths of the record, key and value take up to 5 bytes, the
+	// timestamp delta 10, the offset delta 5, attributes 1.
+	return len(key) + len(value) + len(b.headers) + 3*5 + 10 + 5 + 1
 }
 
 // bodySize is the size of a record after its length.

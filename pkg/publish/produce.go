@@ -22,8 +22,8 @@ import (
 )
 
 // The one way events are written to Kafka, by the workers and the replayer
-// alike: a batch of records is split by partition (kafka-go's murmur2
-// balancer, as its Writer and Java clients choose), encoded into one record
+// alike: a batch of records is split by partition (murmur2 of the key, as
+// kafka-go's Writer and Java clients choose; partition.go), encoded into one record
 // batch per partition (internal/kafkarecord) and sent as one produce request
 // per partition leader with kafka-go's Transport, which routes it and keeps
 // the connections and the cluster's metadata. Each partition's answer
@@ -90,12 +90,10 @@ func (k *kafkaClient) close() { k.transport.Load().CloseIdleConnections() }
 // producer writes batches of records. Each worker and the replayer has its
 // own: it holds the buffers of one write, reused from one to the next.
 type producer struct {
-	k        *kafkaClient
-	balancer kafka.Murmur2Balancer
-	meta     metadataAPI.Request
+	k    *kafkaClient
+	meta metadataAPI.Request
 
 	// By partition, for the partitions the topic has.
-	ids     []int                // 0, 1, …: what the balancer chooses among
 	leader  []int32              // the leader's broker id; -1: none
 	batches []*kafkarecord.Batch // this round's record batch
 	readers []*bytes.Reader      // over its bytes, for the request
@@ -140,7 +138,7 @@ func (pr *producer) produce(recs []spool.Record, todo []int32) ([]int32, error) 
 	part, nextPart := pr.part[0][:0], pr.part[1][:0]
 	for _, i := range todo {
 		cur = append(cur, i)
-		part = append(part, int32(pr.balancer.Balance(kafka.Message{Key: recs[i].Key}, pr.ids[:n]...)))
+		part = append(part, int32(partition(recs[i].Key, n)))
 	}
 	clear(pr.failed[:n])
 	var firstErr error
@@ -158,7 +156,7 @@ func (pr *producer) produce(recs []spool.Record, todo []int32) ([]int32, error) 
 			}
 			r := &recs[i]
 			b, ts := pr.batches[pt], millis(r.Time)
-			if pr.full[pt] || b.Len() > 0 && b.Size()+b.RecordSize(r.Key, r.Value, ts) > pr.k.batchBytes {
+			if pr.full[pt] || b.Len() > 0 && b.Size()+b.MaxRecordSize(r.Key, r.Value) > pr.k.batchBytes {
 				pr.full[pt] = true
 				next, nextPart = append(next, i), append(nextPart, pt)
 				continue
@@ -200,8 +198,7 @@ func (pr *producer) layout(t *kafka.Transport) (int, error) {
 		if n == 0 {
 			break
 		}
-		for len(pr.ids) < n {
-			pr.ids = append(pr.ids, len(pr.ids))
+		for len(pr.leader) < n {
 			pr.leader = append(pr.leader, -1)
 			pr.batches = append(pr.batches, kafkarecord.New(pr.k.codec, pr.k.headers...))
 			pr.readers = append(pr.readers, new(bytes.Reader))

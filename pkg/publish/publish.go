@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,8 +112,10 @@ type Publisher struct {
 // worker is one of the goroutines that write batches to Kafka, with its part
 // of the queue and the batch it is writing, which the guard may spool.
 type worker struct {
-	queue chan *Message
-	prod  *producer
+	queue  chan *Message
+	prod   *producer
+	wake   chan struct{} // Publish wakes a lingering worker whose queue holds a full batch
+	wakeAt atomic.Int64  // from how many queued events on; math.MaxInt64 while not lingering
 
 	recs   []spool.Record // the records of the batch being handled
 	todo   []int32        // the indices of those still to write
@@ -197,7 +200,8 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 			size++
 		}
 		capacity += size
-		w := &worker{queue: make(chan *Message, size), prod: newProducer(p.kafka)}
+		w := &worker{queue: make(chan *Message, size), prod: newProducer(p.kafka), wake: make(chan struct{}, 1)}
+		w.wakeAt.Store(math.MaxInt64)
 		p.workers[i] = w
 		p.working.Add(1)
 		go p.work(w)
@@ -312,8 +316,15 @@ func (p *Publisher) Publish(m *Message) bool {
 		}
 		// The disk refuses it; Kafka may take it (out of order, but kept).
 	}
+	w := p.queueOf(m.Key)
 	select {
-	case p.queueOf(m.Key).queue <- m:
+	case w.queue <- m:
+		if int64(len(w.queue)) >= w.wakeAt.Load() {
+			select {
+			case w.wake <- struct{}{}: // the worker's batch is full: write it now
+			default:
+			}
+		}
 		return true
 	default:
 	}
@@ -338,11 +349,7 @@ func (p *Publisher) Publish(m *Message) bool {
 // shared queue, two workers raced each other and a later batch of a key could
 // reach its partition before an earlier one, above all while retrying.)
 func (p *Publisher) queueOf(key []byte) *worker {
-	h := uint32(2166136261) // FNV-1a
-	for _, c := range key {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	return p.workers[h%uint32(len(p.workers))]
+	return p.workers[murmur2(key)%uint32(len(p.workers))]
 }
 
 // QueueLen is the number of messages waiting.
@@ -493,16 +500,29 @@ func (p *Publisher) work(w *worker) {
 		size := len(first.Value)
 		batch, size = drain(w.queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
 		if len(batch) < p.cfg.BatchSize && size < p.cfg.BatchBytes {
-			// Let events gather instead of waking for each one: a worker
-			// that sleeps is not woken by the handlers' sends, and one
+			// Let events gather instead of waking for each one: one
 			// write of many events costs Kafka and us far less than many
-			// writes of few.
-			linger.Reset(p.cfg.Linger)
+			// writes of few. The batch is written after Linger, or as
+			// soon as the queue holds the rest of a full one (counted in
+			// events of the size seen so far), whichever comes first.
+			avg := size/len(batch) + 1
+			need := max(min(p.cfg.BatchSize-len(batch), (p.cfg.BatchBytes-size)/avg), 1)
 			select {
-			case <-linger.C:
-			case <-p.stop:
-				linger.Stop()
+			case <-w.wake: // left from an earlier batch
+			default:
 			}
+			w.wakeAt.Store(int64(need))
+			if len(w.queue) < need { // else Publish may have missed wakeAt
+				linger.Reset(p.cfg.Linger)
+				select {
+				case <-linger.C:
+				case <-w.wake:
+					linger.Stop()
+				case <-p.stop:
+					linger.Stop()
+				}
+			}
+			w.wakeAt.Store(math.MaxInt64)
 			batch, _ = drain(w.queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
 		}
 		oldest := p.observeQueue(batch)

@@ -23,7 +23,7 @@ func partition(key []byte, n int) int {
 func murmur2(data []byte) uint32 {
 	const (
 		seed uint32 = 0x9747b28c
-		m           = 0x5bd1e995
+		m    uint32 = 0x5bd1e995
 		r           = 24
 	)
 	h := seed ^ uint32(len(data))

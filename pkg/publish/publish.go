@@ -49,7 +49,7 @@ type Config struct {
 	QueueSize    int           // messages waiting for Kafka, split evenly among the workers
 	Workers      int           // concurrent batch writes; each owns the keys that hash to it
 	BatchSize    int           // messages per write
-	BatchBytes   int           // bytes of keys and values per write, and of one partition's record batch
+	BatchBytes   int           // bytes of values per write (one event may pass it), and most bytes of one partition's record batch
 	Linger       time.Duration // how long a worker lets events gather after the first before writing them
 	WriteTimeout time.Duration // per produce request
 	Compression  string        // none, gzip, snappy, lz4, zstd
@@ -693,7 +693,7 @@ func (p *Publisher) write(w *worker, recs []spool.Record, oldest time.Time) {
 			p.spoolOrDrop(w.unsent, "write failed: "+err.Error())
 			return
 		}
-		if attempt == 1 || attempt%10 == 0 {
+		if p.spool == nil && (attempt == 1 || attempt%10 == 0) { // with one, spooling is logged
 			p.log.Warn().Err(err).Int("events", len(todo)-len(done)).Int("attempt", attempt).Msg("cannot write to Kafka; retrying")
 		}
 		select {

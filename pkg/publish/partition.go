@@ -6,11 +6,10 @@ import (
 )
 
 // partition returns the partition of n that a record with key goes to: what
-// kafka-go's Murmur2Balancer (the Writer's balancer here until now) and
-// Java's default partitioner choose, the positive murmur2 hash of the key
-// modulo n, so one visitor's events stay in the partition they always went
-// to. A nil key, like theirs, goes to a random partition; an empty one is
-// hashed.
+// kafka-go's Murmur2Balancer and Java's default partitioner choose, the
+// positive murmur2 hash of the key modulo n, so one visitor's events land
+// where other Kafka clients would put them. A nil key, like theirs, goes to
+// a random partition; an empty one is hashed.
 func partition(key []byte, n int) int {
 	if key == nil {
 		return rand.IntN(n)

@@ -23,11 +23,12 @@ import (
 
 // The one way events are written to Kafka, by the workers and the replayer
 // alike: a batch of records is split by partition (murmur2 of the key, as
-// kafka-go's Writer and Java clients choose; partition.go), encoded into one record
-// batch per partition (internal/kafkarecord) and sent as one produce request
-// per partition leader with kafka-go's Transport, which routes it and keeps
-// the connections and the cluster's metadata. Each partition's answer
-// counts on its own: its records are acknowledged, or fail, together.
+// kafka-go's Writer and Java clients choose; partition.go), encoded into
+// one record batch per partition (internal/kafkarecord) and sent as one
+// produce request per partition leader with kafka-go's Transport, which
+// routes it and keeps the connections and the cluster's metadata. Each
+// partition's answer counts on its own: its records are acknowledged, or
+// fail, together.
 
 // kafkaClient is what the producers share: the transport, renewed when a
 // write fails so that the next one starts from fresh metadata, and the

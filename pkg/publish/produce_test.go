@@ -200,3 +200,75 @@ func TestPublishPartitionErrorSpoolsThatPartition(t *testing.T) {
 	}
 	checkDeliveredOrder(t, readAll(t, cluster.ListenAddrs()), 0, n, keys, false)
 }
+
+// TestPublishFollowsMovedLeaders: with three brokers, a batch goes out as
+// one request per partition leader; when every partition's leader moves,
+// the next write is answered NOT_LEADER by the old leaders, and the retry,
+// with fresh metadata, reaches the new ones: nothing is spooled (the spool
+// would take what the attempts could not write), every event arrives once,
+// in order.
+func TestPublishFollowsMovedLeaders(t *testing.T) {
+	const n1, n2, keys = 500, 500, 29
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(partitions, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	brokers := cluster.ListenAddrs()
+	p := newPublisher(t, spoolConfig(brokers, t.TempDir()))
+	p.publishRange(0, n1, keys)
+	waitFor(t, "the first events acknowledged", func() (bool, string) {
+		a := p.metric(t, "pixel_publish_acked_total")
+		return a == n1, fmt.Sprintf("%v acked", a)
+	})
+	leaders := leadersOf(t, brokers)
+	if distinct := len(uniq(leaders)); distinct < 2 {
+		t.Fatalf("the partitions' leaders %v are %d broker(s); the test needs several", leaders, distinct)
+	}
+	for pt, node := range leaders {
+		if err := cluster.MoveTopicPartition(topic, int32(pt), (node+1)%3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if moved := leadersOf(t, brokers); moved[0] == leaders[0] {
+		t.Fatalf("leaders %v did not move from %v", moved, leaders)
+	}
+	p.publishRange(n1, n1+n2, keys)
+	waitFor(t, "the events after the move acknowledged", func() (bool, string) {
+		a := p.metric(t, "pixel_publish_acked_total")
+		return a == n1+n2, fmt.Sprintf("%v acked", a)
+	})
+	if err := p.Close(testContext(t)); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if s := p.metric(t, "pixel_publish_spooled_total"); s != 0 {
+		t.Fatalf("%v events spooled: the retry did not find the new leaders", s)
+	}
+	checkDelivered(t, readAll(t, brokers), 0, n1+n2, keys)
+}
+
+// leadersOf returns the leader of each partition of the test topic, asked
+// with a fresh client.
+func leadersOf(t *testing.T, brokers []string) []int32 {
+	t.Helper()
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: transport}
+	resp, err := client.Metadata(testContext(t), &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(resp.Topics) != 1 || resp.Topics[0].Error != nil {
+		t.Fatalf("metadata: %v %+v", err, resp)
+	}
+	leaders := make([]int32, partitions)
+	for _, p := range resp.Topics[0].Partitions {
+		leaders[p.ID] = int32(p.Leader.ID)
+	}
+	return leaders
+}
+
+func uniq(ids []int32) map[int32]bool {
+	m := map[int32]bool{}
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}

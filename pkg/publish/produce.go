@@ -64,23 +64,38 @@ func newTransport() *kafka.Transport {
 // once (renew).
 const metadataTTL = 10 * time.Second
 
-// renewMinInterval spares a broker that is down from a new transport, and
-// so new connections, on every failed write.
-const renewMinInterval = time.Second
+// renewMinInterval spares the brokers a metadata request on every failed
+// write; renewTimeout bounds the wait for one.
+const (
+	renewMinInterval = time.Second
+	renewTimeout     = 2 * time.Second
+)
 
-// renew replaces the transport t after a write through it failed: the
-// transport's metadata is only refreshed every metadataTTL, and until then
-// it would route requests to a leader that moved. A new transport fetches
-// the metadata before its first request. Requests in flight on t finish
-// there; its idle connections are closed.
+// renew refreshes the metadata after a write through transport t failed:
+// t refreshes it only every metadataTTL, and until then it would route
+// requests to a leader that moved. A new transport asks the brokers at once;
+// if they answer, it replaces t (requests in flight on t finish there, its
+// idle connections are closed). If they do not, t stays: it knows the
+// cluster's last layout, and a cluster that is down comes back at the same
+// addresses — a new transport would know nothing, and report the failure of
+// its first metadata request until it asks again, up to metadataTTL later.
 func (k *kafkaClient) renew(t *kafka.Transport) {
-	k.mu.Lock()
+	if !k.mu.TryLock() {
+		return // another producer is renewing it
+	}
 	defer k.mu.Unlock()
 	if k.transport.Load() != t || time.Since(k.renewed) < renewMinInterval {
 		return
 	}
-	k.transport.Store(newTransport())
 	k.renewed = time.Now()
+	fresh := newTransport()
+	ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
+	defer cancel()
+	if _, err := fresh.RoundTrip(ctx, k.addr, &metadataAPI.Request{TopicNames: []string{k.topic}}); err != nil {
+		fresh.CloseIdleConnections()
+		return
+	}
+	k.transport.Store(fresh)
 	t.CloseIdleConnections()
 }
 

@@ -33,7 +33,7 @@
 //	headers        varint count, then for each a varint length and key,
 //	               a varint length (-1: null) and value
 //
-// Bytes prefixes the batch with its length as an int32, the form of the
+// Finish prefixes the batch with its length as an int32, the form of the
 // records field of a produce request (NULLABLE_BYTES, versions 3 to 8).
 package kafkarecord
 
@@ -72,123 +72,131 @@ const HeaderSize = headerEnd
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Batch builds one record batch. The zero Batch is not usable: make one with
-// New. Append records, take Bytes, Reset, and so on; the buffers are kept
-// from one batch to the next. A Batch is not safe for concurrent use.
-type Batch struct {
+// Encoder builds record batches one after the other in one buffer, so that
+// the batches of all the partitions of a produce request take the memory of
+// one request, however many partitions there are. Append records to the
+// batch being built, Finish it, Append the records of the next, and so on;
+// Reset when none of the batches is needed any longer. The zero Encoder is
+// not usable: make one with New. An Encoder is not safe for concurrent use.
+type Encoder struct {
 	codec   compress.Codec // nil: records are not compressed
 	headers []byte         // the encoded headers part of every record
-	buf     []byte         // size prefix, batch header and (uncompressed) records
-	raw     []byte         // the records, while compressing
-	n       int32
-	first   int64
-	last    int64 // largest timestamp
-	done    bool  // Bytes finished buf
+	buf     []byte         // the batches finished since Reset, then the one being built
+	start   int            // where the one being built starts in buf
+	raw     []byte         // its records, while compressing
+	n       int32          // its records
+	first   int64          // its first timestamp
+	last    int64          // its largest timestamp
 }
 
-// New returns an empty Batch whose records carry headers and are compressed
-// with codec (nil or compress.None's codec: not compressed).
-func New(codec compress.Codec, headers ...Header) *Batch {
-	b := &Batch{codec: codec}
-	b.headers = binary.AppendVarint(b.headers, int64(len(headers)))
+// New returns an Encoder whose records carry headers and are compressed with
+// codec (nil: not compressed).
+func New(codec compress.Codec, headers ...Header) *Encoder {
+	e := &Encoder{codec: codec}
+	e.headers = binary.AppendVarint(e.headers, int64(len(headers)))
 	for _, h := range headers {
-		b.headers = binary.AppendVarint(b.headers, int64(len(h.Key)))
-		b.headers = append(b.headers, h.Key...)
-		b.headers = appendBytes(b.headers, h.Value)
+		e.headers = binary.AppendVarint(e.headers, int64(len(h.Key)))
+		e.headers = append(e.headers, h.Key...)
+		e.headers = appendBytes(e.headers, h.Value)
 	}
-	b.Reset()
-	return b
+	return e
 }
 
-// Reset empties b, keeping its buffers.
-func (b *Batch) Reset() {
-	b.buf = append(b.buf[:0], make([]byte, headerEnd)...)
-	b.raw = b.raw[:0]
-	b.n, b.first, b.last, b.done = 0, 0, 0, false
+// Reset forgets every batch, keeping the buffer: the bytes Finish returned
+// may be overwritten from now on.
+func (e *Encoder) Reset() {
+	e.buf, e.raw = e.buf[:0], e.raw[:0]
+	e.start, e.n = 0, 0
 }
 
-// Len is the number of records appended since the last Reset.
-func (b *Batch) Len() int { return int(b.n) }
+// Len is the number of records in the batch being built.
+func (e *Encoder) Len() int { return int(e.n) }
 
-// Size is the size of the batch so far as Bytes would return it without
-// compression; with compression it is an upper bound but for the codec's
-// framing.
-func (b *Batch) Size() int { return len(b.buf) + len(b.raw) }
+// Size is the size of the batch being built as Finish would return it
+// without compression (0 while it holds no record); with compression it is
+// an upper bound but for the codec's framing.
+func (e *Encoder) Size() int {
+	if e.n == 0 {
+		return 0
+	}
+	return len(e.buf) - e.start + len(e.raw)
+}
 
 // MaxRecordSize is the most bytes Append adds for a record with this key
 // and value, whatever its timestamp: cheap, for deciding whether a record
-// still fits in a batch.
-func (b *Batch) MaxRecordSize(key, value []byte) int {
+// still fits in a batch. The first record of a batch adds HeaderSize more.
+func (e *Encoder) MaxRecordSize(key, value []byte) int {
 	// Lengths of the record, key and value take up to 5 bytes, the
 	// timestamp delta 10, the offset delta 5, attributes 1.
-	return len(key) + len(value) + len(b.headers) + 3*5 + 10 + 5 + 1
+	return len(key) + len(value) + len(e.headers) + 3*5 + 10 + 5 + 1
 }
 
 // bodySize is the size of a record after its length.
-func (b *Batch) bodySize(key, value []byte, timestamp int64) int {
+func (e *Encoder) bodySize(key, value []byte, timestamp int64) int {
 	delta := int64(0)
-	if b.n > 0 {
-		delta = timestamp - b.first
+	if e.n > 0 {
+		delta = timestamp - e.first
 	}
-	return 1 + varintSize(delta) + varintSize(int64(b.n)) + bytesSize(key) + bytesSize(value) + len(b.headers)
+	return 1 + varintSize(delta) + varintSize(int64(e.n)) + bytesSize(key) + bytesSize(value) + len(e.headers)
 }
 
 // Append adds a record with key, value (nil for null) and a timestamp in
-// milliseconds since the Unix epoch. It panics after Bytes, before Reset.
-func (b *Batch) Append(key, value []byte, timestamp int64) {
-	if b.done {
-		panic("kafkarecord: Append after Bytes; Reset first")
+// milliseconds since the Unix epoch to the batch being built, starting one
+// if none is.
+func (e *Encoder) Append(key, value []byte, timestamp int64) {
+	body := e.bodySize(key, value, timestamp)
+	if e.n == 0 {
+		e.start = len(e.buf)
+		e.buf = append(e.buf, make([]byte, headerEnd)...) // the header, written by Finish
+		e.first, e.last = timestamp, timestamp
+	} else if timestamp > e.last {
+		e.last = timestamp
 	}
-	body := b.bodySize(key, value, timestamp)
-	if b.n == 0 {
-		b.first, b.last = timestamp, timestamp
-	} else if timestamp > b.last {
-		b.last = timestamp
-	}
-	delta := timestamp - b.first
-	dst := b.buf
-	if b.codec != nil {
-		dst = b.raw
+	delta := timestamp - e.first
+	dst := e.buf
+	if e.codec != nil {
+		dst = e.raw
 	}
 	dst = binary.AppendVarint(dst, int64(body))
 	dst = append(dst, 0) // attributes
 	dst = binary.AppendVarint(dst, delta)
-	dst = binary.AppendVarint(dst, int64(b.n))
+	dst = binary.AppendVarint(dst, int64(e.n))
 	dst = appendBytes(dst, key)
 	dst = appendBytes(dst, value)
-	dst = append(dst, b.headers...)
-	if b.codec != nil {
-		b.raw = dst
+	dst = append(dst, e.headers...)
+	if e.codec != nil {
+		e.raw = dst
 	} else {
-		b.buf = dst
+		e.buf = dst
 	}
-	b.n++
+	e.n++
 }
 
-// Bytes finishes the batch and returns it prefixed with its int32 length,
-// or nil if it holds no records. The bytes stay valid until Reset or Append.
-// Calling Bytes again returns the same bytes.
-func (b *Batch) Bytes() ([]byte, error) {
-	if b.n == 0 {
+// Finish ends the batch being built and returns it prefixed with its int32
+// length, or nil if it holds no records. The bytes stay valid until Reset,
+// also while later batches are built (a buffer that grows leaves them in
+// the old one).
+func (e *Encoder) Finish() ([]byte, error) {
+	if e.n == 0 {
 		return nil, nil
 	}
-	if b.done {
-		return b.buf, nil
-	}
+	n := e.n
+	e.n = 0
 	attributes := int16(0)
-	if b.codec != nil {
-		w := b.codec.NewWriter((*appender)(&b.buf))
-		_, err := w.Write(b.raw)
+	if e.codec != nil {
+		w := e.codec.NewWriter((*appender)(&e.buf))
+		_, err := w.Write(e.raw)
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
+		e.raw = e.raw[:0]
 		if err != nil {
-			b.buf = b.buf[:headerEnd]
-			return nil, fmt.Errorf("kafkarecord: cannot compress a batch with %s: %w", b.codec.Name(), err)
+			e.buf = e.buf[:e.start]
+			return nil, fmt.Errorf("kafkarecord: cannot compress a batch with %s: %w", e.codec.Name(), err)
 		}
-		attributes = int16(b.codec.Code()) & 0x7
+		attributes = int16(e.codec.Code()) & 0x7
 	}
-	h := b.buf
+	h := e.buf[e.start:len(e.buf):len(e.buf)]
 	be := binary.BigEndian
 	be.PutUint32(h[0:], uint32(len(h)-sizeLen))
 	be.PutUint64(h[sizeLen:], 0)                                      // baseOffset
@@ -196,16 +204,15 @@ func (b *Batch) Bytes() ([]byte, error) {
 	be.PutUint32(h[offBatchLength+4:], 0xffffffff)                    // partitionLeaderEpoch -1
 	h[offBatchLength+8] = 2                                           // magic
 	be.PutUint16(h[offAttributes:], uint16(attributes))
-	be.PutUint32(h[offLastOffset:], uint32(b.n-1))
-	be.PutUint64(h[offFirstTime:], uint64(b.first))
-	be.PutUint64(h[offMaxTime:], uint64(b.last))
+	be.PutUint32(h[offLastOffset:], uint32(n-1))
+	be.PutUint64(h[offFirstTime:], uint64(e.first))
+	be.PutUint64(h[offMaxTime:], uint64(e.last))
 	be.PutUint64(h[offProducer:], 0xffffffffffffffff) // producerId -1
 	be.PutUint16(h[offProducer+8:], 0xffff)           // producerEpoch -1
 	be.PutUint32(h[offProducer+10:], 0xffffffff)      // baseSequence -1
-	be.PutUint32(h[offCount:], uint32(b.n))
+	be.PutUint32(h[offCount:], uint32(n))
 	be.PutUint32(h[offCRC:], crc32.Checksum(h[offAttributes:], castagnoli))
-	b.done = true
-	return b.buf, nil
+	return h, nil
 }
 
 // appender is an io.Writer that appends to a byte slice, for the codecs.

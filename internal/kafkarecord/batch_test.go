@@ -36,17 +36,20 @@ func codecOf(c compress.Compression) compress.Codec {
 	return c.Codec()
 }
 
-func encode(t testing.TB, b *Batch, recs []rec) []byte {
+// encode appends recs as one batch to what e holds and finishes it.
+func encode(t testing.TB, e *Encoder, recs []rec) []byte {
 	t.Helper()
-	b.Reset()
-	for _, r := range recs {
-		before, most := b.Size(), b.MaxRecordSize(r.key, r.value)
-		b.Append(r.key, r.value, r.ts)
-		if added := b.Size() - before; added > most {
+	for i, r := range recs {
+		before, most := e.Size(), e.MaxRecordSize(r.key, r.value)
+		if i == 0 {
+			most += HeaderSize
+		}
+		e.Append(r.key, r.value, r.ts)
+		if added := e.Size() - before; added > most {
 			t.Fatalf("Append added %d bytes, more than MaxRecordSize %d", added, most)
 		}
 	}
-	out, err := b.Bytes()
+	out, err := e.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,14 +234,15 @@ func TestBatchRoundTrip(t *testing.T) {
 		{"3000 records", many, testHeaders},
 	}
 	for _, c := range codecs {
-		b := New(codecOf(c), testHeaders...) // reused across cases with the same headers
+		e := New(codecOf(c), testHeaders...) // reused across cases with the same headers
 		for _, tc := range cases {
 			t.Run(c.String()+"/"+tc.name, func(t *testing.T) {
-				bb := b
+				ee := e
 				if len(tc.headers) != 1 || tc.headers[0].Key != testHeaders[0].Key {
-					bb = New(codecOf(c), tc.headers...)
+					ee = New(codecOf(c), tc.headers...)
 				}
-				p := encode(t, bb, tc.recs)
+				ee.Reset()
+				p := encode(t, ee, tc.recs)
 				checkKmsg(t, p, tc.recs, tc.headers, c)
 				checkKafkaGo(t, p, tc.recs, tc.headers)
 				if c == compress.None {
@@ -246,46 +250,49 @@ func TestBatchRoundTrip(t *testing.T) {
 						t.Fatalf("bytes differ from kmsg's encoding of the same batch:\n got % x\nwant % x", p[:min(len(p), 96)], want[:min(len(want), 96)])
 					}
 				}
-				if again, _ := bb.Bytes(); !bytes.Equal(again, p) {
-					t.Fatal("a second Bytes returned other bytes")
-				}
 			})
 		}
 	}
 }
 
-func TestBatchEmptyAndReset(t *testing.T) {
-	b := New(nil, testHeaders...)
-	if p, err := b.Bytes(); p != nil || err != nil {
-		t.Fatalf("empty batch: %q, %v; want nil, nil", p, err)
-	}
-	first := []rec{{[]byte("a"), []byte("first batch"), 10}, {[]byte("b"), []byte("x"), 12}}
-	second := []rec{{[]byte("c"), []byte("second"), 5}}
-	encode(t, b, first)
-	if b.Len() != 2 {
-		t.Fatalf("Len = %d", b.Len())
-	}
-	p := encode(t, b, second)
-	if b.Len() != 1 {
-		t.Fatalf("Len after Reset = %d", b.Len())
-	}
-	checkKmsg(t, p, second, testHeaders, compress.None)
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Fatal("Append after Bytes did not panic")
+// TestSeveralBatchesInOneBuffer: the batches of one Encoder, built one
+// after the other while its buffer grows, all stay intact until Reset.
+func TestSeveralBatchesInOneBuffer(t *testing.T) {
+	for _, c := range codecs {
+		t.Run(c.String(), func(t *testing.T) {
+			e := New(codecOf(c), testHeaders...)
+			if p, err := e.Finish(); p != nil || err != nil {
+				t.Fatalf("empty batch: %q, %v; want nil, nil", p, err)
 			}
-		}()
-		b.Append(nil, nil, 0)
-	}()
+			var sets [][]rec
+			var out [][]byte
+			for i := range 20 {
+				var recs []rec
+				for j := range 1 + i*i {
+					recs = append(recs, rec{[]byte(fmt.Sprintf("k%d", j%7)), bytes.Repeat([]byte{byte('a' + i)}, 50+j), int64(1000*i + j)})
+				}
+				sets = append(sets, recs)
+				out = append(out, encode(t, e, recs))
+				if e.Len() != 0 || e.Size() != 0 {
+					t.Fatalf("after Finish: Len %d, Size %d", e.Len(), e.Size())
+				}
+			}
+			for i, p := range out {
+				checkKmsg(t, p, sets[i], testHeaders, c)
+				checkKafkaGo(t, p, sets[i], testHeaders)
+			}
+			e.Reset()
+			p := encode(t, e, sets[3])
+			checkKmsg(t, p, sets[3], testHeaders, c)
+		})
+	}
 }
 
 // TestCRCCoversAttributesToEnd: a change anywhere from the attributes to the
 // end is caught by the CRC (kafka-go's decoder checks it), a change before
 // it is not the CRC's business.
 func TestCRCCoversAttributesToEnd(t *testing.T) {
-	b := New(nil, testHeaders...)
-	p := encode(t, b, []rec{{[]byte("key"), []byte("value"), 1000}, {[]byte("key2"), []byte("value2"), 1001}})
+	p := encode(t, New(nil, testHeaders...), []rec{{[]byte("key"), []byte("value"), 1000}, {[]byte("key2"), []byte("value2"), 1001}})
 	for _, off := range []int{4 + 21, 4 + 30, 4 + 60, len(p) - 1} {
 		bad := bytes.Clone(p)
 		bad[off] ^= 0x40
@@ -296,17 +303,22 @@ func TestCRCCoversAttributesToEnd(t *testing.T) {
 	}
 }
 
-// TestAppendAllocatesNothing: once its buffers have grown, a Batch encodes
+// TestAppendAllocatesNothing: once its buffer has grown, an Encoder encodes
 // without allocating.
 func TestAppendAllocatesNothing(t *testing.T) {
-	b := New(nil, testHeaders...)
+	e := New(nil, testHeaders...)
 	key, value := []byte("sc8cPxnWCqTSehxeTpAuZA"), bytes.Repeat([]byte("x"), 700)
 	fill := func() {
-		b.Reset()
+		e.Reset()
 		for i := range 100 {
-			b.Append(key, value, int64(1_795_765_491_000+i))
+			e.Append(key, value, int64(1_795_765_491_000+i))
+			if i%30 == 29 {
+				if _, err := e.Finish(); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
-		if _, err := b.Bytes(); err != nil {
+		if _, err := e.Finish(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -341,11 +353,22 @@ func FuzzBatch(f *testing.F) {
 		if len(recs) == 0 {
 			return
 		}
-		p := encode(t, New(codecOf(c), testHeaders...), recs)
-		checkKmsg(t, p, recs, testHeaders, c)
-		checkKafkaGo(t, p, recs, testHeaders)
-		if c == compress.None && !bytes.Equal(p, kmsgEncode(recs, testHeaders)) {
-			t.Fatal("bytes differ from kmsg's encoding")
+		// Two batches in one Encoder: the first stays intact while the
+		// second is built after it.
+		e := New(codecOf(c), testHeaders...)
+		halves := [][]rec{recs[:(len(recs)+1)/2], recs[(len(recs)+1)/2:]}
+		var out [][]byte
+		for _, h := range halves {
+			if len(h) > 0 {
+				out = append(out, encode(t, e, h))
+			}
+		}
+		for i, p := range out {
+			checkKmsg(t, p, halves[i], testHeaders, c)
+			checkKafkaGo(t, p, halves[i], testHeaders)
+			if c == compress.None && !bytes.Equal(p, kmsgEncode(halves[i], testHeaders)) {
+				t.Fatal("bytes differ from kmsg's encoding")
+			}
 		}
 	})
 }
@@ -353,17 +376,17 @@ func FuzzBatch(f *testing.F) {
 // BenchmarkAppend is the encoder's cost per record of a collector-sized
 // event, CRC included (Bytes every 100 records).
 func BenchmarkAppend(b *testing.B) {
-	batch := New(nil, testHeaders...)
+	e := New(nil, testHeaders...)
 	key, value := []byte("sc8cPxnWCqTSehxeTpAuZA"), bytes.Repeat([]byte("x"), 680)
 	b.SetBytes(int64(len(key) + len(value)))
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		if i%100 == 0 {
-			if _, err := batch.Bytes(); err != nil {
+			if _, err := e.Finish(); err != nil {
 				b.Fatal(err)
 			}
-			batch.Reset()
+			e.Reset()
 		}
-		batch.Append(key, value, int64(1_795_765_491_000+i))
+		e.Append(key, value, int64(1_795_765_491_000+i))
 	}
 }

@@ -104,21 +104,23 @@ func (k *kafkaClient) renew(t *kafka.Transport) {
 func (k *kafkaClient) close() { k.transport.Load().CloseIdleConnections() }
 
 // producer writes batches of records. Each worker and the replayer has its
-// own: it holds the buffers of one write, reused from one to the next.
+// own: it holds the buffers of one write, reused from one to the next; they
+// take the memory of one produce request, whatever the number of partitions.
 type producer struct {
 	k    *kafkaClient
 	meta metadataAPI.Request
+	enc  *kafkarecord.Encoder // this round's record batches, one after the other
 
 	// By partition, for the partitions the topic has.
-	leader  []int32              // the leader's broker id; -1: none
-	batches []*kafkarecord.Batch // this round's record batch
-	readers []*bytes.Reader      // over its bytes, for the request
-	sent    [][]int32            // the indices of the records in it
-	failed  []bool               // failed in this call: its later records wait for the next
-	full    []bool               // this round's batch is full
+	leader  []int32         // the leader's broker id; -1: none
+	readers []*bytes.Reader // over this round's record batch, for the request
+	sent    [][]int32       // the indices of the records in it (in order)
+	failed  []bool          // failed in this call: its later records wait for the next
+	count   []int           // this round's records
 
 	requests []*leaderRequest // this round's, one per leader (and spares)
 	err      error            // the first failure of this round
+	order    []int32          // this round's records, by partition (sent points into it)
 	todo     [2][]int32       // the records of this round and of the next
 	part     [2][]int32       // their partitions
 	done     []int32          // the records acknowledged
@@ -133,7 +135,7 @@ type leaderRequest struct {
 }
 
 func newProducer(k *kafkaClient) *producer {
-	return &producer{k: k, meta: metadataAPI.Request{TopicNames: []string{k.topic}}}
+	return &producer{k: k, meta: metadataAPI.Request{TopicNames: []string{k.topic}}, enc: kafkarecord.New(k.codec, k.headers...)}
 }
 
 // produce writes the records recs[i] for i in todo (in order), and returns
@@ -159,26 +161,31 @@ func (pr *producer) produce(recs []spool.Record, todo []int32) ([]int32, error) 
 	clear(pr.failed[:n])
 	var firstErr error
 	for len(cur) > 0 {
-		for pt := range n {
-			pr.batches[pt].Reset()
-			pr.sent[pt] = pr.sent[pt][:0]
-			pr.full[pt] = false
-		}
+		pr.group(cur, part, n)
+		pr.enc.Reset()
 		next, nextPart = next[:0], nextPart[:0]
-		for j, i := range cur {
-			pt := part[j]
-			if pr.failed[pt] {
-				continue // not sent: it stays with the caller
+		for pt, group := range pr.sent[:n] {
+			k := 0
+			for ; k < len(group); k++ {
+				r := &recs[group[k]]
+				if pr.enc.Len() > 0 && pr.enc.Size()+pr.enc.MaxRecordSize(r.Key, r.Value) > pr.k.batchBytes {
+					break
+				}
+				pr.enc.Append(r.Key, r.Value, millis(r.Time))
 			}
-			r := &recs[i]
-			b, ts := pr.batches[pt], millis(r.Time)
-			if pr.full[pt] || b.Len() > 0 && b.Size()+b.MaxRecordSize(r.Key, r.Value) > pr.k.batchBytes {
-				pr.full[pt] = true
-				next, nextPart = append(next, i), append(nextPart, pt)
+			for _, i := range group[k:] { // for the next round
+				next, nextPart = append(next, i), append(nextPart, int32(pt))
+			}
+			pr.sent[pt] = group[:k]
+			if k == 0 {
 				continue
 			}
-			b.Append(r.Key, r.Value, ts)
-			pr.sent[pt] = append(pr.sent[pt], i)
+			b, err := pr.enc.Finish()
+			if err != nil {
+				pr.fail(pt, err)
+				continue
+			}
+			pr.readers[pt].Reset(b)
 		}
 		if err := pr.send(t, n); err != nil && firstErr == nil {
 			firstErr = err
@@ -191,6 +198,34 @@ func (pr *producer) produce(recs []spool.Record, todo []int32) ([]int32, error) 
 		pr.k.renew(t)
 	}
 	return pr.done, firstErr
+}
+
+// group sorts this round's records cur (of partitions part) by partition,
+// keeping their order within each, into pr.sent, leaving out those of
+// partitions that failed in this call.
+func (pr *producer) group(cur, part []int32, n int) {
+	count := pr.count[:n]
+	clear(count)
+	total := 0
+	for _, pt := range part {
+		if !pr.failed[pt] {
+			count[pt]++
+			total++
+		}
+	}
+	if cap(pr.order) < total {
+		pr.order = make([]int32, total)
+	}
+	off := 0
+	for pt, c := range count {
+		pr.sent[pt] = pr.order[off : off : off+c] // full at c: appends stay in their group
+		off += c
+	}
+	for j, i := range cur {
+		if pt := part[j]; !pr.failed[pt] {
+			pr.sent[pt] = append(pr.sent[pt], i)
+		}
+	}
 }
 
 // layout reads the topic's partitions and their leaders from the
@@ -216,11 +251,10 @@ func (pr *producer) layout(t *kafka.Transport) (int, error) {
 		}
 		for len(pr.leader) < n {
 			pr.leader = append(pr.leader, -1)
-			pr.batches = append(pr.batches, kafkarecord.New(pr.k.codec, pr.k.headers...))
 			pr.readers = append(pr.readers, new(bytes.Reader))
 			pr.sent = append(pr.sent, nil)
 			pr.failed = append(pr.failed, false)
-			pr.full = append(pr.full, false)
+			pr.count = append(pr.count, 0)
 		}
 		for pt := range n {
 			pr.leader[pt] = -1
@@ -242,20 +276,13 @@ func (pr *producer) send(t *kafka.Transport, n int) error {
 	pr.err = nil
 	used := 0
 	for pt := range n {
-		b := pr.batches[pt]
-		if b.Len() == 0 {
+		if len(pr.sent[pt]) == 0 || pr.failed[pt] {
 			continue
 		}
 		if pr.leader[pt] < 0 {
 			pr.fail(pt, kafka.LeaderNotAvailable)
 			continue
 		}
-		p, err := b.Bytes()
-		if err != nil {
-			pr.fail(pt, err)
-			continue
-		}
-		pr.readers[pt].Reset(p)
 		var lr *leaderRequest
 		for _, r := range pr.requests[:used] {
 			if r.leader == pr.leader[pt] {
@@ -297,8 +324,8 @@ func (pr *producer) send(t *kafka.Transport, n int) error {
 		if expired {
 			// kafka-go's connection may still be encoding the request
 			// from these buffers: leave them to it.
+			pr.enc = kafkarecord.New(pr.k.codec, pr.k.headers...)
 			for _, p := range lr.partitions {
-				pr.batches[p.Partition] = kafkarecord.New(pr.k.codec, pr.k.headers...)
 				pr.readers[p.Partition] = new(bytes.Reader)
 			}
 			pr.requests[k] = new(leaderRequest)

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/pixel-pipeline/pixel/pkg/devstack"
 	"github.com/pixel-pipeline/pixel/pkg/spool"
 )
 
@@ -111,4 +112,52 @@ func TestSpoolDiskFullThenKafkaBack(t *testing.T) {
 	if d := p.metric(t, `pixel_publish_dropped_total{reason="spool_error"}`); d != lost {
 		t.Fatalf("dropped{spool_error} = %v at the end, want %d", d, lost)
 	}
+}
+
+// TestKafkaBackTakesEventsAtOnce: once Kafka is back after an outage, the
+// events published from then on are written to it at once, even while the
+// spool refuses them — the publisher must not need a metadata refresh
+// first (a transport replaced during the outage would know nothing of the
+// cluster and fail every write until it asked again).
+func TestKafkaBackTakesEventsAtOnce(t *testing.T) {
+	const before, during, after, keys = 100, 200, 300, 13
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := seedCluster(t, port)
+	addr := first.ListenAddrs()
+	disk := &fullDisk{}
+	cfg := spoolConfig(addr, t.TempDir())
+	cfg.Spool.FS = disk
+	p := newPublisher(t, cfg)
+	p.publishRange(0, before, keys)
+	waitFor(t, "the first events acknowledged", func() (bool, string) {
+		a := p.metric(t, "pixel_publish_acked_total")
+		return a == before, fmt.Sprintf("acked %v", a)
+	})
+
+	first.Close()
+	disk.full.Store(true)
+	p.publishRange(before, before+during, keys)
+	waitFor(t, "the events of the outage dropped: Kafka and the spool refuse them", func() (bool, string) {
+		d := p.metric(t, `pixel_publish_dropped_total{reason="spool_error"}`)
+		return d == during && p.QueueLen() == 0, fmt.Sprintf("dropped %v, queued %d", d, p.QueueLen())
+	})
+
+	second := seedCluster(t, port)
+	if got := p.publishRange(before+during, before+during+after, keys); got != after {
+		t.Fatalf("%d of %d events taken after Kafka came back", got, after)
+	}
+	waitFor(t, "the events after the outage acknowledged", func() (bool, string) {
+		a := p.metric(t, "pixel_publish_acked_total")
+		return a == before+after, fmt.Sprintf("acked %v", a)
+	})
+	if err := p.Close(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if d := p.metric(t, `pixel_publish_dropped_total{reason="spool_error"}`); d != during {
+		t.Fatalf("dropped{spool_error} = %v, want the %d of the outage only", d, during)
+	}
+	checkDelivered(t, readAll(t, second.ListenAddrs()), before+during, before+during+after, keys)
 }

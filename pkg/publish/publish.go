@@ -1,8 +1,10 @@
 // Package publish hands encoded events to Kafka. A bounded queue sits in front
-// of kafka-go's Writer; a few workers drain it in batches and write each batch
-// synchronously, so every message is known to be acknowledged by Kafka or not.
-// The queue is split by key, one part per worker, so that one key's messages
-// are written one batch after the other and stay in order in their partition.
+// of a few workers that drain it in batches; each batch is encoded into one
+// Kafka record batch per partition and written as one produce request per
+// partition leader (produce.go), synchronously, so every event is known to be
+// acknowledged by Kafka or not. The queue is split by key, one part per
+// worker, so that one key's events are written one batch after the other and
+// stay in order in their partition.
 //
 // Publish never blocks and memory never grows without bound. With a spool
 // (Config.SpoolDir), whatever Kafka cannot take — a failed write, a full
@@ -24,13 +26,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
 
+	"github.com/pixel-pipeline/pixel/internal/kafkarecord"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
@@ -44,7 +49,7 @@ type Config struct {
 	QueueSize    int           // messages waiting for Kafka, split evenly among the workers
 	Workers      int           // concurrent batch writes; each owns the keys that hash to it
 	BatchSize    int           // messages per write
-	BatchBytes   int           // bytes per write
+	BatchBytes   int           // bytes of values per write (one event may pass it), and most bytes of one partition's record batch
 	Linger       time.Duration // how long a worker lets events gather after the first before writing them
 	WriteTimeout time.Duration // per produce request
 	Compression  string        // none, gzip, snappy, lz4, zstd
@@ -85,10 +90,9 @@ type Message struct {
 type Publisher struct {
 	cfg     Config
 	log     zerolog.Logger
-	writer  *kafka.Writer
+	kafka   *kafkaClient
 	workers []*worker
 	pool    sync.Pool
-	headers []kafka.Header
 
 	stop    chan struct{} // closed by Close: drain the queue and exit
 	abandon chan struct{} // closed when Close's deadline passed: give up retrying
@@ -108,23 +112,37 @@ type Publisher struct {
 // worker is one of the goroutines that write batches to Kafka, with its part
 // of the queue and the batch it is writing, which the guard may spool.
 type worker struct {
-	queue chan *Message
+	queue  chan *Message
+	prod   *producer
+	wake   chan struct{} // Publish wakes a lingering worker whose queue holds a full batch
+	wakeAt atomic.Int64  // from how many queued events on; math.MaxInt64 while not lingering
 
-	recs   []spool.Record  // the records of the batch being handled
-	msgs   []kafka.Message // the same, as written to Kafka
-	unsent []spool.Record  // those Kafka did not acknowledge
+	recs   []spool.Record // the records of the batch being handled
+	todo   []int32        // the indices of those still to write
+	unsent []spool.Record // those Kafka did not acknowledge
 
 	mu      sync.Mutex
 	busy    bool           // holds events taken from the queue
 	batch   []spool.Record // being written to Kafka; nil while none is
+	state   []recordState  // of each record of batch
+	pending int            // how many of batch are pending
 	oldest  time.Time      // earliest Time in batch
 	started time.Time      // when the write of batch began
 	guarded bool           // the guard tried to spool batch (it does so once)
-	taken   int            // how many of batch, from its start, the guard (or Close) spooled or counted as dropped
+	spare   []spool.Record // the guard's and Close's, to spool records of batch
 }
 
+// recordState is where a record of a worker's batch is.
+type recordState uint8
+
+const (
+	pending recordState = iota // only in memory: neither acknowledged nor taken
+	acked                      // acknowledged by Kafka
+	taken                      // spooled, or counted as dropped, by the guard or Close
+)
+
 // settled reports whether all of w's batch was taken care of; mu held.
-func (w *worker) settled() bool { return w.batch != nil && w.taken == len(w.batch) }
+func (w *worker) settled() bool { return w.batch != nil && w.pending == 0 }
 
 // New starts a Publisher's workers. Register its metrics in m.
 func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
@@ -143,6 +161,7 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
+	headers := []kafkarecord.Header{{Key: event.Header, Value: []byte(event.Version)}}
 	var sp *spool.Spool
 	if cfg.SpoolDir != "" {
 		opt := cfg.Spool
@@ -152,24 +171,10 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 		}
 	}
 	p := &Publisher{
-		cfg: cfg,
-		log: log,
-		writer: &kafka.Writer{
-			Addr:         kafka.TCP(cfg.Brokers...),
-			Topic:        cfg.Topic,
-			Balancer:     &kafka.Murmur2Balancer{},
-			BatchSize:    kafkaBatchSize,
-			BatchBytes:   int64(cfg.BatchBytes),
-			BatchTimeout: kafkaBatchTimeout,
-			WriteTimeout: cfg.WriteTimeout,
-			ReadTimeout:  cfg.WriteTimeout,
-			RequiredAcks: kafka.RequireAll,
-			MaxAttempts:  3,
-			Compression:  codec,
-			Transport:    &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 10 * time.Second},
-		},
+		cfg:     cfg,
+		log:     log,
+		kafka:   newKafkaClient(cfg, codec, headers),
 		workers: make([]*worker, cfg.Workers),
-		headers: []kafka.Header{{Key: event.Header, Value: []byte(event.Version)}},
 		stop:    make(chan struct{}),
 		abandon: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -195,7 +200,8 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 			size++
 		}
 		capacity += size
-		w := &worker{queue: make(chan *Message, size)}
+		w := &worker{queue: make(chan *Message, size), prod: newProducer(p.kafka), wake: make(chan struct{}, 1)}
+		w.wakeAt.Store(math.MaxInt64)
 		p.workers[i] = w
 		p.working.Add(1)
 		go p.work(w)
@@ -216,38 +222,39 @@ func orDefault[T int | time.Duration](v *T, def T) {
 	}
 }
 
-// kafkaBatchSize is kafka-go's per-partition batch: it allocates room for
-// that many messages (about 160 bytes each) for every partition batch it
-// starts, so a worker's batch of Config.BatchSize events goes out as several
-// produce requests of this size rather than as one huge allocation per
-// partition (which cost more CPU in garbage collection than the write).
-const kafkaBatchSize = 256
-
-// kafkaBatchTimeout is how long kafka-go waits for a partition batch to fill.
-// The workers hand it whole batches already (Config.Linger), so it should
-// send at once; its default of 1 s would hold every synchronous write.
-const kafkaBatchTimeout = 100 * time.Microsecond
-
-func compression(name string) (kafka.Compression, error) {
+// compression returns the codec of a Config.Compression; nil for none.
+func compression(name string) (compress.Codec, error) {
 	switch name {
 	case "", "none":
-		return 0, nil
+		return nil, nil
 	case "gzip":
-		return kafka.Gzip, nil
+		return compress.Gzip.Codec(), nil
 	case "snappy":
-		return kafka.Snappy, nil
+		return compress.Snappy.Codec(), nil
 	case "lz4":
-		return kafka.Lz4, nil
+		return compress.Lz4.Codec(), nil
 	case "zstd":
-		return kafka.Zstd, nil
+		return compress.Zstd.Codec(), nil
 	}
-	return 0, fmt.Errorf("publish: unknown compression %q; use none, gzip, snappy, lz4 or zstd", name)
+	return nil, fmt.Errorf("publish: unknown compression %q; use none, gzip, snappy, lz4 or zstd", name)
 }
+
+// How a worker retries a write that failed: after retryBackoff, doubling up
+// to maxBackoff. Without a spool it retries until Kafka takes the events or
+// Close gives up; with one, spoolAttempts attempts in all (kafka-go's Writer
+// made 3 too), enough for a leader that moved, and then the events go to the
+// spool, whose replayer retries for as long as it takes. The guard spools
+// them sooner when the attempts take longer than Config.SpoolAfter.
+const (
+	retryBackoff  = 100 * time.Millisecond
+	maxBackoff    = 5 * time.Second
+	spoolAttempts = 3
+)
 
 // Probe asks the brokers for the topic's metadata; the Publisher counts as
 // healthy once this or a write succeeded.
 func (p *Publisher) Probe(ctx context.Context) error {
-	client := &kafka.Client{Addr: p.writer.Addr, Timeout: 5 * time.Second}
+	client := &kafka.Client{Addr: p.kafka.addr, Timeout: 5 * time.Second}
 	resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{p.cfg.Topic}})
 	if err != nil {
 		return fmt.Errorf("cannot reach Kafka at %v: %w; check -kafka-brokers", p.cfg.Brokers, err)
@@ -309,8 +316,15 @@ func (p *Publisher) Publish(m *Message) bool {
 		}
 		// The disk refuses it; Kafka may take it (out of order, but kept).
 	}
+	w := p.queueOf(m.Key)
 	select {
-	case p.queueOf(m.Key).queue <- m:
+	case w.queue <- m:
+		if int64(len(w.queue)) >= w.wakeAt.Load() {
+			select {
+			case w.wake <- struct{}{}: // the worker's batch is full: write it now
+			default:
+			}
+		}
 		return true
 	default:
 	}
@@ -335,11 +349,7 @@ func (p *Publisher) Publish(m *Message) bool {
 // shared queue, two workers raced each other and a later batch of a key could
 // reach its partition before an earlier one, above all while retrying.)
 func (p *Publisher) queueOf(key []byte) *worker {
-	h := uint32(2166136261) // FNV-1a
-	for _, c := range key {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	return p.workers[h%uint32(len(p.workers))]
+	return p.workers[murmur2(key)%uint32(len(p.workers))]
 }
 
 // QueueLen is the number of messages waiting.
@@ -365,12 +375,10 @@ func (p *Publisher) Close(ctx context.Context) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	var err error
-	finished := false
 wait:
 	for {
 		select {
 		case <-workersDone:
-			finished = true
 			break wait
 		case <-tick.C:
 			if p.spool != nil && p.onlyOnDisk() {
@@ -383,7 +391,6 @@ wait:
 			// in a write to a hung broker is not waited for.
 			select {
 			case <-workersDone:
-				finished = true
 			case <-time.After(100 * time.Millisecond):
 			}
 			if lost > 0 || p.dropShutdown.Load() > 0 {
@@ -410,12 +417,9 @@ wait:
 		}
 		break
 	}
-	if finished {
-		// kafka-go's Close waits for writes in flight: only when none is.
-		if werr := p.writer.Close(); werr != nil && err == nil {
-			err = werr
-		}
-	}
+	// A write still in flight (to a hung broker) keeps its connection
+	// until it ends; what it holds is in the spool or counted already.
+	p.kafka.close()
 	if p.spool != nil {
 		if n := p.spool.Records(); n > 0 {
 			p.log.Info().Int64("events", n).Int64("bytes", p.spool.Bytes()).Msg("events left in the spool for the next start")
@@ -453,8 +457,8 @@ func (p *Publisher) spillAll() int {
 	for _, w := range p.workers {
 		w.mu.Lock()
 		if w.batch != nil && !w.settled() {
-			p.spill(w.batch[w.taken:])
-			w.taken = len(w.batch)
+			w.spare = w.takePending(w.spare[:0])
+			p.spill(w.spare)
 		}
 		w.mu.Unlock()
 		p.drainQueue(w.queue, p.spill)
@@ -477,7 +481,7 @@ func (p *Publisher) work(w *worker) {
 	defer p.working.Done()
 	batch := make([]*Message, 0, p.cfg.BatchSize)
 	w.recs = make([]spool.Record, 0, p.cfg.BatchSize)
-	w.msgs = make([]kafka.Message, 0, p.cfg.BatchSize)
+	w.todo = make([]int32, 0, p.cfg.BatchSize)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for {
@@ -496,16 +500,29 @@ func (p *Publisher) work(w *worker) {
 		size := len(first.Value)
 		batch, size = drain(w.queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
 		if len(batch) < p.cfg.BatchSize && size < p.cfg.BatchBytes {
-			// Let events gather instead of waking for each one: a worker
-			// that sleeps is not woken by the handlers' sends, and one
+			// Let events gather instead of waking for each one: one
 			// write of many events costs Kafka and us far less than many
-			// writes of few.
-			linger.Reset(p.cfg.Linger)
+			// writes of few. The batch is written after Linger, or as
+			// soon as the queue holds the rest of a full one (counted in
+			// events of the size seen so far), whichever comes first.
+			avg := size/len(batch) + 1
+			need := max(min(p.cfg.BatchSize-len(batch), (p.cfg.BatchBytes-size)/avg), 1)
 			select {
-			case <-linger.C:
-			case <-p.stop:
-				linger.Stop()
+			case <-w.wake: // left from an earlier batch
+			default:
 			}
+			w.wakeAt.Store(int64(need))
+			if len(w.queue) < need { // else Publish may have missed wakeAt
+				linger.Reset(p.cfg.Linger)
+				select {
+				case <-linger.C:
+				case <-w.wake:
+					linger.Stop()
+				case <-p.stop:
+					linger.Stop()
+				}
+			}
+			w.wakeAt.Store(math.MaxInt64)
 			batch, _ = drain(w.queue, batch, size, p.cfg.BatchSize, p.cfg.BatchBytes)
 		}
 		oldest := p.observeQueue(batch)
@@ -564,34 +581,78 @@ func (p *Publisher) observeQueue(batch []*Message) time.Time {
 	return oldest
 }
 
-// begin records that w writes batch now, for the guard; end that it is done,
-// and how many of batch, from its start, the guard (or Close) spooled or
-// counted as dropped meanwhile.
+// begin records that w writes batch now, for the guard; end that it is done.
 func (w *worker) begin(batch []spool.Record, oldest time.Time) {
 	w.mu.Lock()
-	w.batch, w.oldest, w.started, w.guarded, w.taken = batch, oldest, time.Now(), false, 0
+	w.batch, w.oldest, w.started, w.guarded = batch, oldest, time.Now(), false
+	w.state = append(w.state[:0], make([]recordState, len(batch))...) // all pending
+	w.pending = len(batch)
 	w.mu.Unlock()
 }
 
-func (w *worker) end() (taken int) {
+func (w *worker) end() {
 	w.mu.Lock()
-	taken = w.taken
-	w.batch, w.guarded, w.taken = nil, false, 0
+	w.batch, w.guarded = nil, false
 	w.mu.Unlock()
-	return taken
 }
 
-// allTaken reports whether Close took care of all of w's batch.
-func (w *worker) allTaken() bool {
+// pendingIndices returns the indices of the records of w's batch still to
+// write, in order.
+func (w *worker) pendingIndices() []int32 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.settled()
+	w.todo = w.todo[:0]
+	for i, st := range w.state[:len(w.batch)] {
+		if st == pending {
+			w.todo = append(w.todo, int32(i))
+		}
+	}
+	return w.todo
+}
+
+// ack records that Kafka acknowledged the records of w's batch at indices
+// done, and returns how many of them the guard had spooled already.
+func (w *worker) ack(done []int32) (afterSpool int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, i := range done {
+		switch w.state[i] {
+		case pending:
+			w.pending--
+		case taken:
+			afterSpool++
+		}
+		w.state[i] = acked
+	}
+	return afterSpool
+}
+
+// takePending appends the pending records of w's batch to dst, in order,
+// and marks them taken: the caller spools them or counts them as dropped.
+// mu held.
+func (w *worker) takePending(dst []spool.Record) []spool.Record {
+	for i, st := range w.state[:len(w.batch)] {
+		if st == pending {
+			dst = append(dst, w.batch[i])
+			w.state[i] = taken
+		}
+	}
+	w.pending = 0
+	return dst
+}
+
+// take is takePending with mu taken.
+func (w *worker) take(dst []spool.Record) []spool.Record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.takePending(dst)
 }
 
 // write writes recs to Kafka. With a spool, what Kafka did not acknowledge
-// goes to the spool at once (unless the guard spooled it already); without
-// one, it is retried with backoff until it is acknowledged or Close's
-// deadline passed.
+// after spoolAttempts goes to the spool (unless the guard spooled it
+// already); without one, it is retried with backoff until it is acknowledged
+// or Close's deadline passed. Each attempt writes only what is still pending:
+// neither acknowledged nor taken by the guard.
 func (p *Publisher) write(w *worker, recs []spool.Record, oldest time.Time) {
 	start := time.Now()
 	select {
@@ -604,72 +665,44 @@ func (p *Publisher) write(w *worker, recs []spool.Record, oldest time.Time) {
 	default:
 	}
 	p.batchSize.Observe(float64(len(recs)))
-	w.msgs = p.kafkaMessages(w.msgs[:0], recs)
 	n := int64(len(recs))
 	p.inflight.Add(n)
 	defer p.inflight.Add(-n)
 	w.begin(recs, oldest)
-	backoff := 100 * time.Millisecond
+	defer w.end()
+	backoff := retryBackoff
 	for attempt := 1; ; attempt++ {
-		// Not cancellable on purpose: kafka-go keeps referencing the values
-		// until the write finishes, and they go back to the pool after this.
-		err := p.writer.WriteMessages(context.Background(), w.msgs...)
+		todo := w.pendingIndices()
+		if len(todo) == 0 {
+			return // the guard spooled the rest while we waited
+		}
+		done, err := w.prod.produce(recs, todo)
+		p.acked.Add(uint64(len(done)))
+		if afterSpool := w.ack(done); afterSpool > 0 && p.spool != nil {
+			p.ackedAfterSpool.Add(uint64(afterSpool))
+		}
 		if err == nil {
-			taken := w.end()
-			p.acked.Add(uint64(len(w.msgs)))
-			if taken > 0 && p.spool != nil {
-				p.ackedAfterSpool.Add(uint64(taken))
-			}
 			p.healthy.Store(true)
 			p.writeSeconds.ObserveSince(start)
 			return
 		}
 		p.failedWrites.Inc()
 		p.healthy.Store(false)
-		var werrs kafka.WriteErrors
-		perMessage := errors.As(err, &werrs) && len(werrs) == len(w.msgs)
-		if p.spool != nil {
-			// recs[i] is w.msgs[i]: what the guard spooled is a prefix.
-			taken := w.end()
-			w.unsent = w.unsent[:0]
-			for i := range w.msgs {
-				switch {
-				case perMessage && werrs[i] == nil:
-					p.acked.Inc()
-				case i >= taken:
-					w.unsent = append(w.unsent, recs[i])
-				}
-			}
+		if p.spool != nil && attempt >= spoolAttempts {
+			w.unsent = w.take(w.unsent[:0])
 			p.spoolOrDrop(w.unsent, "write failed: "+err.Error())
 			return
 		}
-		if perMessage {
-			// Keep what Kafka did not acknowledge, in recs and w.msgs alike.
-			kept := 0
-			for i, werr := range werrs {
-				if werr != nil {
-					recs[kept], w.msgs[kept] = recs[i], w.msgs[i]
-					kept++
-				}
-			}
-			p.acked.Add(uint64(len(w.msgs) - kept))
-			recs, w.msgs = recs[:kept], w.msgs[:kept]
-		}
-		if attempt == 1 || attempt%10 == 0 {
-			p.log.Warn().Err(err).Int("events", len(w.msgs)).Int("attempt", attempt).Msg("cannot write to Kafka; retrying")
+		if p.spool == nil && (attempt == 1 || attempt%10 == 0) { // with one, spooling is logged
+			p.log.Warn().Err(err).Int("events", len(todo)-len(done)).Int("attempt", attempt).Msg("cannot write to Kafka; retrying")
 		}
 		select {
 		case <-p.abandon:
-			if w.end() == 0 {
-				p.dropShutdown.Add(uint64(len(w.msgs)))
-			}
+			w.unsent = w.take(w.unsent[:0])
+			p.spill(w.unsent)
 			return
 		case <-time.After(backoff):
 		}
-		if w.allTaken() { // Close counted them while we waited
-			w.end()
-			return
-		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }

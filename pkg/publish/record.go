@@ -1,30 +1,18 @@
 package publish
 
 import (
-	"github.com/segmentio/kafka-go"
-
 	"github.com/pixel-pipeline/pixel/pkg/spool"
 )
 
 // An event on the publish path is a spool.Record (key, value, arrival time)
-// everywhere: in a Message, in a batch, in the spool. These are the two
-// conversions left, each written once: from the pooled messages of a batch to
-// their records, and from records to what kafka-go writes.
+// everywhere: in a Message, in a batch, in the spool. The one conversion left
+// is from the pooled messages of a batch to their records; records are
+// encoded into Kafka record batches by produce.go.
 
 // records appends the records of batch to dst.
 func records(dst []spool.Record, batch []*Message) []spool.Record {
 	for _, m := range batch {
 		dst = append(dst, m.Record)
-	}
-	return dst
-}
-
-// kafkaMessages appends recs to dst as kafka-go messages, with the format
-// header, and the arrival time as the record's timestamp (kafka-go would read
-// the clock once per message otherwise).
-func (p *Publisher) kafkaMessages(dst []kafka.Message, recs []spool.Record) []kafka.Message {
-	for _, r := range recs {
-		dst = append(dst, kafka.Message{Key: r.Key, Value: r.Value, Headers: p.headers, Time: r.Time})
 	}
 	return dst
 }

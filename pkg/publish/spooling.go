@@ -1,13 +1,10 @@
 package publish
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/pixel-pipeline/pixel/pkg/logging"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
@@ -288,10 +285,24 @@ func (p *Publisher) guardWorker(w *worker, now time.Time) {
 		p.healthy.Store(false) // Kafka does not answer in time
 	}
 	if w.batch != nil && !w.guarded && now.Sub(w.oldest) >= due {
-		// Once per batch. What the spool refuses stays with the worker,
-		// which spools it again or counts it as dropped if Kafka fails it.
+		// Once per batch, what Kafka has not acknowledged yet. What the
+		// spool refuses stays with the worker, which spools it again or
+		// counts it as dropped if Kafka fails it.
 		w.guarded = true
-		w.taken, _ = p.spoolRecords(w.batch, "Kafka has not acknowledged events within -publish-spool-after")
+		w.spare = w.spare[:0]
+		for i, st := range w.state[:len(w.batch)] {
+			if st == pending {
+				w.spare = append(w.spare, w.batch[i])
+			}
+		}
+		n, _ := p.spoolRecords(w.spare, "Kafka has not acknowledged events within -publish-spool-after")
+		for i := 0; n > 0; i++ {
+			if w.state[i] == pending {
+				w.state[i] = taken
+				w.pending--
+				n--
+			}
+		}
 	}
 	stuck := overdue && w.settled()
 	w.mu.Unlock()
@@ -306,9 +317,11 @@ func (p *Publisher) guardWorker(w *worker, now time.Time) {
 // spool is empty. It stops when Close begins; the spool keeps the rest.
 func (p *Publisher) replay() {
 	defer p.bg.Done()
+	prod := newProducer(p.kafka)
 	recs := make([]spool.Record, 0, p.cfg.BatchSize)
-	msgs := make([]kafka.Message, 0, p.cfg.BatchSize)
-	backoff := 100 * time.Millisecond
+	todo := make([]int32, 0, p.cfg.BatchSize)
+	var written []bool
+	backoff := retryBackoff
 	failures := 0
 	for {
 		if !p.spooling.Load() {
@@ -346,31 +359,53 @@ func (p *Publisher) replay() {
 			p.sleep(10 * time.Millisecond)
 			continue
 		}
-		msgs = p.kafkaMessages(msgs[:0], recs)
-		start := time.Now()
-		p.replayStart.Store(start.UnixNano())
-		err = p.writer.WriteMessages(context.Background(), msgs...)
-		p.replayStart.Store(0)
-		if err != nil {
+		// Write the batch, retrying what Kafka did not acknowledge, before
+		// the next one: a key's events stay in order.
+		todo = todo[:0]
+		for i := range recs {
+			todo = append(todo, int32(i))
+		}
+		written = append(written[:0], make([]bool, len(recs))...)
+		for len(todo) > 0 {
+			start := time.Now()
+			p.replayStart.Store(start.UnixNano())
+			done, err := prod.produce(recs, todo)
+			p.replayStart.Store(0)
+			p.acked.Add(uint64(len(done)))
+			p.replayed.Add(uint64(len(done)))
+			if err == nil {
+				if failures > 0 {
+					p.log.Info().Int("failed_attempts", failures).Int64("spooled", p.spool.Records()).Msg("Kafka takes events again; replaying the disk spool")
+				}
+				failures, backoff = 0, retryBackoff
+				p.healthy.Store(true)
+				p.writeSeconds.ObserveSince(start)
+				p.commit(cur)
+				break
+			}
+			for _, i := range done {
+				written[i] = true
+			}
+			kept := todo[:0]
+			for _, i := range todo {
+				if !written[i] {
+					kept = append(kept, i)
+				}
+			}
+			todo = kept
 			p.failedWrites.Inc()
 			p.healthy.Store(false)
-			p.spool.Rewind()
 			if failures++; failures == 1 || failures%30 == 0 {
 				p.log.Warn().Err(err).Int("attempt", failures).Int64("spooled", p.spool.Records()).Msg("Kafka still cannot take the spooled events; retrying")
 			}
 			p.sleep(backoff)
 			backoff = min(2*backoff, 2*time.Second)
-			continue
+			select {
+			case <-p.stop:
+				return // not committed: the spool keeps the batch for the next start
+			default:
+			}
 		}
-		if failures > 0 {
-			p.log.Info().Int("failed_attempts", failures).Int64("spooled", p.spool.Records()).Msg("Kafka takes events again; replaying the disk spool")
-		}
-		failures, backoff = 0, 100*time.Millisecond
-		p.healthy.Store(true)
-		p.writeSeconds.ObserveSince(start)
-		p.acked.Add(uint64(len(msgs)))
-		p.replayed.Add(uint64(len(msgs)))
-		p.commit(cur)
 	}
 }
 

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -73,10 +75,10 @@ const hexDigits = "0123456789abcdef"
 func AppendString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := skipPlain(s, 0); i < len(s); i = skipPlain(s, i) {
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
+			i++ // marked by a borrow in skipPlain, but plain
 			continue
 		}
 		if c < utf8.RuneSelf {
@@ -110,3 +112,51 @@ func AppendString(dst, s []byte) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// skipPlain returns the index of the first byte of s from i on that
+// AppendString must look at (see escapeMask), or len(s). Most of what the
+// collector encodes (ids, URLs, user agents) is printable ASCII: it is
+// skipped eight bytes at a time. It may stop early at a plain byte, never
+// late.
+func skipPlain(s []byte, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		if m := escapeMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	if i == len(s) {
+		return i
+	}
+	if len(s) >= 8 {
+		// The last eight bytes hold the tail; those before i are shifted
+		// out (a borrow from one of them may mark a tail byte falsely).
+		m := escapeMask(binary.LittleEndian.Uint64(s[len(s)-8:])) >> (8 * (8 - (len(s) - i)))
+		if m == 0 {
+			return len(s)
+		}
+		return i + bits.TrailingZeros64(m)>>3
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
+}
+
+const (
+	ones = 0x0101010101010101 // 0x01 in every byte
+	high = 0x8080808080808080 // the top bit of every byte
+)
+
+// escapeMask has the top bit set in each byte of w (eight bytes of a string,
+// little-endian) that AppendString must look at: a control character, a
+// quote, a backslash or a byte of multi-byte UTF-8; it is 0 when there is
+// none. Bytes above the first such byte may be marked falsely (a borrow
+// runs upwards), the lowest marked byte never is: callers use only that one.
+func escapeMask(w uint64) uint64 {
+	return (w-ones*0x20)&^w&high | hasZero(w^(ones*'"')) | hasZero(w^(ones*'\\')) | w&high
+}
+
+// hasZero marks the zero bytes of x as escapeMask does.
+func hasZero(x uint64) uint64 { return (x - ones) &^ x & high }

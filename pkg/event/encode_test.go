@@ -175,6 +175,9 @@ func TestAppendString(t *testing.T) {
 		{"overlong encoding", "\xc0\xaf", `"\ufffd\ufffd"`},
 		{"continuation byte alone", "\x80ok", `"\ufffdok"`},
 		{"mixed", "\"\xff\n", `"\"\ufffd\n"`},
+		{"escapes after whole words", "0123456789abcdef\"0123456\x00", `"0123456789abcdef\"0123456\u0000"`},
+		{"one per word", "0123456\\0123456é0123456\xff", `"0123456\\0123456é0123456\ufffd"`},
+		{"several in one word", "a\"b\\c\td\x01", `"a\"b\\c\td\u0001"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := AppendString([]byte("x"), []byte(tc.in))

@@ -73,6 +73,7 @@ type Hit struct {
 	sessionID []byte
 	eventID   []byte
 	ip        []byte
+	query     []byte // decoded query parameters of a GET /p.gif hit
 	scratch   []byte // unescaped JSON strings of a POST /collect event
 	resolved  bool   // visitorID, sessionID and ip are known for this request
 }
@@ -118,7 +119,7 @@ func (h *Hit) FromRequest(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) 
 	if optedOut(&ctx.Request.Header, &cfg.Privacy) {
 		return ErrOptedOut
 	}
-	if err := ParseQuery(ctx.QueryArgs(), h, &cfg.Limits, now); err != nil {
+	if err := ParseRawQuery(ctx.URI().QueryString(), h, &cfg.Limits, now); err != nil {
 		return err
 	}
 	if err := h.refererURL(ctx, &cfg.Limits); err != nil {

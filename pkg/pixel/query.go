@@ -2,7 +2,9 @@ package pixel
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 	"unsafe"
@@ -51,29 +53,134 @@ var defaultEvent = []byte("PageView")
 // id, ev, eid, dl, rl, ts and cd[...]. Unknown parameters (cache busters) are
 // ignored; for a repeated parameter the first one counts. now is the receive
 // time, used to judge ts. The event borrows args' memory and h's buffers.
-// The returned error is an *InvalidError naming the reason.
+// The returned error is an *InvalidError naming the reason. The request
+// path parses the raw query with ParseRawQuery instead; both give the same
+// event.
 func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
 	for key, val := range args.All() {
-		if param := paramOf(key, eventParams); param != 0 {
-			if !h.first(param) {
-				continue
-			}
-			if err := h.setParam(param, val, lim, now); err != nil {
-				return err
-			}
-			continue
-		}
-		if len(key) < 5 || !bytes.HasPrefix(key, cdPrefix) || key[len(key)-1] != ']' {
-			continue
-		}
-		key = key[len(cdPrefix) : len(key)-1]
-		if param := paramOf(key, customParams); param == 0 || h.first(param) {
-			if err := h.setCustom(param, key, val, lim); err != nil {
-				return err
-			}
+		if err := h.queryParam(key, val, lim, now); err != nil {
+			return err
 		}
 	}
 	return h.finishEvent()
+}
+
+// ParseRawQuery is ParseQuery for a raw query string q, what follows the
+// '?' of a request URI: it splits q at '&' and each parameter at its first
+// '=', and decodes %XX and '+' as fasthttp.Args does (a '%' not followed by
+// two hex digits stays as it is), in one pass and without copying what has
+// nothing to decode. The event borrows q's memory and h's buffers.
+func ParseRawQuery(q []byte, h *Hit, lim *Limits, now time.Time) error {
+	// Decoding never lengthens text, so what is decoded into h.query
+	// never moves once it has room for all of q.
+	if cap(h.query) < len(q) {
+		h.query = make([]byte, 0, len(q))
+	}
+	h.query = h.query[:0]
+	for len(q) > 0 {
+		param := q
+		if i := bytes.IndexByte(q, '&'); i >= 0 {
+			param, q = q[:i], q[i+1:]
+		} else {
+			q = nil
+		}
+		key, val := param, []byte(nil)
+		if i := bytes.IndexByte(param, '='); i >= 0 {
+			key, val = param[:i], param[i+1:]
+		}
+		key = h.unescape(key)
+		val = h.unescape(val)
+		if err := h.queryParam(key, val, lim, now); err != nil {
+			return err
+		}
+	}
+	return h.finishEvent()
+}
+
+// unescape returns s decoded as fasthttp.Args decodes a key or a value:
+// s itself when it has nothing to decode, else its decoded text in
+// h.query, which stays in place until the next ParseRawQuery.
+func (h *Hit) unescape(s []byte) []byte {
+	i := indexEscape(s)
+	if i < 0 {
+		return s
+	}
+	start := len(h.query)
+	b := h.query[start : start+len(s)] // within the capacity ParseRawQuery made
+	n := copy(b, s[:i])
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '+':
+			c = ' '
+		case '%':
+			// A '%' without two hex digits after it stays as it is.
+			if i+2 < len(s) {
+				if hi, lo := unhex[s[i+1]], unhex[s[i+2]]; hi|lo <= 0xf {
+					c = hi<<4 | lo
+					i += 2
+				}
+			}
+		}
+		b[n] = c
+		n++
+	}
+	h.query = h.query[:start+n]
+	return b[:n:n]
+}
+
+// indexEscape returns the index of the first '%' or '+' in s, or -1,
+// looking at eight bytes at a time.
+func indexEscape(s []byte) int {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(s[i:])
+		pct, plus := w^(ones*'%'), w^(ones*'+')
+		// The top bit of each zero byte, and maybe of bytes above the
+		// first: only the lowest one counts.
+		if m := ((pct-ones)&^pct | (plus-ones)&^plus) & high; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == '%' || s[i] == '+' {
+			return i
+		}
+	}
+	return -1
+}
+
+// unhex is the value of each hex digit; 0xff for any other byte.
+var unhex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	for i, c := range "ABCDEF" {
+		t[c] = byte(10 + i)
+	}
+	return t
+}()
+
+// queryParam handles one parameter of a query, already decoded.
+func (h *Hit) queryParam(key, val []byte, lim *Limits, now time.Time) error {
+	if param := paramOf(key, eventParams); param != 0 {
+		if !h.first(param) {
+			return nil
+		}
+		return h.setParam(param, val, lim, now)
+	}
+	if len(key) < 5 || !bytes.HasPrefix(key, cdPrefix) || key[len(key)-1] != ']' {
+		return nil
+	}
+	key = key[len(cdPrefix) : len(key)-1]
+	if param := paramOf(key, customParams); param == 0 || h.first(param) {
+		return h.setCustom(param, key, val, lim)
+	}
+	return nil
 }
 
 var cdPrefix = []byte("cd[")

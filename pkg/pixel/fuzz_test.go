@@ -202,7 +202,7 @@ func FuzzOptedOut(f *testing.F) {
 		}
 		for _, p := range []Privacy{{}, {HonorGPC: true}, {HonorDNT: true}, {HonorGPC: true, HonorDNT: true}} {
 			want := p.HonorGPC && says(gpc...) || p.HonorDNT && says(dnt...)
-			if got := optedOut(&req.Header, &p); got != want {
+			if got := signalled(&req.Header, &p); got != want {
 				t.Fatalf("Sec-GPC %q, DNT %q, %+v: opted out %v, want %v", gpc, dnt, p, got, want)
 			}
 		}

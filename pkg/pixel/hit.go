@@ -75,7 +75,14 @@ type Hit struct {
 	ip        []byte
 	query     []byte // decoded query parameters of a GET /p.gif hit
 	scratch   []byte // unescaped JSON strings of a POST /collect event
-	resolved  bool   // visitorID, sessionID and ip are known for this request
+
+	// What the request carries, read once for all its events by readRequest.
+	read          bool
+	optedOut      bool
+	visitorCookie []byte // a valid _pxid the request sent, borrowed from it; nil if none
+	sessionCookie []byte
+
+	resolved bool // visitorID, sessionID and ip are known for this request
 }
 
 var hitPool = sync.Pool{New: func() any { return new(Hit) }}
@@ -95,6 +102,8 @@ func (h *Hit) Reset() {
 	h.visitorID = h.visitorID[:0]
 	h.sessionID = h.sessionID[:0]
 	h.ip = h.ip[:0]
+	h.read, h.optedOut = false, false
+	h.visitorCookie, h.sessionCookie = nil, nil
 	h.resolved = false
 }
 
@@ -116,7 +125,7 @@ func (h *Hit) resetEvent() {
 // receive time). It returns ErrOptedOut when a privacy signal applies, or the
 // *InvalidError that makes the hit invalid. The event borrows ctx's memory.
 func (h *Hit) FromRequest(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error {
-	if optedOut(&ctx.Request.Header, &cfg.Privacy) {
+	if h.readRequest(&ctx.Request.Header, &cfg.Privacy); h.optedOut {
 		return ErrOptedOut
 	}
 	if err := ParseRawQuery(ctx.URI().QueryString(), h, &cfg.Limits, now); err != nil {
@@ -138,7 +147,10 @@ func (h *Hit) FromRequest(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) 
 // body's and h's memory until the next call.
 func (h *Hit) FromBody(ctx *fasthttp.RequestCtx, cfg *Config, b *Body, now time.Time) error {
 	h.resetEvent()
-	if optedOut(&ctx.Request.Header, &cfg.Privacy) {
+	if !h.read {
+		h.readRequest(&ctx.Request.Header, &cfg.Privacy)
+	}
+	if h.optedOut {
 		b.Skip()
 		return ErrOptedOut
 	}
@@ -192,14 +204,13 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 // resolve finds the visitor and session (from the cookies, else new ids)
 // and the client IP of the request, once per request.
 func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
-	hdr := &ctx.Request.Header
-	if id := cookieID(hdr, VisitorCookie); id != nil {
-		h.visitorID = append(h.visitorID[:0], id...)
+	if h.visitorCookie != nil {
+		h.visitorID = append(h.visitorID[:0], h.visitorCookie...)
 	} else {
 		h.visitorID = AppendNewID(h.visitorID[:0])
 	}
-	if id := cookieID(hdr, SessionCookie); id != nil {
-		h.sessionID = append(h.sessionID[:0], id...)
+	if h.sessionCookie != nil {
+		h.sessionID = append(h.sessionID[:0], h.sessionCookie...)
 	} else {
 		h.sessionID = AppendNewID(h.sessionID[:0])
 	}
@@ -214,18 +225,36 @@ func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 	h.resolved = true
 }
 
-// cookieID returns the first value of the cookie name that is a valid id
-// (ValidCookieID), or nil. A request can carry several cookies of one name
-// (set for another Domain or Path, by a script of the page, or forged): a
-// malformed one must not cost the visitor the id we issued, so all of them
-// are looked at, in the order sent. The value borrows hdr's memory.
-func cookieID(hdr *fasthttp.RequestHeader, name string) []byte {
+// readRequest reads, in one pass over the request's cookies, the visitor
+// and session cookies and the opt-out cookie, then the privacy headers.
+//
+// A request can carry several cookies of one name (set for another Domain
+// or Path, by a script of the page, or forged): a malformed id must not
+// cost the visitor the id we issued, so the first valid one of each name
+// counts (ValidCookieID), in the order sent. An opt-out cookie counts with
+// any non-empty value, even after an empty one: a signal repeated with
+// different values counts when any of them opts out, as for the headers
+// (signalled). The ids borrow hdr's memory.
+func (h *Hit) readRequest(hdr *fasthttp.RequestHeader, p *Privacy) {
+	h.visitorCookie, h.sessionCookie = nil, nil
+	optOut := false
 	for k, v := range hdr.Cookies() {
-		if string(k) == name && ValidCookieID(v) {
-			return v
+		switch {
+		case string(k) == VisitorCookie:
+			if h.visitorCookie == nil && ValidCookieID(v) {
+				h.visitorCookie = v
+			}
+		case string(k) == SessionCookie:
+			if h.sessionCookie == nil && ValidCookieID(v) {
+				h.sessionCookie = v
+			}
+		}
+		if len(v) > 0 && p.OptOutCookie != "" && string(k) == p.OptOutCookie {
+			optOut = true
 		}
 	}
-	return nil
+	h.optedOut = optOut || signalled(hdr, p)
+	h.read = true
 }
 
 // peerAddr is the connection's remote address without allocating, and
@@ -269,18 +298,11 @@ func setCookie(resp *fasthttp.ResponseHeader, ck *fasthttp.Cookie, c *CookieConf
 	resp.SetCookie(ck)
 }
 
-// optedOut reports whether a privacy signal that the configuration honours
-// is present. A signal repeated with different values counts when any of
-// them opts out: a browser or a proxy may add a header line or a cookie
+// signalled reports whether a privacy header that the configuration
+// honours opts out. A signal repeated with different values counts when any
+// of them opts out: a browser or a proxy may add a header line or a cookie
 // after one the page sent, and doubt is resolved in the visitor's favour.
-func optedOut(hdr *fasthttp.RequestHeader, p *Privacy) bool {
-	if p.OptOutCookie != "" {
-		for k, v := range hdr.Cookies() {
-			if len(v) > 0 && string(k) == p.OptOutCookie {
-				return true
-			}
-		}
-	}
+func signalled(hdr *fasthttp.RequestHeader, p *Privacy) bool {
 	if p.HonorGPC && headerSaysOne(hdr, "Sec-GPC") {
 		return true
 	}

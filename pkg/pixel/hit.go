@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -274,28 +275,56 @@ func (h *Hit) SetCookies(resp *fasthttp.ResponseHeader, c *CookieConfig) {
 	WriteCookies(resp, c, h.visitorID, h.sessionID)
 }
 
-// WriteCookies writes the visitor and session cookies with the given ids.
+// WriteCookies writes the visitor and session cookies with the given ids
+// (valid ids: ValidCookieID, AppendNewID). Each Set-Cookie value is
+// formatted in one go, byte for byte as fasthttp.Cookie formats it
+// (TestCookieBytes), instead of through a Cookie's attribute setters and
+// copies.
 func WriteCookies(resp *fasthttp.ResponseHeader, c *CookieConfig, visitorID, sessionID []byte) {
-	ck := fasthttp.AcquireCookie()
-	setCookie(resp, ck, c, VisitorCookie, visitorID, c.VisitorMaxAge)
-	ck.Reset()
-	setCookie(resp, ck, c, SessionCookie, sessionID, c.SessionTimeout)
-	fasthttp.ReleaseCookie(ck)
+	var buf [256]byte
+	resp.SetCanonical(headerSetCookie, appendCookie(buf[:0], c, VisitorCookie, visitorID, c.VisitorMaxAge))
+	resp.SetCanonical(headerSetCookie, appendCookie(buf[:0], c, SessionCookie, sessionID, c.SessionTimeout))
 }
 
-func setCookie(resp *fasthttp.ResponseHeader, ck *fasthttp.Cookie, c *CookieConfig, name string, value []byte, maxAge time.Duration) {
-	ck.SetKey(name)
-	ck.SetValueBytes(value)
-	ck.SetPath("/")
-	ck.SetMaxAge(int(maxAge / time.Second))
-	if c.Domain != "" {
-		ck.SetDomain(c.Domain)
+var headerSetCookie = []byte(fasthttp.HeaderSetCookie)
+
+// appendCookie appends the Set-Cookie value of cookie name with value and
+// maxAge as c configures it: Path=/, Max-Age, Domain, Secure and SameSite,
+// in fasthttp's order and spelling.
+func appendCookie(dst []byte, c *CookieConfig, name string, value []byte, maxAge time.Duration) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, '=')
+	dst = append(dst, value...)
+	if s := int64(maxAge / time.Second); s != 0 {
+		dst = append(dst, "; max-age="...)
+		dst = strconv.AppendInt(dst, max(s, 0), 10)
 	}
-	// Secure first: SetSameSite(None) turns Secure on, as browsers require,
-	// and must not be undone.
-	ck.SetSecure(c.Secure)
-	ck.SetSameSite(c.SameSite)
-	resp.SetCookie(ck)
+	if c.Domain != "" {
+		dst = append(dst, "; domain="...)
+		for i := 0; i < len(c.Domain); i++ {
+			b := c.Domain[i]
+			if b == ';' { // would end the attribute: fasthttp.Cookie.SetDomain blanks it
+				b = ' '
+			}
+			dst = append(dst, b)
+		}
+	}
+	dst = append(dst, "; path=/"...)
+	// SameSite=None is always Secure, as browsers require.
+	if c.Secure || c.SameSite == fasthttp.CookieSameSiteNoneMode {
+		dst = append(dst, "; secure"...)
+	}
+	switch c.SameSite {
+	case fasthttp.CookieSameSiteDefaultMode:
+		dst = append(dst, "; SameSite"...)
+	case fasthttp.CookieSameSiteLaxMode:
+		dst = append(dst, "; SameSite=Lax"...)
+	case fasthttp.CookieSameSiteStrictMode:
+		dst = append(dst, "; SameSite=Strict"...)
+	case fasthttp.CookieSameSiteNoneMode:
+		dst = append(dst, "; SameSite=None"...)
+	}
+	return dst
 }
 
 // signalled reports whether a privacy header that the configuration

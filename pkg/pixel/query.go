@@ -2,9 +2,7 @@ package pixel
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math"
-	"math/bits"
 	"strconv"
 	"time"
 	"unsafe"
@@ -77,19 +75,12 @@ func ParseRawQuery(q []byte, h *Hit, lim *Limits, now time.Time) error {
 		h.query = make([]byte, 0, len(q))
 	}
 	h.query = h.query[:0]
-	for len(q) > 0 {
-		param := q
-		if i := bytes.IndexByte(q, '&'); i >= 0 {
-			param, q = q[:i], q[i+1:]
-		} else {
-			q = nil
+	for i := 0; i < len(q); i++ { // i++ steps over the '&'
+		var key, val []byte
+		key, i = h.decodeQuery(q, i, equalsByte)
+		if i < len(q) && q[i] == '=' {
+			val, i = h.decodeQuery(q, i+1, ampersandByte)
 		}
-		key, val := param, []byte(nil)
-		if i := bytes.IndexByte(param, '='); i >= 0 {
-			key, val = param[:i], param[i+1:]
-		}
-		key = h.unescape(key)
-		val = h.unescape(val)
 		if err := h.queryParam(key, val, lim, now); err != nil {
 			return err
 		}
@@ -97,58 +88,56 @@ func ParseRawQuery(q []byte, h *Hit, lim *Limits, now time.Time) error {
 	return h.finishEvent()
 }
 
-// unescape returns s decoded as fasthttp.Args decodes a key or a value:
-// s itself when it has nothing to decode, else its decoded text in
-// h.query, which stays in place until the next ParseRawQuery.
-func (h *Hit) unescape(s []byte) []byte {
-	i := indexEscape(s)
-	if i < 0 {
-		return s
+// Classes of query bytes for decodeQuery, in the order that makes each
+// one end what the ones before it end: 0 is any other byte.
+const (
+	escapeByte    = 1 + iota // '%', '+'
+	equalsByte               // ends a key
+	ampersandByte            // ends a key or a value
+)
+
+var queryBytes = [256]uint8{'%': escapeByte, '+': escapeByte, '=': equalsByte, '&': ampersandByte}
+
+// decodeQuery decodes the key (end is equalsByte) or the value (end is
+// ampersandByte) that starts at q[i]: it returns the text, a part of q when
+// there is nothing to decode, else its decoded form in h.query, where it
+// stays until the next ParseRawQuery, and the index of the byte that ended
+// it (len(q) at the end of q).
+func (h *Hit) decodeQuery(q []byte, i int, end uint8) ([]byte, int) {
+	start := i
+	for ; i < len(q); i++ {
+		if k := queryBytes[q[i]]; k >= end {
+			return q[start:i], i
+		} else if k == escapeByte {
+			break
+		}
 	}
-	start := len(h.query)
-	b := h.query[start : start+len(s)] // within the capacity ParseRawQuery made
-	n := copy(b, s[:i])
-	for ; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '+':
+	if i == len(q) {
+		return q[start:], i
+	}
+	from := len(h.query)
+	b := h.query[from : from+len(q)-start] // within the capacity ParseRawQuery made
+	n := copy(b, q[start:i])
+	for ; i < len(q); i++ {
+		c := q[i]
+		switch k := queryBytes[c]; {
+		case k >= end:
+			h.query = h.query[:from+n]
+			return b[:n:n], i
+		case c == '+':
 			c = ' '
-		case '%':
+		case c == '%' && i+2 < len(q):
 			// A '%' without two hex digits after it stays as it is.
-			if i+2 < len(s) {
-				if hi, lo := unhex[s[i+1]], unhex[s[i+2]]; hi|lo <= 0xf {
-					c = hi<<4 | lo
-					i += 2
-				}
+			if hi, lo := unhex[q[i+1]], unhex[q[i+2]]; hi|lo <= 0xf {
+				c = hi<<4 | lo
+				i += 2
 			}
 		}
 		b[n] = c
 		n++
 	}
-	h.query = h.query[:start+n]
-	return b[:n:n]
-}
-
-// indexEscape returns the index of the first '%' or '+' in s, or -1,
-// looking at eight bytes at a time.
-func indexEscape(s []byte) int {
-	const ones, high = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		w := binary.LittleEndian.Uint64(s[i:])
-		pct, plus := w^(ones*'%'), w^(ones*'+')
-		// The top bit of each zero byte, and maybe of bytes above the
-		// first: only the lowest one counts.
-		if m := ((pct-ones)&^pct | (plus-ones)&^plus) & high; m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-	}
-	for ; i < len(s); i++ {
-		if s[i] == '%' || s[i] == '+' {
-			return i
-		}
-	}
-	return -1
+	h.query = h.query[:from+n]
+	return b[:n:n], i
 }
 
 // unhex is the value of each hex digit; 0xff for any other byte.

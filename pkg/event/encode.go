@@ -120,7 +120,7 @@ func AppendString(dst, s []byte) []byte {
 // late.
 func skipPlain(s []byte, i int) int {
 	for ; i+8 <= len(s); i += 8 {
-		if m := escapeMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+		if m := escapeMask(binary.LittleEndian.Uint64(s[i : i+8])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
@@ -155,8 +155,7 @@ const (
 // none. Bytes above the first such byte may be marked falsely (a borrow
 // runs upwards), the lowest marked byte never is: callers use only that one.
 func escapeMask(w uint64) uint64 {
-	return (w-ones*0x20)&^w&high | hasZero(w^(ones*'"')) | hasZero(w^(ones*'\\')) | w&high
+	// For a byte below 0x80, b-0x20 has its top bit set when b < 0x20, and
+	// (b^q)-1 when b == q; w itself marks the bytes from 0x80 on.
+	return ((w - ones*0x20) | (w ^ ones*'"' - ones) | (w ^ ones*'\\' - ones) | w) & high
 }
-
-// hasZero marks the zero bytes of x as escapeMask does.
-func hasZero(x uint64) uint64 { return (x - ones) &^ x & high }

@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
@@ -37,7 +38,7 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	}
 	if e.Value != 0 {
 		dst = append(dst, `,"value":`...)
-		dst = strconv.AppendFloat(dst, e.Value, 'g', -1, 64)
+		dst = appendValue(dst, e.Value)
 	}
 	if len(e.Currency) > 0 {
 		dst = append(dst, `,"currency":`...)
@@ -66,6 +67,34 @@ func AppendJSON(dst []byte, e *Event) []byte {
 		dst = AppendString(dst, e.Props)
 	}
 	return append(dst, '}')
+}
+
+// appendValue appends v as strconv.AppendFloat(dst, v, 'g', -1, 64) does.
+// A price (at most two decimals, below a million) takes a short way:
+// its shortest text is its cents with the trailing zeros dropped, because
+// no other decimal of two places lies as near it (TestAppendValue).
+func appendValue(dst []byte, v float64) []byte {
+	a := math.Abs(v)
+	if a >= 1e6 || a < 0.01 {
+		return strconv.AppendFloat(dst, v, 'g', -1, 64)
+	}
+	cents := math.Round(a * 100)
+	if cents/100 != a {
+		return strconv.AppendFloat(dst, v, 'g', -1, 64)
+	}
+	if v < 0 {
+		dst = append(dst, '-')
+	}
+	c := uint64(cents)
+	dst = strconv.AppendUint(dst, c/100, 10)
+	switch c %= 100; {
+	case c == 0:
+	case c%10 == 0:
+		dst = append(dst, '.', byte('0'+c/10))
+	default:
+		dst = append(dst, '.', byte('0'+c/10), byte('0'+c%10))
+	}
+	return dst
 }
 
 const hexDigits = "0123456789abcdef"

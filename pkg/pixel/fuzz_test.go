@@ -109,7 +109,7 @@ func FuzzParseRawQuery(f *testing.F) {
 // exactly the plain decimals within event.MaxAbsValue are accepted, with
 // the value strconv.ParseFloat gives them.
 func FuzzParseValue(f *testing.F) {
-	for _, s := range []string{"19.90", "-5", "0", "007.5", "1e3", "0x1p4", "1_000", "+5", "inf", "NaN", ".5", "5.", "-", "1000000000000001"} {
+	for _, s := range []string{"19.90", "-5", "0", "007.5", "1e3", "0x1p4", "1_000", "+5", "inf", "NaN", ".5", "5.", "-", "1000000000000001", "123456789012.345", "0.000000000000001", "-9999999999999.99", "999999999999999", "0.1234567890123456"} {
 		f.Add(s)
 	}
 	plain := regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)

@@ -425,12 +425,53 @@ func parseValue(b []byte) (float64, error) {
 	if !plainDecimal(b) {
 		return 0, ErrBadValue
 	}
+	if f, ok := parseShortDecimal(b); ok {
+		return f, nil
+	}
 	f, err := strconv.ParseFloat(b2s(b), 64)
 	if err != nil || math.Abs(f) > event.MaxAbsValue {
 		return 0, ErrBadValue
 	}
 	return f, nil
 }
+
+// parseShortDecimal parses a plain decimal of at most 15 digits, what
+// prices are, without strconv: its digits make an integer below 2^53 and
+// its fraction a power of ten below 10^16, both exact as float64, so the
+// one rounding of the division gives the nearest float64, as
+// strconv.ParseFloat does. ok is false for other text.
+func parseShortDecimal(b []byte) (f float64, ok bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var m uint64
+	digits, frac := 0, -1
+	for _, c := range b {
+		if c == '.' {
+			frac = 0
+			continue
+		}
+		m = m*10 + uint64(c-'0')
+		digits++
+		if frac >= 0 {
+			frac++
+		}
+	}
+	if digits > 15 {
+		return 0, false
+	}
+	f = float64(m)
+	if frac > 0 {
+		f /= pow10[frac]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+var pow10 = [16]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 // plainDecimal reports whether b is a decimal number as the README promises
 // it, -?[0-9]+(\.[0-9]+)?, e.g. 19.90: digits with an optional fraction

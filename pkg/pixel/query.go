@@ -106,9 +106,14 @@ var queryBytes = [256]uint8{'%': escapeByte, '+': escapeByte, '=': equalsByte, '
 func (h *Hit) decodeQuery(q []byte, i int, end uint8) ([]byte, int) {
 	start := i
 	for ; i < len(q); i++ {
-		if k := queryBytes[q[i]]; k >= end {
+		k := queryBytes[q[i]]
+		if k == 0 {
+			continue
+		}
+		if k >= end {
 			return q[start:i], i
-		} else if k == escapeByte {
+		}
+		if k == escapeByte {
 			break
 		}
 	}
@@ -120,13 +125,13 @@ func (h *Hit) decodeQuery(q []byte, i int, end uint8) ([]byte, int) {
 	n := copy(b, q[start:i])
 	for ; i < len(q); i++ {
 		c := q[i]
-		switch k := queryBytes[c]; {
-		case k >= end:
-			h.query = h.query[:from+n]
-			return b[:n:n], i
-		case c == '+':
+		if k := queryBytes[c]; k == 0 {
+			// most bytes: copied as they are
+		} else if k >= end {
+			break
+		} else if c == '+' {
 			c = ' '
-		case c == '%' && i+2 < len(q):
+		} else if c == '%' && i+2 < len(q) {
 			// A '%' without two hex digits after it stays as it is.
 			if hi, lo := unhex[q[i+1]], unhex[q[i+2]]; hi|lo <= 0xf {
 				c = hi<<4 | lo

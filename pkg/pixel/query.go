@@ -105,21 +105,24 @@ var queryBytes = [256]uint8{'%': escapeByte, '+': escapeByte, '=': equalsByte, '
 // it (len(q) at the end of q).
 func (h *Hit) decodeQuery(q []byte, i int, end uint8) ([]byte, int) {
 	start := i
-	for ; i < len(q); i++ {
-		k := queryBytes[q[i]]
+	for j, c := range q[start:] {
+		k := queryBytes[c]
 		if k == 0 {
 			continue
 		}
+		i = start + j
 		if k >= end {
 			return q[start:i], i
 		}
 		if k == escapeByte {
-			break
+			return h.unescapeQuery(q, start, i, end)
 		}
 	}
-	if i == len(q) {
-		return q[start:], i
-	}
+	return q[start:], len(q)
+}
+
+// unescapeQuery is decodeQuery for text that needs decoding from q[i] on.
+func (h *Hit) unescapeQuery(q []byte, start, i int, end uint8) ([]byte, int) {
 	from := len(h.query)
 	b := h.query[from : from+len(q)-start] // within the capacity ParseRawQuery made
 	n := copy(b, q[start:i])

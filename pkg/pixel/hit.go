@@ -275,13 +275,13 @@ func (h *Hit) SetCookies(resp *fasthttp.ResponseHeader, c *CookieConfig) {
 	WriteCookies(resp, c, h.visitorID, h.sessionID)
 }
 
-// WriteCookies writes the visitor and session cookies with the given ids
-// (valid ids: ValidCookieID, AppendNewID). Each Set-Cookie value is
-// formatted in one go, byte for byte as fasthttp.Cookie formats it
-// (TestCookieBytes), instead of through a Cookie's attribute setters and
-// copies.
+// WriteCookies adds the visitor and session cookies with the given ids
+// (valid ids: ValidCookieID, AppendNewID) to the response; call it once per
+// response. Each Set-Cookie value is formatted in one go, byte for byte as
+// fasthttp.Cookie formats it (TestCookieBytes), instead of through a
+// Cookie's attribute setters and copies.
 func WriteCookies(resp *fasthttp.ResponseHeader, c *CookieConfig, visitorID, sessionID []byte) {
-	var buf [256]byte
+	var buf [256]byte // on the stack; only a Domain of over 150 bytes would need the heap
 	resp.SetCanonical(headerSetCookie, appendCookie(buf[:0], c, VisitorCookie, visitorID, c.VisitorMaxAge))
 	resp.SetCanonical(headerSetCookie, appendCookie(buf[:0], c, SessionCookie, sessionID, c.SessionTimeout))
 }
@@ -295,9 +295,9 @@ func appendCookie(dst []byte, c *CookieConfig, name string, value []byte, maxAge
 	dst = append(dst, name...)
 	dst = append(dst, '=')
 	dst = append(dst, value...)
-	if s := int64(maxAge / time.Second); s != 0 {
+	if s := int(maxAge / time.Second); s != 0 {
 		dst = append(dst, "; max-age="...)
-		dst = strconv.AppendInt(dst, max(s, 0), 10)
+		dst = strconv.AppendInt(dst, int64(max(s, 0)), 10)
 	}
 	if c.Domain != "" {
 		dst = append(dst, "; domain="...)

@@ -88,8 +88,8 @@ func ParseRawQuery(q []byte, h *Hit, lim *Limits, now time.Time) error {
 	return h.finishEvent()
 }
 
-// Classes of query bytes for decodeQuery, in the order that makes each
-// one end what the ones before it end: 0 is any other byte.
+// Classes of query bytes for decodeQuery, 0 for any other byte. A key ends
+// at a byte of class equalsByte or above, a value at ampersandByte.
 const (
 	escapeByte    = 1 + iota // '%', '+'
 	equalsByte               // ends a key
@@ -443,11 +443,11 @@ func parseValue(b []byte) (float64, error) {
 	return f, nil
 }
 
-// parseShortDecimal parses a plain decimal of at most 15 digits, what
-// prices are, without strconv: its digits make an integer below 2^53 and
-// its fraction a power of ten below 10^16, both exact as float64, so the
-// one rounding of the division gives the nearest float64, as
-// strconv.ParseFloat does. ok is false for other text.
+// parseShortDecimal parses b, a plainDecimal, without strconv when it has
+// at most 15 digits, as prices have: its digits make an integer below 2^53
+// and its fraction a power of ten of at most 10^15, both exact as float64,
+// so the one rounding of the division gives the nearest float64, as
+// strconv.ParseFloat does. ok is false for more digits.
 func parseShortDecimal(b []byte) (f float64, ok bool) {
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {

@@ -27,9 +27,17 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	dst = append(dst, `,"event":`...)
 	dst = AppendString(dst, e.Name)
 	dst = append(dst, `,"ts":`...)
+	ts := len(dst)
 	dst = strconv.AppendInt(dst, e.TS, 10)
+	digits := len(dst) - ts
 	dst = append(dst, `,"received_at":`...)
-	dst = strconv.AppendInt(dst, e.ReceivedAt, 10)
+	if e.ReceivedAt == e.TS {
+		// A hit without a client time, or one from the same second: the
+		// digits are those just written.
+		dst = append(dst, dst[ts:ts+digits]...)
+	} else {
+		dst = strconv.AppendInt(dst, e.ReceivedAt, 10)
+	}
 	dst = append(dst, `,"url":`...)
 	dst = AppendString(dst, e.URL)
 	if len(e.Referrer) > 0 {

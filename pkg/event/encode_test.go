@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -317,4 +318,19 @@ func FuzzAppendValue(f *testing.F) {
 			t.Fatalf("appendValue(%v) = %s, want %s", v, got, want)
 		}
 	})
+}
+
+// TestAppendJSONTimes checks ts and received_at when they are equal (the
+// second digits are copied from the first) and when they are not.
+func TestAppendJSONTimes(t *testing.T) {
+	for _, tc := range []struct{ ts, received int64 }{
+		{1767268800, 1767268800}, {1767268799, 1767268800}, {946684800, 4291747199}, {7, 7}, {-5, -5},
+	} {
+		e := minimalEvent()
+		e.TS, e.ReceivedAt = tc.ts, tc.received
+		want := `"ts":` + strconv.FormatInt(tc.ts, 10) + `,"received_at":` + strconv.FormatInt(tc.received, 10) + `,`
+		if got := string(AppendJSON([]byte("prefix"), e)); !strings.Contains(got, want) {
+			t.Errorf("ts %d, received_at %d: %s, want %s in it", tc.ts, tc.received, got, want)
+		}
+	}
 }

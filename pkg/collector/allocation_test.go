@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/pixel-pipeline/pixel/pkg/collector"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
@@ -21,6 +23,11 @@ func TestPixelAllocations(t *testing.T) {
 		if c.Pixel.TrustedProxies, err = pixel.ParseTrustedProxies("203.0.113.0/24"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	crossSite := func(c *collector.Config) {
+		c.Pixel.Cookie.Domain = "shop.example"
+		c.Pixel.Cookie.SameSite = fasthttp.CookieSameSiteNoneMode
+		c.Pixel.Cookie.Secure = true
 	}
 	for _, tc := range []struct {
 		name, request string
@@ -37,6 +44,8 @@ func TestPixelAllocations(t *testing.T) {
 		{"duplicate cookies, the first malformed", rawGET(validHit, "Cookie: _pxid=garbage; _pxid="+visitorID+"; _pxsid=; _pxsid="+sessionID), nil, "203.0.113.7"},
 		{"zone in X-Forwarded-For", rawGET(validHit, "X-Forwarded-For: fe80::1%<img src=x onerror=alert(1)>"), behindProxy, "203.0.113.7"},
 		{"HEAD", "HEAD" + strings.TrimPrefix(rawGET(validHit, "Cookie: _pxid="+visitorID), "GET"), nil, ""},
+		{"escapes in keys and values", rawGET("/p.gif?%69d=px1&dl=https%3A%2F%2Fshop.example%2F%3Fq%3Da+b&cd%5Bplan%5D=pro+plus&cd[value]=%31%39.9&rl=%zz%4", "Cookie: _pxid="+visitorID), nil, "203.0.113.7"},
+		{"cookie domain, SameSite=None", rawGET(validHit, "Cookie: _pxid="+visitorID+"; _pxsid="+sessionID), crossSite, "203.0.113.7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t, tc.change)

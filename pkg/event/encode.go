@@ -1,6 +1,9 @@
 package event
 
 import (
+	"encoding/binary"
+	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -24,9 +27,17 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	dst = append(dst, `,"event":`...)
 	dst = AppendString(dst, e.Name)
 	dst = append(dst, `,"ts":`...)
+	ts := len(dst)
 	dst = strconv.AppendInt(dst, e.TS, 10)
+	digits := len(dst) - ts
 	dst = append(dst, `,"received_at":`...)
-	dst = strconv.AppendInt(dst, e.ReceivedAt, 10)
+	if e.ReceivedAt == e.TS {
+		// A hit without a client time, or one from the same second: the
+		// digits are those just written.
+		dst = append(dst, dst[ts:ts+digits]...)
+	} else {
+		dst = strconv.AppendInt(dst, e.ReceivedAt, 10)
+	}
 	dst = append(dst, `,"url":`...)
 	dst = AppendString(dst, e.URL)
 	if len(e.Referrer) > 0 {
@@ -35,7 +46,7 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	}
 	if e.Value != 0 {
 		dst = append(dst, `,"value":`...)
-		dst = strconv.AppendFloat(dst, e.Value, 'g', -1, 64)
+		dst = appendValue(dst, e.Value)
 	}
 	if len(e.Currency) > 0 {
 		dst = append(dst, `,"currency":`...)
@@ -66,6 +77,34 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	return append(dst, '}')
 }
 
+// appendValue appends v as strconv.AppendFloat(dst, v, 'g', -1, 64) does.
+// A price (at most two decimals, below a million) takes a short way:
+// its shortest text is its cents with the trailing zeros dropped, because
+// no other decimal of two places lies as near it (TestAppendValue).
+func appendValue(dst []byte, v float64) []byte {
+	a := math.Abs(v)
+	if a >= 1e6 || a < 0.01 {
+		return strconv.AppendFloat(dst, v, 'g', -1, 64)
+	}
+	cents := math.Round(a * 100)
+	if cents/100 != a {
+		return strconv.AppendFloat(dst, v, 'g', -1, 64)
+	}
+	if v < 0 {
+		dst = append(dst, '-')
+	}
+	c := uint64(cents)
+	dst = strconv.AppendUint(dst, c/100, 10)
+	switch c %= 100; {
+	case c == 0:
+	case c%10 == 0:
+		dst = append(dst, '.', byte('0'+c/10))
+	default:
+		dst = append(dst, '.', byte('0'+c/10), byte('0'+c%10))
+	}
+	return dst
+}
+
 const hexDigits = "0123456789abcdef"
 
 // AppendString appends s as a quoted JSON string. Control characters, quotes and
@@ -73,10 +112,10 @@ const hexDigits = "0123456789abcdef"
 func AppendString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := skipPlain(s, 0); i < len(s); i = skipPlain(s, i) {
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
+			i++ // marked by a borrow in skipPlain, but plain
 			continue
 		}
 		if c < utf8.RuneSelf {
@@ -109,4 +148,51 @@ func AppendString(dst, s []byte) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// skipPlain returns the index of the first byte of s from i on that
+// AppendString must look at (see escapeMask), or len(s). Most of what the
+// collector encodes (ids, URLs, user agents) is printable ASCII: it is
+// skipped eight bytes at a time. It may stop early at a plain byte, never
+// late.
+func skipPlain(s []byte, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		if m := escapeMask(binary.LittleEndian.Uint64(s[i : i+8])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	if i == len(s) {
+		return i
+	}
+	if len(s) >= 8 {
+		// The last eight bytes hold the tail; those before i are shifted
+		// out (a borrow from one of them may mark a tail byte falsely).
+		m := escapeMask(binary.LittleEndian.Uint64(s[len(s)-8:])) >> (8 * (8 - (len(s) - i)))
+		if m == 0 {
+			return len(s)
+		}
+		return i + bits.TrailingZeros64(m)>>3
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
+}
+
+const (
+	ones = 0x0101010101010101 // 0x01 in every byte
+	high = 0x8080808080808080 // the top bit of every byte
+)
+
+// escapeMask has the top bit set in each byte of w (eight bytes of a string,
+// little-endian) that AppendString must look at: a control character, a
+// quote, a backslash or a byte of multi-byte UTF-8; it is 0 when there is
+// none. Bytes above the first such byte may be marked falsely (a borrow
+// runs upwards), the lowest marked byte never is: callers use only that one.
+func escapeMask(w uint64) uint64 {
+	// For a byte below 0x80, b-0x20 has its top bit set when b < 0x20, and
+	// (b^q)-1 when b == q; w itself marks the bytes from 0x80 on.
+	return ((w - ones*0x20) | (w ^ ones*'"' - ones) | (w ^ ones*'\\' - ones) | w) & high
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -175,6 +178,9 @@ func TestAppendString(t *testing.T) {
 		{"overlong encoding", "\xc0\xaf", `"\ufffd\ufffd"`},
 		{"continuation byte alone", "\x80ok", `"\ufffdok"`},
 		{"mixed", "\"\xff\n", `"\"\ufffd\n"`},
+		{"escapes after whole words", "0123456789abcdef\"0123456\x00", `"0123456789abcdef\"0123456\u0000"`},
+		{"one per word", "0123456\\0123456é0123456\xff", `"0123456\\0123456é0123456\ufffd"`},
+		{"several in one word", "a\"b\\c\td\x01", `"a\"b\\c\td\u0001"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := AppendString([]byte("x"), []byte(tc.in))
@@ -272,4 +278,59 @@ func jsonEventsEqual(a, b jsonEvent) bool {
 		a.SessionID == b.SessionID && a.Name == b.Name && a.TS == b.TS && a.ReceivedAt == b.ReceivedAt &&
 		a.URL == b.URL && a.Referrer == b.Referrer && a.Value == b.Value && a.Currency == b.Currency &&
 		a.OrderID == b.OrderID && a.IP == b.IP && a.UserAgent == b.UserAgent && a.Props == b.Props
+}
+
+// TestAppendValue checks appendValue against strconv over the prices it
+// formats itself (every cent up to 1 000, and samples up to a million),
+// their neighbours one float64 away, and the values it hands to strconv.
+func TestAppendValue(t *testing.T) {
+	check := func(v float64) {
+		t.Helper()
+		if got, want := string(appendValue(nil, v)), strconv.FormatFloat(v, 'g', -1, 64); got != want {
+			t.Fatalf("appendValue(%v) = %s, want %s", v, got, want)
+		}
+	}
+	for c := int64(-100_000); c <= 100_000; c++ {
+		v := float64(c) / 100
+		check(v)
+		check(math.Nextafter(v, math.Inf(1)))
+		check(math.Nextafter(v, math.Inf(-1)))
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200_000 {
+		v := float64(r.Int64N(200_000_000)-100_000_000) / 100
+		check(v)
+		check(math.Nextafter(v, 0))
+	}
+	for _, v := range []float64{0.001, 0.005, 0.0099, 999999.99, 999999.995, 1e6, 1234567.5, 1e15, -1e15, 1e-7, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		check(v)
+		check(-v)
+	}
+}
+
+// FuzzAppendValue is TestAppendValue for any float64.
+func FuzzAppendValue(f *testing.F) {
+	for _, v := range []float64{19.9, 129.99, 0.01, 999999.99, 1e6, -5} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v float64) {
+		if got, want := string(appendValue(nil, v)), strconv.FormatFloat(v, 'g', -1, 64); got != want {
+			t.Fatalf("appendValue(%v) = %s, want %s", v, got, want)
+		}
+	})
+}
+
+// TestAppendJSONTimes checks ts and received_at when they are equal (the
+// second digits are copied from the first) and when they are not.
+func TestAppendJSONTimes(t *testing.T) {
+	for _, tc := range []struct{ ts, received int64 }{
+		{1767268800, 1767268800}, {1767268799, 1767268800}, {946684800, 4291747199}, {7, 7}, {-5, -5},
+	} {
+		e := minimalEvent()
+		e.TS, e.ReceivedAt = tc.ts, tc.received
+		want := `"ts":` + strconv.FormatInt(tc.ts, 10) + `,"received_at":` + strconv.FormatInt(tc.received, 10) + `,`
+		if got := string(AppendJSON([]byte("prefix"), e)); !strings.Contains(got, want) {
+			t.Errorf("ts %d, received_at %d: %s, want %s in it", tc.ts, tc.received, got, want)
+		}
+	}
 }

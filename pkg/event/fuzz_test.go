@@ -84,9 +84,14 @@ func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "plain", `"\`, "\x00\x1f\x7f", "é世😀", "\xff\xfe", "\xed\xa0\x80", "a\xe4\xb8", "\u2028"} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte("0123456789abcdef\"0123456789abcdef\x1f01234567é"))
+	f.Add([]byte("https://shop.example/checkout?q=a\\b\xff01234567"))
 	f.Fuzz(func(t *testing.T, s []byte) {
 		out := AppendString(nil, s)
 		checkStringJSON(t, string(s), out)
+		if want := appendStringBytewise(nil, s); !bytes.Equal(out, want) {
+			t.Fatalf("AppendString(%q) = %s, byte by byte %s", s, out, want)
+		}
 		if utf8.Valid(s) && len(s) <= MaxStringLen {
 			// Valid text also survives our own decoder unchanged.
 			var e Event
@@ -99,4 +104,47 @@ func FuzzAppendString(f *testing.F) {
 			}
 		}
 	})
+}
+
+// appendStringBytewise is AppendString as it was before it skipped eight
+// bytes at a time: one byte per step, the reference its output must equal.
+func appendStringBytewise(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }

@@ -89,11 +89,27 @@ func FuzzParseQuery(f *testing.F) {
 	})
 }
 
+// FuzzParseRawQuery checks the request path's query parser against
+// ParseQuery over fasthttp's own parse of the same query: the same outcome
+// and the same event, from a fresh Hit and from one that held another
+// query (parseQuery does the comparing).
+func FuzzParseRawQuery(f *testing.F) {
+	f.Add("id=px1")
+	f.Add("id=px1&ev=Purchase&eid=e-1&dl=https%3A%2F%2Fx.example%2F&rl=r&ts=1767268799123&cd%5Bvalue%5D=9.99&cd[currency]=eur&cd[order_id]=o1")
+	f.Add(`id=px1&cd[content_ids]=["a","b"]&cd%5Bplan%5D=pro&cd[x]=%FF%00"`)
+	f.Add("%69%64=px%31&cd%5b%6b%5d=%%41%4&cd[+]=1&dl=a+b")
+	f.Add("%zz=%&&=&id=%")
+	f.Add("id=px1&dl=%2")
+	f.Fuzz(func(t *testing.T, query string) {
+		_, _ = parseQuery(t, query)
+	})
+}
+
 // FuzzParseValue checks cd[value]'s format against a regular expression:
 // exactly the plain decimals within event.MaxAbsValue are accepted, with
 // the value strconv.ParseFloat gives them.
 func FuzzParseValue(f *testing.F) {
-	for _, s := range []string{"19.90", "-5", "0", "007.5", "1e3", "0x1p4", "1_000", "+5", "inf", "NaN", ".5", "5.", "-", "1000000000000001"} {
+	for _, s := range []string{"19.90", "-5", "0", "007.5", "1e3", "0x1p4", "1_000", "+5", "inf", "NaN", ".5", "5.", "-", "1000000000000001", "123456789012.345", "0.000000000000001", "-9999999999999.99", "999999999999999", "0.1234567890123456"} {
 		f.Add(s)
 	}
 	plain := regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
@@ -186,7 +202,7 @@ func FuzzOptedOut(f *testing.F) {
 		}
 		for _, p := range []Privacy{{}, {HonorGPC: true}, {HonorDNT: true}, {HonorGPC: true, HonorDNT: true}} {
 			want := p.HonorGPC && says(gpc...) || p.HonorDNT && says(dnt...)
-			if got := optedOut(&req.Header, &p); got != want {
+			if got := signalled(&req.Header, &p); got != want {
 				t.Fatalf("Sec-GPC %q, DNT %q, %+v: opted out %v, want %v", gpc, dnt, p, got, want)
 			}
 		}

@@ -16,7 +16,17 @@ var GIF = []byte{
 
 var (
 	contentTypeGIF = []byte("image/gif")
-	noCache        = []byte("no-cache, no-store, must-revalidate, private, max-age=0")
+
+	// Canonical header names, which SetCanonical takes as they are.
+	headerCacheControl = []byte(fasthttp.HeaderCacheControl)
+	headerPragma       = []byte(fasthttp.HeaderPragma)
+	headerExpires      = []byte(fasthttp.HeaderExpires)
+	headerCORP         = []byte("Cross-Origin-Resource-Policy")
+
+	noCache     = []byte("no-cache, no-store, must-revalidate, private, max-age=0")
+	pragma      = []byte("no-cache")
+	expires     = []byte("0")
+	crossOrigin = []byte("cross-origin")
 )
 
 // WriteGIF answers with 200 and the 43-byte GIF, with headers that keep every
@@ -25,9 +35,9 @@ func WriteGIF(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	hdr := &ctx.Response.Header
 	hdr.SetContentTypeBytes(contentTypeGIF)
-	hdr.SetBytesV(fasthttp.HeaderCacheControl, noCache)
-	hdr.Set(fasthttp.HeaderPragma, "no-cache")
-	hdr.Set(fasthttp.HeaderExpires, "0")
-	hdr.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	hdr.SetCanonical(headerCacheControl, noCache)
+	hdr.SetCanonical(headerPragma, pragma)
+	hdr.SetCanonical(headerExpires, expires)
+	hdr.SetCanonical(headerCORP, crossOrigin)
 	ctx.Response.SetBodyRaw(GIF)
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -73,8 +74,16 @@ type Hit struct {
 	sessionID []byte
 	eventID   []byte
 	ip        []byte
+	query     []byte // decoded query parameters of a GET /p.gif hit
 	scratch   []byte // unescaped JSON strings of a POST /collect event
-	resolved  bool   // visitorID, sessionID and ip are known for this request
+
+	// What the request carries, read once for all its events by readRequest.
+	read          bool
+	optedOut      bool
+	visitorCookie []byte // a valid _pxid the request sent, borrowed from it; nil if none
+	sessionCookie []byte
+
+	resolved bool // visitorID, sessionID and ip are known for this request
 }
 
 var hitPool = sync.Pool{New: func() any { return new(Hit) }}
@@ -94,6 +103,8 @@ func (h *Hit) Reset() {
 	h.visitorID = h.visitorID[:0]
 	h.sessionID = h.sessionID[:0]
 	h.ip = h.ip[:0]
+	h.read, h.optedOut = false, false
+	h.visitorCookie, h.sessionCookie = nil, nil
 	h.resolved = false
 }
 
@@ -115,10 +126,10 @@ func (h *Hit) resetEvent() {
 // receive time). It returns ErrOptedOut when a privacy signal applies, or the
 // *InvalidError that makes the hit invalid. The event borrows ctx's memory.
 func (h *Hit) FromRequest(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error {
-	if optedOut(&ctx.Request.Header, &cfg.Privacy) {
+	if h.readRequest(&ctx.Request.Header, &cfg.Privacy); h.optedOut {
 		return ErrOptedOut
 	}
-	if err := ParseQuery(ctx.QueryArgs(), h, &cfg.Limits, now); err != nil {
+	if err := ParseRawQuery(ctx.URI().QueryString(), h, &cfg.Limits, now); err != nil {
 		return err
 	}
 	if err := h.refererURL(ctx, &cfg.Limits); err != nil {
@@ -137,7 +148,10 @@ func (h *Hit) FromRequest(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) 
 // body's and h's memory until the next call.
 func (h *Hit) FromBody(ctx *fasthttp.RequestCtx, cfg *Config, b *Body, now time.Time) error {
 	h.resetEvent()
-	if optedOut(&ctx.Request.Header, &cfg.Privacy) {
+	if !h.read {
+		h.readRequest(&ctx.Request.Header, &cfg.Privacy)
+	}
+	if h.optedOut {
 		b.Skip()
 		return ErrOptedOut
 	}
@@ -191,14 +205,13 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 // resolve finds the visitor and session (from the cookies, else new ids)
 // and the client IP of the request, once per request.
 func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
-	hdr := &ctx.Request.Header
-	if id := cookieID(hdr, VisitorCookie); id != nil {
-		h.visitorID = append(h.visitorID[:0], id...)
+	if h.visitorCookie != nil {
+		h.visitorID = append(h.visitorID[:0], h.visitorCookie...)
 	} else {
 		h.visitorID = AppendNewID(h.visitorID[:0])
 	}
-	if id := cookieID(hdr, SessionCookie); id != nil {
-		h.sessionID = append(h.sessionID[:0], id...)
+	if h.sessionCookie != nil {
+		h.sessionID = append(h.sessionID[:0], h.sessionCookie...)
 	} else {
 		h.sessionID = AppendNewID(h.sessionID[:0])
 	}
@@ -213,18 +226,36 @@ func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 	h.resolved = true
 }
 
-// cookieID returns the first value of the cookie name that is a valid id
-// (ValidCookieID), or nil. A request can carry several cookies of one name
-// (set for another Domain or Path, by a script of the page, or forged): a
-// malformed one must not cost the visitor the id we issued, so all of them
-// are looked at, in the order sent. The value borrows hdr's memory.
-func cookieID(hdr *fasthttp.RequestHeader, name string) []byte {
+// readRequest reads, in one pass over the request's cookies, the visitor
+// and session cookies and the opt-out cookie, then the privacy headers.
+//
+// A request can carry several cookies of one name (set for another Domain
+// or Path, by a script of the page, or forged): a malformed id must not
+// cost the visitor the id we issued, so the first valid one of each name
+// counts (ValidCookieID), in the order sent. An opt-out cookie counts with
+// any non-empty value, even after an empty one: a signal repeated with
+// different values counts when any of them opts out, as for the headers
+// (signalled). The ids borrow hdr's memory.
+func (h *Hit) readRequest(hdr *fasthttp.RequestHeader, p *Privacy) {
+	h.visitorCookie, h.sessionCookie = nil, nil
+	optOut := false
 	for k, v := range hdr.Cookies() {
-		if string(k) == name && ValidCookieID(v) {
-			return v
+		switch {
+		case string(k) == VisitorCookie:
+			if h.visitorCookie == nil && ValidCookieID(v) {
+				h.visitorCookie = v
+			}
+		case string(k) == SessionCookie:
+			if h.sessionCookie == nil && ValidCookieID(v) {
+				h.sessionCookie = v
+			}
+		}
+		if len(v) > 0 && p.OptOutCookie != "" && string(k) == p.OptOutCookie {
+			optOut = true
 		}
 	}
-	return nil
+	h.optedOut = optOut || signalled(hdr, p)
+	h.read = true
 }
 
 // peerAddr is the connection's remote address without allocating, and
@@ -244,42 +275,63 @@ func (h *Hit) SetCookies(resp *fasthttp.ResponseHeader, c *CookieConfig) {
 	WriteCookies(resp, c, h.visitorID, h.sessionID)
 }
 
-// WriteCookies writes the visitor and session cookies with the given ids.
+// WriteCookies adds the visitor and session cookies with the given ids
+// (valid ids: ValidCookieID, AppendNewID) to the response; call it once per
+// response. Each Set-Cookie value is formatted in one go, byte for byte as
+// fasthttp.Cookie formats it (TestCookieBytes), instead of through a
+// Cookie's attribute setters and copies.
 func WriteCookies(resp *fasthttp.ResponseHeader, c *CookieConfig, visitorID, sessionID []byte) {
-	ck := fasthttp.AcquireCookie()
-	setCookie(resp, ck, c, VisitorCookie, visitorID, c.VisitorMaxAge)
-	ck.Reset()
-	setCookie(resp, ck, c, SessionCookie, sessionID, c.SessionTimeout)
-	fasthttp.ReleaseCookie(ck)
+	var buf [256]byte // on the stack; only a Domain of over 150 bytes would need the heap
+	resp.SetCanonical(headerSetCookie, appendCookie(buf[:0], c, VisitorCookie, visitorID, c.VisitorMaxAge))
+	resp.SetCanonical(headerSetCookie, appendCookie(buf[:0], c, SessionCookie, sessionID, c.SessionTimeout))
 }
 
-func setCookie(resp *fasthttp.ResponseHeader, ck *fasthttp.Cookie, c *CookieConfig, name string, value []byte, maxAge time.Duration) {
-	ck.SetKey(name)
-	ck.SetValueBytes(value)
-	ck.SetPath("/")
-	ck.SetMaxAge(int(maxAge / time.Second))
-	if c.Domain != "" {
-		ck.SetDomain(c.Domain)
+var headerSetCookie = []byte(fasthttp.HeaderSetCookie)
+
+// appendCookie appends the Set-Cookie value of cookie name with value and
+// maxAge as c configures it: Path=/, Max-Age, Domain, Secure and SameSite,
+// in fasthttp's order and spelling.
+func appendCookie(dst []byte, c *CookieConfig, name string, value []byte, maxAge time.Duration) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, '=')
+	dst = append(dst, value...)
+	if s := int(maxAge / time.Second); s != 0 {
+		dst = append(dst, "; max-age="...)
+		dst = strconv.AppendInt(dst, int64(max(s, 0)), 10)
 	}
-	// Secure first: SetSameSite(None) turns Secure on, as browsers require,
-	// and must not be undone.
-	ck.SetSecure(c.Secure)
-	ck.SetSameSite(c.SameSite)
-	resp.SetCookie(ck)
-}
-
-// optedOut reports whether a privacy signal that the configuration honours
-// is present. A signal repeated with different values counts when any of
-// them opts out: a browser or a proxy may add a header line or a cookie
-// after one the page sent, and doubt is resolved in the visitor's favour.
-func optedOut(hdr *fasthttp.RequestHeader, p *Privacy) bool {
-	if p.OptOutCookie != "" {
-		for k, v := range hdr.Cookies() {
-			if len(v) > 0 && string(k) == p.OptOutCookie {
-				return true
+	if c.Domain != "" {
+		dst = append(dst, "; domain="...)
+		for i := 0; i < len(c.Domain); i++ {
+			b := c.Domain[i]
+			if b == ';' { // would end the attribute: fasthttp.Cookie.SetDomain blanks it
+				b = ' '
 			}
+			dst = append(dst, b)
 		}
 	}
+	dst = append(dst, "; path=/"...)
+	// SameSite=None is always Secure, as browsers require.
+	if c.Secure || c.SameSite == fasthttp.CookieSameSiteNoneMode {
+		dst = append(dst, "; secure"...)
+	}
+	switch c.SameSite {
+	case fasthttp.CookieSameSiteDefaultMode:
+		dst = append(dst, "; SameSite"...)
+	case fasthttp.CookieSameSiteLaxMode:
+		dst = append(dst, "; SameSite=Lax"...)
+	case fasthttp.CookieSameSiteStrictMode:
+		dst = append(dst, "; SameSite=Strict"...)
+	case fasthttp.CookieSameSiteNoneMode:
+		dst = append(dst, "; SameSite=None"...)
+	}
+	return dst
+}
+
+// signalled reports whether a privacy header that the configuration
+// honours opts out. A signal repeated with different values counts when any
+// of them opts out: a browser or a proxy may add a header line or a cookie
+// after one the page sent, and doubt is resolved in the visitor's favour.
+func signalled(hdr *fasthttp.RequestHeader, p *Privacy) bool {
 	if p.HonorGPC && headerSaysOne(hdr, "Sec-GPC") {
 		return true
 	}

@@ -467,3 +467,62 @@ func TestEventOfARequestParses(t *testing.T) {
 		t.Fatalf("props = %s", got.Props)
 	}
 }
+
+// TestCookieBytes checks that WriteCookies formats each cookie exactly as
+// fasthttp.Cookie would, for every SameSite mode, with and without Secure
+// and Domain, and for lifetimes of zero, under a second and negative.
+func TestCookieBytes(t *testing.T) {
+	modes := []fasthttp.CookieSameSite{
+		fasthttp.CookieSameSiteDisabled, fasthttp.CookieSameSiteDefaultMode, fasthttp.CookieSameSiteLaxMode,
+		fasthttp.CookieSameSiteStrictMode, fasthttp.CookieSameSiteNoneMode,
+	}
+	for _, mode := range modes {
+		for _, secure := range []bool{false, true} {
+			for _, domain := range []string{"", "shop.example", "a;b.example"} {
+				for _, maxAge := range []time.Duration{400 * 24 * time.Hour, 30 * time.Minute, 0, time.Millisecond, -time.Hour} {
+					c := CookieConfig{Domain: domain, SameSite: mode, Secure: secure, VisitorMaxAge: maxAge, SessionTimeout: 2 * maxAge}
+					checkCookieBytes(t, &c)
+				}
+			}
+		}
+	}
+}
+
+// FuzzCookieBytes is TestCookieBytes for any domain and lifetimes.
+func FuzzCookieBytes(f *testing.F) {
+	f.Add("shop.example", int64(400*24*time.Hour), int64(30*time.Minute), 2, false)
+	f.Add("", int64(0), int64(-1), 4, true)
+	f.Add(";;x\r\n", int64(1e18), int64(-1e18), 0, false)
+	f.Fuzz(func(t *testing.T, domain string, visitor, session int64, mode int, secure bool) {
+		c := CookieConfig{Domain: domain, SameSite: fasthttp.CookieSameSite(mode & 7), Secure: secure,
+			VisitorMaxAge: time.Duration(visitor), SessionTimeout: time.Duration(session)}
+		checkCookieBytes(t, &c)
+	})
+}
+
+func checkCookieBytes(t *testing.T, c *CookieConfig) {
+	t.Helper()
+	var resp fasthttp.ResponseHeader
+	WriteCookies(&resp, c, []byte(visitorID), []byte(sessionID))
+	for _, ck := range []struct {
+		name, id string
+		maxAge   time.Duration
+	}{{VisitorCookie, visitorID, c.VisitorMaxAge}, {SessionCookie, sessionID, c.SessionTimeout}} {
+		var want fasthttp.Cookie
+		want.SetKey(ck.name)
+		want.SetValue(ck.id)
+		want.SetPath("/")
+		want.SetMaxAge(int(ck.maxAge / time.Second))
+		if c.Domain != "" {
+			want.SetDomain(c.Domain)
+		}
+		want.SetSecure(c.Secure)
+		want.SetSameSite(c.SameSite)
+		var wantHdr fasthttp.ResponseHeader
+		wantHdr.SetCookie(&want)
+		got, w := resp.PeekCookie(ck.name), wantHdr.PeekCookie(ck.name)
+		if string(got) != string(w) {
+			t.Fatalf("%+v: Set-Cookie %s, fasthttp.Cookie gives %s", c, got, w)
+		}
+	}
+}

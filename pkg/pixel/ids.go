@@ -23,6 +23,9 @@ func AppendNewID(dst []byte) []byte {
 	return base64.RawURLEncoding.AppendEncode(dst, raw[:])
 }
 
+// base64URL is the base64url alphabet, in the order of the values.
+const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 // AppendNewEventID appends a UUID version 7 (48-bit millisecond time, 74 random
 // bits) in its canonical 36-character form; ids sort roughly by creation time.
 func AppendNewEventID(dst []byte, now time.Time) []byte {
@@ -32,15 +35,20 @@ func AppendNewEventID(dst []byte, now time.Time) []byte {
 	binary.BigEndian.PutUint64(u[8:16], rand.Uint64())
 	u[6] = u[6]&0x0f | 0x70 // version 7
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	for i, b := range u {
-		switch i {
-		case 4, 6, 8, 10:
-			dst = append(dst, '-')
-		}
-		dst = append(dst, hexDigits[b>>4], hexDigits[b&0xf])
-	}
-	return dst
+	return appendUUID(dst, &u)
 }
+
+// appendUUID appends u in the canonical 8-4-4-4-12 form, in lower case.
+func appendUUID(dst []byte, u *[16]byte) []byte {
+	text := [36]byte{8: '-', 13: '-', 18: '-', 23: '-'}
+	for i, at := range uuidHex {
+		text[at], text[at+1] = hexDigits[u[i]>>4], hexDigits[u[i]&0xf]
+	}
+	return append(dst, text[:]...)
+}
+
+// uuidHex is where the two hex digits of each byte of a UUID go in its text.
+var uuidHex = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
 
 const hexDigits = "0123456789abcdef"
 
@@ -56,7 +64,7 @@ func ValidCookieID(b []byte) bool {
 		return false
 	}
 	for _, c := range b[:VisitorIDLen-1] {
-		if !isLetter(c) && (c < '0' || c > '9') && c != '-' && c != '_' {
+		if !isBase64URL[c] {
 			return false
 		}
 	}
@@ -66,3 +74,11 @@ func ValidCookieID(b []byte) bool {
 	}
 	return false
 }
+
+// isBase64URL says which bytes are base64url characters.
+var isBase64URL = func() (t [256]bool) {
+	for i := range len(base64URL) {
+		t[base64URL[i]] = true
+	}
+	return t
+}()

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,20 @@ func TestAppendNewID(t *testing.T) {
 			t.Fatalf("%q generated twice", s)
 		}
 		seen[s] = true
+	}
+}
+
+// TestUUIDText checks the UUID text against encoding/hex.
+func TestUUIDText(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		var raw [16]byte
+		binary.BigEndian.PutUint64(raw[:8], r.Uint64())
+		binary.BigEndian.PutUint64(raw[8:], r.Uint64())
+		h := hex.EncodeToString(raw[:])
+		if got, want := string(appendUUID(nil, &raw)), h[:8]+"-"+h[8:12]+"-"+h[12:16]+"-"+h[16:20]+"-"+h[20:]; got != want {
+			t.Fatalf("appendUUID(%x) = %s, want %s", raw, got, want)
+		}
 	}
 }
 

@@ -51,29 +51,133 @@ var defaultEvent = []byte("PageView")
 // id, ev, eid, dl, rl, ts and cd[...]. Unknown parameters (cache busters) are
 // ignored; for a repeated parameter the first one counts. now is the receive
 // time, used to judge ts. The event borrows args' memory and h's buffers.
-// The returned error is an *InvalidError naming the reason.
+// The returned error is an *InvalidError naming the reason. The request
+// path parses the raw query with ParseRawQuery instead; both give the same
+// event.
 func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
 	for key, val := range args.All() {
-		if param := paramOf(key, eventParams); param != 0 {
-			if !h.first(param) {
-				continue
-			}
-			if err := h.setParam(param, val, lim, now); err != nil {
-				return err
-			}
-			continue
-		}
-		if len(key) < 5 || !bytes.HasPrefix(key, cdPrefix) || key[len(key)-1] != ']' {
-			continue
-		}
-		key = key[len(cdPrefix) : len(key)-1]
-		if param := paramOf(key, customParams); param == 0 || h.first(param) {
-			if err := h.setCustom(param, key, val, lim); err != nil {
-				return err
-			}
+		if err := h.queryParam(key, val, lim, now); err != nil {
+			return err
 		}
 	}
 	return h.finishEvent()
+}
+
+// ParseRawQuery is ParseQuery for a raw query string q, what follows the
+// '?' of a request URI: it splits q at '&' and each parameter at its first
+// '=', and decodes %XX and '+' as fasthttp.Args does (a '%' not followed by
+// two hex digits stays as it is), in one pass and without copying what has
+// nothing to decode. The event borrows q's memory and h's buffers.
+func ParseRawQuery(q []byte, h *Hit, lim *Limits, now time.Time) error {
+	// Decoding never lengthens text, so what is decoded into h.query
+	// never moves once it has room for all of q.
+	if cap(h.query) < len(q) {
+		h.query = make([]byte, 0, len(q))
+	}
+	h.query = h.query[:0]
+	for i := 0; i < len(q); i++ { // i++ steps over the '&'
+		var key, val []byte
+		key, i = h.decodeQuery(q, i, equalsByte)
+		if i < len(q) && q[i] == '=' {
+			val, i = h.decodeQuery(q, i+1, ampersandByte)
+		}
+		if err := h.queryParam(key, val, lim, now); err != nil {
+			return err
+		}
+	}
+	return h.finishEvent()
+}
+
+// Classes of query bytes for decodeQuery, 0 for any other byte. A key ends
+// at a byte of class equalsByte or above, a value at ampersandByte.
+const (
+	escapeByte    = 1 + iota // '%', '+'
+	equalsByte               // ends a key
+	ampersandByte            // ends a key or a value
+)
+
+var queryBytes = [256]uint8{'%': escapeByte, '+': escapeByte, '=': equalsByte, '&': ampersandByte}
+
+// decodeQuery decodes the key (end is equalsByte) or the value (end is
+// ampersandByte) that starts at q[i]: it returns the text, a part of q when
+// there is nothing to decode, else its decoded form in h.query, where it
+// stays until the next ParseRawQuery, and the index of the byte that ended
+// it (len(q) at the end of q).
+func (h *Hit) decodeQuery(q []byte, i int, end uint8) ([]byte, int) {
+	start := i
+	for j, c := range q[start:] {
+		k := queryBytes[c]
+		if k == 0 {
+			continue
+		}
+		i = start + j
+		if k >= end {
+			return q[start:i], i
+		}
+		if k == escapeByte {
+			return h.unescapeQuery(q, start, i, end)
+		}
+	}
+	return q[start:], len(q)
+}
+
+// unescapeQuery is decodeQuery for text that needs decoding from q[i] on.
+func (h *Hit) unescapeQuery(q []byte, start, i int, end uint8) ([]byte, int) {
+	from := len(h.query)
+	b := h.query[from : from+len(q)-start] // within the capacity ParseRawQuery made
+	n := copy(b, q[start:i])
+	for ; i < len(q); i++ {
+		c := q[i]
+		if k := queryBytes[c]; k == 0 {
+			// most bytes: copied as they are
+		} else if k >= end {
+			break
+		} else if c == '+' {
+			c = ' '
+		} else if c == '%' && i+2 < len(q) {
+			// A '%' without two hex digits after it stays as it is.
+			if hi, lo := unhex[q[i+1]], unhex[q[i+2]]; hi|lo <= 0xf {
+				c = hi<<4 | lo
+				i += 2
+			}
+		}
+		b[n] = c
+		n++
+	}
+	h.query = h.query[:from+n]
+	return b[:n:n], i
+}
+
+// unhex is the value of each hex digit; 0xff for any other byte.
+var unhex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	for i, c := range "ABCDEF" {
+		t[c] = byte(10 + i)
+	}
+	return t
+}()
+
+// queryParam handles one parameter of a query, already decoded.
+func (h *Hit) queryParam(key, val []byte, lim *Limits, now time.Time) error {
+	if param := paramOf(key, eventParams); param != 0 {
+		if !h.first(param) {
+			return nil
+		}
+		return h.setParam(param, val, lim, now)
+	}
+	if len(key) < 5 || !bytes.HasPrefix(key, cdPrefix) || key[len(key)-1] != ']' {
+		return nil
+	}
+	key = key[len(cdPrefix) : len(key)-1]
+	if param := paramOf(key, customParams); param == 0 || h.first(param) {
+		return h.setCustom(param, key, val, lim)
+	}
+	return nil
 }
 
 var cdPrefix = []byte("cd[")
@@ -329,12 +433,53 @@ func parseValue(b []byte) (float64, error) {
 	if !plainDecimal(b) {
 		return 0, ErrBadValue
 	}
+	if f, ok := parseShortDecimal(b); ok {
+		return f, nil
+	}
 	f, err := strconv.ParseFloat(b2s(b), 64)
 	if err != nil || math.Abs(f) > event.MaxAbsValue {
 		return 0, ErrBadValue
 	}
 	return f, nil
 }
+
+// parseShortDecimal parses b, a plainDecimal, without strconv when it has
+// at most 15 digits, as prices have: its digits make an integer below 2^53
+// and its fraction a power of ten of at most 10^15, both exact as float64,
+// so the one rounding of the division gives the nearest float64, as
+// strconv.ParseFloat does. ok is false for more digits.
+func parseShortDecimal(b []byte) (f float64, ok bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var m uint64
+	digits, frac := 0, -1
+	for _, c := range b {
+		if c == '.' {
+			frac = 0
+			continue
+		}
+		m = m*10 + uint64(c-'0')
+		digits++
+		if frac >= 0 {
+			frac++
+		}
+	}
+	if digits > 15 {
+		return 0, false
+	}
+	f = float64(m)
+	if frac > 0 {
+		f /= pow10[frac]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+var pow10 = [16]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 // plainDecimal reports whether b is a decimal number as the README promises
 // it, -?[0-9]+(\.[0-9]+)?, e.g. 19.90: digits with an optional fraction

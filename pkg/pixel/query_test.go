@@ -50,7 +50,9 @@ func (f fields) equal(g fields) bool {
 
 // parseQuery runs ParseQuery with the default limits on query, parsed into
 // fresh Args and into Args that held another query before (as a server's
-// reused request does): both must give the same outcome.
+// reused request does), and ParseRawQuery on the raw query with a fresh Hit
+// and with one that parsed another query before: all must give the same
+// outcome.
 func parseQuery(t *testing.T, query string) (fields, error) {
 	t.Helper()
 	lim := DefaultLimits()
@@ -72,6 +74,26 @@ func parseQuery(t *testing.T, query string) (fields, error) {
 	f1, f2 := fieldsOf(&h1.Event), fieldsOf(&h2.Event)
 	if err1 == nil && !f1.equal(f2) {
 		t.Fatalf("ParseQuery(%q) with fresh Args:\n %+v\nwith reused Args:\n %+v", query, f1, f2)
+	}
+
+	h3 := new(Hit)
+	err3 := ParseRawQuery([]byte(query), h3, &lim, testNow)
+	h4 := AcquireHit()
+	defer ReleaseHit(h4)
+	_ = ParseRawQuery([]byte(strings.Repeat("cd%5Bk%5D=previous+value&", 40)), h4, &lim, testNow)
+	h4.Reset()
+	err4 := ParseRawQuery([]byte(query), h4, &lim, testNow)
+	for _, raw := range []struct {
+		err error
+		h   *Hit
+		how string
+	}{{err3, h3, "a fresh Hit"}, {err4, h4, "a reused Hit"}} {
+		if raw.err != err1 {
+			t.Fatalf("ParseRawQuery(%q) with %s = %v, ParseQuery = %v", query, raw.how, raw.err, err1)
+		}
+		if f := fieldsOf(&raw.h.Event); err1 == nil && !f.equal(f1) {
+			t.Fatalf("ParseRawQuery(%q) with %s:\n %+v\nParseQuery:\n %+v", query, raw.how, f, f1)
+		}
 	}
 	return f1, err1
 }
@@ -412,6 +434,39 @@ func TestValueFormat(t *testing.T) {
 			if json.Valid([]byte(tc.in)) && tc.in == strings.TrimSpace(tc.in) && (tc.in[0] == '-' || tc.in[0] >= '0' && tc.in[0] <= '9') {
 				f, err = parseOne(t, `{"id":"px1","cd":{"value":`+tc.in+`}}`)
 				check("JSON number", f, err)
+			}
+		})
+	}
+}
+
+// TestParseRawQueryDecoding checks how parameters are split and decoded,
+// fasthttp.Args' way (parseQuery compares the two parsers on each).
+func TestParseRawQueryDecoding(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  fields
+	}{
+		{"%69d=px1", fields{pixelID: "px1"}},
+		{"id=px1&dl=a+b%20c", fields{pixelID: "px1", url: "a b c"}},
+		{"id=px1&dl=%zz%4", fields{pixelID: "px1", url: "%zz%4"}},
+		{"id=px1&dl=%", fields{pixelID: "px1", url: "%"}},
+		{"id=px1&dl=%%41", fields{pixelID: "px1", url: "%A"}},
+		{"id=px1&dl=%e2%82%AC", fields{pixelID: "px1", url: "€"}},
+		{"id=px1&dl=a=b=c", fields{pixelID: "px1", url: "a=b=c"}},
+		{"&&id=px1&&dl=x&", fields{pixelID: "px1", url: "x"}},
+		{"id=px1&dl", fields{pixelID: "px1"}},
+		{"id=px1&=x&dl=%26", fields{pixelID: "px1", url: "&"}},
+		{"id=px1&cd+%5Bk%5D=v", fields{pixelID: "px1"}},
+		{"id=px1&cd[a]=x%26y&cd%5Bb%5D=%3D", fields{pixelID: "px1", props: `{"a":"x&y","b":"="}`}},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			got, err := parseQuery(t, tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.want.name = "PageView"
+			if !got.equal(tc.want) {
+				t.Fatalf("got %+v\nwant %+v", got, tc.want)
 			}
 		})
 	}

@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 )
@@ -37,12 +35,10 @@ type parsed struct {
 }
 
 func parse(h *loadgen.Hit) parsed {
-	var args fasthttp.Args
-	args.ParseBytes(h.Query)
 	ph := pixel.AcquireHit()
 	defer pixel.ReleaseHit(ph)
 	lim := pixel.DefaultLimits()
-	err := pixel.ParseQuery(&args, ph, &lim, genNow)
+	err := pixel.ParseRawQuery(h.Query, ph, &lim, genNow)
 	e := &ph.Event
 	return parsed{
 		err: err, pixelID: string(e.PixelID), event: string(e.Name), eventID: string(e.EventID),

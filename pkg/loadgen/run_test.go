@@ -90,7 +90,7 @@ func (c *collector) handle(ctx *fasthttp.RequestCtx) {
 
 	h := pixel.AcquireHit()
 	lim := pixel.DefaultLimits()
-	err := pixel.ParseQuery(ctx.QueryArgs(), h, &lim, time.Now())
+	err := pixel.ParseRawQuery(ctx.URI().QueryString(), h, &lim, time.Now())
 	c.mu.Lock()
 	if err != nil {
 		var ie *pixel.InvalidError

@@ -7,8 +7,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 )
@@ -47,24 +45,12 @@ func DefaultLimits() Limits {
 // defaultEvent is the event name of a hit without "ev".
 var defaultEvent = []byte("PageView")
 
-// ParseQuery fills h.Event from the pixel's query parameters (see DESIGN.md):
-// id, ev, eid, dl, rl, ts and cd[...]. Unknown parameters (cache busters) are
-// ignored; for a repeated parameter the first one counts. now is the receive
-// time, used to judge ts. The event borrows args' memory and h's buffers.
-// The returned error is an *InvalidError naming the reason. The request
-// path parses the raw query with ParseRawQuery instead; both give the same
-// event.
-func ParseQuery(args *fasthttp.Args, h *Hit, lim *Limits, now time.Time) error {
-	for key, val := range args.All() {
-		if err := h.queryParam(key, val, lim, now); err != nil {
-			return err
-		}
-	}
-	return h.finishEvent()
-}
-
-// ParseRawQuery is ParseQuery for a raw query string q, what follows the
-// '?' of a request URI: it splits q at '&' and each parameter at its first
+// ParseRawQuery fills h.Event from the pixel's query parameters (see
+// DESIGN.md): id, ev, eid, dl, rl, ts and cd[...]. Unknown parameters (cache
+// busters) are ignored; for a repeated parameter the first one counts. now
+// is the receive time, used to judge ts. The returned error is an
+// *InvalidError naming the reason. q is the raw query string, what follows
+// the '?' of a request URI: it splits q at '&' and each parameter at its first
 // '=', and decodes %XX and '+' as fasthttp.Args does (a '%' not followed by
 // two hex digits stays as it is), in one pass and without copying what has
 // nothing to decode. The event borrows q's memory and h's buffers.

@@ -1,7 +1,7 @@
 // Command naivecollector is the collector a developer would write in an
 // afternoon with the same libraries, the baseline `make bench` holds ours
 // against: fasthttp, one struct per hit with the event's fields
-// (schemas/event-format.md) turned into JSON with encoding/json, and
+// (bench/naive.Event) turned into JSON with encoding/json, and
 // kafka-go's Writer with Async: true. It answers GET /p.gif with the same
 // 200, 43-byte GIF, no-cache headers and two cookies as the collector and
 // publishes every hit that names a pixel, keyed by visitor id with kafka-go's
@@ -33,6 +33,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/valyala/fasthttp"
 
+	"github.com/pixel-pipeline/pixel/bench/naive"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 )
 
@@ -80,26 +81,6 @@ func newServer(h *handler) *fasthttp.Server {
 	return &fasthttp.Server{Handler: h.serve}
 }
 
-// Event is one hit, with the field names of the wire format.
-type Event struct {
-	EventID    string   `json:"event_id"`
-	PixelID    string   `json:"pixel_id"`
-	VisitorID  string   `json:"visitor_id"`
-	SessionID  string   `json:"session_id,omitempty"`
-	Event      string   `json:"event"`
-	TS         int64    `json:"ts"`
-	ReceivedAt int64    `json:"received_at"`
-	URL        string   `json:"url"`
-	Referrer   string   `json:"referrer,omitempty"`
-	Value      float64  `json:"value,omitempty"`
-	Currency   string   `json:"currency,omitempty"`
-	OrderID    string   `json:"order_id,omitempty"`
-	ContentIDs []string `json:"content_ids,omitempty"`
-	IP         string   `json:"ip"`
-	UserAgent  string   `json:"user_agent"`
-	Props      string   `json:"props,omitempty"`
-}
-
 // writer is what the handler needs of kafka-go's Writer.
 type writer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
@@ -144,8 +125,8 @@ func (h *handler) pixel(ctx *fasthttp.RequestCtx) {
 
 // eventOf reads the hit's query parameters, headers and cookies; ok is
 // false when it names no pixel.
-func eventOf(ctx *fasthttp.RequestCtx, now time.Time) (ev Event, ok bool) {
-	ev = Event{
+func eventOf(ctx *fasthttp.RequestCtx, now time.Time) (ev naive.Event, ok bool) {
+	ev = naive.Event{
 		VisitorID:  string(ctx.Request.Header.Cookie("_pxid")),
 		SessionID:  string(ctx.Request.Header.Cookie("_pxsid")),
 		Event:      "PageView",
@@ -196,7 +177,7 @@ func eventOf(ctx *fasthttp.RequestCtx, now time.Time) (ev Event, ok bool) {
 }
 
 // custom sets one cd[name] parameter.
-func custom(ev *Event, props map[string]string, name, val string) {
+func custom(ev *naive.Event, props map[string]string, name, val string) {
 	switch name {
 	case "value":
 		ev.Value, _ = strconv.ParseFloat(val, 64)

@@ -5,7 +5,7 @@
 // row-wise batch.Append, and a Send then CommitMessages every -batch-rows
 // rows or -batch-age after a batch's first message. The Reader and the
 // ClickHouse client keep their defaults (1 MB fetches, synchronous commits;
-// no compression).
+// no compression), but for the Reader's MaxWait (see run).
 //
 // It is plain on purpose, and written to be fair rather than slow. What it
 // does not do is what ours does on top: check the format version, validate
@@ -72,7 +72,11 @@ func run(ctx context.Context, c config) error {
 		return fmt.Errorf("cannot configure the ClickHouse client: %w", err)
 	}
 	defer conn.Close()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.brokers, GroupID: c.group, Topic: c.topic})
+	// MaxWait is the one setting changed: with the default of 10 s, Close
+	// waits that long for the idle fetches, the first thing one notices.
+	// It does not slow a consumer with a backlog, whose fetches return at
+	// once.
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.brokers, GroupID: c.group, Topic: c.topic, MaxWait: time.Second})
 	defer r.Close()
 	for {
 		err := loadBatch(ctx, r, conn, c)

@@ -99,7 +99,7 @@ var (
 		Events: 200_000, MicroBenchTime: "100ms", EngineTimeout: time.Minute,
 		TradeoffDuration:  2 * time.Second,
 		TradeoffBatchRows: []int{1_000, 25_000},
-		TradeoffBatchAges: []time.Duration{100 * time.Millisecond, time.Second},
+		TradeoffBatchAges: []time.Duration{100 * time.Millisecond},
 	}
 )
 
@@ -154,7 +154,7 @@ func newConfig() (*Config, *flagenv.Set) {
 		}
 		return nil
 	})
-	fs.Func("tradeoff-batch-ages", "BENCH_TRADEOFF_BATCH_AGES", "", "the consumer's -batch-age of the trade-off runs, comma-separated `list` (100ms,1s)", func(v string) error {
+	fs.Func("tradeoff-batch-ages", "BENCH_TRADEOFF_BATCH_AGES", "", "the consumer's -batch-age of the trade-off runs, comma-separated `list` (100ms,1s; 100ms with -quick)", func(v string) error {
 		c.TradeoffBatchAges = nil
 		for _, f := range flagenv.List(v) {
 			d, err := time.ParseDuration(f)

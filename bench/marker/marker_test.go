@@ -92,9 +92,11 @@ func TestProber(t *testing.T) {
 			t.Fatalf("%d markers in 5s, want 5", hits.Load())
 		}
 	}
+	p.StopSending()
+	sent := hits.Load()
 	r := p.Drain(context.Background(), 2*time.Second)
-	if r.Sent < 5 || r.Answered != r.Sent {
-		t.Fatalf("sent %d, answered %d", r.Sent, r.Answered)
+	if r.Sent < 5 || r.Answered != r.Sent || int64(r.Sent) != sent || hits.Load() != sent {
+		t.Fatalf("sent %d, answered %d; the pixel saw %d when sending stopped, %d after the drain", r.Sent, r.Answered, sent, hits.Load())
 	}
 	if r.Found != r.Answered-1 || len(r.Missing) != 1 || r.Missing[0] != "mk-4" {
 		t.Errorf("found %d of %d, missing %v; want all but mk-4", r.Found, r.Answered, r.Missing)

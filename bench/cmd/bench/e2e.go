@@ -122,6 +122,7 @@ func (l *lab) endToEnd(ctx context.Context, res *Results) error {
 	cpu0 := cpuTimes(pids)
 	lg, err := loadgen.Run(ctx, cfg)
 	loadEnd := time.Now()
+	mk.StopSending()
 	undo()
 	if err != nil {
 		stopScrape()

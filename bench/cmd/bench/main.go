@@ -90,7 +90,7 @@ var (
 	fullDefaults = Config{
 		WrkDuration: 10 * time.Second, LatencyDuration: 20 * time.Second, E2EDuration: 25 * time.Second,
 		Events: 1_000_000, MicroBenchTime: "1s", EngineTimeout: 2 * time.Minute,
-		TradeoffDuration:  4 * time.Second,
+		TradeoffDuration:  3 * time.Second,
 		TradeoffBatchRows: []int{1_000, 5_000, 25_000, 100_000},
 		TradeoffBatchAges: []time.Duration{100 * time.Millisecond, time.Second},
 	}
@@ -142,7 +142,7 @@ func newConfig() (*Config, *flagenv.Set) {
 	fs.Strings(&c.Parts, "only", "BENCH_ONLY", "run only these `parts`, comma-separated: "+strings.Join(allParts, ", ")+" (default: all)")
 	fs.Float64(&c.E2ERate, "e2e-rate", "BENCH_E2E_RATE", 0, "hits/s of the end-to-end run (0: half the collector's maximum measured in this run, or 20000 when -only leaves the collector out)")
 	fs.Float64(&c.TradeoffRate, "tradeoff-rate", "BENCH_TRADEOFF_RATE", 10_000, "hits/s of the batch size and age trade-off runs")
-	fs.Duration(&c.TradeoffDuration, "tradeoff-duration", "BENCH_TRADEOFF_DURATION", 0, "load of each trade-off run (4s; 2s with -quick)")
+	fs.Duration(&c.TradeoffDuration, "tradeoff-duration", "BENCH_TRADEOFF_DURATION", 0, "load of each trade-off run (3s; 2s with -quick)")
 	fs.Func("tradeoff-batch-rows", "BENCH_TRADEOFF_BATCH_ROWS", "", "the consumer's -batch-rows of the trade-off runs, comma-separated `list` (1000,5000,25000,100000; 1000,25000 with -quick)", func(v string) error {
 		c.TradeoffBatchRows = nil
 		for _, f := range flagenv.List(v) {

@@ -131,6 +131,7 @@ func (l *lab) tradeoffCell(ctx context.Context, n, batchRows int, batchAge time.
 	start := time.Now()
 	lg, err := loadgen.Run(ctx, cfg)
 	loadEnd := time.Now()
+	mk.StopSending()
 	undo()
 	if err != nil {
 		mk.Drain(ctx, 0)

@@ -17,7 +17,8 @@ import (
 )
 
 // table stands in for ClickHouse: a row becomes readable some time after
-// its hit was answered, and the table answers the prober's IN query.
+// its hit was answered, and the table answers the prober's IN query, which
+// must ask for the markers' pixel_id (the sorting key's first column).
 type table struct {
 	driver.Conn // only Query is used
 	mu          sync.Mutex
@@ -29,10 +30,11 @@ func (t *table) Query(_ context.Context, query string, _ ...any) (driver.Rows, e
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.queries++
-	if !strings.HasPrefix(query, "SELECT event_id FROM db.events WHERE event_id IN ('") {
+	const prefix = "SELECT event_id FROM db.events WHERE pixel_id = 'bench-marker' AND event_id IN ('"
+	if !strings.HasPrefix(query, prefix) {
 		return nil, errors.New("unexpected query: " + query)
 	}
-	list := strings.TrimSuffix(strings.TrimPrefix(query, "SELECT event_id FROM db.events WHERE event_id IN ('"), "')")
+	list := strings.TrimSuffix(strings.TrimPrefix(query, prefix), "')")
 	var found []string
 	for _, id := range strings.Split(list, "','") {
 		if at, ok := t.rows[id]; ok && !time.Now().Before(at) {
@@ -90,9 +92,11 @@ func TestProber(t *testing.T) {
 			t.Fatalf("%d markers in 5s, want 5", hits.Load())
 		}
 	}
+	p.StopSending()
+	sent := hits.Load()
 	r := p.Drain(context.Background(), 2*time.Second)
-	if r.Sent < 5 || r.Answered != r.Sent {
-		t.Fatalf("sent %d, answered %d", r.Sent, r.Answered)
+	if r.Sent < 5 || r.Answered != r.Sent || int64(r.Sent) != sent || hits.Load() != sent {
+		t.Fatalf("sent %d, answered %d; the pixel saw %d when sending stopped, %d after the drain", r.Sent, r.Answered, sent, hits.Load())
 	}
 	if r.Found != r.Answered-1 || len(r.Missing) != 1 || r.Missing[0] != "mk-4" {
 		t.Errorf("found %d of %d, missing %v; want all but mk-4", r.Found, r.Answered, r.Missing)

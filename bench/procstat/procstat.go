@@ -157,21 +157,33 @@ func BusyShare(before, after []CPUTimes) []float64 {
 	return out
 }
 
-// CPUTime returns the CPU time (user and system) process pid has used.
-func CPUTime(pid int) (time.Duration, error) {
+// statFields returns the fields of /proc/<pid>/stat after the command name:
+// f[0] is the state (field 3 of proc(5)), f[1] the parent's pid, f[11] and
+// f[12] utime and stime.
+func statFields(pid int) ([]string, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	// The command name, in parentheses, may hold spaces: fields start after it.
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("cannot parse /proc/%d/stat", pid)
+		return nil, fmt.Errorf("cannot parse /proc/%d/stat", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("cannot parse /proc/%d/stat", pid)
+		return nil, fmt.Errorf("cannot parse /proc/%d/stat", pid)
+	}
+	return f, nil
+}
+
+// CPUTime returns the CPU time (user and system, of all its threads) that
+// process pid has used since it started, to the kernel's clock tick (10 ms).
+func CPUTime(pid int) (time.Duration, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
 	}
 	utime, err1 := strconv.ParseUint(f[11], 10, 64)
 	stime, err2 := strconv.ParseUint(f[12], 10, 64)
@@ -180,4 +192,34 @@ func CPUTime(pid int) (time.Duration, error) {
 	}
 	// USER_HZ is 100 on every Linux this runs on.
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// ChildPID returns the pid of a child process of parent whose command line
+// holds an argument containing arg: how the benchmark finds a server that a
+// library started for it without telling its pid.
+func ChildPID(parent int, arg string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f, err := statFields(pid)
+		if err != nil || f[1] != strconv.Itoa(parent) {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		for _, a := range bytes.Split(cmdline, []byte{0}) {
+			if bytes.Contains(a, []byte(arg)) {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no child of process %d has an argument containing %q", parent, arg)
 }

@@ -2,6 +2,7 @@ package procstat_test
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -39,4 +40,23 @@ func TestSelf(t *testing.T) {
 		}
 	}
 	_ = buf[len(buf)-1]
+}
+
+// TestChildPID finds a child by an argument, and its CPU time.
+func TestChildPID(t *testing.T) {
+	cmd := exec.Command("sleep", "30.123")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep command:", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid, err := procstat.ChildPID(os.Getpid(), "30.12")
+	if err != nil || pid != cmd.Process.Pid {
+		t.Fatalf("ChildPID = %d, %v; want %d", pid, err, cmd.Process.Pid)
+	}
+	if d, err := procstat.CPUTime(pid); err != nil || d < 0 {
+		t.Errorf("CPUTime = %v, %v", d, err)
+	}
+	if _, err := procstat.ChildPID(os.Getpid(), "no-such-argument"); err == nil {
+		t.Error("ChildPID found a child that does not exist")
+	}
 }

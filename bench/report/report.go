@@ -36,13 +36,24 @@ const (
 type Target struct {
 	Text  string  `json:"text"`  // as the issue states it, e.g. "≥ 0.85× bare fasthttp"
 	On    string  `json:"on"`    // "ratio" or "value"
-	Op    string  `json:"op"`    // ">=", "<=" or "=="
+	Op    string  `json:"op"`    // ">=", ">", "<=" or "=="
 	Limit float64 `json:"limit"` // in the unit of On
 }
 
 // AtLeastRatio is a target on the ratio to the baseline.
 func AtLeastRatio(limit float64, text string) *Target {
 	return &Target{Text: text, On: "ratio", Op: ">=", Limit: limit}
+}
+
+// AboveRatio is a target on the ratio to the baseline that must be
+// exceeded: ours ahead of the baseline.
+func AboveRatio(limit float64, text string) *Target {
+	return &Target{Text: text, On: "ratio", Op: ">", Limit: limit}
+}
+
+// AtMostRatio is a ceiling on the ratio to the baseline.
+func AtMostRatio(limit float64, text string) *Target {
+	return &Target{Text: text, On: "ratio", Op: "<=", Limit: limit}
 }
 
 // AtMost is a target on the figure itself.
@@ -103,6 +114,8 @@ func (m *Measure) Judge() {
 		switch m.Target.Op {
 		case ">=":
 			ok = *v >= m.Target.Limit
+		case ">":
+			ok = *v > m.Target.Limit
 		case "<=":
 			ok = *v <= m.Target.Limit
 		case "==":

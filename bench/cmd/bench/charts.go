@@ -32,10 +32,11 @@ func (r *Results) charts() map[string][]byte {
 		}
 		return t.RequestsPerSec
 	}
-	bare, coll := rps(c.Bare), rps(c.Collector)
+	bare, coll, naive := rps(c.Bare), rps(c.Collector), rps(c.Naive)
 	httpGroups := []svgchart.Group{
 		{Label: "bare fasthttp", Values: []float64{bare}},
 		{Label: "collector", Values: []float64{coll}, Notes: []string{ratioNote(coll, bare)}},
+		{Label: "naive collector", Values: []float64{naive}, Notes: []string{ratioNote(naive, bare)}},
 	}
 	if c.OtherBroker != nil {
 		b := rps(c.OtherBroker)
@@ -51,7 +52,7 @@ func (r *Results) charts() map[string][]byte {
 		}
 		return l.RowsPerS
 	}
-	raw, ours, eng := lrate(cr.Raw), lrate(cr.Ours), lrate(cr.Engine)
+	raw, ours, nc, eng := lrate(cr.Raw), lrate(cr.Ours), lrate(cr.Naive), lrate(cr.Engine)
 	throughput := svgchart.Page("Throughput against baselines of the same run", sub, chartWidth,
 		&svgchart.Bars{Title: "HTTP requests/s, wrk -t1 -c" + itoa(r.Setup.WrkConnections) + ", server on core 0, wrk on core 1, best of the runs", YLabel: "requests/s",
 			SeriesNames: []string{"req/s"}, Groups: httpGroups},
@@ -59,6 +60,7 @@ func (r *Results) charts() map[string][]byte {
 			SeriesNames: []string{"rows/s"}, Groups: []svgchart.Group{
 				{Label: "raw columnar insert", Values: []float64{raw}},
 				{Label: "our consumer", Values: []float64{ours}, Notes: []string{ratioNote(ours, raw)}},
+				{Label: "naive consumer", Values: []float64{nc}, Notes: []string{ratioNote(nc, raw)}},
 				{Label: "ClickHouse Kafka engine", Values: []float64{eng}, Notes: []string{ratioNote(eng, raw)}},
 			}},
 	)
@@ -79,8 +81,8 @@ func (r *Results) charts() map[string][]byte {
 		s.Y = []float64{l.P50.Seconds(), l.P90.Seconds(), l.P99.Seconds(), l.P999.Seconds(), l.Max.Seconds()}
 		return s
 	}
-	pc, pb := pct(lat.Collector), pct(lat.Bare)
-	pc.Name, pb.Name = "collector", "bare fasthttp"
+	pc, pb, pn := pct(lat.Collector), pct(lat.Bare), pct(lat.Naive)
+	pc.Name, pb.Name, pn.Name = "collector", "bare fasthttp", "naive collector"
 	perSecond := func(name string, run *LatencyRun) svgchart.Series {
 		s := svgchart.Series{Name: name}
 		if run == nil {
@@ -105,9 +107,9 @@ func (r *Results) charts() map[string][]byte {
 	}
 	latency := svgchart.Page("Latency at half the collector's maximum ("+report.Thousands(lat.Rate)+" req/s, open loop, coordinated omission corrected)", sub, chartWidth,
 		&svgchart.Line{Title: "Latency percentiles", XLabel: "percentile", YLabel: "latency", LogY: true, LegendLeft: true,
-			XCategories: cats, YFormat: svgchart.Seconds, Series: []svgchart.Series{pc, pb}},
+			XCategories: cats, YFormat: svgchart.Seconds, Series: []svgchart.Series{pc, pb, pn}},
 		&svgchart.Line{Title: "p99 per second", XLabel: "seconds into the run", YLabel: "p99", LogY: true, YFormat: svgchart.Seconds,
-			Series: []svgchart.Series{perSecond("collector", lat.Collector), perSecond("bare fasthttp", lat.Bare)}},
+			Series: []svgchart.Series{perSecond("collector", lat.Collector), perSecond("bare fasthttp", lat.Bare), perSecond("naive collector", lat.Naive)}},
 		&svgchart.Line{Title: "End to end: hit answered → row readable in ClickHouse (marker hits, every 100 ms)", XLabel: "seconds into the run",
 			YLabel: "lag", YFormat: svgchart.Seconds, Series: []svgchart.Series{lagSeries}},
 	)
@@ -135,9 +137,9 @@ func (r *Results) charts() map[string][]byte {
 			in.X, in.Y = append(in.X, s.T), append(in.Y, float64(s.HitsOK))
 		}
 	}
-	consumer := svgchart.Page("Consumer: loading the same events three ways, and end to end", sub, chartWidth,
+	consumer := svgchart.Page("Consumer: loading the same events four ways, and end to end", sub, chartWidth,
 		&svgchart.Line{Title: "Rows readable in ClickHouse since the start (raw insert: insert time only)", XLabel: "seconds",
-			YLabel: "rows", Series: []svgchart.Series{rowsOver("raw insert", cr.Raw), rowsOver("our consumer", cr.Ours), rowsOver("Kafka engine", cr.Engine)}, LegendLeft: true},
+			YLabel: "rows", Series: []svgchart.Series{rowsOver("raw insert", cr.Raw), rowsOver("our consumer", cr.Ours), rowsOver("naive consumer", cr.Naive), rowsOver("Kafka engine", cr.Engine)}, LegendLeft: true},
 		&svgchart.Line{Title: "End to end at " + report.Thousands(r.endToEndRate()) + " req/s: hits in, rows out (/metrics every second)", XLabel: "seconds",
 			YLabel: "events so far", Series: []svgchart.Series{in, out}, LegendLeft: true},
 		&svgchart.Line{Title: "End to end: pixel_consumer_lag", XLabel: "seconds", YLabel: "messages", Series: []svgchart.Series{lag}, PanelHeight: 220},

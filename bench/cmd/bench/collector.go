@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pixel-pipeline/pixel/bench/pin"
@@ -51,10 +52,11 @@ func wrkRequest(seed uint64) (WrkRequest, error) {
 	return WrkRequest{}, fmt.Errorf("no purchase among the first 100000 hits of seed %d", seed)
 }
 
-// collector measures the collector against the bare server: the maximum
-// rate of each under wrk, then the latency of each at half the
-// collector's maximum, open loop. Both servers run on core 0, wrk and
-// loadgen on core 1; the broker where -broker-cpu says.
+// collector measures the collector against the bare server and the naive
+// collector: the maximum rate of each under wrk, then the latency of each
+// at half the collector's maximum, open loop, and the CPU time each spends
+// per request meanwhile. The servers run on core 0, wrk and loadgen on
+// core 1; the broker where -broker-cpu says.
 func (l *lab) collector(ctx context.Context, res *Results) error {
 	cpu, client := serverCPU, clientCPU
 	if !pin.Available() {
@@ -78,25 +80,18 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 	cr := &CollectorResult{Request: req}
 	res.Collector = cr
 
-	// The two servers, side by side on the same core; only one is loaded at
-	// a time.
-	bareAddr, err := addr()
+	// The three servers, side by side on the same core; only one is loaded
+	// at a time.
+	ad, err := freeAddrs(4)
 	if err != nil {
 		return err
 	}
+	bareAddr, collAddr, adminAddr, naiveAddr := ad[0], ad[1], ad[2], ad[3]
 	bare, err := l.start("baregif", cpu, l.bin("baregif"), "-addr", bareAddr)
 	if err != nil {
 		return err
 	}
 	defer l.stop(bare, 10*time.Second)
-	collAddr, err := addr()
-	if err != nil {
-		return err
-	}
-	adminAddr, err := addr()
-	if err != nil {
-		return err
-	}
 	coll, err := l.start("collector", cpu, l.bin("collector"), "-addr", collAddr, "-admin-addr", adminAddr,
 		"-kafka-brokers", l.brokerAddr, "-kafka-topic", topicCollector,
 		"-spool-dir", filepath.Join(l.work, "spool-collector"), "-drain-delay", "0", "-log-level", "warn")
@@ -104,18 +99,31 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 		return err
 	}
 	defer l.stop(coll, 30*time.Second)
+	naive, err := l.start("naivecollector", cpu, l.bin("naivecollector"), "-addr", naiveAddr,
+		"-kafka-brokers", l.brokerAddr, "-kafka-topic", topicNaive)
+	if err != nil {
+		return err
+	}
+	defer l.stop(naive, 10*time.Second)
 	if err := waitHTTP(ctx, bare, "http://"+bareAddr+"/healthz"); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, coll, "http://"+adminAddr+"/readyz"); err != nil {
 		return err
 	}
+	if err := waitHTTP(ctx, naive, "http://"+naiveAddr+"/healthz"); err != nil {
+		return err
+	}
 	if err := l.pinBroker(brokerCPU); err != nil {
 		return err
 	}
 	defer func() { _ = l.pinBroker(pin.All()) }()
-	if err := sameAnswer(ctx, "http://"+bareAddr, "http://"+collAddr, req); err != nil {
+	bareURL, collURL, naiveURL := "http://"+bareAddr, "http://"+collAddr, "http://"+naiveAddr
+	if err := sameAnswer(ctx, bareURL, collURL, req); err != nil {
 		res.note("the bare server does not answer like the collector: " + err.Error())
+	}
+	if err := sameAnswer(ctx, naiveURL, collURL, req); err != nil {
+		res.note("the naive collector does not answer like the collector: " + err.Error())
 	}
 	collMem := procstat.SampleMemory(coll.Pid(), 100*time.Millisecond)
 	bareMem := procstat.SampleMemory(bare.Pid(), 100*time.Millisecond)
@@ -125,16 +133,17 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 	}()
 
 	metricsURL := "http://" + adminAddr + "/metrics"
-	bareURL, collURL := "http://"+bareAddr, "http://"+collAddr
-	run := func(name, base string, d time.Duration) (*ThroughputRun, error) {
+	run := func(name, base string, server int, d time.Duration) (*ThroughputRun, error) {
 		m0, _ := promtext.Scrape(ctx, metricsURL)
-		u := l.usage()
+		u := l.usage(server)
 		r, err := wrk.Run(ctx, wrk.Config{URL: base + req.Path, Connections: l.cfg.WrkConnections, Duration: d, Headers: req.Headers, CPUs: client})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		t := &ThroughputRun{Result: *r, Broker: brokerPlace(brokerCPU), Rounds: []float64{r.RequestsPerSec}}
-		t.ServerCoreBusy, t.ClientCoreBusy, t.BrokerCPU, _ = u.since()
+		sp := u.since()
+		t.ServerCoreBusy, t.ClientCoreBusy, t.BrokerCPU = sp.core0, sp.core1, sp.share(sp.broker)
+		t.ServerCPUPerReq, t.BrokerCPUPerReq = perUnit(sp.server, float64(r.Requests)), perUnit(sp.broker, float64(r.Requests))
 		if m1, err := promtext.Scrape(ctx, metricsURL); err == nil && m0 != nil && base == collURL {
 			t.Published = m1["pixel_publish_acked_total"] - m0["pixel_publish_acked_total"]
 			t.Spooled = m1["pixel_publish_spooled_total"] - m0["pixel_publish_spooled_total"]
@@ -144,10 +153,13 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 				l.waitSpoolEmpty(ctx, metricsURL)
 			}
 		}
-		l.printf("      %-36s %9.0f req/s  (core 0 %3.0f%% busy, core 1 %3.0f%%, broker %3.0f%% of a core; %d errors, %d non-2xx)",
-			name, r.RequestsPerSec, 100*t.ServerCoreBusy, 100*t.ClientCoreBusy, 100*t.BrokerCPU, r.SocketErrors, r.Non2xx)
+		l.printf("      %-36s %9.0f req/s  (core 0 %3.0f%% busy, core 1 %3.0f%%; CPU per request %5.1f µs, broker %4.1f µs; %d errors, %d non-2xx)",
+			name, r.RequestsPerSec, 100*t.ServerCoreBusy, 100*t.ClientCoreBusy, t.ServerCPUPerReq, t.BrokerCPUPerReq, r.SocketErrors, r.Non2xx)
 		if r.SocketErrors > 0 || r.Non2xx > 0 {
 			res.note(fmt.Sprintf("%s: wrk saw %d socket errors and %d answers other than 2xx/3xx", name, r.SocketErrors, r.Non2xx))
+		}
+		if base == naiveURL {
+			cr.NaiveRequests += r.Requests
 		}
 		return t, nil
 	}
@@ -164,11 +176,13 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 		return a
 	}
 	warm := min(2*time.Second, l.cfg.WrkDuration)
-	if _, err := run("warm-up: bare", bareURL, warm); err != nil {
-		return err
-	}
-	if _, err := run("warm-up: collector", collURL, warm); err != nil {
-		return err
+	for _, w := range []struct {
+		name, base string
+		pid        int
+	}{{"warm-up: bare", bareURL, bare.Pid()}, {"warm-up: collector", collURL, coll.Pid()}, {"warm-up: naive collector", naiveURL, naive.Pid()}} {
+		if _, err := run(w.name, w.base, w.pid, warm); err != nil {
+			return err
+		}
 	}
 	// Alternate the servers, so that a disturbance of the shared machine
 	// does not hit one of them only, and keep each one's best run.
@@ -177,13 +191,13 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 		rounds = 1
 	}
 	for i := range rounds {
-		t, err := run(fmt.Sprintf("bare fasthttp, round %d", i+1), bareURL, l.cfg.WrkDuration)
+		t, err := run(fmt.Sprintf("bare fasthttp, round %d", i+1), bareURL, bare.Pid(), l.cfg.WrkDuration)
 		if err != nil {
 			return err
 		}
 		cr.Bare = best(cr.Bare, t)
 		m0, _ := promtext.Scrape(ctx, metricsURL)
-		if t, err = run(fmt.Sprintf("collector, round %d", i+1), collURL, l.cfg.WrkDuration); err != nil {
+		if t, err = run(fmt.Sprintf("collector, round %d", i+1), collURL, coll.Pid(), l.cfg.WrkDuration); err != nil {
 			return err
 		}
 		cr.Collector = best(cr.Collector, t)
@@ -192,9 +206,20 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 			cr.Accepted += m1[`pixel_hits_total{outcome="accepted"}`] - m0[`pixel_hits_total{outcome="accepted"}`]
 			cr.Invalid += m1.Sum("pixel_hits_invalid_total") - m0.Sum("pixel_hits_invalid_total")
 		}
+		if t, err = run(fmt.Sprintf("naive collector, round %d", i+1), naiveURL, naive.Pid(), l.cfg.WrkDuration); err != nil {
+			return err
+		}
+		cr.Naive = best(cr.Naive, t)
 	}
 	if cr.Invalid > 0 {
 		res.note(fmt.Sprintf("the collector counted %.0f of wrk's hits as invalid: the request is not the valid hit it should be", cr.Invalid))
+	}
+	// The naive collector publishes asynchronously, a batch a second at
+	// the latest: give it a few seconds to have published every hit wrk
+	// had answered.
+	cr.NaivePublished = l.waitPublished(ctx, topicNaive, cr.NaiveRequests, 5*time.Second)
+	if cr.NaivePublished < cr.NaiveRequests {
+		res.note(fmt.Sprintf("the naive collector published %d messages for the %d hits wrk had answered: it lost some (its writes are asynchronous, their errors unseen)", cr.NaivePublished, cr.NaiveRequests))
 	}
 	if !l.cfg.Quick && otherCPU != "" && cpu != "" {
 		// For reference: the broker on the other core.
@@ -203,7 +228,7 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 		}
 		brokerWas := brokerCPU
 		brokerCPU = otherCPU
-		cr.OtherBroker, err = run("collector, broker on core "+otherCPU, collURL, l.cfg.WrkDuration)
+		cr.OtherBroker, err = run("collector, broker on core "+otherCPU, collURL, coll.Pid(), l.cfg.WrkDuration)
 		brokerCPU = brokerWas
 		if err != nil {
 			return err
@@ -218,13 +243,18 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 	rate := cr.Collector.RequestsPerSec / 2
 	lr := &LatencyResult{Rate: rate, Duration: l.cfg.LatencyDuration.Seconds()}
 	res.Latency = lr
-	if lr.Collector, err = l.latency(ctx, "collector", collURL, rate, client); err != nil {
+	if lr.Collector, err = l.latency(ctx, "collector", collURL, coll.Pid(), rate, client); err != nil {
 		return err
 	}
-	if lr.Bare, err = l.latency(ctx, "bare fasthttp", bareURL, rate, client); err != nil {
+	if lr.Bare, err = l.latency(ctx, "bare fasthttp", bareURL, bare.Pid(), rate, client); err != nil {
 		return err
 	}
-	lr.Collector.Broker, lr.Bare.Broker = brokerPlace(brokerCPU), brokerPlace(brokerCPU)
+	if lr.Naive, err = l.latency(ctx, "naive collector", naiveURL, naive.Pid(), rate, client); err != nil {
+		return err
+	}
+	for _, r := range []*LatencyRun{lr.Collector, lr.Bare, lr.Naive} {
+		r.Broker = brokerPlace(brokerCPU)
+	}
 
 	if m, err := promtext.Scrape(ctx, metricsURL); err == nil {
 		cr.Published = m["pixel_publish_acked_total"]
@@ -236,7 +266,21 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 		}
 	}
 	l.deleteTopic(ctx, topicCollector)
+	l.deleteTopic(ctx, topicNaive)
 	return nil
+}
+
+// waitPublished waits until topic holds at least want messages, or within
+// passed, and returns how many it holds.
+func (l *lab) waitPublished(ctx context.Context, topic string, want int64, within time.Duration) int64 {
+	deadline := time.Now().Add(within)
+	for {
+		n, err := l.topicMessages(ctx, topic)
+		if err != nil || n >= want || time.Now().After(deadline) || ctx.Err() != nil {
+			return n
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // waitSpoolEmpty waits (at most a minute) until the collector has replayed
@@ -251,38 +295,71 @@ func (l *lab) waitSpoolEmpty(ctx context.Context, metricsURL string) {
 	}
 }
 
-// usage is a reading of the cores and of the broker's and this process's
-// CPU time, to compare with a later one.
+// usage is a reading of the cores and of the CPU time of the broker, of
+// this process and of the server under load, to compare with a later one.
 type usage struct {
-	l            *lab
-	at           time.Time
-	cpus         []procstat.CPUTimes
-	broker, self time.Duration
+	l                    *lab
+	server               int // pid; 0: none
+	at                   time.Time
+	cpus                 []procstat.CPUTimes
+	broker, self, srvCPU time.Duration
 }
 
-func (l *lab) usage() usage {
-	u := usage{l: l, at: time.Now()}
+func (l *lab) usage(server int) usage {
+	u := usage{l: l, server: server, at: time.Now()}
 	u.cpus, _ = procstat.ReadCPUs()
 	if l.broker != nil {
 		u.broker, _ = procstat.CPUTime(l.broker.Pid())
 	}
-	u.self, _ = procstat.CPUTime(os.Getpid())
+	if server > 0 {
+		u.srvCPU, _ = procstat.CPUTime(server)
+	}
+	u.self = selfCPU()
 	return u
 }
 
-// since returns how busy cores 0 and 1 were (0..1) and the share of a core
-// the broker and this process used since u was read.
-func (u usage) since() (core0, core1, broker, self float64) {
-	v := u.l.usage()
-	wall := v.at.Sub(u.at).Seconds()
+// spent is what was used between two readings of usage.
+type spent struct {
+	core0, core1         float64 // how busy cores 0 and 1 were, 0..1
+	broker, self, server time.Duration
+	wall                 time.Duration
+}
+
+// share is d over the wall time: 1 is one core.
+func (s spent) share(d time.Duration) float64 {
+	if s.wall <= 0 {
+		return 0
+	}
+	return d.Seconds() / s.wall.Seconds()
+}
+
+// since returns what was used since u was read.
+func (u usage) since() spent {
+	v := u.l.usage(u.server)
+	s := spent{wall: v.at.Sub(u.at), broker: v.broker - u.broker, self: v.self - u.self, server: v.srvCPU - u.srvCPU}
 	if busy := procstat.BusyShare(u.cpus, v.cpus); len(busy) >= 2 {
-		core0, core1 = busy[0], busy[1]
+		s.core0, s.core1 = busy[0], busy[1]
 	}
-	if wall > 0 {
-		broker = (v.broker - u.broker).Seconds() / wall
-		self = (v.self - u.self).Seconds() / wall
+	return s
+}
+
+// selfCPU is this process's CPU time, to the microsecond (getrusage), where
+// /proc counts in 10 ms ticks.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
 	}
-	return core0, core1, broker, self
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// perUnit is CPU time d per unit of n, in microseconds; 0 when either is
+// unknown.
+func perUnit(d time.Duration, n float64) float64 {
+	if d <= 0 || n <= 0 {
+		return 0
+	}
+	return d.Seconds() * 1e6 / n
 }
 
 func brokerPlace(cpus string) string {
@@ -315,7 +392,7 @@ func onClientCore(cpus string) (undo func(), err error) {
 
 // latency runs loadgen open loop at rate against base for the configured
 // time, from this process pinned to the client core.
-func (l *lab) latency(ctx context.Context, name, base string, rate float64, cpus string) (*LatencyRun, error) {
+func (l *lab) latency(ctx context.Context, name, base string, server int, rate float64, cpus string) (*LatencyRun, error) {
 	undo, err := onClientCore(cpus)
 	if err != nil {
 		return nil, err
@@ -327,16 +404,18 @@ func (l *lab) latency(ctx context.Context, name, base string, rate float64, cpus
 	cfg.Duration = l.cfg.LatencyDuration
 	cfg.Connections = l.cfg.WrkConnections
 	cfg.Seed = uint64(l.cfg.Seed)
-	u := l.usage()
+	u := l.usage(server)
 	r, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen against %s: %w", name, err)
 	}
 	run := latencyRun(r)
-	run.ServerCoreBusy, run.ClientCoreBusy, run.BrokerCPU, run.LoadgenCPU = u.since()
-	l.printf("      %-36s p50 %s  p99 %s  p99.9 %s  max %s  (%d sent, %d late, %d errors; core 0 %.0f%% busy, core 1 %.0f%%; loadgen %.0f%%, broker %.0f%% of a core)",
+	sp := u.since()
+	run.ServerCoreBusy, run.ClientCoreBusy, run.BrokerCPU, run.LoadgenCPU = sp.core0, sp.core1, sp.share(sp.broker), sp.share(sp.self)
+	run.ServerCPUPerReq = perUnit(sp.server, float64(r.Completed))
+	l.printf("      %-36s p50 %s  p99 %s  p99.9 %s  max %s  (%d sent, %d late, %d errors; core 0 %.0f%% busy, core 1 %.0f%%; loadgen %.0f%%, broker %.0f%% of a core; CPU per request %.1f µs)",
 		name+" at "+fmt.Sprintf("%.0f/s", rate), r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.Sent, r.Late, r.Errors.Total(),
-		100*run.ServerCoreBusy, 100*run.ClientCoreBusy, 100*run.LoadgenCPU, 100*run.BrokerCPU)
+		100*run.ServerCoreBusy, 100*run.ClientCoreBusy, 100*run.LoadgenCPU, 100*run.BrokerCPU, run.ServerCPUPerReq)
 	return run, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,9 +30,10 @@ var rawBatchSizes = []int{100_000, batch.DefaultPolicy().MaxRows}
 // resolution of the consumer and engine timings.
 const pollEvery = 100 * time.Millisecond
 
-// consumer loads the same events three ways into fresh tables of the same
+// consumer loads the same events four ways into fresh tables of the same
 // schema: with raw columnar inserts (the ceiling), through the topic with
-// our consumer, and through the topic with ClickHouse's Kafka engine.
+// our consumer, with the naive consumer and with ClickHouse's Kafka engine,
+// and measures the CPU time each load costs per row.
 func (l *lab) consumer(ctx context.Context, res *Results) error {
 	n := l.cfg.Events
 	cr := &ConsumerResult{Events: n, EngineOffsets: -1}
@@ -53,7 +55,8 @@ func (l *lab) consumer(ctx context.Context, res *Results) error {
 		if err != nil {
 			return fmt.Errorf("raw insert: %w", err)
 		}
-		l.printf("      raw insert       %9.0f rows/s (%d rows in %d-row batches, insert time %s)", ld.RowsPerS, ld.Rows, size, secs(ld.Seconds))
+		l.printf("      raw insert       %9.0f rows/s (%d rows in %d-row batches, insert time %s; CPU per row: inserting %.2f µs, ClickHouse %.2f µs)",
+			ld.RowsPerS, ld.Rows, size, secs(ld.Seconds), ld.CPU.Loader, ld.CPU.ClickHouse)
 		cr.RawRowsPerS = append(cr.RawRowsPerS, ld.RowsPerS)
 		if cr.Raw == nil || ld.RowsPerS > cr.Raw.RowsPerS {
 			cr.Raw, cr.BatchRows = ld, size
@@ -77,9 +80,16 @@ func (l *lab) consumer(ctx context.Context, res *Results) error {
 	if err := l.ourConsumer(ctx, res, cr); err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
-	l.printf("      our consumer     %9.0f rows/s (%d rows in %s, first rows after %s)", cr.Ours.RowsPerS, cr.Ours.Rows, secs(cr.Ours.Seconds), secs(cr.Ours.FirstRowS))
+	l.printLoad("our consumer", cr.Ours)
 
-	// 4. ClickHouse's own Kafka engine on the same topic.
+	// 4. The naive consumer, a fresh group and database, our default batch
+	// size and age.
+	if err := l.naiveConsumer(ctx, res, cr); err != nil {
+		return fmt.Errorf("naive consumer: %w", err)
+	}
+	l.printLoad("naive consumer", cr.Naive)
+
+	// 5. ClickHouse's own Kafka engine on the same topic.
 	if !l.cfg.Engine {
 		res.note("ClickHouse's Kafka engine not measured (-engine=false)")
 		return nil
@@ -87,8 +97,13 @@ func (l *lab) consumer(ctx context.Context, res *Results) error {
 	if err := l.engine(ctx, res, cr); err != nil {
 		return fmt.Errorf("the Kafka engine: %w", err)
 	}
-	l.printf("      Kafka engine     %9.0f rows/s (%d rows in %s, first rows after %s)", cr.Engine.RowsPerS, cr.Engine.Rows, secs(cr.Engine.Seconds), secs(cr.Engine.FirstRowS))
+	l.printLoad("Kafka engine", cr.Engine)
 	return nil
+}
+
+func (l *lab) printLoad(name string, ld *Load) {
+	l.printf("      %-16s %9.0f rows/s (%d rows in %s, first rows after %s; CPU per row: loader %.2f µs, ClickHouse %.2f µs, broker %.2f µs)",
+		name, ld.RowsPerS, ld.Rows, secs(ld.Seconds), secs(ld.FirstRowS), ld.CPU.Loader, ld.CPU.ClickHouse, ld.CPU.Broker)
 }
 
 func secs(s float64) time.Duration {
@@ -106,7 +121,8 @@ func (l *lab) rawInsert(ctx context.Context, c *eventgen.Corpus, batchRows int, 
 	ld := &Load{Timeline: []Point{{0, 0}}}
 	var rows chstore.Rows
 	var e event.Event
-	var spent time.Duration
+	var spent, inserting time.Duration
+	ch0 := cpuTime(l.chPid)
 	for from := 0; from < c.Len(); from += batchRows {
 		rows.Reset()
 		for i := from; i < min(from+batchRows, c.Len()); i++ {
@@ -115,11 +131,12 @@ func (l *lab) rawInsert(ctx context.Context, c *eventgen.Corpus, batchRows int, 
 			}
 			rows.Append(&e)
 		}
-		t0 := time.Now()
+		t0, c0 := time.Now(), selfCPU()
 		if err := chstore.Insert(ctx, conn, &rows, ""); err != nil {
 			return nil, err
 		}
 		spent += time.Since(t0)
+		inserting += selfCPU() - c0
 		ld.Rows += int64(rows.Len())
 		ld.Timeline = append(ld.Timeline, Point{spent.Seconds(), float64(ld.Rows)})
 		if ld.FirstRowS == 0 {
@@ -136,6 +153,12 @@ func (l *lab) rawInsert(ctx context.Context, c *eventgen.Corpus, batchRows int, 
 	ld.Complete = true
 	ld.Seconds = spent.Seconds()
 	ld.RowsPerS = float64(ld.Rows) / ld.Seconds
+	// ClickHouse over the whole loop: it is idle while the rows are decoded,
+	// but for its merges, which inserting costs too.
+	ld.CPU = LoadCPU{Loader: perUnit(inserting, float64(ld.Rows))}
+	if l.chPid > 0 {
+		ld.CPU.ClickHouse = perUnit(cpuTime(l.chPid)-ch0, float64(ld.Rows))
+	}
 	return ld, nil
 }
 
@@ -237,36 +260,22 @@ func (p *poller) until(ctx context.Context, want uint64, within time.Duration) e
 // and database and times it from its start until every event is readable.
 func (l *lab) ourConsumer(ctx context.Context, res *Results, cr *ConsumerResult) error {
 	const db = "bench_consumer"
-	conn, err := l.migrate(ctx, db)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	admin, err := addr()
 	if err != nil {
 		return err
 	}
-	ld := &Load{}
-	cr.Ours = ld
-	start := time.Now()
-	p, err := l.start("consumer", "", l.bin("consumer"), "-admin-addr", admin, "-kafka-brokers", l.brokerAddr,
+	var m promtext.Samples
+	ld, mem, err := l.loadProcess(ctx, cr.Events, db, func() {
+		m, _ = promtext.Scrape(ctx, "http://"+admin+"/metrics")
+	}, "consumer", "-admin-addr", admin, "-kafka-brokers", l.brokerAddr,
 		"-kafka-topic", topicConsumer, "-kafka-group", "bench-consumer", "-clickhouse-addr", l.ch.Addr(),
 		"-clickhouse-database", db, "-log-level", "warn")
+	cr.Ours = ld
+	cr.RSSPeak, cr.RSSMax = mem.Peak, mem.RSS
 	if err != nil {
 		return err
 	}
-	defer l.stop(p, 30*time.Second)
-	mem := procstat.SampleMemory(p.Pid(), 100*time.Millisecond)
-	pl := &poller{conn: conn, db: db, start: start, load: ld}
-	err = pl.until(ctx, uint64(cr.Events), 2*time.Minute)
-	if m, serr := promtext.Scrape(ctx, "http://"+admin+"/metrics"); serr == nil {
-		cr.MetricsRows = m["pixel_consumer_rows_inserted_total"]
-	}
-	mm := mem.Stop()
-	cr.RSSPeak, cr.RSSMax = mm.Peak, mm.RSS
-	if err != nil {
-		return err
-	}
+	cr.MetricsRows = m["pixel_consumer_rows_inserted_total"]
 	if !ld.Complete {
 		res.note(fmt.Sprintf("our consumer loaded only %d of %d events within 2 minutes", ld.Rows, cr.Events))
 	}
@@ -274,6 +283,56 @@ func (l *lab) ourConsumer(ctx context.Context, res *Results, cr *ConsumerResult)
 		res.note(fmt.Sprintf("the consumer's pixel_consumer_rows_inserted_total says %.0f, the table holds %d rows", cr.MetricsRows, ld.Rows))
 	}
 	return nil
+}
+
+// naiveConsumer does as ourConsumer with bin/naiveconsumer, in batches of
+// our consumer's default size and age.
+func (l *lab) naiveConsumer(ctx context.Context, res *Results, cr *ConsumerResult) error {
+	const db = "bench_naive"
+	pol := batch.DefaultPolicy()
+	ld, _, err := l.loadProcess(ctx, cr.Events, db, nil, "naiveconsumer", "-kafka-brokers", l.brokerAddr,
+		"-kafka-topic", topicConsumer, "-kafka-group", "bench-naive-consumer", "-clickhouse-addr", l.ch.Addr(),
+		"-clickhouse-database", db, "-batch-rows", strconv.Itoa(pol.MaxRows), "-batch-age", pol.MaxAge.String())
+	cr.Naive = ld
+	if err != nil {
+		return err
+	}
+	if !ld.Complete {
+		res.note(fmt.Sprintf("the naive consumer loaded only %d of %d events within 2 minutes", ld.Rows, cr.Events))
+	}
+	return nil
+}
+
+// loadProcess migrates database db, starts the loader bin with args and
+// times it from its start until the table holds n rows (or 2 minutes
+// passed). Before the loader stops, it takes the CPU time the loader, the
+// broker and ClickHouse used meanwhile, and calls done, if not nil.
+func (l *lab) loadProcess(ctx context.Context, n int, db string, done func(), bin string, args ...string) (*Load, procstat.Memory, error) {
+	conn, err := l.migrate(ctx, db)
+	if err != nil {
+		return nil, procstat.Memory{}, err
+	}
+	defer conn.Close()
+	ld := &Load{}
+	start := time.Now()
+	ch0, broker0 := cpuTime(l.chPid), cpuTime(l.broker.Pid())
+	p, err := l.start(bin, "", l.bin(bin), args...)
+	if err != nil {
+		return ld, procstat.Memory{}, err
+	}
+	defer l.stop(p, 30*time.Second)
+	mem := procstat.SampleMemory(p.Pid(), 100*time.Millisecond)
+	pl := &poller{conn: conn, db: db, start: start, load: ld}
+	err = pl.until(ctx, uint64(n), 2*time.Minute)
+	rows := float64(ld.Rows)
+	ld.CPU = LoadCPU{Loader: perUnit(cpuTime(p.Pid()), rows), Broker: perUnit(cpuTime(l.broker.Pid())-broker0, rows)}
+	if l.chPid > 0 {
+		ld.CPU.ClickHouse = perUnit(cpuTime(l.chPid)-ch0, rows)
+	}
+	if done != nil {
+		done()
+	}
+	return ld, mem.Stop(), err
 }
 
 // engine creates a Kafka table and a materialized view on the same topic
@@ -290,11 +349,16 @@ func (l *lab) engine(ctx context.Context, res *Results, cr *ConsumerResult) erro
 	ld := &Load{}
 	cr.Engine = ld
 	start := time.Now()
+	ch0, broker0 := cpuTime(l.chPid), cpuTime(l.broker.Pid())
 	if err := pipe.Create(ctx, conn); err != nil {
 		return err
 	}
 	pl := &poller{conn: conn, db: db, start: start, load: ld}
 	err = pl.until(ctx, uint64(cr.Events), l.cfg.EngineTimeout)
+	ld.CPU.Broker = perUnit(cpuTime(l.broker.Pid())-broker0, float64(ld.Rows))
+	if l.chPid > 0 {
+		ld.CPU.ClickHouse = perUnit(cpuTime(l.chPid)-ch0, float64(ld.Rows))
+	}
 	// Stop it whatever happened, with a context of its own: the run's may
 	// be done.
 	dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -10,24 +10,34 @@ import (
 	"github.com/pixel-pipeline/pixel/bench/pin"
 	"github.com/pixel-pipeline/pixel/bench/procstat"
 	"github.com/pixel-pipeline/pixel/bench/promtext"
+	"github.com/pixel-pipeline/pixel/bench/report"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/loadgen"
 )
 
-// endToEnd runs the whole pipeline at half the collector's maximum rate:
-// loadgen sends valid hits with unique eids, a marker prober measures the
-// lag from answer to readable row, the consumer's /metrics are scraped
-// every second, and at the end the event ids in ClickHouse are compared
-// with the hits that got a 200.
+// endToEnd runs the whole pipeline at half the collector's maximum rate
+// (or -e2e-rate): loadgen sends valid hits with unique eids, a marker
+// prober measures the lag from answer to readable row, the consumer's
+// /metrics are scraped every second, and at the end the event ids in
+// ClickHouse are compared with the hits that got a 200. The CPU time of
+// every process of the pipeline is taken from the load's start until its
+// last row.
 func (l *lab) endToEnd(ctx context.Context, res *Results) error {
-	if res.Collector == nil || res.Collector.Collector == nil {
-		return fmt.Errorf("the collector's maximum rate is unknown (its measurement failed)")
+	rate := l.cfg.E2ERate
+	switch {
+	case rate > 0:
+	case res.Collector != nil && res.Collector.Collector != nil:
+		rate = res.Collector.Collector.RequestsPerSec / 2
+	case l.cfg.runs(partCollector):
+		return fmt.Errorf("the collector's maximum rate is unknown (its measurement failed); set -e2e-rate")
+	default:
+		rate = fallbackE2ERate
+		res.note(fmt.Sprintf("end to end at %s hits/s: the collector's maximum was not measured in this run (-only) and -e2e-rate was not set", report.Thousands(rate)))
 	}
 	res.Setup.EndToEnd = "collector, consumer, broker and ClickHouse unpinned (both cores, as with make run), the load generator on core 1"
 	if err := l.pinBroker(pin.All()); err != nil {
 		return err
 	}
-	rate := res.Collector.Collector.RequestsPerSec / 2
 	e := &EndToEndResult{Rate: rate, Duration: l.cfg.E2EDuration.Seconds()}
 	res.EndToEnd = e
 
@@ -108,8 +118,11 @@ func (l *lab) endToEnd(ctx context.Context, res *Results) error {
 		mk.Drain(ctx, 0)
 		return err
 	}
+	pids := []int{coll.Pid(), l.broker.Pid(), cons.Pid(), l.chPid}
+	cpu0 := cpuTimes(pids)
 	lg, err := loadgen.Run(ctx, cfg)
 	loadEnd := time.Now()
+	mk.StopSending()
 	undo()
 	if err != nil {
 		stopScrape()
@@ -149,6 +162,10 @@ func (l *lab) endToEnd(ctx context.Context, res *Results) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	e.DrainS = time.Since(loadEnd).Seconds()
+	if e.Missing == 0 {
+		used, n := cpuSince(pids, cpu0), float64(e.Answered)
+		e.CPU = PipelineCPU{Collector: perUnit(used[0], n), Broker: perUnit(used[1], n), Consumer: perUnit(used[2], n), ClickHouse: perUnit(used[3], n)}
+	}
 	e.Markers = mk.Drain(ctx, 10*time.Second)
 	stopScrape()
 	e.Timeline = <-scraped
@@ -181,9 +198,32 @@ func (l *lab) endToEnd(ctx context.Context, res *Results) error {
 	if mk.Err() != nil {
 		res.note("a marker poll failed: " + mk.Err().Error())
 	}
-	l.printf("      stored: %d of %d answered ids (%d missing) within %s; marker lag p50 %s p99 %s (%d markers)",
-		e.Distinct, e.Answered, e.Missing, secs(e.DrainS), e.Markers.P50, e.Markers.P99, e.Markers.Found)
+	l.printf("      stored: %d of %d answered ids (%d missing) within %s; marker lag p50 %s p99 %s (%d markers); CPU per event: collector %.1f µs, broker %.1f µs, consumer %.1f µs, ClickHouse %.1f µs",
+		e.Distinct, e.Answered, e.Missing, secs(e.DrainS), e.Markers.P50, e.Markers.P99, e.Markers.Found, e.CPU.Collector, e.CPU.Broker, e.CPU.Consumer, e.CPU.ClickHouse)
 	return nil
+}
+
+// cpuTimes reads the CPU time of each process (0 for pid 0).
+func cpuTimes(pids []int) []time.Duration {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		out[i] = cpuTime(pid)
+	}
+	return out
+}
+
+// cpuSince is the CPU time each process used since cpuTimes returned
+// before; 0 for pid 0.
+func cpuSince(pids []int, before []time.Duration) []time.Duration {
+	now := cpuTimes(pids)
+	for i := range now {
+		if pids[i] <= 0 {
+			now[i] = 0
+			continue
+		}
+		now[i] -= before[i]
+	}
+	return now
 }
 
 // eventIDs returns the distinct event ids that start with prefix.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pixel-pipeline/pixel/bench/chkafka"
 	"github.com/pixel-pipeline/pixel/bench/pin"
+	"github.com/pixel-pipeline/pixel/bench/procstat"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
 )
@@ -30,8 +32,10 @@ const (
 // another's events.
 const (
 	topicCollector = "bench.collector" // what the collector publishes under wrk; nobody reads it
-	topicConsumer  = "bench.consumer"  // the produced events, read by our consumer and then the engine
+	topicNaive     = "bench.naive"     // what the naive collector publishes under wrk; counted, not read
+	topicConsumer  = "bench.consumer"  // the produced events, read by our consumer, the naive one and then the engine
 	topicE2E       = "bench.e2e"
+	topicTradeoff  = "bench.tradeoff" // and a number: one topic per trade-off run, created by it
 	partitions     = 4
 )
 
@@ -45,6 +49,7 @@ type lab struct {
 	log    *os.File // the children's output and go test's
 
 	ch         *devstack.ClickHouse
+	chPid      int // 0: not found, its CPU time is not measured
 	broker     *devstack.Process
 	brokerAddr string
 
@@ -82,6 +87,18 @@ func addr() (string, error) {
 		return "", fmt.Errorf("cannot find a free port: %w", err)
 	}
 	return "127.0.0.1:" + strconv.Itoa(p), nil
+}
+
+// freeAddrs returns n free loopback addresses.
+func freeAddrs(n int) ([]string, error) {
+	out := make([]string, n)
+	for i := range out {
+		var err error
+		if out[i], err = addr(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // start runs a child process, on cpus when not empty, and keeps it for
@@ -156,6 +173,11 @@ func (l *lab) startServers(ctx context.Context, res *Results) error {
 		return err
 	}
 	l.ch = ch
+	// devstack does not tell the server's pid: find it among this
+	// process's children by its configuration file.
+	if l.chPid, err = procstat.ChildPID(os.Getpid(), filepath.Join(ch.Dir, "config.xml")); err != nil {
+		res.note("ClickHouse's CPU time is not measured: " + err.Error())
+	}
 	conn, err := l.open(ctx, "default")
 	if err != nil {
 		return err
@@ -169,7 +191,7 @@ func (l *lab) startServers(ctx context.Context, res *Results) error {
 	if l.brokerAddr, err = addr(); err != nil {
 		return err
 	}
-	topics := topicCollector + "," + topicConsumer + "," + topicConsumer + ".dlq," + topicE2E + "," + topicE2E + ".dlq"
+	topics := strings.Join([]string{topicCollector, topicNaive, topicConsumer, topicConsumer + ".dlq", topicE2E, topicE2E + ".dlq"}, ",")
 	l.broker, err = l.start("devbroker", "", l.bin("devbroker"), "-addr", l.brokerAddr, "-topics", topics,
 		"-partitions", strconv.Itoa(partitions), "-log-level", "warn",
 		// On disk, as make run keeps it: kfake's memory-only mode slows down
@@ -211,6 +233,37 @@ func (l *lab) pinBroker(cpus string) error {
 func (l *lab) deleteTopic(ctx context.Context, topic string) {
 	c := &kafka.Client{Addr: kafka.TCP(l.brokerAddr), Timeout: 10 * time.Second}
 	_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
+}
+
+// topicMessages sums the last offsets of topic's partitions: how many
+// messages it received.
+func (l *lab) topicMessages(ctx context.Context, topic string) (int64, error) {
+	c := &kafka.Client{Addr: kafka.TCP(l.brokerAddr), Timeout: 10 * time.Second}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for p := range partitions {
+		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+	}
+	resp, err := c.ListOffsets(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return 0, p.Error
+		}
+		sum += p.LastOffset
+	}
+	return sum, nil
+}
+
+// cpuTime is the CPU time process pid has used; 0 when pid is 0 or gone.
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	d, _ := procstat.CPUTime(pid)
+	return d
 }
 
 // waitHTTP waits until url answers 200 or the process exits.

@@ -1,16 +1,21 @@
 // Command bench is `make bench`: a short benchmark of the whole pipeline on
 // one machine. It starts a private ClickHouse and the embedded broker, runs
-// each of our components next to a baseline measured in the same run — the
-// collector against a bare fasthttp server (cmd/baregif), the consumer
-// against a raw columnar insert and against ClickHouse's own Kafka engine —
-// and prints every figure as a ratio to its baseline with its target and a
-// PASS or MISS, because a shared two-core machine is too noisy for absolute
-// figures. It writes results.json, results.md and three SVG charts into
+// each of our components next to baselines measured in the same run — the
+// collector against a bare fasthttp server (bench/cmd/baregif) and a naive
+// collector (bench/cmd/naivecollector), the consumer against a raw columnar
+// insert, a naive consumer (bench/cmd/naiveconsumer) and ClickHouse's own
+// Kafka engine — with the CPU each spends per request or row, and prints
+// every figure as a ratio to its baseline with its target and a PASS or
+// MISS, because a shared two-core machine is too noisy for absolute
+// figures. It also runs the pipeline end to end, and the consumer at a fixed
+// rate with several batch sizes and ages (the lag against cost trade-off).
+// It writes results.json, results.md and three SVG charts into
 // <out>/<UTC timestamp>/.
 //
-//	make bench                 # full run, about 3-4 minutes
-//	bin/bench -quick           # about a minute: the smoke run the tests use
-//	bin/bench -help            # every setting
+//	make bench                          # full run, about 5 minutes
+//	bin/bench -quick                    # about 1½ minutes: the smoke run the tests use
+//	bin/bench -only consumer,tradeoff   # some parts only
+//	bin/bench -help                     # every setting
 package main
 
 import (
@@ -20,10 +25,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/pixel-pipeline/pixel/bench/report"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 )
@@ -49,17 +57,49 @@ type Config struct {
 	MicroBenchTime  string
 	Engine          bool
 	EngineTimeout   time.Duration
+	// Parts are the parts to run, in the order of the parts list.
+	Parts             []string
+	E2ERate           float64 // 0: half the collector's maximum of this run
+	TradeoffRate      float64
+	TradeoffDuration  time.Duration
+	TradeoffBatchRows []int
+	TradeoffBatchAges []time.Duration
 }
+
+// The parts of a run, in the order they run: the micro-benchmarks first, on
+// a quiet machine, then the collector, whose maximum sets the rate of the
+// end-to-end run.
+const (
+	partMicro     = "micro"
+	partCollector = "collector"
+	partConsumer  = "consumer"
+	partE2E       = "e2e"
+	partTradeoff  = "tradeoff"
+)
+
+var allParts = []string{partMicro, partCollector, partConsumer, partE2E, partTradeoff}
+
+// fallbackE2ERate is the end-to-end rate when this run does not measure the
+// collector's maximum and -e2e-rate is not given.
+const fallbackE2ERate = 20_000
+
+func (c *Config) runs(part string) bool { return slices.Contains(c.Parts, part) }
 
 // Defaults of the two modes.
 var (
 	fullDefaults = Config{
 		WrkDuration: 10 * time.Second, LatencyDuration: 20 * time.Second, E2EDuration: 25 * time.Second,
 		Events: 1_000_000, MicroBenchTime: "1s", EngineTimeout: 2 * time.Minute,
+		TradeoffDuration:  3 * time.Second,
+		TradeoffBatchRows: []int{1_000, 5_000, 25_000, 100_000},
+		TradeoffBatchAges: []time.Duration{100 * time.Millisecond, time.Second},
 	}
 	quickDefaults = Config{
 		WrkDuration: 3 * time.Second, LatencyDuration: 5 * time.Second, E2EDuration: 8 * time.Second,
 		Events: 200_000, MicroBenchTime: "100ms", EngineTimeout: time.Minute,
+		TradeoffDuration:  2 * time.Second,
+		TradeoffBatchRows: []int{1_000, 25_000},
+		TradeoffBatchAges: []time.Duration{100 * time.Millisecond},
 	}
 )
 
@@ -73,10 +113,12 @@ func parseFlags(args []string) (*Config, error) {
 func newConfig() (*Config, *flagenv.Set) {
 	c := &Config{}
 	fs := flagenv.New("bench", "Benchmarks the pipeline on this machine against baselines measured in the same run:\n"+
-		"collector vs a bare fasthttp server (wrk, then latency at half the collector's maximum),\n"+
-		"consumer vs a raw columnar insert and ClickHouse's Kafka engine, end-to-end lag, and the\n"+
-		"go test micro-benchmarks of the hot paths. Prints a Markdown table and writes results.json,\n"+
-		"results.md, throughput.svg, latency.svg and consumer.svg into <out>/<UTC timestamp>/.\n"+
+		"collector vs a bare fasthttp server and a naive collector (wrk, then latency at half the\n"+
+		"collector's maximum), consumer vs a raw columnar insert, a naive consumer and ClickHouse's\n"+
+		"Kafka engine, the CPU time of each per request or row, end-to-end lag, the consumer's batch\n"+
+		"size and age against lag, and the go test micro-benchmarks of the hot paths. Prints a\n"+
+		"Markdown table and writes results.json, results.md, throughput.svg, latency.svg and\n"+
+		"consumer.svg into <out>/<UTC timestamp>/.\n"+
 		"Servers run on loopback only; servers are pinned to core 0 and load generators to core 1\n"+
 		"with taskset when it is installed. Durations and counts of 0 take the mode's default\n"+
 		"(full / -quick).")
@@ -97,6 +139,32 @@ func newConfig() (*Config, *flagenv.Set) {
 	fs.String(&c.MicroBenchTime, "micro-benchtime", "BENCH_MICRO_BENCHTIME", "", "-benchtime of the micro-benchmarks (1s; 100ms with -quick)")
 	fs.Bool(&c.Engine, "engine", "BENCH_ENGINE", true, "measure ClickHouse's Kafka engine")
 	fs.Duration(&c.EngineTimeout, "engine-timeout", "BENCH_ENGINE_TIMEOUT", 0, "longest wait for the Kafka engine to load every event (2m; 1m with -quick)")
+	fs.Strings(&c.Parts, "only", "BENCH_ONLY", "run only these `parts`, comma-separated: "+strings.Join(allParts, ", ")+" (default: all)")
+	fs.Float64(&c.E2ERate, "e2e-rate", "BENCH_E2E_RATE", 0, "hits/s of the end-to-end run (0: half the collector's maximum measured in this run, or 20000 when -only leaves the collector out)")
+	fs.Float64(&c.TradeoffRate, "tradeoff-rate", "BENCH_TRADEOFF_RATE", 10_000, "hits/s of the batch size and age trade-off runs")
+	fs.Duration(&c.TradeoffDuration, "tradeoff-duration", "BENCH_TRADEOFF_DURATION", 0, "load of each trade-off run (3s; 2s with -quick)")
+	fs.Func("tradeoff-batch-rows", "BENCH_TRADEOFF_BATCH_ROWS", "", "the consumer's -batch-rows of the trade-off runs, comma-separated `list` (1000,5000,25000,100000; 1000,25000 with -quick)", func(v string) error {
+		c.TradeoffBatchRows = nil
+		for _, f := range flagenv.List(v) {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				return fmt.Errorf("-tradeoff-batch-rows: %q is not a positive number of rows", f)
+			}
+			c.TradeoffBatchRows = append(c.TradeoffBatchRows, n)
+		}
+		return nil
+	})
+	fs.Func("tradeoff-batch-ages", "BENCH_TRADEOFF_BATCH_AGES", "", "the consumer's -batch-age of the trade-off runs, comma-separated `list` (100ms,1s; 100ms with -quick)", func(v string) error {
+		c.TradeoffBatchAges = nil
+		for _, f := range flagenv.List(v) {
+			d, err := time.ParseDuration(f)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("-tradeoff-batch-ages: %q is not a positive duration", f)
+			}
+			c.TradeoffBatchAges = append(c.TradeoffBatchAges, d)
+		}
+		return nil
+	})
 	fs.Check(func() error { return c.complete(fs.Args()) })
 	return c, fs
 }
@@ -128,6 +196,35 @@ func (c *Config) complete(args []string) error {
 	}
 	if c.EngineTimeout == 0 {
 		c.EngineTimeout = def.EngineTimeout
+	}
+	if c.TradeoffDuration == 0 {
+		c.TradeoffDuration = def.TradeoffDuration
+	}
+	if len(c.TradeoffBatchRows) == 0 {
+		c.TradeoffBatchRows = def.TradeoffBatchRows
+	}
+	if len(c.TradeoffBatchAges) == 0 {
+		c.TradeoffBatchAges = def.TradeoffBatchAges
+	}
+	if len(c.Parts) == 0 {
+		c.Parts = allParts
+	}
+	for _, p := range c.Parts {
+		if !slices.Contains(allParts, p) {
+			return fmt.Errorf("-only %q: the parts are %s", p, strings.Join(allParts, ", "))
+		}
+	}
+	// In the order they run, each once; -micro=false leaves the
+	// micro-benchmarks out as it always did.
+	var parts []string
+	for _, p := range allParts {
+		if slices.Contains(c.Parts, p) && (p != partMicro || c.Micro) {
+			parts = append(parts, p)
+		}
+	}
+	c.Parts = parts
+	if c.E2ERate < 0 || c.TradeoffRate <= 0 || c.TradeoffDuration < time.Second {
+		return errors.New("-e2e-rate must not be negative, -tradeoff-rate must be positive and -tradeoff-duration at least 1s")
 	}
 	switch c.BrokerCPU {
 	case "client", "server", "any":
@@ -168,7 +265,7 @@ func main() {
 }
 
 // required are the binaries the run starts.
-var required = []string{"collector", "consumer", "devbroker", "baregif"}
+var required = []string{"collector", "consumer", "devbroker", "baregif", "naivecollector", "naiveconsumer"}
 
 // run is the whole benchmark: it returns the results folder (once made) and
 // an error when the run could not be carried out; figures that miss their
@@ -198,26 +295,35 @@ func run(ctx context.Context, cfg *Config, stdout *os.File) (string, error) {
 	}()
 
 	// The story: micro-benchmarks on a quiet machine, then the servers, then
-	// each component against its baseline, the collector first because
+	// each component against its baselines, the collector first because
 	// its maximum sets the rate of the latency and end-to-end runs.
-	steps := []struct {
+	type step struct {
+		part string // "" for the servers
 		name string
 		run  func(context.Context, *Results) error
 		max  time.Duration
-	}{
-		{"micro-benchmarks (go test -bench)", l.micro, 6 * time.Minute},
-		{"start ClickHouse and the broker", l.startServers, 2 * time.Minute},
-		{"collector vs bare fasthttp: throughput (wrk) and latency (loadgen)", l.collector, 2*time.Minute + 4*cfg.WrkDuration + 2*cfg.LatencyDuration},
-		{"consumer vs raw insert and ClickHouse's Kafka engine", l.consumer, 3*time.Minute + cfg.EngineTimeout},
-		{"end to end at half the collector's maximum", l.endToEnd, 3*time.Minute + cfg.E2EDuration},
+	}
+	cells := time.Duration(len(cfg.TradeoffBatchRows) * len(cfg.TradeoffBatchAges))
+	all := []step{
+		{partMicro, "micro-benchmarks (go test -bench)", l.micro, 6 * time.Minute},
+		{"", "start ClickHouse and the broker", l.startServers, 2 * time.Minute},
+		{partCollector, "collector vs bare fasthttp and the naive collector: throughput (wrk) and latency (loadgen)", l.collector, 2*time.Minute + 7*cfg.WrkDuration + 3*cfg.LatencyDuration},
+		{partConsumer, "consumer vs raw insert, the naive consumer and ClickHouse's Kafka engine", l.consumer, 4*time.Minute + cfg.EngineTimeout},
+		{partE2E, "end to end at half the collector's maximum", l.endToEnd, 3*time.Minute + cfg.E2EDuration},
+		{partTradeoff, "the consumer's batch size and age against lag, at " + report.Thousands(cfg.TradeoffRate) + " hits/s", l.tradeoff, time.Minute + cells*(30*time.Second+cfg.TradeoffDuration)},
+	}
+	var steps []step
+	for _, s := range all {
+		if s.part == "" && (cfg.runs(partCollector) || cfg.runs(partConsumer) || cfg.runs(partE2E) || cfg.runs(partTradeoff)) || cfg.runs(s.part) {
+			steps = append(steps, s)
+		}
+	}
+	if !cfg.Micro {
+		res.note("micro-benchmarks skipped (-micro=false)")
 	}
 	for i, s := range steps {
 		if ctx.Err() != nil {
 			break
-		}
-		if s.name == steps[0].name && !cfg.Micro {
-			res.note("micro-benchmarks skipped (-micro=false)")
-			continue
 		}
 		l.printf("[%d/%d] %s", i+1, len(steps), s.name)
 		t0 := time.Now()
@@ -227,7 +333,7 @@ func run(ctx context.Context, cfg *Config, stdout *os.File) (string, error) {
 		if err != nil {
 			res.note(fmt.Sprintf("step failed: %s: %v", s.name, err))
 			l.printf("      failed after %s: %v", time.Since(t0).Round(100*time.Millisecond), err)
-			if i == 1 { // nothing runs without the servers
+			if s.part == "" { // nothing runs without the servers
 				return dir, err
 			}
 			continue

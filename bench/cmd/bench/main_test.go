@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,8 +72,16 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("the summary table was not printed:\n%s", stdout.String())
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "results.md"))
-	if !strings.Contains(string(md), "| measure | ours | baseline | ratio | target | result |") {
-		t.Errorf("results.md lacks the summary table:\n%s", md)
+	for _, want := range []string{
+		"| measure | ours | baseline | ratio | target | result |",
+		"| server | req/s | server CPU per request |",
+		"| percentile | collector | bare fasthttp | ratio | naive collector | ratio |",
+		"| naive consumer (bench/cmd/naiveconsumer",
+		"| -batch-rows | -batch-age | rows/s | lag p50 | lag p99 |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("results.md lacks %q:\n%s", want, md)
+		}
 	}
 
 	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
@@ -102,10 +111,16 @@ func checkResults(t *testing.T, data []byte) {
 	if m.CPUs < 1 || m.Kernel == "" || m.GoVersion == "" || r.Versions.ClickHouse == "" || r.Versions.Wrk == "" {
 		t.Errorf("machine or versions incomplete: %+v %+v", m, r.Versions)
 	}
+	if !slices.Equal(r.Setup.Parts, allParts) {
+		t.Errorf("parts %v, want all: %v", r.Setup.Parts, allParts)
+	}
 	wantIDs := []string{
-		"collector_throughput", "pixel_handler_allocs", "pixel_handler_ns", "collector_p99", "collector_rss",
-		"consumer_vs_raw", "consumer_vs_engine", "consumer_rss", "e2e_lag_p99", "e2e_loss",
-		"publish_enqueue_ns", "publish_throughput_ns", "rows_append_ns", "event_parse_ns",
+		"collector_throughput", "collector_vs_naive", "collector_cpu_per_request", "collector_cpu_vs_naive",
+		"pixel_handler_allocs", "pixel_handler_ns", "publish_throughput_ns", "publish_throughput_allocs",
+		"collector_p99", "collector_rss",
+		"consumer_vs_raw", "consumer_vs_engine", "consumer_vs_naive", "consumer_cpu_per_row", "consumer_rss",
+		"e2e_lag_p99", "e2e_loss", "e2e_cpu_per_event",
+		"publish_enqueue_ns", "rows_append_ns", "event_parse_ns",
 	}
 	got := map[string]report.Measure{}
 	for _, ms := range r.Measures {
@@ -126,26 +141,53 @@ func checkResults(t *testing.T, data []byte) {
 	}
 
 	c := r.Collector
-	if c == nil || c.Bare == nil || c.Collector == nil || c.Bare.Requests == 0 || c.Collector.Requests == 0 || c.RSSPeak == 0 || c.Request.Path == "" {
-		t.Errorf("collector part incomplete: %+v", c)
-	} else if c.Accepted == 0 {
+	if c == nil || c.Bare == nil || c.Collector == nil || c.Naive == nil || c.RSSPeak == 0 || c.Request.Path == "" {
+		t.Fatalf("collector part incomplete: %+v", c)
+	}
+	if c.Accepted == 0 {
 		t.Errorf("the collector accepted none of wrk's hits: %+v", c)
 	}
-	l := r.Latency
-	if l == nil || l.Rate <= 0 || l.Collector == nil || l.Bare == nil || l.Collector.Latency.Count == 0 || l.Bare.Latency.Count == 0 || len(l.Collector.Timeline) == 0 {
-		t.Errorf("latency part incomplete: %+v", l)
-	}
-	cr := r.Consumer
-	if cr == nil || cr.Events == 0 || cr.Raw == nil || cr.Ours == nil || cr.Engine == nil {
-		t.Fatalf("consumer part incomplete: %+v", cr)
-	}
-	for name, ld := range map[string]*Load{"raw": cr.Raw, "ours": cr.Ours, "engine": cr.Engine} {
-		if ld.Rows == 0 || ld.RowsPerS <= 0 || len(ld.Timeline) < 2 {
-			t.Errorf("%s load incomplete: %+v", name, ld)
+	for name, run := range map[string]*ThroughputRun{"bare": c.Bare, "collector": c.Collector, "naive": c.Naive} {
+		if run.Requests == 0 || run.ServerCPUPerReq <= 0 {
+			t.Errorf("%s wrk run incomplete (requests, CPU per request): %+v", name, run)
 		}
 	}
-	if !cr.Raw.Complete || !cr.Ours.Complete || cr.RSSPeak == 0 {
-		t.Errorf("the raw insert or our consumer did not load every event: raw %+v, ours %+v", cr.Raw, cr.Ours)
+	if c.Collector.BrokerCPUPerReq <= 0 || c.Naive.BrokerCPUPerReq <= 0 {
+		t.Errorf("no broker CPU per request: collector %v µs, naive %v µs", c.Collector.BrokerCPUPerReq, c.Naive.BrokerCPUPerReq)
+	}
+	if c.NaiveRequests == 0 || c.NaivePublished < c.NaiveRequests {
+		t.Errorf("the naive collector published %d messages for %d requests answered", c.NaivePublished, c.NaiveRequests)
+	}
+	l := r.Latency
+	if l == nil || l.Rate <= 0 || l.Collector == nil || l.Bare == nil || l.Naive == nil || len(l.Collector.Timeline) == 0 {
+		t.Fatalf("latency part incomplete: %+v", l)
+	}
+	for name, run := range map[string]*LatencyRun{"bare": l.Bare, "collector": l.Collector, "naive": l.Naive} {
+		if run.Latency.Count == 0 || run.ServerCPUPerReq <= 0 {
+			t.Errorf("%s latency run incomplete (count, CPU per request): %+v", name, run.Latency)
+		}
+	}
+	cr := r.Consumer
+	if cr == nil || cr.Events == 0 || cr.Raw == nil || cr.Ours == nil || cr.Naive == nil || cr.Engine == nil {
+		t.Fatalf("consumer part incomplete: %+v", cr)
+	}
+	for name, ld := range map[string]*Load{"raw": cr.Raw, "ours": cr.Ours, "naive": cr.Naive, "engine": cr.Engine} {
+		if ld.Rows == 0 || ld.RowsPerS <= 0 || len(ld.Timeline) < 2 || ld.CPU.ClickHouse <= 0 {
+			t.Errorf("%s load incomplete (rows, rate, timeline, ClickHouse CPU): %+v", name, ld)
+		}
+	}
+	for name, ld := range map[string]*Load{"raw": cr.Raw, "ours": cr.Ours, "naive": cr.Naive} {
+		if ld.CPU.Loader <= 0 {
+			t.Errorf("%s load: no loader CPU per row: %+v", name, ld.CPU)
+		}
+	}
+	for name, ld := range map[string]*Load{"ours": cr.Ours, "naive": cr.Naive, "engine": cr.Engine} {
+		if ld.CPU.Broker <= 0 {
+			t.Errorf("%s load: no broker CPU per row: %+v", name, ld.CPU)
+		}
+	}
+	if !cr.Raw.Complete || !cr.Ours.Complete || !cr.Naive.Complete || cr.RSSPeak == 0 {
+		t.Errorf("the raw insert or a consumer did not load every event: raw %+v, ours %+v, naive %+v", cr.Raw, cr.Ours, cr.Naive)
 	}
 	e := r.EndToEnd
 	if e == nil || e.Sent == 0 || e.Answered == 0 || e.Markers == nil || e.Markers.Answered == 0 || len(e.Timeline) == 0 {
@@ -154,12 +196,25 @@ func checkResults(t *testing.T, data []byte) {
 	if e.Distinct+e.Missing < e.Answered {
 		t.Errorf("end to end: %d distinct + %d missing < %d answered", e.Distinct, e.Missing, e.Answered)
 	}
+	if e.CPU.Collector <= 0 || e.CPU.Broker <= 0 || e.CPU.Consumer <= 0 || e.CPU.ClickHouse <= 0 {
+		t.Errorf("end to end: CPU per event incomplete: %+v", e.CPU)
+	}
+	tr := r.Tradeoff
+	if tr == nil || tr.Rate <= 0 || len(tr.Cells) != len(quickDefaults.TradeoffBatchRows)*len(quickDefaults.TradeoffBatchAges) {
+		t.Fatalf("trade-off part incomplete: %+v", tr)
+	}
+	for _, c := range tr.Cells {
+		if c.Answered == 0 || c.Stored != c.Answered || c.RowsPerS <= 0 || c.Markers == nil || c.Markers.Found == 0 ||
+			c.ConsumerCPU <= 0 || c.ClickHouseCPU <= 0 || c.BatchRows <= 0 || c.BatchAge <= 0 {
+			t.Errorf("trade-off run incomplete: %+v", c)
+		}
+	}
 	mr := r.Micro
 	if mr == nil || len(mr.Missing) > 0 || len(mr.Results) < len(microNames()) {
 		t.Errorf("micro-benchmarks incomplete: %+v", mr)
 	}
 	for _, n := range r.Notes {
-		if strings.Contains(n, "failed") || strings.Contains(n, "interrupted") {
+		if strings.Contains(n, "failed") || strings.Contains(n, "interrupted") || strings.Contains(n, "not measured") || strings.Contains(n, "does not answer like") {
 			t.Errorf("a step did not finish: %s", n)
 		}
 	}
@@ -227,9 +282,48 @@ func TestParseFlags(t *testing.T) {
 	if c.WrkDuration != 4*time.Second || c.Events != 5000 || c.LatencyDuration != fullDefaults.LatencyDuration {
 		t.Errorf("flags and environment: %+v", c)
 	}
-	for _, bad := range [][]string{{"-broker-cpu", "nowhere"}, {"-events", "10"}, {"-wrk-duration", "10ms"}, {"extra"}} {
+	if !slices.Equal(c.Parts, allParts) || !slices.Equal(c.TradeoffBatchRows, fullDefaults.TradeoffBatchRows) {
+		t.Errorf("default parts %v, trade-off batch rows %v", c.Parts, c.TradeoffBatchRows)
+	}
+	c, err = parseFlags([]string{"-only", "tradeoff,micro,consumer", "-micro=false", "-tradeoff-batch-rows", "10,20", "-tradeoff-batch-ages", "50ms", "-bin-dir", "/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{partConsumer, partTradeoff}; !slices.Equal(c.Parts, want) {
+		t.Errorf("-only with -micro=false: parts %v, want %v (in the order they run)", c.Parts, want)
+	}
+	if !slices.Equal(c.TradeoffBatchRows, []int{10, 20}) || !slices.Equal(c.TradeoffBatchAges, []time.Duration{50 * time.Millisecond}) {
+		t.Errorf("trade-off lists: %v %v", c.TradeoffBatchRows, c.TradeoffBatchAges)
+	}
+	for _, bad := range [][]string{{"-broker-cpu", "nowhere"}, {"-events", "10"}, {"-wrk-duration", "10ms"}, {"extra"},
+		{"-only", "collector,everything"}, {"-tradeoff-batch-rows", "0"}, {"-tradeoff-batch-ages", "soon"}, {"-tradeoff-rate", "0"}, {"-e2e-rate", "-1"}} {
 		if _, err := parseFlags(append(bad, "-bin-dir", "/x")); err == nil {
 			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+// TestJudgeOnlyParts: the summary holds the lines of the parts measured,
+// and a part measured without its baseline is NOT MEASURED, not a verdict.
+func TestJudgeOnlyParts(t *testing.T) {
+	r := &Results{Setup: Setup{Parts: []string{partConsumer}}, Consumer: &ConsumerResult{
+		Events: 1000,
+		Ours:   &Load{Rows: 1000, RowsPerS: 200, Complete: true, CPU: LoadCPU{Loader: 3}},
+		Naive:  &Load{Rows: 1000, RowsPerS: 100, Complete: true, CPU: LoadCPU{Loader: 6}},
+	}}
+	r.judge()
+	got := map[string]string{}
+	for _, m := range r.Measures {
+		if !strings.HasPrefix(m.ID, "consumer_") {
+			t.Errorf("measure %s in a consumer-only run", m.ID)
+		}
+		got[m.ID] = m.Verdict
+	}
+	for id, want := range map[string]string{
+		"consumer_vs_naive": report.Pass, "consumer_vs_raw": report.NotMeasured, "consumer_cpu_per_row": report.Info,
+	} {
+		if got[id] != want {
+			t.Errorf("%s: %q, want %q", id, got[id], want)
 		}
 	}
 }

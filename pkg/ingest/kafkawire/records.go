@@ -254,29 +254,54 @@ func (it *Records) fail(what string) (bool, error) {
 	return false, fmt.Errorf("in the batch at offset %d: %w: bad %s", it.base, ErrCorrupt, what)
 }
 
+// Headers returns an iterator over the record's headers, in order.
+func (r *Record) Headers() Headers { return Headers{data: r.headers, left: r.nHeaders} }
+
 // Header returns the value of the record's first header named key.
 func (r *Record) Header(key string) (value []byte, ok bool) {
-	h := r.headers
-	for range r.nHeaders {
-		var k, v []byte
-		k, h, _ = bytesField(h)
-		v, h, _ = bytesField(h)
-		if string(k) == key {
-			return v, true
+	for h := r.Headers(); h.Next(); {
+		if string(h.Key) == key {
+			return h.Value, true
 		}
 	}
 	return nil, false
 }
 
-// EachHeader calls fn with every header in order; the bytes view the batch.
-func (r *Record) EachHeader(fn func(key, value []byte)) {
-	h := r.headers
-	for range r.nHeaders {
-		var k, v []byte
-		k, h, _ = bytesField(h)
-		v, h, _ = bytesField(h)
-		fn(k, v)
+// Headers iterates a record's headers; Key and Value view the batch's bytes.
+type Headers struct {
+	Key, Value []byte
+	data       []byte
+	left       int
+}
+
+// Next moves to the next header; it returns false after the last one.
+func (h *Headers) Next() bool {
+	if h.left <= 0 {
+		return false
 	}
+	h.left--
+	// Records.Next checked every header, so these reads cannot fail.
+	h.Key, h.data, _ = bytesField(h.data)
+	h.Value, h.data, _ = bytesField(h.data)
+	return true
+}
+
+// NextOffset returns the offset after the last complete record batch of a
+// record set, or from when it holds none: where the next fetch of the
+// partition starts. It reads only the batches' headers; the batches are
+// checked when they are decoded.
+func NextOffset(data []byte, from int64) int64 {
+	next := from
+	for len(data) >= batchHeaderSize {
+		length := int64(int32(binary.BigEndian.Uint32(data[8:])))
+		if data[16] != 2 || length < batchHeaderSize-12 || 12+length > int64(len(data)) {
+			break
+		}
+		last := int64(binary.BigEndian.Uint64(data)) + int64(int32(binary.BigEndian.Uint32(data[23:])))
+		next = max(next, last+1)
+		data = data[12+length:]
+	}
+	return next
 }
 
 // bytesField reads a varint length and that many bytes (-1: null).

@@ -131,6 +131,12 @@ func TestRecordsRoundTrip(t *testing.T) {
 			if len(batches) != 3 || batches[0].Codec() != int(codec) || batches[2].LastOffset != base-1 {
 				t.Fatalf("batches %+v", batches)
 			}
+			if next := NextOffset(set, 1000); next != base {
+				t.Fatalf("NextOffset = %d, want %d", next, base)
+			}
+			if next := NextOffset(set[:len(set)-1], 1000); next != batches[2].BaseOffset {
+				t.Fatalf("NextOffset without the last byte = %d, want %d", next, batches[2].BaseOffset)
+			}
 			if len(got) != len(want) {
 				t.Fatalf("%d records, want %d", len(got), len(want))
 			}
@@ -143,7 +149,9 @@ func TestRecordsRoundTrip(t *testing.T) {
 					t.Fatalf("record %d: key %q value %.20q, want %q %.20q", i, g.Key, g.Value, w.key, w.value)
 				}
 				var hs []protocol.Header
-				g.EachHeader(func(k, v []byte) { hs = append(hs, protocol.Header{Key: string(k), Value: clone(v)}) })
+				for h := g.Headers(); h.Next(); {
+					hs = append(hs, protocol.Header{Key: string(h.Key), Value: clone(h.Value)})
+				}
 				if fmt.Sprint(hs) != fmt.Sprint(w.headers) {
 					t.Fatalf("record %d: headers %q, want %q", i, hs, w.headers)
 				}

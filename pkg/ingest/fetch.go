@@ -32,10 +32,6 @@ type fetched struct {
 	back chan<- *kafkawire.Fetch
 }
 
-// errReroute ends the fetchers when a partition's leader moved: they start
-// again from fresh metadata.
-var errReroute = errors.New("a partition's leader moved")
-
 // fetchStage fetches a generation's partitions from their leaders, one
 // fetcher per leader, until ctx ends. offsets holds each partition's next
 // offset; it is the stage's own while it runs.

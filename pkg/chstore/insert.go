@@ -6,9 +6,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"unsafe"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/pixel-pipeline/pixel/pkg/event"
@@ -33,6 +36,10 @@ type Rows struct {
 	chunks [][]byte // every chunk handed out since Reset, reused afterwards
 	used   int      // chunks in use
 	bytes  int
+
+	ids      []string   // the same for the content id lists
+	idChunks [][]string //
+	idUsed   int        //
 }
 
 const chunkSize = 1 << 20
@@ -57,6 +64,8 @@ func (r *Rows) Reset() {
 	r.used = 0
 	r.arena = nil
 	r.bytes = 0
+	r.idUsed = 0
+	r.ids = nil
 }
 
 // str copies b into the arena and returns a string that views the copy.
@@ -88,6 +97,29 @@ func (r *Rows) nextChunk(need int) {
 	r.used++
 }
 
+// strs returns room for n strings from the content id arena.
+func (r *Rows) strs(n int) []string {
+	if len(r.ids)+n > cap(r.ids) {
+		size := max(idChunkSize, n)
+		if r.idUsed < len(r.idChunks) && cap(r.idChunks[r.idUsed]) >= size {
+			r.ids = r.idChunks[r.idUsed][:0]
+		} else {
+			r.ids = make([]string, 0, size)
+			if r.idUsed < len(r.idChunks) {
+				r.idChunks[r.idUsed] = r.ids
+			} else {
+				r.idChunks = append(r.idChunks, r.ids)
+			}
+		}
+		r.idUsed++
+	}
+	start := len(r.ids)
+	r.ids = r.ids[:start+n]
+	return r.ids[start : start+n : start+n]
+}
+
+const idChunkSize = 8 << 10
+
 // Append adds one event as a row.
 func (r *Rows) Append(e *event.Event) {
 	r.EventID = append(r.EventID, r.str(e.EventID))
@@ -104,7 +136,7 @@ func (r *Rows) Append(e *event.Event) {
 	r.OrderID = append(r.OrderID, r.str(e.OrderID))
 	var ids []string
 	if len(e.ContentIDs) > 0 {
-		ids = make([]string, len(e.ContentIDs))
+		ids = r.strs(len(e.ContentIDs))
 		for i, id := range e.ContentIDs {
 			ids[i] = r.str(id)
 		}
@@ -155,7 +187,9 @@ func Insert(ctx context.Context, conn driver.Conn, rows *Rows, token string) err
 			ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s))
 		}
 	}
+	sizeStringColumns(rows)
 	batch, err := conn.PrepareBatch(ctx, insertEvents)
+	forgetStringSizes()
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into events: %w", err)
 	}
@@ -186,3 +220,67 @@ func insertSettings(v Version, token string) clickhouse.Settings {
 }
 
 var insertEvents = statement("insert_events")
+
+// The driver builds fresh columns for every batch, and a String column's
+// buffers start empty and double as they grow: the largest part of the
+// driver's work was growing them (copying and clearing fresh memory). Insert
+// tells the driver, through its column provider hook, how large each String
+// column of the batch it is about to prepare will be, so that each buffer is
+// allocated once at its size. The sizes hold only while the batch is
+// prepared, and they are only capacity: a column of another statement, or of
+// an insert running at the same time, that gets them stays correct.
+var strSizes struct {
+	once sync.Once
+	mu   sync.Mutex
+	size map[string]strSize // by column name
+}
+
+type strSize struct{ rows, bytes int }
+
+// sizeStringColumns records the String column sizes of rows.
+func sizeStringColumns(r *Rows) {
+	strSizes.once.Do(func() {
+		strSizes.size = map[string]strSize{}
+		column.WithColStrProvider(func(name string) proto.ColStr {
+			strSizes.mu.Lock()
+			sz := strSizes.size[name]
+			strSizes.mu.Unlock()
+			if sz.rows == 0 {
+				return proto.ColStr{}
+			}
+			return proto.ColStr{Buf: make([]byte, 0, sz.bytes), Pos: make([]proto.Position, 0, sz.rows)}
+		})
+	})
+	ids := 0
+	idBytes := 0
+	for _, l := range r.ContentIDs {
+		ids += len(l)
+		for _, id := range l {
+			idBytes += len(id)
+		}
+	}
+	strSizes.mu.Lock()
+	defer strSizes.mu.Unlock()
+	for _, c := range [...]struct {
+		name string
+		col  []string
+	}{
+		{"event_id", r.EventID}, {"pixel_id", r.PixelID}, {"visitor_id", r.VisitorID}, {"session_id", r.SessionID},
+		{"event", r.Event}, {"url", r.URL}, {"referrer", r.Referrer}, {"currency", r.Currency},
+		{"order_id", r.OrderID}, {"ip", r.IP}, {"user_agent", r.UserAgent}, {"props", r.Props},
+	} {
+		n := 0
+		for _, v := range c.col {
+			n += len(v)
+		}
+		strSizes.size[c.name] = strSize{rows: len(c.col), bytes: n}
+	}
+	strSizes.size["content_ids"] = strSize{rows: ids, bytes: idBytes}
+}
+
+// forgetStringSizes ends the sizes' validity once the batch is prepared.
+func forgetStringSizes() {
+	strSizes.mu.Lock()
+	defer strSizes.mu.Unlock()
+	clear(strSizes.size)
+}

@@ -143,3 +143,48 @@ func TestRowsDigest(t *testing.T) {
 		seen[d] = name
 	}
 }
+
+// Content id lists come from an arena of their own: lists of every length,
+// over several of its chunks and across a Reset, keep their ids, and a warm
+// Rows allocates none for the next batch.
+func TestRowsContentIDsArena(t *testing.T) {
+	var r Rows
+	list := func(round, i int) [][]byte {
+		ids := make([][]byte, (i*13+round)%40)
+		if i%500 == 499 {
+			ids = make([][]byte, idChunkSize+3) // a list larger than a chunk
+		}
+		for j := range ids {
+			ids[j] = fmt.Appendf(nil, "r%d-e%d-id%d", round, i, j)
+		}
+		return ids
+	}
+	for round := range 2 {
+		r.Reset()
+		for i := range 2000 {
+			r.Append(&event.Event{ContentIDs: list(round, i)})
+		}
+		if r.idUsed < 3 {
+			t.Fatalf("round %d: %d id chunks; the test must span several", round, r.idUsed)
+		}
+		for i, got := range r.ContentIDs {
+			want := list(round, i)
+			if len(got) != len(want) || (len(want) == 0) != (got == nil) {
+				t.Fatalf("round %d row %d: %d ids, want %d", round, i, len(got), len(want))
+			}
+			for j := range want {
+				if got[j] != string(want[j]) {
+					t.Fatalf("round %d row %d id %d = %q, want %q", round, i, j, got[j], want[j])
+				}
+			}
+		}
+	}
+	chunks := len(r.idChunks)
+	r.Reset()
+	for i := range 2000 {
+		r.Append(&event.Event{ContentIDs: list(1, i)})
+	}
+	if len(r.idChunks) != chunks {
+		t.Fatalf("id chunks grew from %d to %d for a batch that fits the kept memory", chunks, len(r.idChunks))
+	}
+}

@@ -1,15 +1,27 @@
-// Package ingest moves events from Kafka into ClickHouse: a kafka-go
-// consumer-group reader feeds a batch; a full or old batch is inserted with one
-// columnar insert, the messages that are not valid events go to the
+// Package ingest moves events from Kafka into ClickHouse. It is a member of
+// a kafka-go consumer group; for each generation it fetches its partitions
+// from their leaders, one fetch request per leader for all of them, and
+// decodes each response in place (package kafkawire) straight into the
+// ClickHouse columns of the current batch. A full or old batch is inserted
+// with one columnar insert, the messages that are not valid events go to the
 // dead-letter topic, and only when ClickHouse and the dead-letter topic both
-// acknowledged are the batch's offsets committed (at-least-once). Failures are
-// retried with backoff while fetching pauses; nothing is committed before.
+// acknowledged are the batch's offsets committed, through the generation
+// that fetched them (at-least-once). Failures are retried with backoff while
+// fetching pauses; nothing is committed before.
 //
-// Two batches are in flight at most: while one is inserted, written and
-// committed (the flusher), the next one is fetched and decoded (the loop), so
-// that decoding overlaps ClickHouse's work; batches are committed in order.
-// When the flusher is still busy with a batch as the next one is due, the
-// loop waits: fetching pauses and memory stays bounded by two batches.
+// Three batches are in flight at most: while two are stored (the next one is
+// encoded and sent while ClickHouse writes the previous, so that the server
+// never waits for the client), the third is fetched and decoded. Batches are
+// committed in the order they were fetched; once one could not be stored,
+// the later ones of its generation are not committed either. When the
+// batches in flight are all busy as the next one is due, decoding waits:
+// fetching pauses and memory stays bounded by three batches.
+//
+// A generation ends at a rebalance or at shutdown. Then it drains: fetching
+// stops, the batch being filled is handed over too, and the generation ends
+// once each of its batches was committed through it, or given up (what
+// could not be stored within the drain's time is not committed and is read
+// again, by whichever member gets the partition).
 //
 // A retried insert sends the same rows in the same order (the batch's Rows do
 // not change until it is committed) under the same insert_deduplication_token,
@@ -103,7 +115,7 @@ type Ingester struct {
 	transport *kafka.Transport // fetches, metadata and offsets; the group has its own connections
 	client    *kafka.Client
 
-	slots [2]*slot
+	slots [maxStoring + 1]*slot // one filled while maxStoring are stored
 	cur   *slot      // the batch the decoder is filling
 	free  chan *slot // slots ready to be filled
 	full  chan *slot // due batches handed to the flusher, in order
@@ -129,6 +141,8 @@ type slot struct {
 	dead     *deadLetters
 	inserted bool        // the rows are in ClickHouse; the dead letters may not be yet
 	gen      *generation // commits the batch's offsets
+	stored   chan struct{} // closed when the store attempt ended, with err
+	err      error
 }
 
 func (s *slot) reset() {
@@ -136,7 +150,7 @@ func (s *slot) reset() {
 	s.rows.Reset()
 	s.dead.reset()
 	s.inserted = false
-	s.gen = nil
+	s.gen, s.stored, s.err = nil, nil, nil
 }
 
 // generation is one consumer-group generation as the flusher sees it: its
@@ -146,7 +160,29 @@ func (s *slot) reset() {
 type generation struct {
 	kgen *kafka.Generation
 	stop chan struct{}
-	err  error // the first batch that could not be flushed; set by the flusher only
+
+	mu  sync.Mutex
+	err error // the first batch that could not be stored
+}
+
+func (g *generation) ok() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err == nil
+}
+
+func (g *generation) fail(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err == nil {
+		g.err = err
+	}
+}
+
+func (g *generation) failure() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
 }
 
 // New builds an Ingester reading cfg.Topic as cfg.Group and writing through
@@ -161,7 +197,7 @@ func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Inge
 		conn:          conn,
 		transport:     transport,
 		client:        &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport},
-		free:          make(chan *slot, 2),
+		free:          make(chan *slot, maxStoring+1),
 		full:          make(chan *slot),
 		kafka:         health,
 		rowsInserted:  m.Counter("pixel_consumer_rows_inserted_total", "Rows inserted into ClickHouse."),
@@ -356,13 +392,15 @@ func (in *Ingester) consume(ctx, gctx context.Context, kgen *kafka.Generation, f
 	if ctx.Err() != nil {
 		timeout = flushTimeout
 	}
-	in.log.Info().Int("rows", in.cur.rows.Len()).Bool("shutdown", ctx.Err() != nil).Msg("generation ends: inserting and committing the batches it holds")
+	in.log.Info().Bool("shutdown", ctx.Err() != nil).Msg("generation ends: inserting and committing the batches it holds")
 	giveUp := time.AfterFunc(timeout, func() { close(gen.stop) })
 	defer giveUp.Stop()
 	got := make([]*slot, 0, len(in.slots))
-	if in.cur.batch.Empty() {
+	switch {
+	case in.cur == nil: // handOff stopped waiting for a free slot
+	case in.cur.batch.Empty():
 		got = append(got, in.cur)
-	} else {
+	default:
 		in.cur.gen = gen
 		in.full <- in.cur
 	}
@@ -373,10 +411,11 @@ func (in *Ingester) consume(ctx, gctx context.Context, kgen *kafka.Generation, f
 	for _, s := range got[1:] {
 		in.free <- s
 	}
-	if gen.err != nil && ctx.Err() == nil {
-		in.log.Warn().Err(gen.err).Msg("gave up flushing at a rebalance; the batches not committed will be read again")
+	err := gen.failure()
+	if err != nil && ctx.Err() == nil {
+		in.log.Warn().Err(err).Msg("gave up flushing at a rebalance; the batches not committed will be read again")
 	}
-	return gen.err
+	return err
 }
 
 // startOffsets replaces the negative start offsets of partitions without a
@@ -404,19 +443,49 @@ func (in *Ingester) startOffsets(ctx context.Context, offsets map[int32]int64) b
 	return ctx.Err() == nil
 }
 
-// flusher inserts, writes and commits the batches handed to it, in order,
+// flusher stores the batches handed to it (insert, dead letters) with up to
+// maxStoring of them under way at once, commits them in the order they came,
 // and returns their slots to be filled again. It stops when full is closed.
 func (in *Ingester) flusher() {
-	for s := range in.full {
-		n := s.batch.Rows()
-		if s.gen.err == nil {
-			s.gen.err = in.flush(s)
+	storing := make(chan *slot, maxStoring-1) // in order; the send blocks while maxStoring are under way
+	committed := make(chan struct{})
+	go func() {
+		for s := range storing {
+			<-s.stored
+			n := s.batch.Rows()
+			if s.err == nil && s.gen.ok() {
+				in.commitStored(s)
+			} else if s.err != nil {
+				s.gen.fail(s.err)
+			}
+			in.pending.Add(-int64(n))
+			s.reset()
+			in.free <- s
 		}
-		in.pending.Add(-int64(n))
-		s.reset()
-		in.free <- s
+		close(committed)
+	}()
+	for s := range in.full {
+		s.stored = make(chan struct{})
+		storing <- s // waits while maxStoring batches are under way
+		go func() {
+			defer close(s.stored)
+			if s.gen.ok() {
+				s.err = in.store(s)
+			} else {
+				s.err = errDropped
+			}
+		}()
 	}
+	close(storing)
+	<-committed
 }
+
+// maxStoring is how many batches are inserted at once: while ClickHouse
+// stores one, the next is encoded and sent, so that the server never waits
+// for the client. Commits stay in order.
+const maxStoring = 2
+
+var errDropped = errors.New("not stored: an earlier batch of its generation could not be")
 
 // decodeLoop decodes fetched responses into batches and hands each due one
 // to the flusher, until ctx ends.
@@ -462,8 +531,7 @@ func (in *Ingester) handOff(ctx context.Context, gen *generation) bool {
 	case in.cur = <-in.free:
 		return true
 	case <-ctx.Done():
-		// The flusher returns the slot; the drain takes it.
-		in.cur = <-in.free
+		in.cur = nil // the drain collects the slots as the flusher frees them
 		return false
 	}
 }
@@ -568,16 +636,13 @@ func (in *Ingester) add(partition int, r *kafkawire.Record, now time.Time) {
 	s.rows.Append(&in.ev)
 }
 
-// flush inserts the slot's rows and writes its dead letters, retrying each
-// with backoff until it succeeds or giveUp is closed, then commits its
-// offsets; when it gives up nothing is committed. Each attempt and the commit
-// are bounded by InsertTimeout and never cut short otherwise: cancelling an
+// store inserts the slot's rows and writes its dead letters, retrying each
+// with backoff until it succeeds or the generation's stop is closed; the
+// flusher commits the offsets after it. Each attempt and the commit are
+// bounded by InsertTimeout and never cut short otherwise: cancelling an
 // insert that ClickHouse may already have applied, or the commit after it,
 // would replay the batch as duplicates.
-func (in *Ingester) flush(s *slot) error {
-	if s.batch.Empty() {
-		return nil
-	}
+func (in *Ingester) store(s *slot) error {
 	giveUp := s.gen.stop
 	ctx := context.Background()
 	if !s.inserted && s.rows.Len() > 0 {
@@ -613,13 +678,17 @@ func (in *Ingester) flush(s *slot) error {
 		}
 	}
 	in.ready.Store(true)
+	return nil
+}
+
+// commitStored commits a stored batch's offsets through its generation.
+func (in *Ingester) commitStored(s *slot) {
 	if err := in.commit(s.gen, s.batch); err != nil {
 		in.commitErrors.Inc()
 		in.log.Warn().Err(err).Msg("offset commit failed after insert; the batch will be replayed and de-duplicated by event_id")
 	} else {
 		in.batches.Inc()
 	}
-	return nil
 }
 
 // dedupToken names a batch's insert for ClickHouse's insert de-duplication:

@@ -116,9 +116,9 @@ type Ingester struct {
 	client    *kafka.Client
 
 	slots [maxStoring + 1]*slot // one filled while maxStoring are stored
-	cur   *slot      // the batch the decoder is filling
-	free  chan *slot // slots ready to be filled
-	full  chan *slot // due batches handed to the flusher, in order
+	cur   *slot                 // the batch the decoder is filling
+	free  chan *slot            // slots ready to be filled
+	full  chan *slot            // due batches handed to the flusher, in order
 	ev    event.Event
 	wire  kafkawire.Decompressor
 	ready atomic.Bool  // the last insert and dead-letter write succeeded
@@ -139,8 +139,8 @@ type slot struct {
 	batch    *batch.Batch
 	rows     chstore.Rows
 	dead     *deadLetters
-	inserted bool        // the rows are in ClickHouse; the dead letters may not be yet
-	gen      *generation // commits the batch's offsets
+	inserted bool          // the rows are in ClickHouse; the dead letters may not be yet
+	gen      *generation   // commits the batch's offsets
 	stored   chan struct{} // closed when the store attempt ended, with err
 	err      error
 }

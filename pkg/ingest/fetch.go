@@ -13,12 +13,13 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/ingest/kafkawire"
 )
 
-// Fetch sizes. A response of fetchMaxBytes holds about 30 000 of our events;
-// two per leader are in memory at a time (one being filled, one decoded).
-// The broker answers as soon as it has fetchMinBytes, or after fetchMaxWait.
+// Fetch sizes. A response of fetchMaxBytes holds about 8 000 of our events;
+// two per leader are in memory at a time (one being filled, one decoded):
+// larger ones cost memory and saved nothing measurable. The broker answers
+// as soon as it has fetchMinBytes, or after fetchMaxWait.
 const (
-	fetchMaxBytes          = 16 << 20
-	fetchPartitionMaxBytes = 8 << 20
+	fetchMaxBytes          = 4 << 20
+	fetchPartitionMaxBytes = 1 << 20
 	fetchMinBytes          = 1
 	fetchMaxWait           = 250 * time.Millisecond
 	fetchBuffers           = 2

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go/compress"
+	"github.com/segmentio/kafka-go/compress/snappy"
 	"github.com/segmentio/kafka-go/protocol"
 )
 
@@ -296,5 +297,38 @@ func BenchmarkRecords(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Snappy without the xerial framing, as librdkafka writes it (the Java
+// client and kafka-go frame it): the batch is rebuilt around raw snappy.
+func TestRecordsRawSnappy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	want := randomRecords(rng, 50)
+	plain := encodeBatch(t, 0, 100, want)
+	var raw bytes.Buffer
+	codec := &snappy.Codec{Framing: snappy.Unframed}
+	w := codec.NewWriter(&raw)
+	if _, err := w.Write(plain[batchHeaderSize:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.HasPrefix(raw.Bytes(), []byte("\x82SNAPPY")) {
+		t.Fatal("the writer framed the block")
+	}
+	b := append(append([]byte{}, plain[:batchHeaderSize]...), raw.Bytes()...)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+	binary.BigEndian.PutUint16(b[21:], binary.BigEndian.Uint16(b[21:])|uint16(compress.Snappy))
+	binary.BigEndian.PutUint32(b[17:], crcOf(b[21:]))
+	got, batches, err := decodeAll(b)
+	if err != nil || len(batches) != 1 || batches[0].Codec() != int(compress.Snappy) || len(got) != len(want) {
+		t.Fatalf("%d records in %+v, err %v", len(got), batches, err)
+	}
+	for i := range want {
+		if !sameBytes(got[i].Value, want[i].value) || got[i].Offset != 100+int64(i) {
+			t.Fatalf("record %d: offset %d value %.20q", i, got[i].Offset, got[i].Value)
+		}
 	}
 }

@@ -560,3 +560,111 @@ func TestIngestShutdownWhileClickHouseDown(t *testing.T) {
 		t.Fatalf("committed %v, want %d messages", off, n)
 	}
 }
+
+// A second member joining takes partitions from the first in a rebalance:
+// the first drains (inserts and commits what it holds through the ending
+// generation) before giving them up, so nothing is lost and nothing is
+// read twice.
+func TestIngestRebalanceDrainsBeforeHandingOver(t *testing.T) {
+	const n1, n2 = 400, 600
+	brokers := newBroker(t)
+	conn := openDB(t, devstacktest.Database(t))
+	const group = "g-rebalance"
+	// Batches that never fill nor age: only a drain flushes them.
+	cfg := testConfig(brokers, group, batch.Policy{MaxRows: 1_000_000, MaxAge: time.Hour})
+	produce(t, brokers, testMessages("rb", 0, n1))
+	first := start(t, cfg, conn)
+	waitFor(t, "the first member to hold every message", func() (bool, string) {
+		p := first.metric(t, "pixel_consumer_batch_pending")
+		return p == n1, fmt.Sprintf("%v pending", p)
+	})
+	if c := countRows(t, conn); c.rows != 0 {
+		t.Fatalf("%d rows before any batch was due", c.rows)
+	}
+
+	second := start(t, cfg, conn)
+	waitFor(t, "the first member's batch stored and committed at the rebalance", func() (bool, string) {
+		c := countRows(t, conn)
+		off := committed(t, brokers, group)
+		return c.rows == n1 && committedTotal(off) == n1, fmt.Sprintf("%d rows, committed %v", c.rows, off)
+	})
+	// Both members now read: new messages reach both, and each holds its own.
+	produce(t, brokers, testMessages("rb", n1, n1+n2))
+	waitFor(t, "both members to hold the new messages", func() (bool, string) {
+		p1, p2 := first.metric(t, "pixel_consumer_batch_pending"), second.metric(t, "pixel_consumer_batch_pending")
+		return p1 > 0 && p2 > 0 && p1+p2 == n2, fmt.Sprintf("%v and %v pending", p1, p2)
+	})
+	if err := first.stop(t); err != nil {
+		t.Fatalf("first Run: %v", err)
+	}
+	if err := second.stop(t); err != nil {
+		t.Fatalf("second Run: %v", err)
+	}
+	if c := countRows(t, conn); c.distinct != n1+n2 {
+		t.Fatalf("%d distinct event ids, want %d", c.distinct, n1+n2)
+	}
+	if off := committed(t, brokers, group); committedTotal(off) != n1+n2 {
+		t.Fatalf("committed %v, want %d messages", off, n1+n2)
+	}
+	if r := first.metric(t, "pixel_consumer_rows_inserted_total") + second.metric(t, "pixel_consumer_rows_inserted_total"); r != n1+n2 {
+		t.Fatalf("%v rows inserted by the two members, want each of %d once", r, n1+n2)
+	}
+}
+
+// A member that cannot store what it holds when a rebalance takes its
+// partitions (here the dead-letter topic is missing) gives the batches up
+// after its drain time without committing them; the member that gets the
+// partitions reads them again, and once the topic exists every event
+// arrives and every offset is committed.
+func TestIngestRebalanceGivesUpWhatItCannotStore(t *testing.T) {
+	brokers := devstacktest.Broker(t, partitions, topic).ListenAddrs() // no dead-letter topic
+	conn := openDB(t, devstacktest.Database(t))
+	const group = "g-rebalance-stuck"
+	msgs := testMessages("rs", 0, 200)
+	for i := range msgs {
+		if i%20 == 3 {
+			msgs[i].Value = []byte("not json") // in every partition
+		}
+	}
+	produce(t, brokers, msgs)
+	cfg := testConfig(brokers, group, batch.Policy{MaxRows: 1000, MaxAge: 50 * time.Millisecond})
+	first := start(t, cfg, conn)
+	waitFor(t, "dead-letter writes to fail", func() (bool, string) {
+		e := first.metric(t, "pixel_consumer_dead_letter_errors_total")
+		return e >= 1, fmt.Sprintf("%v errors", e)
+	})
+	second := start(t, cfg, conn)
+	// The rebalance completes once the first member gave up its batch: then
+	// the second one holds what it fetched of its partitions, and fails to
+	// store it in turn.
+	waitFor(t, "the second member to hold a batch it cannot store", func() (bool, string) {
+		p, e := second.metric(t, "pixel_consumer_batch_pending"), second.metric(t, "pixel_consumer_dead_letter_errors_total")
+		return p > 0 && e > 0, fmt.Sprintf("%v pending, %v dead-letter errors", p, e)
+	})
+	if off := committed(t, brokers, group); committedTotal(off) != 0 {
+		t.Fatalf("committed %v although no dead letter was written", off)
+	}
+	createTopic(t, brokers, dlqTopic)
+	waitFor(t, "every valid event stored and every offset committed", func() (bool, string) {
+		c := countRows(t, conn)
+		off := committed(t, brokers, group)
+		return c.distinct == 190 && committedTotal(off) == 200, fmt.Sprintf("%d distinct, committed %v", c.distinct, off)
+	})
+	for _, in := range []*running{first, second} {
+		if err := in.stop(t); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, d := range readTopic(t, brokers, dlqTopic) {
+		off, _ := header(d, ingest.HeaderSourceOffset)
+		part, _ := header(d, ingest.HeaderSourcePartition)
+		if string(d.Value) != "not json" {
+			t.Fatalf("dead letter %q", d.Value)
+		}
+		seen[part+"/"+off] = true
+	}
+	if len(seen) != 10 {
+		t.Fatalf("%d distinct dead letters, want the 10 bad messages", len(seen))
+	}
+}

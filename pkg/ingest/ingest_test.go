@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
@@ -666,5 +667,39 @@ func TestIngestRebalanceGivesUpWhatItCannotStore(t *testing.T) {
 	}
 	if len(seen) != 10 {
 		t.Fatalf("%d distinct dead letters, want the 10 bad messages", len(seen))
+	}
+}
+
+// With partitions led by different brokers, each leader gets its own fetch
+// requests, and every event arrives once.
+func TestIngestPartitionsOnSeveralLeaders(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(partitions, topic, dlqTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	md, err := client.Metadata(testContext(t), &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[int]bool{}
+	for _, p := range md.Topics[0].Partitions {
+		leaders[p.Leader.ID] = true
+	}
+	if len(leaders) < 2 {
+		t.Fatalf("the partitions have %d leader(s); the test needs several", len(leaders))
+	}
+	conn := openDB(t, devstacktest.Database(t))
+	const n = 2000
+	produce(t, brokers, testMessages("ml", 0, n))
+	in := start(t, testConfig(brokers, "g-leaders", batch.Policy{MaxRows: 300, MaxAge: 100 * time.Millisecond}), conn)
+	waitAll(t, brokers, "g-leaders", conn, n)
+	if err := in.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r := in.metric(t, "pixel_consumer_rows_inserted_total"); r != n {
+		t.Fatalf("rows_inserted_total = %v, want %d", r, n)
 	}
 }

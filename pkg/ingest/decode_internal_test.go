@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,40 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per fetch response of 4000 messages", allocs)
+	}
+}
+
+// A partition whose records cannot be decoded (here a corrupt batch after
+// good ones) is stopped there: its good records before the bad batch are in
+// the batch, nothing after it, the other partitions go on, and Ready says
+// which partition stopped where.
+func TestDecodeStopsAPartitionAtABadBatch(t *testing.T) {
+	f := testFetch(t, 2, 1000) // two batches of 500 per partition
+	d := &f.Data[1]
+	bad := append([]byte{}, d.Records...)
+	bad[len(bad)-10] ^= 0xff // in the second batch: its CRC fails
+	d.Records = bad
+	in := decodeIngester()
+	stalled := &stalledSet{}
+	in.stalled.Store(stalled)
+	in.decode(context.Background(), f, &generation{stop: make(chan struct{})}, stalled)
+	if n := in.cur.rows.Len(); n != 1000+500 {
+		t.Fatalf("%d rows, want partition 0's 1000 and partition 1's first 500", n)
+	}
+	ranges := in.cur.batch.Ranges()
+	if len(ranges) != 2 || ranges[0].Last != 999 || ranges[1].Partition != 1 || ranges[1].Last != 499 {
+		t.Fatalf("ranges %+v: partition 1 must end before the bad batch", ranges)
+	}
+	if !stalled.has(1) || stalled.has(0) {
+		t.Fatal("partition 1 not stopped, or partition 0 stopped")
+	}
+	err := in.Ready()
+	if err == nil || !strings.Contains(err.Error(), "partition 1: offset 500 and later not read") || !strings.Contains(err.Error(), "CRC") {
+		t.Fatalf("Ready() = %v", err)
+	}
+	// The next response of the stopped partition is not decoded.
+	in.decode(context.Background(), testFetch(t, 2, 10), &generation{stop: make(chan struct{})}, stalled)
+	if n := in.cur.rows.Len(); n != 1500+10 {
+		t.Fatalf("%d rows after the next response, want 10 more from partition 0 only", n)
 	}
 }

@@ -544,11 +544,12 @@ func (in *Ingester) decode(ctx context.Context, f *kafkawire.Fetch, gen *generat
 	now := time.Now()
 	for i := range f.Data {
 		d := &f.Data[i]
-		if d.ErrorCode != 0 || len(d.Records) == 0 || stalled.has(d.Partition) {
+		asked := indexOf(f.Partitions, d.Partition)
+		if d.ErrorCode != 0 || len(d.Records) == 0 || asked < 0 || stalled.has(d.Partition) {
 			continue
 		}
 		partition := int(d.Partition)
-		from := f.Partitions[indexOf(f.Partitions, d.Partition)].Offset
+		from := f.Partitions[asked].Offset
 		last := from - 1 // the last offset decoded
 		pending := 0
 		it := kafkawire.NewBatches(d.Records)

@@ -9,13 +9,13 @@
 // that fetched them (at-least-once). Failures are retried with backoff while
 // fetching pauses; nothing is committed before.
 //
-// Three batches are in flight at most: while two are stored (the next one is
-// encoded and sent while ClickHouse writes the previous, so that the server
-// never waits for the client), the third is fetched and decoded. Batches are
+// Two batches are in flight at most, and both may be stored at once: while
+// ClickHouse writes one, the next is fetched, decoded, encoded and sent, so
+// that the server does not wait for the client between inserts. Batches are
 // committed in the order they were fetched; once one could not be stored,
-// the later ones of its generation are not committed either. When the
-// batches in flight are all busy as the next one is due, decoding waits:
-// fetching pauses and memory stays bounded by three batches.
+// the later ones of its generation are not committed either. When both
+// batches are busy as the next one is due, decoding waits: fetching pauses
+// and memory stays bounded by two batches.
 //
 // A generation ends at a rebalance or at shutdown. Then it drains: fetching
 // stops, the batch being filled is handed over too, and the generation ends
@@ -115,7 +115,7 @@ type Ingester struct {
 	transport *kafka.Transport // fetches, metadata and offsets; the group has its own connections
 	client    *kafka.Client
 
-	slots [maxStoring + 1]*slot // one filled while maxStoring are stored
+	slots [maxStoring]*slot
 	cur   *slot                 // the batch the decoder is filling
 	free  chan *slot            // slots ready to be filled
 	full  chan *slot            // due batches handed to the flusher, in order
@@ -197,7 +197,7 @@ func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Inge
 		conn:          conn,
 		transport:     transport,
 		client:        &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport},
-		free:          make(chan *slot, maxStoring+1),
+		free:          make(chan *slot, maxStoring),
 		full:          make(chan *slot),
 		kafka:         health,
 		rowsInserted:  m.Counter("pixel_consumer_rows_inserted_total", "Rows inserted into ClickHouse."),
@@ -480,9 +480,10 @@ func (in *Ingester) flusher() {
 	<-committed
 }
 
-// maxStoring is how many batches are inserted at once: while ClickHouse
-// stores one, the next is encoded and sent, so that the server never waits
-// for the client. Commits stay in order.
+// maxStoring is how many batches are in flight, and stored at once: while
+// ClickHouse writes one, the next is filled (much faster than it is
+// written), encoded and sent, so that the server does not wait for the
+// client. A third batch kept nothing busier and cost memory.
 const maxStoring = 2
 
 var errDropped = errors.New("not stored: an earlier batch of its generation could not be")

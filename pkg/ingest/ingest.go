@@ -116,9 +116,9 @@ type Ingester struct {
 	client    *kafka.Client
 
 	slots [maxStoring]*slot
-	cur   *slot                 // the batch the decoder is filling
-	free  chan *slot            // slots ready to be filled
-	full  chan *slot            // due batches handed to the flusher, in order
+	cur   *slot      // the batch the decoder is filling
+	free  chan *slot // slots ready to be filled
+	full  chan *slot // due batches handed to the flusher, in order
 	ev    event.Event
 	wire  kafkawire.Decompressor
 	ready atomic.Bool  // the last insert and dead-letter write succeeded

@@ -702,3 +702,34 @@ func TestIngestPartitionsOnSeveralLeaders(t *testing.T) {
 		t.Fatalf("rows_inserted_total = %v, want %d", r, n)
 	}
 }
+
+// A committed offset the partition does not have (records deleted by
+// retention, or a topic recreated) makes the broker answer
+// OFFSET_OUT_OF_RANGE: the consumer starts the partition again at its first
+// offset, as a new group does, and loses nothing that is there.
+func TestIngestOffsetOutOfRangeStartsAtTheFirstOffset(t *testing.T) {
+	const n = 500
+	brokers := newBroker(t)
+	conn := openDB(t, devstacktest.Database(t))
+	const group = "g-out-of-range"
+	produce(t, brokers, testMessages("oor", 0, n))
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	var commits []kafka.OffsetCommit
+	for p := range partitions {
+		commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: 1_000_000})
+	}
+	resp, err := client.OffsetCommit(testContext(t), &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{topic: commits}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			t.Fatalf("commit partition %d: %v", p.Partition, p.Error)
+		}
+	}
+	in := start(t, testConfig(brokers, group, batch.Policy{MaxRows: 100, MaxAge: 50 * time.Millisecond}), conn)
+	waitAll(t, brokers, group, conn, n)
+	if err := in.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

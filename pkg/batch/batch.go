@@ -4,6 +4,7 @@
 package batch
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -38,24 +39,46 @@ type Batch struct {
 	rows    int
 	bytes   int
 	started time.Time
-	ranges  map[int]*Range
+	ranges  []Range // one per partition, in order of arrival
+	last    int     // index in ranges of the partition added last
 }
 
 // New returns an empty batch governed by p.
-func New(p Policy) *Batch { return &Batch{policy: p, ranges: map[int]*Range{}} }
+func New(p Policy) *Batch { return &Batch{policy: p} }
 
-// Add records one message of the given size at partition/offset, received at now.
+// Add records one message of the given size at partition/offset, received
+// at now (the first message's now starts the batch's age).
 func (b *Batch) Add(partition int, offset int64, size int, now time.Time) {
-	if b.rows == 0 {
-		b.started = now
-	}
+	b.cover(partition, offset, now)
 	b.rows++
 	b.bytes += size
-	if r := b.ranges[partition]; r != nil {
-		r.Last = offset
-	} else {
-		b.ranges[partition] = &Range{Partition: partition, First: offset, Last: offset}
+}
+
+// Skip records that the batch also covers partition/offset although it
+// holds no message from there (a transaction marker, say): the offset is
+// committed with the batch. A batch of skipped offsets only is not Empty;
+// its age flushes it.
+func (b *Batch) Skip(partition int, offset int64, now time.Time) { b.cover(partition, offset, now) }
+
+// cover extends partition's range to offset. Messages arrive partition by
+// partition in runs, so the partition of the last call is checked first.
+func (b *Batch) cover(partition int, offset int64, now time.Time) {
+	if len(b.ranges) == 0 {
+		b.started = now
 	}
+	if b.last < len(b.ranges) && b.ranges[b.last].Partition == partition {
+		b.ranges[b.last].Last = offset
+		return
+	}
+	for i := range b.ranges {
+		if b.ranges[i].Partition == partition {
+			b.ranges[i].Last = offset
+			b.last = i
+			return
+		}
+	}
+	b.last = len(b.ranges)
+	b.ranges = append(b.ranges, Range{Partition: partition, First: offset, Last: offset})
 }
 
 // Rows is the number of messages added.
@@ -64,15 +87,15 @@ func (b *Batch) Rows() int { return b.rows }
 // Bytes is the size of the messages added.
 func (b *Batch) Bytes() int { return b.bytes }
 
-// Empty reports whether nothing was added since the last Reset.
-func (b *Batch) Empty() bool { return b.rows == 0 }
+// Empty reports whether nothing was added or skipped since the last Reset.
+func (b *Batch) Empty() bool { return len(b.ranges) == 0 }
 
 // Full reports whether the row or byte limit is reached.
 func (b *Batch) Full() bool { return b.rows >= b.policy.MaxRows || b.bytes >= b.policy.MaxBytes }
 
 // Deadline is when the batch must be flushed by age; ok is false when empty.
 func (b *Batch) Deadline() (t time.Time, ok bool) {
-	if b.rows == 0 {
+	if b.Empty() {
 		return time.Time{}, false
 	}
 	return b.started.Add(b.policy.MaxAge), true
@@ -86,7 +109,7 @@ func (b *Batch) Due(now time.Time) bool {
 
 // Age is how long the batch has been open.
 func (b *Batch) Age(now time.Time) time.Duration {
-	if b.rows == 0 {
+	if b.Empty() {
 		return 0
 	}
 	return now.Sub(b.started)
@@ -94,10 +117,7 @@ func (b *Batch) Age(now time.Time) time.Duration {
 
 // Ranges lists the offsets held, by partition.
 func (b *Batch) Ranges() []Range {
-	out := make([]Range, 0, len(b.ranges))
-	for _, r := range b.ranges {
-		out = append(out, *r)
-	}
+	out := slices.Clone(b.ranges)
 	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
 	return out
 }
@@ -126,5 +146,5 @@ func (b *Batch) Token(topic string) string {
 // Reset empties the batch.
 func (b *Batch) Reset() {
 	b.rows, b.bytes = 0, 0
-	clear(b.ranges)
+	b.ranges, b.last = b.ranges[:0], 0
 }

@@ -166,3 +166,38 @@ func TestToken(t *testing.T) {
 		t.Fatalf("Token after Reset = %q", got)
 	}
 }
+
+// Skipped offsets (transaction markers) are covered and committed with the
+// batch without counting as messages; a batch of them alone ages like any.
+func TestSkip(t *testing.T) {
+	b := New(Policy{MaxRows: 2, MaxBytes: 100, MaxAge: time.Second})
+	b.Skip(4, 10, t0)
+	if b.Empty() || b.Rows() != 0 || b.Full() {
+		t.Fatalf("after a skip: empty %v, rows %d, full %v", b.Empty(), b.Rows(), b.Full())
+	}
+	if d, ok := b.Deadline(); !ok || !d.Equal(t0.Add(time.Second)) {
+		t.Fatalf("Deadline() = %v, %v; want the skip's time + MaxAge", d, ok)
+	}
+	b.Add(4, 11, 5, t0.Add(time.Millisecond))
+	b.Skip(4, 12, t0)
+	b.Add(2, 3, 5, t0)
+	if got := b.Ranges(); !slices.Equal(got, []Range{{Partition: 2, First: 3, Last: 3}, {Partition: 4, First: 10, Last: 12}}) {
+		t.Fatalf("Ranges() = %+v", got)
+	}
+	if b.Rows() != 2 || !b.Full() {
+		t.Fatalf("rows %d, full %v", b.Rows(), b.Full())
+	}
+}
+
+func TestAddAllocatesNothing(t *testing.T) {
+	b := New(DefaultPolicy())
+	b.Add(0, 0, 1, t0)
+	b.Add(1, 0, 1, t0)
+	allocs := testing.AllocsPerRun(1000, func() {
+		b.Add(0, 1, 1, t0)
+		b.Add(1, 1, 1, t0)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per Add", allocs)
+	}
+}

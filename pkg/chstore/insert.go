@@ -6,21 +6,26 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
+	"sync"
 	"unsafe"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/pixel-pipeline/pixel/pkg/event"
 )
 
 // Rows is a batch of events laid out by column, ready for a columnar insert.
-// Append copies each event's bytes into an arena owned by Rows, so the event
-// may be reused right after. A failed insert can be retried with the same Rows:
-// the driver's batch is rebuilt from these columns each time, so every attempt
-// sends the same rows in the same order, which is what lets ClickHouse
-// recognise a retried block (see Insert).
+// Append copies each event's bytes into arenas owned by Rows, one per column,
+// so the event may be reused right after, and each column's strings lie one
+// after the other, as the driver reads them (one arena for all columns made
+// the driver's column copy stride through the whole batch once per column).
+// A failed insert can be retried with the same Rows: the driver's batch is
+// rebuilt from these columns each time, so every attempt sends the same rows
+// in the same order, which is what lets ClickHouse recognise a retried block
+// (see Insert).
 type Rows struct {
 	EventID, PixelID, VisitorID, SessionID, Event []string
 	TS, ReceivedAt                                []int64
@@ -30,13 +35,67 @@ type Rows struct {
 	ContentIDs                                    [][]string
 	IP, UserAgent, Props                          []string
 
-	arena  []byte   // current chunk; strings point into chunks, never moved
-	chunks [][]byte // every chunk handed out since Reset, reused afterwards
-	used   int      // chunks in use
+	text   [nTextColumns]arena[byte] // the strings of each column
+	ids    arena[string]             // the content id lists
 	bytes  int
+	digest []byte // Digest's input, kept for the next batch
 }
 
-const chunkSize = 1 << 20
+// The String columns, by arena.
+const (
+	colEventID = iota
+	colPixelID
+	colVisitorID
+	colSessionID
+	colEvent
+	colURL
+	colReferrer
+	colCurrency
+	colOrderID
+	colContentIDs
+	colIP
+	colUserAgent
+	colProps
+	nTextColumns
+)
+
+// Arena chunk sizes: bytes per column, entries of the content id lists.
+const (
+	chunkSize   = 256 << 10
+	idChunkSize = 8 << 10
+)
+
+// arena hands out room from chunks that never move, so that what was handed
+// out stays valid; Reset keeps the chunks for the next batch.
+type arena[T any] struct {
+	cur    []T   // the chunk in use
+	chunks [][]T // every chunk handed out since the arena was made
+	used   int   // chunks in use since the last reset
+}
+
+// take returns room for n elements (at least chunk of them are allocated at
+// a time).
+func (a *arena[T]) take(n, chunk int) []T {
+	if len(a.cur)+n > cap(a.cur) {
+		size := max(chunk, n)
+		if a.used < len(a.chunks) && cap(a.chunks[a.used]) >= size {
+			a.cur = a.chunks[a.used][:0]
+		} else {
+			a.cur = make([]T, 0, size)
+			if a.used < len(a.chunks) {
+				a.chunks[a.used] = a.cur
+			} else {
+				a.chunks = append(a.chunks, a.cur)
+			}
+		}
+		a.used++
+	}
+	start := len(a.cur)
+	a.cur = a.cur[:start+n]
+	return a.cur[start : start+n : start+n]
+}
+
+func (a *arena[T]) reset() { a.cur, a.used = nil, 0 }
 
 // Len is the number of rows.
 func (r *Rows) Len() int { return len(r.EventID) }
@@ -55,65 +114,50 @@ func (r *Rows) Reset() {
 	clear(r.ContentIDs)
 	r.ContentIDs = r.ContentIDs[:0]
 	r.IP, r.UserAgent, r.Props = r.IP[:0], r.UserAgent[:0], r.Props[:0]
-	r.used = 0
-	r.arena = nil
+	for i := range r.text {
+		r.text[i].reset()
+	}
+	r.ids.reset()
 	r.bytes = 0
 }
 
-// str copies b into the arena and returns a string that views the copy.
-func (r *Rows) str(b []byte) string {
+// str copies b into column col's arena and returns a string that views the
+// copy.
+func (r *Rows) str(col int, b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if len(r.arena)+len(b) > cap(r.arena) {
-		r.nextChunk(len(b))
-	}
-	start := len(r.arena)
-	r.arena = append(r.arena, b...)
+	s := r.text[col].take(len(b), chunkSize)
+	copy(s, b)
 	r.bytes += len(b)
-	return unsafe.String(&r.arena[start], len(b))
-}
-
-func (r *Rows) nextChunk(need int) {
-	size := max(chunkSize, need)
-	if r.used < len(r.chunks) && cap(r.chunks[r.used]) >= size {
-		r.arena = r.chunks[r.used][:0]
-	} else {
-		r.arena = make([]byte, 0, size)
-		if r.used < len(r.chunks) {
-			r.chunks[r.used] = r.arena
-		} else {
-			r.chunks = append(r.chunks, r.arena)
-		}
-	}
-	r.used++
+	return unsafe.String(&s[0], len(s))
 }
 
 // Append adds one event as a row.
 func (r *Rows) Append(e *event.Event) {
-	r.EventID = append(r.EventID, r.str(e.EventID))
-	r.PixelID = append(r.PixelID, r.str(e.PixelID))
-	r.VisitorID = append(r.VisitorID, r.str(e.VisitorID))
-	r.SessionID = append(r.SessionID, r.str(e.SessionID))
-	r.Event = append(r.Event, r.str(e.Name))
+	r.EventID = append(r.EventID, r.str(colEventID, e.EventID))
+	r.PixelID = append(r.PixelID, r.str(colPixelID, e.PixelID))
+	r.VisitorID = append(r.VisitorID, r.str(colVisitorID, e.VisitorID))
+	r.SessionID = append(r.SessionID, r.str(colSessionID, e.SessionID))
+	r.Event = append(r.Event, r.str(colEvent, e.Name))
 	r.TS = append(r.TS, e.TS)
 	r.ReceivedAt = append(r.ReceivedAt, e.ReceivedAt)
-	r.URL = append(r.URL, r.str(e.URL))
-	r.Referrer = append(r.Referrer, r.str(e.Referrer))
+	r.URL = append(r.URL, r.str(colURL, e.URL))
+	r.Referrer = append(r.Referrer, r.str(colReferrer, e.Referrer))
 	r.Value = append(r.Value, e.Value)
-	r.Currency = append(r.Currency, r.str(e.Currency))
-	r.OrderID = append(r.OrderID, r.str(e.OrderID))
+	r.Currency = append(r.Currency, r.str(colCurrency, e.Currency))
+	r.OrderID = append(r.OrderID, r.str(colOrderID, e.OrderID))
 	var ids []string
 	if len(e.ContentIDs) > 0 {
-		ids = make([]string, len(e.ContentIDs))
+		ids = r.ids.take(len(e.ContentIDs), idChunkSize)
 		for i, id := range e.ContentIDs {
-			ids[i] = r.str(id)
+			ids[i] = r.str(colContentIDs, id)
 		}
 	}
 	r.ContentIDs = append(r.ContentIDs, ids)
-	r.IP = append(r.IP, r.str(e.IP))
-	r.UserAgent = append(r.UserAgent, r.str(e.UserAgent))
-	r.Props = append(r.Props, r.str(e.Props))
+	r.IP = append(r.IP, r.str(colIP, e.IP))
+	r.UserAgent = append(r.UserAgent, r.str(colUserAgent, e.UserAgent))
+	r.Props = append(r.Props, r.str(colProps, e.Props))
 }
 
 // Digest is a short hash of the rows' event ids in order. Together with the
@@ -121,13 +165,15 @@ func (r *Rows) Append(e *event.Event) {
 // repeat when a topic is recreated or a second Kafka cluster feeds the same
 // table, and two such batches must not be mistaken for one.
 func (r *Rows) Digest() string {
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
+	// One Write for the batch: a Write per event id cost more than hashing.
+	b := r.digest[:0]
 	for _, id := range r.EventID {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(id)))])
-		_, _ = io.WriteString(h, id)
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		b = append(b, id...)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	r.digest = b
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // Insert writes rows into the events table with one columnar batch. It is
@@ -156,7 +202,9 @@ func Insert(ctx context.Context, conn driver.Conn, rows *Rows, token string) err
 			ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s))
 		}
 	}
+	sizeStringColumns(rows)
 	batch, err := conn.PrepareBatch(ctx, insertEvents)
+	forgetStringSizes()
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into events: %w", err)
 	}
@@ -187,3 +235,67 @@ func insertSettings(v Version, token string) clickhouse.Settings {
 }
 
 var insertEvents = statement("insert_events")
+
+// The driver builds fresh columns for every batch, and a String column's
+// buffers start empty and double as they grow: the largest part of the
+// driver's work was growing them (copying and clearing fresh memory). Insert
+// tells the driver, through its column provider hook, how large each String
+// column of the batch it is about to prepare will be, so that each buffer is
+// allocated once at its size. The sizes hold only while the batch is
+// prepared, and they are only capacity: a column of another statement, or of
+// an insert running at the same time, that gets them stays correct.
+var strSizes struct {
+	once sync.Once
+	mu   sync.Mutex
+	size map[string]strSize // by column name
+}
+
+type strSize struct{ rows, bytes int }
+
+// sizeStringColumns records the String column sizes of rows.
+func sizeStringColumns(r *Rows) {
+	strSizes.once.Do(func() {
+		strSizes.size = map[string]strSize{}
+		column.WithColStrProvider(func(name string) proto.ColStr {
+			strSizes.mu.Lock()
+			sz := strSizes.size[name]
+			strSizes.mu.Unlock()
+			if sz.rows == 0 {
+				return proto.ColStr{}
+			}
+			return proto.ColStr{Buf: make([]byte, 0, sz.bytes), Pos: make([]proto.Position, 0, sz.rows)}
+		})
+	})
+	ids := 0
+	idBytes := 0
+	for _, l := range r.ContentIDs {
+		ids += len(l)
+		for _, id := range l {
+			idBytes += len(id)
+		}
+	}
+	strSizes.mu.Lock()
+	defer strSizes.mu.Unlock()
+	for _, c := range [...]struct {
+		name string
+		col  []string
+	}{
+		{"event_id", r.EventID}, {"pixel_id", r.PixelID}, {"visitor_id", r.VisitorID}, {"session_id", r.SessionID},
+		{"event", r.Event}, {"url", r.URL}, {"referrer", r.Referrer}, {"currency", r.Currency},
+		{"order_id", r.OrderID}, {"ip", r.IP}, {"user_agent", r.UserAgent}, {"props", r.Props},
+	} {
+		n := 0
+		for _, v := range c.col {
+			n += len(v)
+		}
+		strSizes.size[c.name] = strSize{rows: len(c.col), bytes: n}
+	}
+	strSizes.size["content_ids"] = strSize{rows: ids, bytes: idBytes}
+}
+
+// forgetStringSizes ends the sizes' validity once the batch is prepared.
+func forgetStringSizes() {
+	strSizes.mu.Lock()
+	defer strSizes.mu.Unlock()
+	clear(strSizes.size)
+}

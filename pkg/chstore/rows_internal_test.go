@@ -80,7 +80,7 @@ func TestRowsArenaAcrossChunksAndReset(t *testing.T) {
 		}
 		checkArena(t, &r, round, sizes)
 	}
-	chunks := len(r.chunks)
+	chunks := r.chunkCount()
 
 	// Once warm, a batch of the same shape allocates no new chunks.
 	r.Reset()
@@ -89,14 +89,14 @@ func TestRowsArenaAcrossChunksAndReset(t *testing.T) {
 		r.Append(&e)
 	}
 	checkArena(t, &r, 1, rounds[1])
-	if len(r.chunks) != chunks {
-		t.Fatalf("chunks grew from %d to %d for a batch that fits the kept memory", chunks, len(r.chunks))
+	if r.chunkCount() != chunks {
+		t.Fatalf("chunks grew from %d to %d for a batch that fits the kept memory", chunks, r.chunkCount())
 	}
 	r.Reset()
 	if r.Len() != 0 || r.Bytes() != 0 || len(r.ContentIDs) != 0 {
 		t.Fatalf("Reset left %d rows, %d bytes", r.Len(), r.Bytes())
 	}
-	if !bytes.Equal([]byte(r.str([]byte("after reset"))), []byte("after reset")) {
+	if !bytes.Equal([]byte(r.str(colURL, []byte("after reset"))), []byte("after reset")) {
 		t.Fatal("str after Reset")
 	}
 }
@@ -104,8 +104,8 @@ func TestRowsArenaAcrossChunksAndReset(t *testing.T) {
 func TestRowsEmptyStringsDoNotTouchTheArena(t *testing.T) {
 	var r Rows
 	r.Append(&event.Event{})
-	if r.Bytes() != 0 || len(r.chunks) != 0 {
-		t.Fatalf("an empty event used %d bytes, %d chunks", r.Bytes(), len(r.chunks))
+	if r.Bytes() != 0 || r.chunkCount() != 0 {
+		t.Fatalf("an empty event used %d bytes, %d chunks", r.Bytes(), r.chunkCount())
 	}
 	if r.ContentIDs[0] != nil || r.EventID[0] != "" {
 		t.Fatal("empty event must give empty columns")
@@ -142,4 +142,58 @@ func TestRowsDigest(t *testing.T) {
 		}
 		seen[d] = name
 	}
+}
+
+// Content id lists come from an arena of their own: lists of every length,
+// over several of its chunks and across a Reset, keep their ids, and a warm
+// Rows allocates none for the next batch.
+func TestRowsContentIDsArena(t *testing.T) {
+	var r Rows
+	list := func(round, i int) [][]byte {
+		ids := make([][]byte, (i*13+round)%40)
+		if i%500 == 499 {
+			ids = make([][]byte, idChunkSize+3) // a list larger than a chunk
+		}
+		for j := range ids {
+			ids[j] = fmt.Appendf(nil, "r%d-e%d-id%d", round, i, j)
+		}
+		return ids
+	}
+	for round := range 2 {
+		r.Reset()
+		for i := range 2000 {
+			r.Append(&event.Event{ContentIDs: list(round, i)})
+		}
+		if r.ids.used < 3 {
+			t.Fatalf("round %d: %d id chunks; the test must span several", round, r.ids.used)
+		}
+		for i, got := range r.ContentIDs {
+			want := list(round, i)
+			if len(got) != len(want) || (len(want) == 0) != (got == nil) {
+				t.Fatalf("round %d row %d: %d ids, want %d", round, i, len(got), len(want))
+			}
+			for j := range want {
+				if got[j] != string(want[j]) {
+					t.Fatalf("round %d row %d id %d = %q, want %q", round, i, j, got[j], want[j])
+				}
+			}
+		}
+	}
+	chunks := len(r.ids.chunks)
+	r.Reset()
+	for i := range 2000 {
+		r.Append(&event.Event{ContentIDs: list(1, i)})
+	}
+	if len(r.ids.chunks) != chunks {
+		t.Fatalf("id chunks grew from %d to %d for a batch that fits the kept memory", chunks, len(r.ids.chunks))
+	}
+}
+
+// chunkCount is the number of byte chunks of every column's arena.
+func (r *Rows) chunkCount() int {
+	n := 0
+	for i := range r.text {
+		n += len(r.text[i].chunks)
+	}
+	return n
 }

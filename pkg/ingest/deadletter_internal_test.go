@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 
 	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/ingest/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 )
 
@@ -95,13 +97,41 @@ func TestReasonOf(t *testing.T) {
 			t.Errorf("reasonOf(%v) = %q, want %q", r.err, got, r.label)
 		}
 	}
-	v := checkVersion([]kafka.Header{{Key: event.Header, Value: []byte("2")}})
+	v := checkVersion(record(t, protocol.Header{Key: event.Header, Value: []byte("2")}))
 	if !errors.Is(v, event.ErrUnsupported) || reasonOf(v) != "version" || v.Error() != `event: unsupported wire-format version "2" (this consumer reads 1)` {
 		t.Fatalf("checkVersion of version 2: %v", v)
 	}
-	if err := checkVersion([]kafka.Header{{Key: "other", Value: []byte("2")}, {Key: event.Header, Value: []byte(event.Version)}}); err != nil {
+	if err := checkVersion(record(t, protocol.Header{Key: "other", Value: []byte("2")}, protocol.Header{Key: event.Header, Value: []byte(event.Version)})); err != nil {
 		t.Fatalf("checkVersion of version 1: %v", err)
 	}
+	if err := checkVersion(record(t)); err != nil {
+		t.Fatalf("checkVersion without the header: %v", err)
+	}
+}
+
+// record is a record with the given headers, as a fetch decodes it.
+func record(t *testing.T, headers ...protocol.Header) *kafkawire.Record {
+	t.Helper()
+	rs := protocol.RecordSet{Version: 2, Records: protocol.NewRecordReader(protocol.Record{Value: protocol.NewBytes([]byte("{}")), Headers: headers})}
+	var buf bytes.Buffer
+	if _, err := rs.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	it := kafkawire.NewBatches(buf.Bytes()[4:])
+	var b kafkawire.Batch
+	if ok, err := it.Next(&b); !ok || err != nil {
+		t.Fatalf("batch: %v", err)
+	}
+	var d kafkawire.Decompressor
+	recs, err := d.Records(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r kafkawire.Record
+	if ok, err := recs.Next(&r); !ok || err != nil {
+		t.Fatalf("record: %v", err)
+	}
+	return &r
 }
 
 func header(hs []kafka.Header, key string) (string, bool) {

@@ -1,15 +1,27 @@
-// Package ingest moves events from Kafka into ClickHouse: a kafka-go
-// consumer-group reader feeds a batch; a full or old batch is inserted with one
-// columnar insert, the messages that are not valid events go to the
+// Package ingest moves events from Kafka into ClickHouse. It is a member of
+// a kafka-go consumer group; for each generation it fetches its partitions
+// from their leaders, one fetch request per leader for all of them, and
+// decodes each response in place (package kafkawire) straight into the
+// ClickHouse columns of the current batch. A full or old batch is inserted
+// with one columnar insert, the messages that are not valid events go to the
 // dead-letter topic, and only when ClickHouse and the dead-letter topic both
-// acknowledged are the batch's offsets committed (at-least-once). Failures are
-// retried with backoff while fetching pauses; nothing is committed before.
+// acknowledged are the batch's offsets committed, through the generation
+// that fetched them (at-least-once). Failures are retried with backoff while
+// fetching pauses; nothing is committed before.
 //
-// Two batches are in flight at most: while one is inserted, written and
-// committed (the flusher), the next one is fetched and decoded (the loop), so
-// that decoding overlaps ClickHouse's work; batches are committed in order.
-// When the flusher is still busy with a batch as the next one is due, the
-// loop waits: fetching pauses and memory stays bounded by two batches.
+// Two batches are in flight at most, and both may be stored at once: while
+// ClickHouse writes one, the next is fetched, decoded, encoded and sent, so
+// that the server does not wait for the client between inserts. Batches are
+// committed in the order they were fetched; once one could not be stored,
+// the later ones of its generation are not committed either. When both
+// batches are busy as the next one is due, decoding waits: fetching pauses
+// and memory stays bounded by two batches.
+//
+// A generation ends at a rebalance or at shutdown. Then it drains: fetching
+// stops, the batch being filled is handed over too, and the generation ends
+// once each of its batches was committed through it, or given up (what
+// could not be stored within the drain's time is not committed and is read
+// again, by whichever member gets the partition).
 //
 // A retried insert sends the same rows in the same order (the batch's Rows do
 // not change until it is committed) under the same insert_deduplication_token,
@@ -21,7 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +44,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/ingest/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 )
@@ -96,20 +109,22 @@ func (c Config) withDefaults() Config {
 
 // Ingester is one consumer-group member.
 type Ingester struct {
-	cfg    Config
-	log    zerolog.Logger
-	conn   driver.Conn
-	reader *kafka.Reader
+	cfg       Config
+	log       zerolog.Logger
+	conn      driver.Conn
+	transport *kafka.Transport // fetches, metadata and offsets; the group has its own connections
+	client    *kafka.Client
 
-	slots [2]*slot
-	cur   *slot      // the batch the loop is filling
+	slots [maxStoring]*slot
+	cur   *slot      // the batch the decoder is filling
 	free  chan *slot // slots ready to be filled
 	full  chan *slot // due batches handed to the flusher, in order
 	ev    event.Event
+	wire  kafkawire.Decompressor
 	ready atomic.Bool  // the last insert and dead-letter write succeeded
-	kafka *kafkaHealth // whether the reader reaches Kafka
+	kafka *kafkaHealth // whether the consumer reaches Kafka
 
-	cancelBatch context.CancelFunc // ends the current batch's fetch deadline
+	stalled atomic.Pointer[stalledSet] // the current generation's undecodable partitions
 
 	rowsInserted, batches, insertErrors, commitErrors *metrics.Counter
 	invalid                                           map[string]*metrics.Counter // by reason
@@ -124,7 +139,10 @@ type slot struct {
 	batch    *batch.Batch
 	rows     chstore.Rows
 	dead     *deadLetters
-	inserted bool // the rows are in ClickHouse; the dead letters may not be yet
+	inserted bool          // the rows are in ClickHouse; the dead letters may not be yet
+	gen      *generation   // commits the batch's offsets
+	stored   chan struct{} // closed when the store attempt ended, with err
+	err      error
 }
 
 func (s *slot) reset() {
@@ -132,6 +150,39 @@ func (s *slot) reset() {
 	s.rows.Reset()
 	s.dead.reset()
 	s.inserted = false
+	s.gen, s.stored, s.err = nil, nil, nil
+}
+
+// generation is one consumer-group generation as the flusher sees it: its
+// batches are committed through it, in order; once one of them could not be
+// flushed, the later ones are dropped uncommitted, so that no commit skips
+// what was not stored. stop ends the retries when the generation drains.
+type generation struct {
+	kgen *kafka.Generation
+	stop chan struct{}
+
+	mu  sync.Mutex
+	err error // the first batch that could not be stored
+}
+
+func (g *generation) ok() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err == nil
+}
+
+func (g *generation) fail(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err == nil {
+		g.err = err
+	}
+}
+
+func (g *generation) failure() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
 }
 
 // New builds an Ingester reading cfg.Topic as cfg.Group and writing through
@@ -139,30 +190,16 @@ func (s *slot) reset() {
 func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Ingester {
 	cfg = cfg.withDefaults()
 	health := newKafkaHealth(cfg.Brokers)
+	transport := &kafka.Transport{ClientID: fetchClientID, DialTimeout: cfg.InsertTimeout}
 	in := &Ingester{
-		cfg:   cfg,
-		log:   log,
-		conn:  conn,
-		free:  make(chan *slot, 2),
-		full:  make(chan *slot),
-		kafka: health,
-		reader: kafka.NewReader(kafka.ReaderConfig{
-			Brokers:           cfg.Brokers,
-			GroupID:           cfg.Group,
-			Topic:             cfg.Topic,
-			MinBytes:          1,
-			MaxBytes:          4 << 20,
-			MaxWait:           250 * time.Millisecond,
-			QueueCapacity:     10_000,
-			CommitInterval:    0, // synchronous commits, only after an insert
-			StartOffset:       kafka.FirstOffset,
-			HeartbeatInterval: 3 * time.Second,
-			SessionTimeout:    10 * time.Second, // a crashed member's partitions move within 10 s,
-			RebalanceTimeout:  10 * time.Second,
-			ReadBackoffMin:    100 * time.Millisecond,
-			ReadBackoffMax:    2 * time.Second,
-			ErrorLogger:       kafkaErrorLogger(log, health),
-		}),
+		cfg:           cfg,
+		log:           log,
+		conn:          conn,
+		transport:     transport,
+		client:        &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport},
+		free:          make(chan *slot, maxStoring),
+		full:          make(chan *slot),
+		kafka:         health,
 		rowsInserted:  m.Counter("pixel_consumer_rows_inserted_total", "Rows inserted into ClickHouse."),
 		batches:       m.Counter("pixel_consumer_batches_total", "Batches inserted into ClickHouse and committed."),
 		insertErrors:  m.Counter("pixel_consumer_insert_errors_total", "Insert attempts ClickHouse refused or that failed (they are retried)."),
@@ -183,6 +220,7 @@ func New(cfg Config, conn driver.Conn, log zerolog.Logger, m *metrics.Set) *Inge
 	}
 	in.cur = <-in.free
 	in.lag = newPartitionLag(m)
+	in.stalled.Store(&stalledSet{})
 	in.ready.Store(true)
 	return in
 }
@@ -215,54 +253,93 @@ func (in *Ingester) DLQTopic() string { return in.cfg.DLQTopic }
 
 // Ready reports nil while the consumer does its job, and why not otherwise:
 // it is unready until it first reached Kafka, while fetching from Kafka
-// fails, and while the last insert or dead-letter write failed.
+// fails, while the last insert or dead-letter write failed, and while a
+// partition holds records it cannot decode.
 func (in *Ingester) Ready() error {
-	kerr := in.kafka.err()
-	switch {
-	case kerr != nil && !in.ready.Load():
-		return fmt.Errorf("%w; %w", kerr, errNotReady)
-	case kerr != nil:
-		return kerr
-	case !in.ready.Load():
-		return errNotReady
+	var errs []error
+	if err := in.kafka.err(); err != nil {
+		errs = append(errs, err)
 	}
-	return nil
+	if !in.ready.Load() {
+		errs = append(errs, errNotReady)
+	}
+	if err := in.stalled.Load().err(); err != nil {
+		errs = append(errs, fmt.Errorf("stopped at records it cannot decode: %w", err))
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return fmt.Errorf("%w; %w", errs[0], errors.Join(errs[1:]...))
 }
 
 var errNotReady = errors.New("the last insert into ClickHouse or write to the dead-letter topic failed")
 
+// rebalanceFlushTimeout bounds the retries of the batches a generation holds
+// when a rebalance ends it (well inside the group's rebalance timeout);
+// what could not be flushed by then is not committed and is read again.
+const rebalanceFlushTimeout = 5 * time.Second
+
 // Run consumes until ctx ends, then inserts and commits what it holds (within
 // flushTimeout) and leaves the group.
 func (in *Ingester) Run(ctx context.Context, flushTimeout time.Duration) error {
-	// Retries go on until Run's end: a stopped ClickHouse only pauses the
-	// consumer. giveUp ends them once shutdown's flushTimeout has passed.
-	giveUp := make(chan struct{})
-	flushed := make(chan error, 1)
-	go func() { flushed <- in.flusher(giveUp) }()
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watched := make(chan struct{})
-	go func() { in.watchKafka(watchCtx); close(watched) }()
-	defer func() { stopWatch(); <-watched }()
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                in.cfg.Group,
+		Brokers:           in.cfg.Brokers,
+		Topics:            []string{in.cfg.Topic},
+		HeartbeatInterval: 3 * time.Second,
+		SessionTimeout:    10 * time.Second, // a crashed member's partitions move within 10 s
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  time.Second,
+		StartOffset:       kafka.FirstOffset,
+		Timeout:           in.cfg.InsertTimeout,
+		ErrorLogger:       kafkaErrorLogger(in.log, in.kafka),
+	})
+	if err != nil {
+		return fmt.Errorf("cannot set up consumer group %s: %w", in.cfg.Group, err)
+	}
+	// Connect and read the topic's metadata while the group is joined, so
+	// that the first fetch goes out at once.
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, in.cfg.InsertTimeout)
+		defer cancel()
+		_, _ = in.client.Metadata(wctx, &kafka.MetadataRequest{Topics: []string{in.cfg.Topic}})
+	}()
+	flushed := make(chan struct{})
+	go func() { in.flusher(); close(flushed) }()
 
-	err := in.loop(ctx, flushed)
-	start := time.Now()
-	in.log.Info().Int("rows", in.cur.rows.Len()).Msg("stopping: inserting and committing the last batches")
-	deadline := time.AfterFunc(flushTimeout, func() { close(giveUp) })
-	defer deadline.Stop()
-	if !in.cur.batch.Empty() {
-		select {
-		case in.full <- in.cur:
-		case ferr := <-flushed:
-			flushed <- ferr
+	err = nil
+	joinErrors := 0 // in a row
+	for ctx.Err() == nil {
+		kgen, nerr := group.Next(ctx)
+		if nerr != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			joinErrors++
+			in.kafkaFailed(nerr.Error())
+			if joinErrors == 1 || joinErrors%10 == 0 {
+				in.log.Warn().Err(nerr).Int("attempt", joinErrors).Strs("kafka_brokers", in.cfg.Brokers).Str("group", in.cfg.Group).Msg("cannot join the consumer group; retrying")
+			}
+			continue
+		}
+		joinErrors = 0
+		in.kafkaReached()
+		done := make(chan error, 1)
+		kgen.Start(func(gctx context.Context) { done <- in.consume(ctx, gctx, kgen, flushTimeout) })
+		if gerr := <-done; gerr != nil && ctx.Err() != nil {
+			err = fmt.Errorf("final flush: %w", gerr)
 		}
 	}
+	start := time.Now()
 	close(in.full)
-	if ferr := <-flushed; ferr != nil && err == nil {
-		err = fmt.Errorf("final flush: %w", ferr)
-	}
-	if cerr := in.reader.Close(); cerr != nil && err == nil {
+	<-flushed
+	if cerr := group.Close(); cerr != nil && err == nil { // leaves the group
 		err = cerr
 	}
+	in.transport.CloseIdleConnections()
 	for _, s := range in.slots {
 		s.dead.close()
 	}
@@ -270,119 +347,305 @@ func (in *Ingester) Run(ctx context.Context, flushTimeout time.Duration) error {
 	return err
 }
 
-// flusher inserts, writes and commits the batches handed to it, in order,
-// and returns their slots to be filled again. It stops when full is closed,
-// or with an error when a batch could not be flushed before giveUp.
-func (in *Ingester) flusher(giveUp <-chan struct{}) error {
-	for s := range in.full {
-		n := s.batch.Rows()
-		if err := in.flush(s, giveUp); err != nil {
-			for range in.full { // let Run hand over and close
-			}
-			return err
+// consume runs one generation: it fetches the partitions assigned to this
+// member, decodes them into batches and hands the due ones to the flusher,
+// until the generation ends (a rebalance) or ctx does (shutdown). Then it
+// drains: the batch being filled goes to the flusher too, and consume
+// returns once every batch of the generation was flushed and committed
+// through it, or given up (after flushTimeout at shutdown,
+// rebalanceFlushTimeout at a rebalance); the error is the first batch given
+// up.
+func (in *Ingester) consume(ctx, gctx context.Context, kgen *kafka.Generation, flushTimeout time.Duration) error {
+	gen := &generation{kgen: kgen, stop: make(chan struct{})}
+	stalled := &stalledSet{}
+	in.stalled.Store(stalled)
+	var partitions []int32
+	offsets := map[int32]int64{}
+	for _, a := range kgen.Assignments[in.cfg.Topic] {
+		partitions = append(partitions, int32(a.ID))
+		offsets[int32(a.ID)] = a.Offset
+	}
+	in.log.Info().Int32("generation", kgen.ID).Ints32("partitions", partitions).Msg("joined the consumer group")
+
+	runCtx, stop := context.WithCancel(gctx)
+	defer stop()
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop()
+		case <-runCtx.Done():
 		}
-		in.pending.Add(-int64(n))
+	}()
+	var wg sync.WaitGroup
+	if len(partitions) > 0 && in.startOffsets(runCtx, offsets) {
+		out := make(chan fetched, fetchBuffers)
+		fs := &fetchStage{in: in, offsets: offsets, out: out, stalled: stalled}
+		wg.Add(1)
+		go func() { defer wg.Done(); fs.run(runCtx) }()
+		in.decodeLoop(runCtx, out, gen, stalled)
+	}
+	<-runCtx.Done()
+	wg.Wait()
+
+	// Drain.
+	timeout := rebalanceFlushTimeout
+	if ctx.Err() != nil {
+		timeout = flushTimeout
+	}
+	in.log.Info().Bool("shutdown", ctx.Err() != nil).Msg("generation ends: inserting and committing the batches it holds")
+	giveUp := time.AfterFunc(timeout, func() { close(gen.stop) })
+	defer giveUp.Stop()
+	got := make([]*slot, 0, len(in.slots))
+	switch {
+	case in.cur == nil: // handOff stopped waiting for a free slot
+	case in.cur.batch.Empty():
+		got = append(got, in.cur)
+	default:
+		in.cur.gen = gen
+		in.full <- in.cur
+	}
+	for len(got) < len(in.slots) {
+		got = append(got, <-in.free)
+	}
+	in.cur = got[0]
+	for _, s := range got[1:] {
 		in.free <- s
 	}
-	return nil
+	err := gen.failure()
+	if err != nil && ctx.Err() == nil {
+		in.log.Warn().Err(err).Msg("gave up flushing at a rebalance; the batches not committed will be read again")
+	}
+	return err
 }
 
-func (in *Ingester) loop(ctx context.Context, flushed chan error) error {
-	// One context per batch carries the batch's age deadline into every fetch.
-	var batchCtx context.Context
-	endBatch := func() {
-		if in.cancelBatch != nil {
-			in.cancelBatch()
+// startOffsets replaces the negative start offsets of partitions without a
+// committed offset (kafka.FirstOffset) with their first offsets. It retries
+// until ctx ends, and then reports false.
+func (in *Ingester) startOffsets(ctx context.Context, offsets map[int32]int64) bool {
+	var unknown []int32
+	for p, off := range offsets {
+		if off < 0 {
+			unknown = append(unknown, p)
 		}
-		batchCtx, in.cancelBatch = nil, nil
 	}
-	defer endBatch()
-	fetchErrors := 0 // in a row
-	for {
-		fetchCtx := ctx
-		if deadline, ok := in.cur.batch.Deadline(); ok {
-			if batchCtx == nil {
-				batchCtx, in.cancelBatch = context.WithDeadline(ctx, deadline)
+	backoff := newBackoff(100*time.Millisecond, 2*time.Second)
+	for len(unknown) > 0 && ctx.Err() == nil {
+		first, err := in.firstOffsets(ctx, unknown)
+		if err == nil {
+			for p, off := range first {
+				offsets[p] = off
 			}
-			fetchCtx = batchCtx
+			return true
 		}
-		msg, err := in.reader.FetchMessage(fetchCtx)
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				return nil
-			case errors.Is(err, context.DeadlineExceeded):
-			case errors.Is(err, io.EOF):
-				return errors.New("kafka reader closed")
-			default:
-				fetchErrors++
-				in.kafkaFailed(err.Error())
-				if fetchErrors == 1 || fetchErrors%10 == 0 {
-					in.log.Warn().Err(err).Int("attempt", fetchErrors).Strs("kafka_brokers", in.cfg.Brokers).Msg("cannot fetch from Kafka; retrying")
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(time.Second):
-				}
+		in.kafkaFailed(err.Error())
+		backoff.wait(ctx)
+	}
+	return ctx.Err() == nil
+}
+
+// flusher stores the batches handed to it (insert, dead letters) with up to
+// maxStoring of them under way at once, commits them in the order they came,
+// and returns their slots to be filled again. It stops when full is closed.
+func (in *Ingester) flusher() {
+	storing := make(chan *slot, maxStoring-1) // in order; the send blocks while maxStoring are under way
+	committed := make(chan struct{})
+	go func() {
+		for s := range storing {
+			<-s.stored
+			n := s.batch.Rows()
+			if s.err == nil && s.gen.ok() {
+				in.commitStored(s)
+			} else if s.err != nil {
+				s.gen.fail(s.err)
+			}
+			in.pending.Add(-int64(n))
+			s.reset()
+			in.free <- s
+		}
+		close(committed)
+	}()
+	for s := range in.full {
+		s.stored = make(chan struct{})
+		storing <- s // waits while maxStoring batches are under way
+		go func() {
+			defer close(s.stored)
+			if s.gen.ok() {
+				s.err = in.store(s)
+			} else {
+				s.err = errDropped
+			}
+		}()
+	}
+	close(storing)
+	<-committed
+}
+
+// maxStoring is how many batches are in flight, and stored at once: while
+// ClickHouse writes one, the next is filled (much faster than it is
+// written), encoded and sent, so that the server does not wait for the
+// client. A third batch kept nothing busier and cost memory.
+const maxStoring = 2
+
+var errDropped = errors.New("not stored: an earlier batch of its generation could not be")
+
+// decodeLoop decodes fetched responses into batches and hands each due one
+// to the flusher, until ctx ends.
+func (in *Ingester) decodeLoop(ctx context.Context, fetches <-chan fetched, gen *generation, stalled *stalledSet) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var age <-chan time.Time
+		if d, ok := in.cur.batch.Deadline(); ok {
+			timer.Reset(time.Until(d))
+			age = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-age:
+		case r := <-fetches:
+			ok := in.decode(ctx, r.f, gen, stalled)
+			r.back <- r.f
+			if !ok {
+				return
+			}
+		}
+		if in.cur.batch.Due(time.Now()) && !in.handOff(ctx, gen) {
+			return
+		}
+	}
+}
+
+// handOff gives the current batch to the flusher and takes the next free
+// slot; this waits while the flusher is busy with the previous batch
+// (fetching pauses, memory stays bounded). It reports false when ctx ended
+// first, and the batch stays the current one.
+func (in *Ingester) handOff(ctx context.Context, gen *generation) bool {
+	in.cur.gen = gen
+	select {
+	case in.full <- in.cur:
+	case <-ctx.Done():
+		in.cur.gen = nil
+		return false
+	}
+	select {
+	case in.cur = <-in.free:
+		return true
+	case <-ctx.Done():
+		in.cur = nil // the drain collects the slots as the flusher frees them
+		return false
+	}
+}
+
+// decode adds the records of a fetch response to the batches, handing each
+// full one to the flusher. Records before the offset asked for (a batch may
+// start earlier) are skipped, and so are the partitions that cannot be
+// decoded (see stalledSet). It reports false when ctx ended first.
+func (in *Ingester) decode(ctx context.Context, f *kafkawire.Fetch, gen *generation, stalled *stalledSet) bool {
+	now := time.Now()
+	for i := range f.Data {
+		d := &f.Data[i]
+		asked := indexOf(f.Partitions, d.Partition)
+		if d.ErrorCode != 0 || len(d.Records) == 0 || asked < 0 || stalled.has(d.Partition) {
+			continue
+		}
+		partition := int(d.Partition)
+		from := f.Partitions[asked].Offset
+		last := from - 1 // the last offset decoded
+		pending := 0
+		it := kafkawire.NewBatches(d.Records)
+		var b kafkawire.Batch
+		var r kafkawire.Record
+		var err error
+	batches:
+		for {
+			var ok bool
+			if ok, err = it.Next(&b); !ok || err != nil {
+				break
+			}
+			if b.LastOffset < from {
 				continue
 			}
-		} else {
-			fetchErrors = 0
-			if !in.kafka.ok.Load() {
-				in.kafkaReached()
+			if b.Control() {
+				in.cur.batch.Skip(partition, b.LastOffset, now)
+				last = b.LastOffset
+				continue
 			}
-			in.add(&msg)
+			var recs kafkawire.Records
+			if recs, err = in.wire.Records(&b); err != nil {
+				break
+			}
+			for {
+				if ok, err = recs.Next(&r); !ok || err != nil {
+					break
+				}
+				if r.Offset < from {
+					continue
+				}
+				in.add(partition, &r, now)
+				pending++
+				last = r.Offset
+				if in.cur.batch.Full() {
+					in.pending.Add(int64(pending))
+					pending = 0
+					in.lag.observe(partition, last, d.HighWatermark)
+					if !in.handOff(ctx, gen) {
+						return false
+					}
+				}
+			}
+			if err != nil {
+				break batches
+			}
+			if b.LastOffset > last {
+				// Offsets removed by compaction at the batch's end.
+				in.cur.batch.Skip(partition, b.LastOffset, now)
+				last = b.LastOffset
+			}
 		}
-		if in.cur.batch.Due(time.Now()) {
-			endBatch()
-			// Hand the batch to the flusher; this waits while it is busy
-			// with the previous one (fetching pauses, memory stays bounded).
-			select {
-			case in.full <- in.cur:
-			case <-ctx.Done():
-				return nil // Run hands it over at shutdown
-			case err := <-flushed:
-				flushed <- err
-				return err
-			}
-			in.cur = <-in.free
+		in.pending.Add(int64(pending))
+		in.lag.observe(partition, last, d.HighWatermark)
+		if err != nil {
+			stalled.add(d.Partition, fmt.Errorf("offset %d and later not read: %w", last+1, err))
+			in.log.Error().Err(err).Str("topic", in.cfg.Topic).Int("partition", partition).Int64("offset", last+1).
+				Msg("cannot decode the partition's records: it is not read further (nor committed past them) until the next rebalance or restart")
 		}
 	}
+	return true
 }
 
-// add decodes one message into the batch. A message that is not a valid
-// event is counted and kept as a dead letter; its offset is committed with
-// the batch once the dead-letter topic has it.
-func (in *Ingester) add(msg *kafka.Message) {
+// add decodes one record into the current batch. A message that is not a
+// valid event is counted and kept as a dead letter; its offset is committed
+// with the batch once the dead-letter topic has it.
+func (in *Ingester) add(partition int, r *kafkawire.Record, now time.Time) {
 	s := in.cur
-	s.batch.Add(msg.Partition, msg.Offset, len(msg.Value), time.Now())
-	in.pending.Add(1)
-	in.lag.observe(msg.Partition, msg.Offset, msg.HighWaterMark)
-	err := checkVersion(msg.Headers)
+	s.batch.Add(partition, r.Offset, len(r.Value), now)
+	err := checkVersion(r)
 	if err == nil {
-		err = event.Parse(msg.Value, &in.ev)
+		err = event.Parse(r.Value, &in.ev)
 	}
 	if err != nil {
 		reason := reasonOf(err)
 		in.invalid[reason].Inc()
-		s.dead.add(msg, reason, err)
-		in.log.Debug().Err(err).Int("partition", msg.Partition).Int64("offset", msg.Offset).Msg("invalid message: to the dead-letter topic")
+		msg := kafka.Message{Topic: in.cfg.Topic, Partition: partition, Offset: r.Offset, Time: time.UnixMilli(r.Timestamp), Key: r.Key, Value: r.Value}
+		for h := r.Headers(); h.Next(); {
+			msg.Headers = append(msg.Headers, kafka.Header{Key: string(h.Key), Value: h.Value})
+		}
+		s.dead.add(&msg, reason, err)
+		in.log.Debug().Err(err).Int("partition", partition).Int64("offset", r.Offset).Msg("invalid message: to the dead-letter topic")
 		return
 	}
 	s.rows.Append(&in.ev)
 }
 
-// flush inserts the slot's rows and writes its dead letters, retrying each
-// with backoff until it succeeds or giveUp is closed, then commits its
-// offsets; when it gives up nothing is committed. Each attempt and the commit
-// are bounded by InsertTimeout and never cut short otherwise: cancelling an
+// store inserts the slot's rows and writes its dead letters, retrying each
+// with backoff until it succeeds or the generation's stop is closed; the
+// flusher commits the offsets after it. Each attempt and the commit are
+// bounded by InsertTimeout and never cut short otherwise: cancelling an
 // insert that ClickHouse may already have applied, or the commit after it,
 // would replay the batch as duplicates.
-func (in *Ingester) flush(s *slot, giveUp <-chan struct{}) error {
-	if s.batch.Empty() {
-		return nil
-	}
+func (in *Ingester) store(s *slot) error {
+	giveUp := s.gen.stop
 	ctx := context.Background()
 	if !s.inserted && s.rows.Len() > 0 {
 		start := time.Now()
@@ -417,14 +680,17 @@ func (in *Ingester) flush(s *slot, giveUp <-chan struct{}) error {
 		}
 	}
 	in.ready.Store(true)
-	if err := in.commit(ctx, s.batch); err != nil {
+	return nil
+}
+
+// commitStored commits a stored batch's offsets through its generation.
+func (in *Ingester) commitStored(s *slot) {
+	if err := in.commit(s.gen, s.batch); err != nil {
 		in.commitErrors.Inc()
 		in.log.Warn().Err(err).Msg("offset commit failed after insert; the batch will be replayed and de-duplicated by event_id")
 	} else {
 		in.batches.Inc()
 	}
-	s.reset()
-	return nil
 }
 
 // dedupToken names a batch's insert for ClickHouse's insert de-duplication:
@@ -463,22 +729,22 @@ func (in *Ingester) retry(ctx context.Context, stop <-chan struct{}, op func(con
 
 // checkVersion accepts messages of wire-format version 1, and messages
 // without the header (written by hand or by other tools) as version 1.
-func checkVersion(headers []kafka.Header) error {
-	for _, h := range headers {
-		if h.Key == event.Header && string(h.Value) != event.Version {
+func checkVersion(r *kafkawire.Record) error {
+	for h := r.Headers(); h.Next(); {
+		if string(h.Key) == event.Header && string(h.Value) != event.Version {
 			return fmt.Errorf("%w %q (this consumer reads %s)", event.ErrUnsupported, h.Value, event.Version)
 		}
 	}
 	return nil
 }
 
-func (in *Ingester) commit(ctx context.Context, b *batch.Batch) error {
-	ctx, cancel := context.WithTimeout(ctx, in.cfg.InsertTimeout)
-	defer cancel()
+// commit commits the batch's offsets through its generation: the offset
+// after the last one of each partition.
+func (in *Ingester) commit(gen *generation, b *batch.Batch) error {
 	ranges := b.Ranges()
-	msgs := make([]kafka.Message, len(ranges))
-	for i, r := range ranges {
-		msgs[i] = kafka.Message{Topic: in.cfg.Topic, Partition: r.Partition, Offset: r.Last}
+	offsets := make(map[int]int64, len(ranges))
+	for _, r := range ranges {
+		offsets[r.Partition] = r.Last + 1
 	}
-	return in.reader.CommitMessages(ctx, msgs...)
+	return gen.kgen.CommitOffsets(map[string]map[int]int64{in.cfg.Topic: offsets})
 }

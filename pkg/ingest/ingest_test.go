@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
@@ -291,14 +292,16 @@ func TestIngestDeadLetters(t *testing.T) {
 // is not committed and the partition does not move on; a shutdown then gives
 // up and commits nothing. Once the topic exists the consumer goes on by
 // itself, without inserting the batch's rows again. The lag gauges show
-// where the consumer stands.
+// where the consumer stands: at most two batches are in flight, so fetching
+// stops behind the second, which is stored meanwhile but not committed.
 func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
 	brokers := devstacktest.Broker(t, partitions, topic).ListenAddrs() // no dead-letter topic
 	conn := openDB(t, devstacktest.Database(t))
 	const group = "g-dlq-down"
 	// One partition: 5 valid events, a bad one at offset 5, 10 valid ones.
+	const n = 16
 	var msgs []kafka.Message
-	for i := range 16 {
+	for i := range n {
 		_, v := testEvent("dd", i)
 		if i == 5 {
 			v = []byte("not json")
@@ -318,22 +321,26 @@ func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
 			return e >= 2 && in.Ready() != nil, fmt.Sprintf("%v errors, ready %v", e, in.Ready())
 		})
 	}
+	waitRows := func(want uint64) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("%d rows in ClickHouse", want), func() (bool, string) {
+			c := countRows(t, conn)
+			return c.rows == want, fmt.Sprintf("%d rows", c.rows)
+		})
+	}
 
 	// The first consumer inserts the batch's 5 rows and then waits for the
-	// dead-letter topic; at shutdown it gives up.
+	// dead-letter topic; the second batch (offsets 6-11) is stored meanwhile,
+	// not committed, and fetching stops. At shutdown it gives up.
 	first := startFlushing(t, cfg, conn, 300*time.Millisecond)
 	waitDeadLetterErrors(first)
-	if c := countRows(t, conn); c.rows != 5 {
-		t.Fatalf("%d rows, want the first batch's 5", c.rows)
-	}
+	waitRows(5 + 6)
 	if off := committed(t, brokers, group); committedTotal(off) != 0 {
 		t.Fatalf("committed %v although the dead letter was not written", off)
 	}
-	// It fetched the next batch (offsets 6-11) while the first one waited,
-	// and then stopped: at most two batches are in flight.
-	waitFor(t, "the next batch to be fetched", func() (bool, string) {
+	waitFor(t, "the second batch to be fetched", func() (bool, string) {
 		l, sum := first.metric(t, partLag), first.metric(t, "pixel_consumer_lag")
-		return l == 4 && sum == 4, fmt.Sprintf("partition lag %v, total lag %v; want 4 messages after offset 11", l, sum)
+		return l == n-12 && sum == n-12, fmt.Sprintf("partition lag %v, total lag %v; want %d messages after offset 11", l, sum, n-12)
 	})
 	if err := first.stop(t); err == nil || !strings.Contains(err.Error(), "dead letters") {
 		t.Fatalf("Run = %v, want an error about the dead letters it could not write", err)
@@ -341,8 +348,11 @@ func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
 	if off := committed(t, brokers, group); committedTotal(off) != 0 {
 		t.Fatalf("committed %v after giving up", off)
 	}
+	if r := first.metric(t, "pixel_consumer_rows_inserted_total"); r != 5+6 {
+		t.Fatalf("rows_inserted_total = %v after the first consumer gave up; want 11, the two batches in flight", r)
+	}
 
-	// The second one replays the batch, and recovers when the topic appears.
+	// The second one replays the batches, and recovers when the topic appears.
 	second := start(t, cfg, conn)
 	waitDeadLetterErrors(second)
 	if off := committed(t, brokers, group); committedTotal(off) != 0 {
@@ -352,7 +362,7 @@ func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
 	waitFor(t, "two batches committed and the rest fetched", func() (bool, string) {
 		off := committed(t, brokers, group)
 		p := second.metric(t, "pixel_consumer_batch_pending")
-		return committedTotal(off) == 12 && p == 4, fmt.Sprintf("committed %v, %v pending", off, p)
+		return committedTotal(off) == 12 && p == n-12, fmt.Sprintf("committed %v, %v pending", off, p)
 	})
 	if second.Ready() != nil {
 		t.Fatal("not ready after the dead letter was written")
@@ -367,17 +377,21 @@ func TestIngestDeadLetterTopicUnavailable(t *testing.T) {
 	if err := second.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if off := committed(t, brokers, group); committedTotal(off) != 16 {
-		t.Fatalf("committed %v, want all 16", off)
+	if off := committed(t, brokers, group); committedTotal(off) != n {
+		t.Fatalf("committed %v, want all %d", off, n)
 	}
-	// The replay stored the first batch's rows a second time; every query
-	// that de-duplicates by event_id sees each once.
-	if c := countRows(t, conn); c.rows != 20 || c.distinct != 15 {
-		t.Fatalf("%d rows, %d distinct; want 20 and 15", c.rows, c.distinct)
+	// The replay stored the first two batches' rows a second time (until a
+	// merge collapses the copies); every query that de-duplicates by
+	// event_id sees each once.
+	if r := second.metric(t, "pixel_consumer_rows_inserted_total"); r != n-1 {
+		t.Fatalf("rows_inserted_total = %v, want every valid row once: %d", r, n-1)
+	}
+	if c := countRows(t, conn); c.rows < n-1 || c.rows > 11+n-1 || c.distinct != n-1 {
+		t.Fatalf("%d rows, %d distinct; want %d distinct in at most %d rows", c.rows, c.distinct, n-1, 11+n-1)
 	}
 	var unique uint64
-	if err := conn.QueryRow(testContext(t), "SELECT count() FROM events_unique").Scan(&unique); err != nil || unique != 15 {
-		t.Fatalf("events_unique holds %d rows (%v), want 15", unique, err)
+	if err := conn.QueryRow(testContext(t), "SELECT count() FROM events_unique").Scan(&unique); err != nil || unique != n-1 {
+		t.Fatalf("events_unique holds %d rows (%v), want %d", unique, err, n-1)
 	}
 	dead := readTopic(t, brokers, dlqTopic)
 	if len(dead) != 1 || string(dead[0].Value) != "not json" {
@@ -544,5 +558,178 @@ func TestIngestShutdownWhileClickHouseDown(t *testing.T) {
 	}
 	if off := committed(t, brokers, group); committedTotal(off) != n {
 		t.Fatalf("committed %v, want %d messages", off, n)
+	}
+}
+
+// A second member joining takes partitions from the first in a rebalance:
+// the first drains (inserts and commits what it holds through the ending
+// generation) before giving them up, so nothing is lost and nothing is
+// read twice.
+func TestIngestRebalanceDrainsBeforeHandingOver(t *testing.T) {
+	const n1, n2 = 400, 600
+	brokers := newBroker(t)
+	conn := openDB(t, devstacktest.Database(t))
+	const group = "g-rebalance"
+	// Batches that never fill nor age: only a drain flushes them.
+	cfg := testConfig(brokers, group, batch.Policy{MaxRows: 1_000_000, MaxAge: time.Hour})
+	produce(t, brokers, testMessages("rb", 0, n1))
+	first := start(t, cfg, conn)
+	waitFor(t, "the first member to hold every message", func() (bool, string) {
+		p := first.metric(t, "pixel_consumer_batch_pending")
+		return p == n1, fmt.Sprintf("%v pending", p)
+	})
+	if c := countRows(t, conn); c.rows != 0 {
+		t.Fatalf("%d rows before any batch was due", c.rows)
+	}
+
+	second := start(t, cfg, conn)
+	waitFor(t, "the first member's batch stored and committed at the rebalance", func() (bool, string) {
+		c := countRows(t, conn)
+		off := committed(t, brokers, group)
+		return c.rows == n1 && committedTotal(off) == n1, fmt.Sprintf("%d rows, committed %v", c.rows, off)
+	})
+	// Both members now read: new messages reach both, and each holds its own.
+	produce(t, brokers, testMessages("rb", n1, n1+n2))
+	waitFor(t, "both members to hold the new messages", func() (bool, string) {
+		p1, p2 := first.metric(t, "pixel_consumer_batch_pending"), second.metric(t, "pixel_consumer_batch_pending")
+		return p1 > 0 && p2 > 0 && p1+p2 == n2, fmt.Sprintf("%v and %v pending", p1, p2)
+	})
+	if err := first.stop(t); err != nil {
+		t.Fatalf("first Run: %v", err)
+	}
+	if err := second.stop(t); err != nil {
+		t.Fatalf("second Run: %v", err)
+	}
+	if c := countRows(t, conn); c.distinct != n1+n2 {
+		t.Fatalf("%d distinct event ids, want %d", c.distinct, n1+n2)
+	}
+	if off := committed(t, brokers, group); committedTotal(off) != n1+n2 {
+		t.Fatalf("committed %v, want %d messages", off, n1+n2)
+	}
+	if r := first.metric(t, "pixel_consumer_rows_inserted_total") + second.metric(t, "pixel_consumer_rows_inserted_total"); r != n1+n2 {
+		t.Fatalf("%v rows inserted by the two members, want each of %d once", r, n1+n2)
+	}
+}
+
+// A member that cannot store what it holds when a rebalance takes its
+// partitions (here the dead-letter topic is missing) gives the batches up
+// after its drain time without committing them; the member that gets the
+// partitions reads them again, and once the topic exists every event
+// arrives and every offset is committed.
+func TestIngestRebalanceGivesUpWhatItCannotStore(t *testing.T) {
+	brokers := devstacktest.Broker(t, partitions, topic).ListenAddrs() // no dead-letter topic
+	conn := openDB(t, devstacktest.Database(t))
+	const group = "g-rebalance-stuck"
+	msgs := testMessages("rs", 0, 200)
+	for i := range msgs {
+		if i%20 == 3 {
+			msgs[i].Value = []byte("not json") // in every partition
+		}
+	}
+	produce(t, brokers, msgs)
+	cfg := testConfig(brokers, group, batch.Policy{MaxRows: 1000, MaxAge: 50 * time.Millisecond})
+	first := start(t, cfg, conn)
+	waitFor(t, "dead-letter writes to fail", func() (bool, string) {
+		e := first.metric(t, "pixel_consumer_dead_letter_errors_total")
+		return e >= 1, fmt.Sprintf("%v errors", e)
+	})
+	second := start(t, cfg, conn)
+	// The rebalance completes once the first member gave up its batch: then
+	// the second one holds what it fetched of its partitions, and fails to
+	// store it in turn.
+	waitFor(t, "the second member to hold a batch it cannot store", func() (bool, string) {
+		p, e := second.metric(t, "pixel_consumer_batch_pending"), second.metric(t, "pixel_consumer_dead_letter_errors_total")
+		return p > 0 && e > 0, fmt.Sprintf("%v pending, %v dead-letter errors", p, e)
+	})
+	if off := committed(t, brokers, group); committedTotal(off) != 0 {
+		t.Fatalf("committed %v although no dead letter was written", off)
+	}
+	createTopic(t, brokers, dlqTopic)
+	waitFor(t, "every valid event stored and every offset committed", func() (bool, string) {
+		c := countRows(t, conn)
+		off := committed(t, brokers, group)
+		return c.distinct == 190 && committedTotal(off) == 200, fmt.Sprintf("%d distinct, committed %v", c.distinct, off)
+	})
+	for _, in := range []*running{first, second} {
+		if err := in.stop(t); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, d := range readTopic(t, brokers, dlqTopic) {
+		off, _ := header(d, ingest.HeaderSourceOffset)
+		part, _ := header(d, ingest.HeaderSourcePartition)
+		if string(d.Value) != "not json" {
+			t.Fatalf("dead letter %q", d.Value)
+		}
+		seen[part+"/"+off] = true
+	}
+	if len(seen) != 10 {
+		t.Fatalf("%d distinct dead letters, want the 10 bad messages", len(seen))
+	}
+}
+
+// With partitions led by different brokers, each leader gets its own fetch
+// requests, and every event arrives once.
+func TestIngestPartitionsOnSeveralLeaders(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(partitions, topic, dlqTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	md, err := client.Metadata(testContext(t), &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[int]bool{}
+	for _, p := range md.Topics[0].Partitions {
+		leaders[p.Leader.ID] = true
+	}
+	if len(leaders) < 2 {
+		t.Fatalf("the partitions have %d leader(s); the test needs several", len(leaders))
+	}
+	conn := openDB(t, devstacktest.Database(t))
+	const n = 2000
+	produce(t, brokers, testMessages("ml", 0, n))
+	in := start(t, testConfig(brokers, "g-leaders", batch.Policy{MaxRows: 300, MaxAge: 100 * time.Millisecond}), conn)
+	waitAll(t, brokers, "g-leaders", conn, n)
+	if err := in.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r := in.metric(t, "pixel_consumer_rows_inserted_total"); r != n {
+		t.Fatalf("rows_inserted_total = %v, want %d", r, n)
+	}
+}
+
+// A committed offset the partition does not have (records deleted by
+// retention, or a topic recreated) makes the broker answer
+// OFFSET_OUT_OF_RANGE: the consumer starts the partition again at its first
+// offset, as a new group does, and loses nothing that is there.
+func TestIngestOffsetOutOfRangeStartsAtTheFirstOffset(t *testing.T) {
+	const n = 500
+	brokers := newBroker(t)
+	conn := openDB(t, devstacktest.Database(t))
+	const group = "g-out-of-range"
+	produce(t, brokers, testMessages("oor", 0, n))
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	var commits []kafka.OffsetCommit
+	for p := range partitions {
+		commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: 1_000_000})
+	}
+	resp, err := client.OffsetCommit(testContext(t), &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{topic: commits}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			t.Fatalf("commit partition %d: %v", p.Partition, p.Error)
+		}
+	}
+	in := start(t, testConfig(brokers, group, batch.Policy{MaxRows: 100, MaxAge: 50 * time.Millisecond}), conn)
+	waitAll(t, brokers, group, conn, n)
+	if err := in.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }

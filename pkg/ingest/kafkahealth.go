@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,19 +11,19 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// kafkaHealth follows whether the reader reaches Kafka, for Ready. A consumer
-// has no traffic a load balancer could move; its readiness says whether it
-// does its job, and it cannot while it cannot fetch. It is unready from the
-// start until the first sign of contact, and from a failure until the next
-// sign of contact:
+// kafkaHealth follows whether the consumer reaches Kafka, for Ready. A
+// consumer has no traffic a load balancer could move; its readiness says
+// whether it does its job, and it cannot while it cannot fetch. It is unready
+// from the start until the first sign of contact, and from a failure until
+// the next sign of contact:
 //
-//   - contact: FetchMessage returned a message, or the group was joined (a
-//     rebalance) or a fetch made without an error in the same interval;
-//   - failure: FetchMessage returned an error, or the reader counted errors
-//     (dials, fetches or group requests that failed).
+//   - contact: the group was joined (a generation began), or a fetch got
+//     its answer;
+//   - failure: joining the group, reading the metadata or offsets, or a
+//     fetch failed.
 //
-// An interval without either (fetching paused while a batch is inserted, or
-// a partition reader waiting out its backoff) changes nothing.
+// A time without either (fetching paused while a batch is inserted) changes
+// nothing.
 type kafkaHealth struct {
 	brokers string
 	ok      atomic.Bool // contacted and not failing: what the hot path reads
@@ -99,42 +98,6 @@ func (h *kafkaHealth) reached() (wasUnready bool, down time.Duration) {
 	return wasUnready, down
 }
 
-// judge tells failure and contact apart in one interval of the reader's
-// statistics (kafka.Reader.Stats returns the counts since its last call).
-func judge(st kafka.ReaderStats) (failure, contact bool) {
-	switch {
-	case st.Errors > 0:
-		return true, false
-	case st.Rebalances > 0 || st.Fetches > 0 || st.Messages > 0:
-		return false, true
-	}
-	return false, false
-}
-
-// kafkaWatchInterval is how often the reader's statistics are judged.
-const kafkaWatchInterval = 500 * time.Millisecond
-
-// watchKafka judges the reader's statistics every kafkaWatchInterval until
-// ctx ends, and logs when the consumer loses and regains Kafka.
-func (in *Ingester) watchKafka(ctx context.Context) {
-	t := time.NewTicker(kafkaWatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		failure, contact := judge(in.reader.Stats())
-		switch {
-		case failure:
-			in.kafkaFailed("")
-		case contact:
-			in.kafkaReached()
-		}
-	}
-}
-
 // kafkaFailed records a failure to reach Kafka, logging when it makes the
 // consumer unready (once per outage, not per error).
 func (in *Ingester) kafkaFailed(reason string) {
@@ -160,8 +123,8 @@ func (h *kafkaHealth) lastErrText() string {
 	return h.lastErr
 }
 
-// kafkaErrorLogger is kafka-go's ErrorLogger: its messages go to the debug
-// log, and the latest is kept as the reason of a failure.
+// kafkaErrorLogger is the consumer group's ErrorLogger: its messages go to
+// the debug log, and the latest is kept as the reason of a failure.
 func kafkaErrorLogger(log zerolog.Logger, h *kafkaHealth) kafka.Logger {
 	return kafka.LoggerFunc(func(msg string, args ...any) {
 		text := fmt.Sprintf(msg, args...)

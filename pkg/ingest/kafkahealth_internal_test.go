@@ -3,30 +3,7 @@ package ingest
 import (
 	"strings"
 	"testing"
-
-	"github.com/segmentio/kafka-go"
 )
-
-func TestJudgeReaderStats(t *testing.T) {
-	for _, c := range []struct {
-		name             string
-		st               kafka.ReaderStats
-		failure, contact bool
-	}{
-		{"nothing happened", kafka.ReaderStats{}, false, false},
-		{"dials only", kafka.ReaderStats{Dials: 2}, false, false},
-		{"group joined", kafka.ReaderStats{Rebalances: 1}, false, true},
-		{"idle fetches", kafka.ReaderStats{Fetches: 8}, false, true},
-		{"messages", kafka.ReaderStats{Fetches: 1, Messages: 500}, false, true},
-		{"errors", kafka.ReaderStats{Dials: 1, Errors: 1}, true, false},
-		{"a fetch that failed", kafka.ReaderStats{Fetches: 1, Errors: 1}, true, false},
-	} {
-		failure, contact := judge(c.st)
-		if failure != c.failure || contact != c.contact {
-			t.Errorf("%s: judge = failure %v, contact %v; want %v, %v", c.name, failure, contact, c.failure, c.contact)
-		}
-	}
-}
 
 func TestKafkaHealthStates(t *testing.T) {
 	h := newKafkaHealth([]string{"10.0.0.1:9092", "10.0.0.2:9092"})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/rundir"
 )
 
@@ -156,10 +158,12 @@ func TestSecondMakeRunRefuses(t *testing.T) {
 			t.Errorf("stack.env lacks %q:\n%s", want, before)
 		}
 	}
-	log, _ := os.ReadFile(filepath.Join(s.Cfg.Dir, "stack.log"))
-	if want := "export CLICKHOUSE_ADDR=" + s.ClickHouseAddr() + " KAFKA_BROKERS=" + s.Cfg.BrokerAddr + " KAFKA_TOPIC=" + s.Cfg.Topic; !bytes.Contains(log, []byte(want)) {
-		t.Errorf("the banner lacks %q", want)
-	}
+	// The banner follows the readiness the start waited for: poll for it.
+	want := "export CLICKHOUSE_ADDR=" + s.ClickHouseAddr() + " KAFKA_BROKERS=" + s.Cfg.BrokerAddr + " KAFKA_TOPIC=" + s.Cfg.Topic
+	devstacktest.WaitFor(t, "the banner in stack.log", 10*time.Second, func() (bool, string) {
+		log, _ := os.ReadFile(filepath.Join(s.Cfg.Dir, "stack.log"))
+		return bytes.Contains(log, []byte(want)), fmt.Sprintf("stack.log lacks %q:\n%s", want, log)
+	})
 	lockBefore, _ := os.ReadFile(filepath.Join(s.Cfg.Dir, "LOCK"))
 
 	// Other ports, so that a start that went ahead could not hide behind

@@ -9,8 +9,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 
+	"github.com/pixel-pipeline/pixel/internal/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/event"
-	"github.com/pixel-pipeline/pixel/pkg/ingest/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 )
 

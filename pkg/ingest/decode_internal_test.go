@@ -11,9 +11,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go/protocol"
 
+	"github.com/pixel-pipeline/pixel/internal/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/event"
-	"github.com/pixel-pipeline/pixel/pkg/ingest/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 )
 

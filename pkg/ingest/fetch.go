@@ -10,7 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/pixel-pipeline/pixel/pkg/ingest/kafkawire"
+	"github.com/pixel-pipeline/pixel/internal/kafkawire"
 )
 
 // Fetch sizes. A response of fetchMaxBytes holds about 8 000 of our events;

@@ -41,10 +41,10 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/pixel-pipeline/pixel/internal/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/batch"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/event"
-	"github.com/pixel-pipeline/pixel/pkg/ingest/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 )

@@ -17,14 +17,14 @@ import (
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
 	"github.com/segmentio/kafka-go/protocol/rawproduce"
 
-	"github.com/pixel-pipeline/pixel/internal/kafkarecord"
+	"github.com/pixel-pipeline/pixel/internal/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/spool"
 )
 
 // The one way events are written to Kafka, by the workers and the replayer
 // alike: a batch of records is split by partition (murmur2 of the key, as
 // kafka-go's Writer and Java clients choose; partition.go), encoded into
-// one record batch per partition (internal/kafkarecord) and sent as one
+// one record batch per partition (internal/kafkawire) and sent as one
 // produce request per partition leader with kafka-go's Transport, which
 // routes it and keeps the connections and the cluster's metadata. Each
 // partition's answer counts on its own: its records are acknowledged, or
@@ -38,7 +38,7 @@ type kafkaClient struct {
 	topic      string
 	timeout    time.Duration // of a produce request: the broker's and ours
 	codec      compress.Codec
-	headers    []kafkarecord.Header
+	headers    []kafkawire.Header
 	batchBytes int // most bytes of one partition's record batch, unless one record is larger
 
 	transport atomic.Pointer[kafka.Transport]
@@ -46,7 +46,7 @@ type kafkaClient struct {
 	renewed   time.Time
 }
 
-func newKafkaClient(cfg Config, codec compress.Codec, headers []kafkarecord.Header) *kafkaClient {
+func newKafkaClient(cfg Config, codec compress.Codec, headers []kafkawire.Header) *kafkaClient {
 	k := &kafkaClient{
 		addr: kafka.TCP(cfg.Brokers...), topic: cfg.Topic, timeout: cfg.WriteTimeout,
 		codec: codec, headers: headers, batchBytes: cfg.BatchBytes,
@@ -109,7 +109,7 @@ func (k *kafkaClient) close() { k.transport.Load().CloseIdleConnections() }
 type producer struct {
 	k    *kafkaClient
 	meta metadataAPI.Request
-	enc  *kafkarecord.Encoder // this round's record batches, one after the other
+	enc  *kafkawire.Encoder // this round's record batches, one after the other
 
 	// By partition, for the partitions the topic has.
 	leader  []int32         // the leader's broker id; -1: none
@@ -135,7 +135,7 @@ type leaderRequest struct {
 }
 
 func newProducer(k *kafkaClient) *producer {
-	return &producer{k: k, meta: metadataAPI.Request{TopicNames: []string{k.topic}}, enc: kafkarecord.New(k.codec, k.headers...)}
+	return &producer{k: k, meta: metadataAPI.Request{TopicNames: []string{k.topic}}, enc: kafkawire.NewEncoder(k.codec, k.headers...)}
 }
 
 // produce writes the records recs[i] for i in todo (in order), and returns
@@ -324,7 +324,7 @@ func (pr *producer) send(t *kafka.Transport, n int) error {
 		if expired {
 			// kafka-go's connection may still be encoding the request
 			// from these buffers: leave them to it.
-			pr.enc = kafkarecord.New(pr.k.codec, pr.k.headers...)
+			pr.enc = kafkawire.NewEncoder(pr.k.codec, pr.k.headers...)
 			for _, p := range lr.partitions {
 				pr.readers[p.Partition] = new(bytes.Reader)
 			}

@@ -35,7 +35,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
 
-	"github.com/pixel-pipeline/pixel/internal/kafkarecord"
+	"github.com/pixel-pipeline/pixel/internal/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
@@ -161,7 +161,7 @@ func New(cfg Config, log zerolog.Logger, m *metrics.Set) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	headers := []kafkarecord.Header{{Key: event.Header, Value: []byte(event.Version)}}
+	headers := []kafkawire.Header{{Key: event.Header, Value: []byte(event.Version)}}
 	var sp *spool.Spool
 	if cfg.SpoolDir != "" {
 		opt := cfg.Spool

@@ -13,8 +13,8 @@ import (
 	"github.com/segmentio/kafka-go/compress"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pixel-pipeline/pixel/internal/kafkawire"
 	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
-	"github.com/pixel-pipeline/pixel/pkg/ingest/kafkawire"
 )
 
 // What every producer writes: n records with a key, a value of some length

@@ -1,8 +1,10 @@
-// Package kafkarecord encodes Kafka record batches (message format v2, the
-// one every broker since 0.11 speaks) into a reusable buffer, ready to be
-// sent as the records of one partition in a produce request. It is what lets
-// pkg/publish write a whole batch of events without building a message
-// structure per event.
+package kafkawire
+
+// The encoder: Kafka record batches (message format v2, the one every broker
+// since 0.11 speaks) built into a reusable buffer, ready to be sent as the
+// records of one partition in a produce request. It is what lets pkg/publish
+// write a whole batch of events without building a message structure per
+// event.
 //
 // A batch, as Kafka defines it (all integers big-endian, "varint" and
 // "varlong" are zigzag-encoded base-128 varints as in Protocol Buffers):
@@ -35,7 +37,6 @@
 //
 // Finish prefixes the batch with its length as an int32, the form of the
 // records field of a produce request (NULLABLE_BYTES, versions 3 to 8).
-package kafkarecord
 
 import (
 	"encoding/binary"
@@ -70,14 +71,12 @@ const (
 // HeaderSize is the size of a batch without records, its size prefix included.
 const HeaderSize = headerEnd
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // Encoder builds record batches one after the other in one buffer, so that
 // the batches of all the partitions of a produce request take the memory of
 // one request, however many partitions there are. Append records to the
 // batch being built, Finish it, Append the records of the next, and so on;
 // Reset when none of the batches is needed any longer. The zero Encoder is
-// not usable: make one with New. An Encoder is not safe for concurrent use.
+// not usable: make one with NewEncoder. An Encoder is not safe for concurrent use.
 type Encoder struct {
 	codec   compress.Codec // nil: records are not compressed
 	headers []byte         // the encoded headers part of every record
@@ -91,7 +90,7 @@ type Encoder struct {
 
 // New returns an Encoder whose records carry headers and are compressed with
 // codec (nil: not compressed).
-func New(codec compress.Codec, headers ...Header) *Encoder {
+func NewEncoder(codec compress.Codec, headers ...Header) *Encoder {
 	e := &Encoder{codec: codec}
 	e.headers = binary.AppendVarint(e.headers, int64(len(headers)))
 	for _, h := range headers {
@@ -192,7 +191,7 @@ func (e *Encoder) Finish() ([]byte, error) {
 		e.raw = e.raw[:0]
 		if err != nil {
 			e.buf = e.buf[:e.start]
-			return nil, fmt.Errorf("kafkarecord: cannot compress a batch with %s: %w", e.codec.Name(), err)
+			return nil, fmt.Errorf("kafkawire: cannot compress a batch with %s: %w", e.codec.Name(), err)
 		}
 		attributes = int16(e.codec.Code()) & 0x7
 	}

@@ -1,10 +1,13 @@
-// Package kafkawire reads what a Kafka broker sends a consumer: the fetch
-// request it needs and the fetch response with its record batches, decoded in
-// place from the response's bytes without allocating (compressed batches are
-// decompressed into a buffer the caller keeps). The consumer uses it to turn
-// a whole fetched record batch into ClickHouse columns; kafka-go, which
-// allocates a message, a key, a value and headers for every record, still does
-// everything else (connections, the group, commits, metadata).
+// Package kafkawire is the pipeline's own code for the Kafka wire formats on
+// its hot paths, where kafka-go would allocate a message, a key, a value and
+// headers for every record. It encodes the record batches the publisher sends
+// in its produce requests (encode.go), and reads what a broker sends a
+// consumer: the fetch request it needs and the fetch response with its record
+// batches, decoded in place from the response's bytes without allocating
+// (compressed batches are decompressed into a buffer the caller keeps), which
+// the consumer turns into ClickHouse columns. kafka-go still does everything
+// else (connections, routing, version negotiation, the group, commits,
+// metadata).
 //
 // Formats (see the Kafka protocol guide, "Record Batch"):
 //   - record batches, magic 2 (Kafka 0.11 and later): decoded, with every

@@ -1,4 +1,4 @@
-package kafkarecord
+package kafkawire
 
 import (
 	"bytes"
@@ -26,8 +26,6 @@ type rec struct {
 }
 
 var testHeaders = []Header{{Key: "pixel-format", Value: []byte("1")}}
-
-var codecs = []compress.Compression{compress.None, compress.Gzip, compress.Snappy, compress.Lz4, compress.Zstd}
 
 func codecOf(c compress.Compression) compress.Codec {
 	if c == compress.None {
@@ -234,12 +232,12 @@ func TestBatchRoundTrip(t *testing.T) {
 		{"3000 records", many, testHeaders},
 	}
 	for _, c := range codecs {
-		e := New(codecOf(c), testHeaders...) // reused across cases with the same headers
+		e := NewEncoder(codecOf(c), testHeaders...) // reused across cases with the same headers
 		for _, tc := range cases {
 			t.Run(c.String()+"/"+tc.name, func(t *testing.T) {
 				ee := e
 				if len(tc.headers) != 1 || tc.headers[0].Key != testHeaders[0].Key {
-					ee = New(codecOf(c), tc.headers...)
+					ee = NewEncoder(codecOf(c), tc.headers...)
 				}
 				ee.Reset()
 				p := encode(t, ee, tc.recs)
@@ -260,7 +258,7 @@ func TestBatchRoundTrip(t *testing.T) {
 func TestSeveralBatchesInOneBuffer(t *testing.T) {
 	for _, c := range codecs {
 		t.Run(c.String(), func(t *testing.T) {
-			e := New(codecOf(c), testHeaders...)
+			e := NewEncoder(codecOf(c), testHeaders...)
 			if p, err := e.Finish(); p != nil || err != nil {
 				t.Fatalf("empty batch: %q, %v; want nil, nil", p, err)
 			}
@@ -292,7 +290,7 @@ func TestSeveralBatchesInOneBuffer(t *testing.T) {
 // end is caught by the CRC (kafka-go's decoder checks it), a change before
 // it is not the CRC's business.
 func TestCRCCoversAttributesToEnd(t *testing.T) {
-	p := encode(t, New(nil, testHeaders...), []rec{{[]byte("key"), []byte("value"), 1000}, {[]byte("key2"), []byte("value2"), 1001}})
+	p := encode(t, NewEncoder(nil, testHeaders...), []rec{{[]byte("key"), []byte("value"), 1000}, {[]byte("key2"), []byte("value2"), 1001}})
 	for _, off := range []int{4 + 21, 4 + 30, 4 + 60, len(p) - 1} {
 		bad := bytes.Clone(p)
 		bad[off] ^= 0x40
@@ -306,7 +304,7 @@ func TestCRCCoversAttributesToEnd(t *testing.T) {
 // TestAppendAllocatesNothing: once its buffer has grown, an Encoder encodes
 // without allocating.
 func TestAppendAllocatesNothing(t *testing.T) {
-	e := New(nil, testHeaders...)
+	e := NewEncoder(nil, testHeaders...)
 	key, value := []byte("sc8cPxnWCqTSehxeTpAuZA"), bytes.Repeat([]byte("x"), 700)
 	fill := func() {
 		e.Reset()
@@ -355,7 +353,7 @@ func FuzzBatch(f *testing.F) {
 		}
 		// Two batches in one Encoder: the first stays intact while the
 		// second is built after it.
-		e := New(codecOf(c), testHeaders...)
+		e := NewEncoder(codecOf(c), testHeaders...)
 		halves := [][]rec{recs[:(len(recs)+1)/2], recs[(len(recs)+1)/2:]}
 		var out [][]byte
 		for _, h := range halves {
@@ -376,7 +374,7 @@ func FuzzBatch(f *testing.F) {
 // BenchmarkAppend is the encoder's cost per record of a collector-sized
 // event, CRC included (Bytes every 100 records).
 func BenchmarkAppend(b *testing.B) {
-	e := New(nil, testHeaders...)
+	e := NewEncoder(nil, testHeaders...)
 	key, value := []byte("sc8cPxnWCqTSehxeTpAuZA"), bytes.Repeat([]byte("x"), 680)
 	b.SetBytes(int64(len(key) + len(value)))
 	b.ReportAllocs()

@@ -13,7 +13,7 @@ help:
 	@echo "make build  build the binaries into bin/"
 	@echo "make lint   gofmt, go vet, staticcheck"
 	@echo "make test-faults  only the fault-injection tests, printing their figures"
-	@echo "make bench  benchmark against baselines of the same run, about 4 minutes (BENCH_QUICK=true make bench: 1)"
+	@echo "make bench  benchmark against baselines of the same run, about 4½ minutes (BENCH_QUICK=true make bench: 1½)"
 
 # The Debian packages the project needs: ClickHouse (server and client),
 # kcat, a Kafka client that is not ours, Chromium, the browser the JS

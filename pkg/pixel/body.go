@@ -90,7 +90,7 @@ func (b *Body) Len() int { return b.left }
 func (b *Body) Excess() int { return b.excess }
 
 // Next parses the next event into h.Event, which must be empty, with the
-// same rules and limits as ParseQuery. It returns the *InvalidError that
+// same rules and limits as ParseRawQuery. It returns the *InvalidError that
 // makes the event invalid; either way the body moves on to the following
 // event. Next must only be called while Len is above 0. The event borrows
 // the body's memory and h's buffers.

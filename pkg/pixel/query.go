@@ -169,9 +169,10 @@ func (h *Hit) queryParam(key, val []byte, lim *Limits, now time.Time) error {
 var cdPrefix = []byte("cd[")
 
 // seenParams records which parameters a hit already had. The first occurrence
-// counts, even when empty: fasthttp hands out an empty value as nil or not
-// depending on what its reused buffers held before, so "not set yet" cannot
-// be told from the value itself.
+// counts, even when empty (or null in a body), which leaves its field as
+// unset as it was: "not set yet" cannot be told from the field itself. (The
+// test oracle's fasthttp.Args also hands out an empty value as nil or not
+// depending on what its reused buffers held before.)
 type seenParams uint16
 
 const (

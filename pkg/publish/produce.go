@@ -119,7 +119,7 @@ type producer struct {
 	count   []int           // this round's records
 
 	requests []*leaderRequest // this round's, one per leader (and spares)
-	err      error            // the first failure of this round
+	err      error            // the first failure of this call
 	order    []int32          // this round's records, by partition (sent points into it)
 	todo     [2][]int32       // the records of this round and of the next
 	part     [2][]int32       // their partitions
@@ -145,7 +145,7 @@ func newProducer(k *kafkaClient) *producer {
 // Records are sent in rounds: those that do not fit in their partition's
 // batch (Config.BatchBytes) wait for the next round.
 func (pr *producer) produce(recs []spool.Record, todo []int32) ([]int32, error) {
-	pr.done = pr.done[:0]
+	pr.done, pr.err = pr.done[:0], nil
 	t := pr.k.transport.Load()
 	n, err := pr.layout(t)
 	if err != nil {
@@ -159,7 +159,6 @@ func (pr *producer) produce(recs []spool.Record, todo []int32) ([]int32, error) 
 		part = append(part, int32(partition(recs[i].Key, n)))
 	}
 	clear(pr.failed[:n])
-	var firstErr error
 	for len(cur) > 0 {
 		pr.group(cur, part, n)
 		pr.enc.Reset()
@@ -187,17 +186,15 @@ func (pr *producer) produce(recs []spool.Record, todo []int32) ([]int32, error) 
 			}
 			pr.readers[pt].Reset(b)
 		}
-		if err := pr.send(t, n); err != nil && firstErr == nil {
-			firstErr = err
-		}
+		pr.send(t, n)
 		cur, next = next, cur
 		part, nextPart = nextPart, part
 	}
 	pr.todo[0], pr.todo[1], pr.part[0], pr.part[1] = cur, next, part, nextPart
-	if firstErr != nil {
+	if pr.err != nil {
 		pr.k.renew(t)
 	}
-	return pr.done, firstErr
+	return pr.done, pr.err
 }
 
 // group sorts this round's records cur (of partitions part) by partition,
@@ -270,10 +267,8 @@ func (pr *producer) layout(t *kafka.Transport) (int, error) {
 }
 
 // send sends this round's batches, one request per leader, one after the
-// other, and sorts their records into done and failed partitions. It returns
-// the first failure.
-func (pr *producer) send(t *kafka.Transport, n int) error {
-	pr.err = nil
+// other, and sorts their records into done and failed partitions.
+func (pr *producer) send(t *kafka.Transport, n int) {
 	used := 0
 	for pt := range n {
 		if len(pr.sent[pt]) == 0 || pr.failed[pt] {
@@ -331,10 +326,10 @@ func (pr *producer) send(t *kafka.Transport, n int) error {
 			pr.requests[k] = new(leaderRequest)
 		}
 	}
-	return pr.err
 }
 
-// fail marks partition pt as failed in this call, for err.
+// fail marks partition pt as failed in this call, for err; the call returns
+// its first failure.
 func (pr *producer) fail(pt int, err error) {
 	pr.failed[pt] = true
 	if pr.err == nil {

@@ -64,7 +64,7 @@ const (
 	offMaxTime       = sizeLen + 35
 	offProducer      = sizeLen + 43
 	offCount         = sizeLen + 57
-	headerEnd        = sizeLen + 61
+	headerEnd        = sizeLen + batchHeaderSize
 	batchLengthStart = offBatchLength + 4 // batchLength counts from here
 )
 
@@ -88,7 +88,7 @@ type Encoder struct {
 	last    int64          // its largest timestamp
 }
 
-// New returns an Encoder whose records carry headers and are compressed with
+// NewEncoder returns an Encoder whose records carry headers and are compressed with
 // codec (nil: not compressed).
 func NewEncoder(codec compress.Codec, headers ...Header) *Encoder {
 	e := &Encoder{codec: codec}
@@ -193,7 +193,7 @@ func (e *Encoder) Finish() ([]byte, error) {
 			e.buf = e.buf[:e.start]
 			return nil, fmt.Errorf("kafkawire: cannot compress a batch with %s: %w", e.codec.Name(), err)
 		}
-		attributes = int16(e.codec.Code()) & 0x7
+		attributes = int16(e.codec.Code()) & codecMask
 	}
 	h := e.buf[e.start:len(e.buf):len(e.buf)]
 	be := binary.BigEndian

@@ -64,12 +64,9 @@ const (
 	offMaxTime       = sizeLen + 35
 	offProducer      = sizeLen + 43
 	offCount         = sizeLen + 57
-	headerEnd        = sizeLen + 61
-	batchLengthStart = offBatchLength + 4 // batchLength counts from here
+	headerEnd        = sizeLen + batchHeaderSize // the size of a batch without records, its size prefix included
+	batchLengthStart = offBatchLength + 4        // batchLength counts from here
 )
-
-// HeaderSize is the size of a batch without records, its size prefix included.
-const HeaderSize = headerEnd
 
 // Encoder builds record batches one after the other in one buffer, so that
 // the batches of all the partitions of a produce request take the memory of
@@ -88,7 +85,7 @@ type Encoder struct {
 	last    int64          // its largest timestamp
 }
 
-// New returns an Encoder whose records carry headers and are compressed with
+// NewEncoder returns an Encoder whose records carry headers and are compressed with
 // codec (nil: not compressed).
 func NewEncoder(codec compress.Codec, headers ...Header) *Encoder {
 	e := &Encoder{codec: codec}
@@ -123,7 +120,7 @@ func (e *Encoder) Size() int {
 
 // MaxRecordSize is the most bytes Append adds for a record with this key
 // and value, whatever its timestamp: cheap, for deciding whether a record
-// still fits in a batch. The first record of a batch adds HeaderSize more.
+// still fits in a batch. The first record of a batch adds headerEnd more.
 func (e *Encoder) MaxRecordSize(key, value []byte) int {
 	// Lengths of the record, key and value take up to 5 bytes, the
 	// timestamp delta 10, the offset delta 5, attributes 1.
@@ -193,7 +190,7 @@ func (e *Encoder) Finish() ([]byte, error) {
 			e.buf = e.buf[:e.start]
 			return nil, fmt.Errorf("kafkawire: cannot compress a batch with %s: %w", e.codec.Name(), err)
 		}
-		attributes = int16(e.codec.Code()) & 0x7
+		attributes = int16(e.codec.Code()) & codecMask
 	}
 	h := e.buf[e.start:len(e.buf):len(e.buf)]
 	be := binary.BigEndian

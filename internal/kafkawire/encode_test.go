@@ -40,7 +40,7 @@ func encode(t testing.TB, e *Encoder, recs []rec) []byte {
 	for i, r := range recs {
 		before, most := e.Size(), e.MaxRecordSize(r.key, r.value)
 		if i == 0 {
-			most += HeaderSize
+			most += headerEnd
 		}
 		e.Append(r.key, r.value, r.ts)
 		if added := e.Size() - before; added > most {

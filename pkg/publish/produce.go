@@ -114,15 +114,15 @@ type producer struct {
 	// By partition, for the partitions the topic has.
 	leader  []int32         // the leader's broker id; -1: none
 	readers []*bytes.Reader // over this round's record batch, for the request
-	sent    [][]int32       // the indices of the records in it (in order)
+	queued  [][]int32       // the indices of the records still to send in this call (in order)
+	sent    [][]int32       // those in this round's record batch (taken from the front of queued)
 	failed  []bool          // failed in this call: its later records wait for the next
-	count   []int           // this round's records
+	count   []int           // this call's records
 
 	requests []*leaderRequest // this round's, one per leader (and spares)
-	err      error            // the first failure of this round
-	order    []int32          // this round's records, by partition (sent points into it)
-	todo     [2][]int32       // the records of this round and of the next
-	part     [2][]int32       // their partitions
+	err      error            // the first failure of this call
+	order    []int32          // this call's records, by partition (queued and sent point into it)
+	part     []int32          // the partition of each of them, in the order of the call's todo
 	done     []int32          // the records acknowledged
 }
 
@@ -145,41 +145,34 @@ func newProducer(k *kafkaClient) *producer {
 // Records are sent in rounds: those that do not fit in their partition's
 // batch (Config.BatchBytes) wait for the next round.
 func (pr *producer) produce(recs []spool.Record, todo []int32) ([]int32, error) {
-	pr.done = pr.done[:0]
+	pr.done, pr.err = pr.done[:0], nil
 	t := pr.k.transport.Load()
 	n, err := pr.layout(t)
 	if err != nil {
 		pr.k.renew(t)
 		return pr.done, err
 	}
-	cur, next := pr.todo[0][:0], pr.todo[1][:0]
-	part, nextPart := pr.part[0][:0], pr.part[1][:0]
-	for _, i := range todo {
-		cur = append(cur, i)
-		part = append(part, int32(partition(recs[i].Key, n)))
-	}
-	clear(pr.failed[:n])
-	var firstErr error
-	for len(cur) > 0 {
-		pr.group(cur, part, n)
+	pr.group(recs, todo, n)
+	for {
 		pr.enc.Reset()
-		next, nextPart = next[:0], nextPart[:0]
-		for pt, group := range pr.sent[:n] {
+		sending := false
+		for pt, queued := range pr.queued[:n] {
+			if pr.failed[pt] {
+				queued = nil // its later records wait for the next call
+			}
 			k := 0
-			for ; k < len(group); k++ {
-				r := &recs[group[k]]
+			for ; k < len(queued); k++ {
+				r := &recs[queued[k]]
 				if pr.enc.Len() > 0 && pr.enc.Size()+pr.enc.MaxRecordSize(r.Key, r.Value) > pr.k.batchBytes {
-					break
+					break // for the next round
 				}
 				pr.enc.Append(r.Key, r.Value, millis(r.Time))
 			}
-			for _, i := range group[k:] { // for the next round
-				next, nextPart = append(next, i), append(nextPart, int32(pt))
-			}
-			pr.sent[pt] = group[:k]
+			pr.sent[pt], pr.queued[pt] = queued[:k], queued[k:]
 			if k == 0 {
 				continue
 			}
+			sending = true
 			b, err := pr.enc.Finish()
 			if err != nil {
 				pr.fail(pt, err)
@@ -187,45 +180,41 @@ func (pr *producer) produce(recs []spool.Record, todo []int32) ([]int32, error) 
 			}
 			pr.readers[pt].Reset(b)
 		}
-		if err := pr.send(t, n); err != nil && firstErr == nil {
-			firstErr = err
+		if !sending {
+			break
 		}
-		cur, next = next, cur
-		part, nextPart = nextPart, part
+		pr.send(t, n)
 	}
-	pr.todo[0], pr.todo[1], pr.part[0], pr.part[1] = cur, next, part, nextPart
-	if firstErr != nil {
+	if pr.err != nil {
 		pr.k.renew(t)
 	}
-	return pr.done, firstErr
+	return pr.done, pr.err
 }
 
-// group sorts this round's records cur (of partitions part) by partition,
-// keeping their order within each, into pr.sent, leaving out those of
-// partitions that failed in this call.
-func (pr *producer) group(cur, part []int32, n int) {
+// group sorts the records recs[i] for i in todo by partition, keeping their
+// order within each, into pr.queued, and clears pr.failed.
+func (pr *producer) group(recs []spool.Record, todo []int32, n int) {
 	count := pr.count[:n]
 	clear(count)
-	total := 0
-	for _, pt := range part {
-		if !pr.failed[pt] {
-			count[pt]++
-			total++
-		}
+	pr.part = pr.part[:0]
+	for _, i := range todo {
+		pt := int32(partition(recs[i].Key, n))
+		pr.part = append(pr.part, pt)
+		count[pt]++
 	}
-	if cap(pr.order) < total {
-		pr.order = make([]int32, total)
+	if cap(pr.order) < len(todo) {
+		pr.order = make([]int32, len(todo))
 	}
 	off := 0
 	for pt, c := range count {
-		pr.sent[pt] = pr.order[off : off : off+c] // full at c: appends stay in their group
+		pr.queued[pt] = pr.order[off : off : off+c] // full at c: appends stay in their group
 		off += c
 	}
-	for j, i := range cur {
-		if pt := part[j]; !pr.failed[pt] {
-			pr.sent[pt] = append(pr.sent[pt], i)
-		}
+	for j, i := range todo {
+		pt := pr.part[j]
+		pr.queued[pt] = append(pr.queued[pt], i)
 	}
+	clear(pr.failed[:n])
 }
 
 // layout reads the topic's partitions and their leaders from the
@@ -252,6 +241,7 @@ func (pr *producer) layout(t *kafka.Transport) (int, error) {
 		for len(pr.leader) < n {
 			pr.leader = append(pr.leader, -1)
 			pr.readers = append(pr.readers, new(bytes.Reader))
+			pr.queued = append(pr.queued, nil)
 			pr.sent = append(pr.sent, nil)
 			pr.failed = append(pr.failed, false)
 			pr.count = append(pr.count, 0)
@@ -270,10 +260,8 @@ func (pr *producer) layout(t *kafka.Transport) (int, error) {
 }
 
 // send sends this round's batches, one request per leader, one after the
-// other, and sorts their records into done and failed partitions. It returns
-// the first failure.
-func (pr *producer) send(t *kafka.Transport, n int) error {
-	pr.err = nil
+// other, and sorts their records into done and failed partitions.
+func (pr *producer) send(t *kafka.Transport, n int) {
 	used := 0
 	for pt := range n {
 		if len(pr.sent[pt]) == 0 || pr.failed[pt] {
@@ -331,10 +319,10 @@ func (pr *producer) send(t *kafka.Transport, n int) error {
 			pr.requests[k] = new(leaderRequest)
 		}
 	}
-	return pr.err
 }
 
-// fail marks partition pt as failed in this call, for err.
+// fail marks partition pt as failed in this call, for err; the call returns
+// its first failure.
 func (pr *producer) fail(pt int, err error) {
 	pr.failed[pt] = true
 	if pr.err == nil {

@@ -581,10 +581,11 @@ func (p *Publisher) observeQueue(batch []*Message) time.Time {
 	return oldest
 }
 
-// begin records that w writes batch now, for the guard; end that it is done.
-func (w *worker) begin(batch []spool.Record, oldest time.Time) {
+// begin records that w writes batch from start on, for the guard; end that
+// it is done.
+func (w *worker) begin(batch []spool.Record, oldest, start time.Time) {
 	w.mu.Lock()
-	w.batch, w.oldest, w.started, w.guarded = batch, oldest, time.Now(), false
+	w.batch, w.oldest, w.started, w.guarded = batch, oldest, start, false
 	w.state = append(w.state[:0], make([]recordState, len(batch))...) // all pending
 	w.pending = len(batch)
 	w.mu.Unlock()
@@ -668,7 +669,7 @@ func (p *Publisher) write(w *worker, recs []spool.Record, oldest time.Time) {
 	n := int64(len(recs))
 	p.inflight.Add(n)
 	defer p.inflight.Add(-n)
-	w.begin(recs, oldest)
+	w.begin(recs, oldest, start)
 	defer w.end()
 	backoff := retryBackoff
 	for attempt := 1; ; attempt++ {

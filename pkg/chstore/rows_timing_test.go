@@ -21,7 +21,7 @@ func eventBytes(e *event.Event) int {
 }
 
 // BenchmarkRowsAppend is the consumer's columnar append of one decoded
-// event, in batches of the default 100000 rows (Reset between batches, as
+// event, in batches of 100 000 rows (Reset between batches, as
 // after each insert); MB/s counts the event's field bytes.
 func BenchmarkRowsAppend(b *testing.B) {
 	var rows chstore.Rows

@@ -552,7 +552,6 @@ func (in *Ingester) decode(ctx context.Context, f *kafkawire.Fetch, gen *generat
 		var b kafkawire.Batch
 		var r kafkawire.Record
 		var err error
-	batches:
 		for {
 			var ok bool
 			if ok, err = it.Next(&b); !ok || err != nil {
@@ -590,7 +589,7 @@ func (in *Ingester) decode(ctx context.Context, f *kafkawire.Fetch, gen *generat
 				}
 			}
 			if err != nil {
-				break batches
+				break
 			}
 			if b.LastOffset > last {
 				// Offsets removed by compaction at the batch's end.

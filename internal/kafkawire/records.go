@@ -238,7 +238,7 @@ func (it *Records) Next(r *Record) (ok bool, err error) {
 		headers:   rec[n:],
 		nHeaders:  int(nh),
 	}
-	// Check the headers now, so that Header and EachHeader cannot fail.
+	// Check the headers now, so that Headers.Next and Header cannot fail.
 	h := r.headers
 	for range r.nHeaders {
 		var ok1, ok2 bool

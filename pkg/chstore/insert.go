@@ -36,9 +36,10 @@ type Rows struct {
 	IP, UserAgent, Props                          []string
 
 	text   [nTextColumns]arena[byte] // the strings of each column
+	size   [nTextColumns]int         // the bytes of each column's strings
 	ids    arena[string]             // the content id lists
-	bytes  int
-	digest []byte // Digest's input, kept for the next batch
+	nIDs   int                       // the content ids of every list
+	digest []byte                    // Digest's input, kept for the next batch
 }
 
 // The String columns, by arena.
@@ -58,6 +59,13 @@ const (
 	colProps
 	nTextColumns
 )
+
+// textColumns names the String columns of the events table, by arena.
+var textColumns = [nTextColumns]string{
+	colEventID: "event_id", colPixelID: "pixel_id", colVisitorID: "visitor_id", colSessionID: "session_id",
+	colEvent: "event", colURL: "url", colReferrer: "referrer", colCurrency: "currency", colOrderID: "order_id",
+	colContentIDs: "content_ids", colIP: "ip", colUserAgent: "user_agent", colProps: "props",
+}
 
 // Arena chunk sizes: bytes per column, entries of the content id lists.
 const (
@@ -101,7 +109,13 @@ func (a *arena[T]) reset() { a.cur, a.used = nil, 0 }
 func (r *Rows) Len() int { return len(r.EventID) }
 
 // Bytes is the size of the copied strings, an estimate of the batch's weight.
-func (r *Rows) Bytes() int { return r.bytes }
+func (r *Rows) Bytes() int {
+	n := 0
+	for _, s := range r.size {
+		n += s
+	}
+	return n
+}
 
 // Reset empties r, keeping its memory for the next batch.
 func (r *Rows) Reset() {
@@ -118,7 +132,7 @@ func (r *Rows) Reset() {
 		r.text[i].reset()
 	}
 	r.ids.reset()
-	r.bytes = 0
+	r.size, r.nIDs = [nTextColumns]int{}, 0
 }
 
 // str copies b into column col's arena and returns a string that views the
@@ -129,7 +143,7 @@ func (r *Rows) str(col int, b []byte) string {
 	}
 	s := r.text[col].take(len(b), chunkSize)
 	copy(s, b)
-	r.bytes += len(b)
+	r.size[col] += len(b)
 	return unsafe.String(&s[0], len(s))
 }
 
@@ -150,6 +164,7 @@ func (r *Rows) Append(e *event.Event) {
 	var ids []string
 	if len(e.ContentIDs) > 0 {
 		ids = r.ids.take(len(e.ContentIDs), idChunkSize)
+		r.nIDs += len(ids)
 		for i, id := range e.ContentIDs {
 			ids[i] = r.str(colContentIDs, id)
 		}
@@ -252,7 +267,8 @@ var strSizes struct {
 
 type strSize struct{ rows, bytes int }
 
-// sizeStringColumns records the String column sizes of rows.
+// sizeStringColumns records the String column sizes of rows, as Append
+// counted them.
 func sizeStringColumns(r *Rows) {
 	strSizes.once.Do(func() {
 		strSizes.size = map[string]strSize{}
@@ -266,31 +282,15 @@ func sizeStringColumns(r *Rows) {
 			return proto.ColStr{Buf: make([]byte, 0, sz.bytes), Pos: make([]proto.Position, 0, sz.rows)}
 		})
 	})
-	ids := 0
-	idBytes := 0
-	for _, l := range r.ContentIDs {
-		ids += len(l)
-		for _, id := range l {
-			idBytes += len(id)
-		}
-	}
 	strSizes.mu.Lock()
 	defer strSizes.mu.Unlock()
-	for _, c := range [...]struct {
-		name string
-		col  []string
-	}{
-		{"event_id", r.EventID}, {"pixel_id", r.PixelID}, {"visitor_id", r.VisitorID}, {"session_id", r.SessionID},
-		{"event", r.Event}, {"url", r.URL}, {"referrer", r.Referrer}, {"currency", r.Currency},
-		{"order_id", r.OrderID}, {"ip", r.IP}, {"user_agent", r.UserAgent}, {"props", r.Props},
-	} {
-		n := 0
-		for _, v := range c.col {
-			n += len(v)
+	for col, name := range textColumns {
+		rows := r.Len()
+		if col == colContentIDs {
+			rows = r.nIDs // the strings of the Array(String) column
 		}
-		strSizes.size[c.name] = strSize{rows: len(c.col), bytes: n}
+		strSizes.size[name] = strSize{rows: rows, bytes: r.size[col]}
 	}
-	strSizes.size["content_ids"] = strSize{rows: ids, bytes: idBytes}
 }
 
 // forgetStringSizes ends the sizes' validity once the batch is prepared.

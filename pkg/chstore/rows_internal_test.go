@@ -197,3 +197,43 @@ func (r *Rows) chunkCount() int {
 	}
 	return n
 }
+
+// The String column sizes Insert gives the driver are those of the rows'
+// columns: as many strings as rows (content_ids: as many as ids) and the sum
+// of their lengths, counted afresh after a Reset.
+func TestSizeStringColumns(t *testing.T) {
+	var r Rows
+	var e event.Event
+	var buf []byte
+	for round := range 2 {
+		r.Reset()
+		for i := range 50 {
+			buf = arenaEvent(&e, buf, round, i, 10+i*(round+1))
+			r.Append(&e)
+		}
+		sizeStringColumns(&r)
+		cols := map[string][]string{
+			"event_id": r.EventID, "pixel_id": r.PixelID, "visitor_id": r.VisitorID, "session_id": r.SessionID,
+			"event": r.Event, "url": r.URL, "referrer": r.Referrer, "currency": r.Currency, "order_id": r.OrderID,
+			"ip": r.IP, "user_agent": r.UserAgent, "props": r.Props,
+		}
+		var ids []string
+		for _, l := range r.ContentIDs {
+			ids = append(ids, l...)
+		}
+		cols["content_ids"] = ids
+		for name, col := range cols {
+			n := 0
+			for _, s := range col {
+				n += len(s)
+			}
+			if got, want := strSizes.size[name], (strSize{rows: len(col), bytes: n}); got != want {
+				t.Errorf("round %d: size of %s = %+v, want %+v", round, name, got, want)
+			}
+		}
+		if len(strSizes.size) != len(cols) {
+			t.Errorf("round %d: %d columns sized, want %d", round, len(strSizes.size), len(cols))
+		}
+		forgetStringSizes()
+	}
+}

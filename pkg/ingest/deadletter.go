@@ -92,7 +92,7 @@ func (d *deadLetters) sibling() *deadLetters {
 }
 
 // add records msg, refused for err, as a dead letter. It copies what it keeps:
-// the message's memory belongs to the reader.
+// the message's memory belongs to the fetch response, which is reused.
 func (d *deadLetters) add(msg *kafka.Message, reason string, err error) {
 	headers := make([]kafka.Header, 0, len(msg.Headers)+5)
 	for _, h := range msg.Headers {

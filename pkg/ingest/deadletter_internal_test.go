@@ -26,7 +26,7 @@ func TestDeadLetterCopiesAndLabels(t *testing.T) {
 		},
 	}
 	d.add(&msg, "syntax", event.ErrSyntax)
-	// The reader's memory may be reused: the dead letter holds copies.
+	// The fetch response's memory is reused: the dead letter holds copies.
 	copy(msg.Key, "XXX")
 	copy(msg.Value, "XXXXX")
 	copy(msg.Headers[0].Value, "XXX")

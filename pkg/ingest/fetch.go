@@ -176,8 +176,7 @@ func (fs *fetchStage) fetcher(ctx context.Context, parts []kafkawire.FetchPartit
 				if len(d.Records) > 0 && next[p].Offset == parts[p].Offset && parts[p].MaxBytes < kafkawire.MaxResponse/4 {
 					// Not one whole batch fitted (brokers before 0.10.1
 					// do not stretch the limit for the first batch).
-					parts[p].MaxBytes *= 2
-					next[p].MaxBytes = parts[p].MaxBytes
+					next[p].MaxBytes *= 2
 				}
 			case d.ErrorCode == int16(kafka.OffsetOutOfRange):
 				next[p].Offset = fs.resetOffset(ctx, d.Partition, parts[p].Offset)

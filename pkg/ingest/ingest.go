@@ -165,12 +165,6 @@ type generation struct {
 	err error // the first batch that could not be stored
 }
 
-func (g *generation) ok() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.err == nil
-}
-
 func (g *generation) fail(err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -179,6 +173,7 @@ func (g *generation) fail(err error) {
 	}
 }
 
+// failure is the first batch that could not be stored, or nil.
 func (g *generation) failure() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -453,7 +448,7 @@ func (in *Ingester) flusher() {
 		for s := range storing {
 			<-s.stored
 			n := s.batch.Rows()
-			if s.err == nil && s.gen.ok() {
+			if s.err == nil && s.gen.failure() == nil {
 				in.commitStored(s)
 			} else if s.err != nil {
 				s.gen.fail(s.err)
@@ -469,7 +464,7 @@ func (in *Ingester) flusher() {
 		storing <- s // waits while maxStoring batches are under way
 		go func() {
 			defer close(s.stored)
-			if s.gen.ok() {
+			if s.gen.failure() == nil {
 				s.err = in.store(s)
 			} else {
 				s.err = errDropped
@@ -557,7 +552,6 @@ func (in *Ingester) decode(ctx context.Context, f *kafkawire.Fetch, gen *generat
 		var b kafkawire.Batch
 		var r kafkawire.Record
 		var err error
-	batches:
 		for {
 			var ok bool
 			if ok, err = it.Next(&b); !ok || err != nil {
@@ -595,7 +589,7 @@ func (in *Ingester) decode(ctx context.Context, f *kafkawire.Fetch, gen *generat
 				}
 			}
 			if err != nil {
-				break batches
+				break
 			}
 			if b.LastOffset > last {
 				// Offsets removed by compaction at the batch's end.

@@ -32,14 +32,14 @@ type kafkaHealth struct {
 	contacted bool      // contact at least once
 	failing   bool      // a failure since the last contact
 	since     time.Time // when failing began
-	lastErr   string    // the latest error kafka-go reported or FetchMessage returned
+	lastErr   string    // the latest error: a failure's, or one the consumer group logged
 }
 
 func newKafkaHealth(brokers []string) *kafkaHealth {
 	return &kafkaHealth{brokers: strings.Join(brokers, ",")}
 }
 
-// err is nil while the reader reaches Kafka, and says why not otherwise.
+// err is nil while the consumer reaches Kafka, and says why not otherwise.
 func (h *kafkaHealth) err() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -54,27 +54,21 @@ func (h *kafkaHealth) err() error {
 	return nil
 }
 
-// logged keeps the text of an error kafka-go's reader logged, as the reason
-// shown when its statistics count an error.
+// logged keeps the text of an error the consumer group logged, as the
+// reason shown until a failure brings its own.
 func (h *kafkaHealth) logged(msg string) {
-	const max = 300
-	if len(msg) > max {
-		msg = msg[:max] + "…"
-	}
 	h.mu.Lock()
-	h.lastErr = msg
+	h.lastErr = cutReason(msg)
 	h.mu.Unlock()
 }
 
-// failed records a failure; it reports whether the consumer was ready before.
+// failed records a failure and its reason (none: the last one known stays);
+// it reports whether the consumer was ready before.
 func (h *kafkaHealth) failed(reason string) (wasReady bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if reason != "" {
-		h.lastErr = reason
-	}
-	if h.lastErr == "" {
-		h.lastErr = "the Kafka reader reported errors"
+		h.lastErr = cutReason(reason)
 	}
 	wasReady = h.contacted && !h.failing
 	if wasReady {
@@ -115,6 +109,15 @@ func (in *Ingester) kafkaReached() {
 	case wasUnready:
 		in.log.Info().Str("kafka_brokers", in.kafka.brokers).Msg("reached Kafka")
 	}
+}
+
+// cutReason bounds a reason's length in Ready's error and the logs.
+func cutReason(msg string) string {
+	const max = 300
+	if len(msg) > max {
+		msg = msg[:max] + "…"
+	}
+	return msg
 }
 
 func (h *kafkaHealth) lastErrText() string {

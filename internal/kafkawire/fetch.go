@@ -85,6 +85,9 @@ func (f *Fetch) Required(map[protocol.ApiKey]int16) bool { return true }
 // Broker is the leader of the Fetch's partitions, from the transport's
 // metadata; they must share it.
 func (f *Fetch) Broker(c protocol.Cluster) (protocol.Broker, error) {
+	if len(f.Partitions) == 0 {
+		return protocol.Broker{}, fmt.Errorf("kafkawire: a fetch of %s names no partition", f.Topic)
+	}
 	topic, ok := c.Topics[f.Topic]
 	if !ok {
 		return protocol.Broker{}, fmt.Errorf("kafkawire: topic %s is not in the metadata", f.Topic)

@@ -332,3 +332,13 @@ func TestRecordsRawSnappy(t *testing.T) {
 		}
 	}
 }
+
+// A fetch that names no partition has no leader to go to: Broker says so
+// instead of indexing an empty list.
+func TestFetchBrokerWithoutPartitions(t *testing.T) {
+	f := &Fetch{Topic: "pixel.events"}
+	c := protocol.Cluster{Topics: map[string]protocol.Topic{"pixel.events": {}}}
+	if _, err := f.Broker(c); err == nil {
+		t.Fatal("Broker of a fetch without partitions: nil error")
+	}
+}

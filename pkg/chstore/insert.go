@@ -61,7 +61,7 @@ const (
 	colIP
 	colUserAgent
 	colProps
-	colTracking // the first of event.NumTracking columns
+	colTracking  // the first of event.NumTracking columns
 	nTextColumns = colTracking + event.NumTracking
 )
 

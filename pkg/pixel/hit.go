@@ -120,8 +120,8 @@ type Hit struct {
 
 	// What the request carries, read once for all its events by readRequest.
 	read          bool
-	optedOut      bool // the opt-out cookie
-	gpc, dnt      bool // Sec-GPC: 1, DNT: 1
+	optedOut      bool   // the opt-out cookie
+	gpc, dnt      bool   // Sec-GPC: 1, DNT: 1
 	visitorCookie []byte // a valid _pxid the request sent, borrowed from it; nil if none
 	sessionCookie []byte
 	clickCookie   []byte // the _pxclk value, unchecked

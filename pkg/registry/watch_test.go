@@ -150,7 +150,6 @@ func TestWatcherNotReadyWithoutClickHouseOrCache(t *testing.T) {
 	}
 }
 
-
 func metricValue(t *testing.T, m *metrics.Set, name string) string {
 	t.Helper()
 	var b strings.Builder

@@ -34,6 +34,10 @@ type StackConfig struct {
 	Topic        string
 	Partitions   int
 
+	// Registry is the collector's -registry: "clickhouse" (make run) or
+	// "off" (every pixel id records: the pipeline's own tests).
+	Registry string
+
 	CollectorArgs []string // extra flags, e.g. for tests
 	ConsumerArgs  []string
 	Out           io.Writer // children's logs
@@ -51,6 +55,7 @@ func DefaultStackConfig() StackConfig {
 		BrokerAddr:         "127.0.0.1:19092",
 		Topic:              kafkadefault.Topic,
 		Partitions:         4,
+		Registry:           "clickhouse",
 		Out:                os.Stderr,
 	}
 }
@@ -107,6 +112,7 @@ func (s *Stack) env() []string {
 	return append(s.Addrs(),
 		"COLLECTOR_SPOOL_DIR="+filepath.Join(s.Cfg.Dir, "spool"),
 		"COLLECTOR_DRAIN_DELAY=0", // no load balancer in front of it
+		"COLLECTOR_REGISTRY="+s.Cfg.Registry,
 	)
 }
 

@@ -38,6 +38,11 @@ type StackConfig struct {
 	// "off" (every pixel id records: the pipeline's own tests).
 	Registry string
 
+	// AfterMigrate, when set, runs once the migrations are applied and
+	// before the consumer and the collector start: make run registers its
+	// demo pixel there, so that the collector's first registry load has it.
+	AfterMigrate func(ctx context.Context, s *Stack) error
+
 	CollectorArgs []string // extra flags, e.g. for tests
 	ConsumerArgs  []string
 	Out           io.Writer // children's logs
@@ -187,6 +192,11 @@ func (s *Stack) start(ctx context.Context, sup *Supervisor) (err error) {
 	}
 	if err := s.Migrate(ctx); err != nil {
 		return err
+	}
+	if s.Cfg.AfterMigrate != nil {
+		if err := s.Cfg.AfterMigrate(ctx, s); err != nil {
+			return err
+		}
 	}
 	if err := s.serve(ctx, "consumer", s.startConsumer, &s.Consumer); err != nil {
 		return err

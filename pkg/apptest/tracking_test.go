@@ -80,7 +80,7 @@ func get(t testing.TB, client *http.Client, u string, headers ...string) *http.R
 	}
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ": ")
-		req.Header.Add(k, v)
+		req.Header.Set(k, v) // a later line replaces an earlier one (the default User-Agent)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -209,6 +209,28 @@ func TestRegistryAndPrivacy(t *testing.T) {
 	check("reg-bot", rows["reg-bot"].Bot == 1, "want is_bot=1 (flagged, not dropped)")
 	check("reg-ipdrop", rows["reg-ipdrop"].IP == "", "want no IP (mode drop)")
 	check(first, rows[first].Bot == 0 && rows[first].GPC == 0, "want a plain hit")
+
+	// Forgetting a person: by visitor id, and by email (hashed as the
+	// collector hashed the raw ud[em] it was sent).
+	q2 := url.Values{"id": {shop.Pixel.ID}, "eid": {"reg-email"}, "dl": {"https://shop.example/"}, "ud[em]": {" Jane.Doe@Example.com"}}
+	get(t, client, base+q2.Encode(), "User-Agent: "+chromeUA)
+	WaitCount(t, conn, "SELECT count() FROM pixel.events WHERE event_id = 'reg-email'", 1, 30*time.Second)
+	var visitor string
+	if err := conn.QueryRow(context.Background(), "SELECT visitor_id FROM pixel.events WHERE event_id = 'reg-gpc'").Scan(&visitor); err != nil {
+		t.Fatal(err)
+	}
+	pixelctl(t, s, "forget", "-visitor", visitor)
+	pixelctl(t, s, "forget", "-email", "jane.doe@example.com")
+	if n := countWhere(t, conn, "event_id IN ('reg-gpc', 'reg-email')"); n != 0 {
+		t.Errorf("after pixelctl forget, %d of the person's events remain", n)
+	}
+	if n := countWhere(t, conn, "event_id IN ('reg-campaign', 'reg-later', 'reg-bot')"); n != 3 {
+		t.Errorf("pixelctl forget removed other people's events: %d of 3 left", n)
+	}
+	var audits uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM pixel.erasures").Scan(&audits); err != nil || audits != 2 {
+		t.Errorf("pixel.erasures holds %d requests (%v), want 2", audits, err)
+	}
 
 	// A pixel disabled while the collector runs stops recording without a
 	// restart.

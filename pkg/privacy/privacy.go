@@ -119,6 +119,9 @@ func Forget(ctx context.Context, conn chstore.Conn, who Subject, requestedBy str
 		return e, errors.New("forget: say who asked (requested by), for the audit")
 	}
 	if err := conn.QueryRow(ctx, statement(count), args...).Scan(&e.RowsBefore); err != nil {
+		if e.KeyKind == KindEmail {
+			return e, fmt.Errorf("cannot count the events to forget: %w; the email columns come with migration 0004: has pixelctl migrate run?", err)
+		}
 		return e, fmt.Errorf("cannot count the events to forget: %w", err)
 	}
 	before, err := mutations(ctx, conn)

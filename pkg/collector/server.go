@@ -19,6 +19,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 	"github.com/pixel-pipeline/pixel/pkg/publish"
+	"github.com/pixel-pipeline/pixel/pkg/registry"
 )
 
 // Config configures the public listener.
@@ -32,6 +33,11 @@ type Config struct {
 	MaxHeaderBytes int           // request line plus headers
 	MaxBodyBytes   int           // request body (POST /collect)
 	CORSOrigins    Origins       // pages allowed to POST /collect from a browser
+
+	// Registry returns the pixel registry's current copy (nil while none
+	// is loaded yet). A nil Registry means no registry: every pixel id is
+	// accepted with pixel.DefaultSettings (load tests, the bench).
+	Registry func() *registry.Snapshot
 }
 
 // DefaultConfig returns the defaults written down in the README.
@@ -76,6 +82,9 @@ type Server struct {
 
 // New builds a Server publishing to pub and registering its metrics in m.
 func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server {
+	if cfg.Registry != nil {
+		cfg.Pixel.Registry = registryCheck{cfg.Registry}
+	}
 	s := &Server{
 		cfg:      cfg,
 		pub:      pub,

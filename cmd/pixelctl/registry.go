@@ -349,6 +349,9 @@ func pixelChange(ctx context.Context, verb string, args []string, out io.Writer)
 	if err != nil {
 		return err
 	}
+	if verb != "show" && c.format != "json" {
+		fmt.Fprintf(out, "Pixel %s is %s now (the collectors take it up at their next registry refresh).\n\n", p.ID, map[string]string{"disable": "disabled", "enable": "enabled"}[verb])
+	}
 	return printPixel(out, c.format, p)
 }
 
@@ -378,6 +381,9 @@ func pixelUpdate(ctx context.Context, args []string, out io.Writer) error {
 	})
 	if err != nil {
 		return err
+	}
+	if c.format != "json" {
+		fmt.Fprintf(out, "Updated pixel %s (the collectors take it up at their next registry refresh).\n\n", p.ID)
 	}
 	return printPixel(out, c.format, p)
 }

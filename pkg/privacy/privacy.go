@@ -9,14 +9,13 @@ package privacy
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
 	"github.com/pixel-pipeline/pixel/schemas"
 )
 
@@ -35,39 +34,21 @@ const (
 	KindEmail   = "email_sha256"
 )
 
-// EmailSubject is the Subject of an email address: trimmed and in lower
-// case, hashed with SHA-256 (email_sha256), and with the dots of a
-// gmail.com or googlemail.com local part removed too (email_google_sha256),
-// as the collector and the tag hash addresses.
-//
-// This is a copy of pkg/pixel's normalisation (identity.go), which a
-// parallel branch adds; once it is on main this calls it instead.
+// EmailSubject is the Subject of an email address: its hashes as the
+// collector and the tag compute them (pkg/pixel's identity normalisation:
+// trimmed and in lower case for email_sha256, and for gmail.com and
+// googlemail.com also without the dots of the local part for
+// email_google_sha256).
 func EmailSubject(addr string) (Subject, error) {
-	meta := normalizeEmail(addr, false)
-	if !strings.Contains(meta, "@") {
+	if !strings.Contains(addr, "@") {
 		return Subject{}, fmt.Errorf("email %q has no @; give the whole address", addr)
 	}
-	return Subject{EmailSHA256: sha256Hex(meta), EmailGoogleSHA256: sha256Hex(normalizeEmail(addr, true))}, nil
-}
-
-func normalizeEmail(addr string, google bool) string {
-	e := strings.ToLower(strings.TrimFunc(addr, func(r rune) bool { return unicode.IsSpace(r) || r == '\uFEFF' }))
-	if !google {
-		return e
+	meta := pixel.AppendEmailSHA256(nil, []byte(addr))
+	google := pixel.AppendEmailGoogleSHA256(nil, []byte(addr))
+	if len(meta) != pixel.SHA256HexLen || len(google) != pixel.SHA256HexLen {
+		return Subject{}, fmt.Errorf("email %q normalises to nothing", addr)
 	}
-	at := strings.LastIndexByte(e, '@')
-	if at < 0 {
-		return e
-	}
-	if d := e[at+1:]; d != "gmail.com" && d != "googlemail.com" {
-		return e
-	}
-	return strings.TrimLeftFunc(strings.ReplaceAll(e[:at], ".", "")+e[at:], unicode.IsSpace)
-}
-
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
+	return Subject{EmailSHA256: string(meta), EmailGoogleSHA256: string(google)}, nil
 }
 
 // Erasure is one finished erasure request, as pixel.erasures records it.
@@ -119,6 +100,9 @@ func Forget(ctx context.Context, conn chstore.Conn, who Subject, requestedBy str
 		return e, errors.New("forget: say who asked (requested by), for the audit")
 	}
 	if err := conn.QueryRow(ctx, statement(count), args...).Scan(&e.RowsBefore); err != nil {
+		if e.KeyKind == KindEmail {
+			return e, fmt.Errorf("cannot count the events to forget: %w; the email columns come with migration 0004: has pixelctl migrate run?", err)
+		}
 		return e, fmt.Errorf("cannot count the events to forget: %w", err)
 	}
 	before, err := mutations(ctx, conn)

@@ -31,23 +31,6 @@ func open(t *testing.T) chstore.Conn {
 	return conn
 }
 
-// emailColumns adds email_sha256 and email_google_sha256 to events unless a
-// migration (0004_tracking, on main soon) did.
-func emailColumns(t *testing.T, conn chstore.Conn) {
-	ctx := context.Background()
-	for _, c := range []string{"email_sha256", "email_google_sha256"} {
-		var n uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'events' AND name = ?", c).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			if err := conn.Exec(ctx, "ALTER TABLE events ADD COLUMN "+c+" String"); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
 func insert(t *testing.T, conn chstore.Conn, evs ...*event.Event) {
 	t.Helper()
 	var rows chstore.Rows
@@ -120,7 +103,6 @@ func TestForgetVisitor(t *testing.T) {
 func TestForgetEmail(t *testing.T) {
 	ctx := context.Background()
 	conn := open(t)
-	emailColumns(t, conn)
 	now := time.Now().Unix()
 	insert(t, conn,
 		&event.Event{EventID: []byte("a"), VisitorID: []byte("v1"), Name: []byte("Purchase"), TS: now, ReceivedAt: now},

@@ -28,7 +28,7 @@ func newStore(t *testing.T) (*registry.Store, chstore.Conn, chstore.Options) {
 
 func TestStoreLifecycle(t *testing.T) {
 	ctx := context.Background()
-	s, conn, _ := newStore(t)
+	s, _, _ := newStore(t)
 
 	p, secret, err := s.Create(ctx, registry.New{Name: " Shop ", Domains: []string{"Shop.Example", "*.shop.example", "shop.example", "127.0.0.1"}, Settings: pixel.DefaultSettings()})
 	if err != nil {
@@ -122,11 +122,6 @@ func TestStoreLifecycle(t *testing.T) {
 	snap, err := s.Load(ctx)
 	if err != nil || snap.Len() != 2 || snap.Lookup([]byte("demo")).Name != "Demo shop" {
 		t.Fatalf("Load: %v", err)
-	}
-	// Several versions are stored; FINAL shows the newest only.
-	var rows uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM pixels").Scan(&rows); err != nil || rows < 6 {
-		t.Errorf("pixels holds %d rows (%v): every change is a row", rows, err)
 	}
 }
 

@@ -255,7 +255,7 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 		defer w.Close()
 		c.server.Registry, ready = w.Current, w.Ready
 		log.Info().Int("pixels", w.Current().Len()).Strs("clickhouse_addr", c.clickhouse.Addr).
-			Str("clickhouse_addr_from", fs.Source("clickhouse-addr").String()).Dur("refresh", c.registryRefresh).Msg("pixel registry")
+			Str("clickhouse_addr_from", fs.Source("clickhouse-addr").String()).Dur("refresh_ms", c.registryRefresh).Msg("pixel registry")
 	} else {
 		log.Warn().Msg("-registry=off: every pixel id is recorded, with default settings")
 	}

@@ -349,6 +349,8 @@ func TestHitReset(t *testing.T) {
 	}
 	want := fields{pixelID: "px2", name: "PageView", ts: nowSec, value: 2, currency: "EUR", contentIDs: []string{"c"}}
 	want.eventID = string(h.Event.EventID)
+	want.bot = true // no User-Agent
+	want.tracking[event.Channel], want.tracking[event.ActionSource], want.tracking[event.Consent] = "browser", "website", "granted"
 	if got := fieldsOf(&h.Event); !got.equal(want) {
 		t.Fatalf("second hit on a reused Hit:\n got %+v\nwant %+v", got, want)
 	}

@@ -27,6 +27,9 @@ type fields struct {
 	currency, orderID                     string
 	contentIDs                            []string
 	props                                 string
+	engaged                               int64
+	bot                                   bool
+	tracking                              [event.NumTracking]string
 }
 
 func fieldsOf(e *event.Event) fields {
@@ -38,14 +41,23 @@ func fieldsOf(e *event.Event) fields {
 		pixelID: string(e.PixelID), name: string(e.Name), eventID: string(e.EventID),
 		url: string(e.URL), referrer: string(e.Referrer), ts: e.TS, value: e.Value,
 		currency: string(e.Currency), orderID: string(e.OrderID), contentIDs: ids, props: string(e.Props),
+		engaged: e.EngagedMs, bot: e.IsBot, tracking: trackingOf(e),
 	}
+}
+
+func trackingOf(e *event.Event) (t [event.NumTracking]string) {
+	for i, v := range e.Tracking {
+		t[i] = string(v)
+	}
+	return t
 }
 
 func (f fields) equal(g fields) bool {
 	return f.pixelID == g.pixelID && f.name == g.name && f.eventID == g.eventID &&
 		f.url == g.url && f.referrer == g.referrer && f.ts == g.ts && f.value == g.value &&
 		f.currency == g.currency && f.orderID == g.orderID &&
-		slices.Equal(f.contentIDs, g.contentIDs) && f.props == g.props
+		slices.Equal(f.contentIDs, g.contentIDs) && f.props == g.props &&
+		f.engaged == g.engaged && f.bot == g.bot && f.tracking == g.tracking
 }
 
 // parseQuery runs ParseQuery with the default limits on query, parsed into

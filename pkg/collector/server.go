@@ -82,6 +82,9 @@ type Server struct {
 
 // New builds a Server publishing to pub and registering its metrics in m.
 func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server {
+	if cfg.Registry != nil {
+		cfg.Pixel.Registry = registryCheck{cfg.Registry}
+	}
 	s := &Server{
 		cfg:      cfg,
 		pub:      pub,

@@ -200,11 +200,10 @@ func FuzzOptedOut(f *testing.F) {
 		for _, v := range req.Header.PeekAll("DNT") {
 			dnt = append(dnt, string(v))
 		}
-		for _, p := range []Privacy{{}, {HonorGPC: true}, {HonorDNT: true}, {HonorGPC: true, HonorDNT: true}} {
-			want := p.HonorGPC && says(gpc...) || p.HonorDNT && says(dnt...)
-			if got := signalled(&req.Header, &p); got != want {
-				t.Fatalf("Sec-GPC %q, DNT %q, %+v: opted out %v, want %v", gpc, dnt, p, got, want)
-			}
+		var h Hit
+		h.readRequest(&req.Header, &Privacy{})
+		if h.gpc != says(gpc...) || h.dnt != says(dnt...) {
+			t.Fatalf("Sec-GPC %q, DNT %q: read gpc %v, dnt %v, want %v, %v", gpc, dnt, h.gpc, h.dnt, says(gpc...), says(dnt...))
 		}
 	})
 }

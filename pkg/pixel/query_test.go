@@ -307,15 +307,15 @@ func TestClampTS(t *testing.T) {
 		skew time.Duration
 		want int64
 	}{
-		{"zero is the receive time", 0, time.Hour, nowSec},
-		{"within skew", (nowSec - 10) * 1000, time.Minute, nowSec - 10},
-		{"milliseconds are cut, not rounded", nowSec*1000 + 999, time.Minute, nowSec},
-		{"before skew", (nowSec - 61) * 1000, time.Minute, nowSec},
-		{"after skew", (nowSec + 61) * 1000, time.Minute, nowSec},
-		{"no skew allowed: same second", nowSec*1000 + 500, 0, nowSec},
-		{"no skew allowed: a second off", (nowSec + 1) * 1000, 0, nowSec},
-		{"a huge skew still keeps ts in the column's range", (event.MaxTime + 1) * 1000, 200 * 365 * 24 * time.Hour, nowSec},
-		{"a huge skew lets an old ts through", 1000, 200 * 365 * 24 * time.Hour, 1},
+		{"zero is the receive time", 0, time.Hour, nowSec * 1000},
+		{"within skew", (nowSec - 10) * 1000, time.Minute, (nowSec - 10) * 1000},
+		{"milliseconds are kept", nowSec*1000 + 999, time.Minute, nowSec*1000 + 999},
+		{"before skew", (nowSec - 61) * 1000, time.Minute, nowSec * 1000},
+		{"after skew", (nowSec + 61) * 1000, time.Minute, nowSec * 1000},
+		{"no skew allowed: same second", nowSec*1000 + 500, 0, nowSec*1000 + 500},
+		{"no skew allowed: a second off", (nowSec + 1) * 1000, 0, nowSec * 1000},
+		{"a huge skew still keeps ts in the column's range", (event.MaxTime + 1) * 1000, 200 * 365 * 24 * time.Hour, nowSec * 1000},
+		{"a huge skew lets an old ts through", 1000, 200 * 365 * 24 * time.Hour, 1000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := clampTS(tc.ms, testNow, tc.skew); got != tc.want {

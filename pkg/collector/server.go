@@ -69,7 +69,8 @@ type Server struct {
 	srv      *fasthttp.Server
 	draining atomic.Bool
 
-	jsTag jsTag
+	jsTag     jsTag
+	redirects redirector
 
 	accepted, dropped *metrics.Counter
 	invalid           map[*pixel.InvalidError]*metrics.Counter
@@ -98,6 +99,7 @@ func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server 
 		tagRequests:     m.Counter("pixel_http_requests_total", "Requests by route.", "path", "/px.js"),
 		invalid:         map[*pixel.InvalidError]*metrics.Counter{},
 		jsTag:           newJSTag(pixel.Tag),
+		redirects:       newRedirector(&cfg, m),
 	}
 	for _, r := range pixel.Reasons {
 		s.invalid[r] = m.Counter("pixel_hits_invalid_total", "Pixel hits answered but not recorded, by reason.", "reason", r.Reason)
@@ -191,6 +193,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case "/px.js":
 		s.tagRequests.Inc()
 		s.tag(ctx)
+	case "/r":
+		s.redirect(ctx)
 	case "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")

@@ -71,6 +71,7 @@ type Server struct {
 
 	jsTag     jsTag
 	redirects redirector
+	optPages  *optPages
 
 	accepted, dropped *metrics.Counter
 	invalid           map[*pixel.InvalidError]*metrics.Counter
@@ -100,6 +101,7 @@ func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server 
 		invalid:         map[*pixel.InvalidError]*metrics.Counter{},
 		jsTag:           newJSTag(pixel.Tag),
 		redirects:       newRedirector(&cfg, m),
+		optPages:        newOptPages(&cfg, m),
 	}
 	for _, r := range pixel.Reasons {
 		s.invalid[r] = m.Counter("pixel_hits_invalid_total", "Pixel hits answered but not recorded, by reason.", "reason", r.Reason)
@@ -195,6 +197,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.tag(ctx)
 	case "/r":
 		s.redirect(ctx)
+	case "/optout":
+		s.optOut(ctx, true)
+	case "/optin":
+		s.optOut(ctx, false)
 	case "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")

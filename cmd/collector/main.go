@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +33,7 @@ import (
 
 type config struct {
 	addr, adminAddr string
+	tlsCert, tlsKey string
 	publish         publish.Config
 	server          collector.Config
 	drainDelay      time.Duration
@@ -55,6 +57,8 @@ func newConfig() (*config, *flagenv.Set) {
 	ck, pv := &c.server.Pixel.Cookie, &c.server.Pixel.Privacy
 
 	fs.String(&c.addr, "addr", "COLLECTOR_ADDR", ":8080", "public listen address (the pixel)")
+	fs.String(&c.tlsCert, "tls-cert", "COLLECTOR_TLS_CERT", "", "PEM certificate chain: with -tls-key, the public listener serves HTTPS (HTTP/1.1 keep-alive); empty: plain HTTP, for a TLS proxy in front")
+	fs.String(&c.tlsKey, "tls-key", "COLLECTOR_TLS_KEY", "", "PEM private key of -tls-cert")
 	fs.String(&c.adminAddr, "admin-addr", "COLLECTOR_ADMIN_ADDR", "127.0.0.1:8081", "admin listen address: /metrics, /healthz, /readyz, /debug/pprof/")
 	fs.Kafka(&p.Brokers, &p.Topic)
 	fs.Fallback(rundir.Env(rundir.Default), rundir.From)
@@ -115,6 +119,14 @@ func newConfig() (*config, *flagenv.Set) {
 	fs.Logging(&c.log.Level, &c.log.Format)
 
 	fs.Check(func() error {
+		if (c.tlsCert == "") != (c.tlsKey == "") {
+			return errors.New("-tls-cert and -tls-key go together: give both to serve HTTPS, or neither for plain HTTP")
+		}
+		if c.tlsCert != "" {
+			if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+				return fmt.Errorf("cannot load -tls-cert %s and -tls-key %s: %w", c.tlsCert, c.tlsKey, err)
+			}
+		}
 		if ck.SameSite == fasthttp.CookieSameSiteNoneMode && !ck.Secure {
 			return errors.New("-cookie-samesite=none needs -cookie-secure: browsers reject SameSite=None cookies without Secure")
 		}
@@ -189,8 +201,14 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 		return fmt.Errorf("cannot listen on %s: %w; set -addr or COLLECTOR_ADDR", c.addr, err)
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Str("admin_addr", adm.Addr()).
+	go func() {
+		if c.tlsCert != "" {
+			serveErr <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Bool("tls", c.tlsCert != "").Str("admin_addr", adm.Addr()).
 		Strs("kafka_brokers", c.publish.Brokers).Str("kafka_brokers_from", kafkaFrom).Str("topic", c.publish.Topic).
 		Int("max_conns", c.server.MaxConns).Uint64("fd_limit", fdLimit).Msg("collector started")
 

@@ -139,8 +139,19 @@ func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server 
 
 // Serve answers requests on ln until Shutdown, within the connection caps.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(newConnLimiter(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP,
-		s.refused[refusedMaxConns], s.refused[refusedMaxConnsPerIP], s.refused[refusedAcceptError], s.log))
+	return s.srv.Serve(s.limit(ln))
+}
+
+// ServeTLS is Serve over TLS: HTTPS, HTTP/1.1 with keep-alive, with the
+// PEM certificate chain and key of certFile and keyFile, read once (a
+// renewed certificate takes effect at the next start).
+func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	return s.srv.ServeTLS(s.limit(ln), certFile, keyFile)
+}
+
+func (s *Server) limit(ln net.Listener) net.Listener {
+	return newConnLimiter(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP,
+		s.refused[refusedMaxConns], s.refused[refusedMaxConnsPerIP], s.refused[refusedAcceptError], s.log)
 }
 
 // Ready reports nil while a load balancer should send traffic here, and why

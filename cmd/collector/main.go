@@ -114,6 +114,12 @@ func newConfig() (*config, *flagenv.Set) {
 		s.CORSOrigins, err = collector.ParseOrigins(v)
 		return err
 	})
+	api := &s.ServerAPI
+	fs.Int(&api.MaxBodyBytes, "server-api-max-body-bytes", "COLLECTOR_SERVER_API_MAX_BODY_BYTES", api.MaxBodyBytes, "largest body of POST /v1/{pixel}/events (server-side events); larger is refused with 413")
+	fs.Int(&api.Limits.MaxEvents, "server-api-max-events", "COLLECTOR_SERVER_API_MAX_EVENTS", api.Limits.MaxEvents, "most events in one server-side request; more is refused with 413 (Meta's limit is 1000)")
+	fs.Float64(&api.Rate, "server-api-rate", "COLLECTOR_SERVER_API_RATE", api.Rate, "server-side requests per second and pixel; beyond it and -server-api-burst, 429 (0: no limit)")
+	fs.Int(&api.Burst, "server-api-burst", "COLLECTOR_SERVER_API_BURST", api.Burst, "server-side requests a pixel may send at once above -server-api-rate")
+	fs.Duration(&api.Limits.MaxAge, "server-api-max-age", "COLLECTOR_SERVER_API_MAX_AGE", api.Limits.MaxAge, "oldest event time a server-side event may have (Meta's limit is 7 days)")
 	fs.Duration(&c.drainDelay, "drain-delay", "COLLECTOR_DRAIN_DELAY", 5*time.Second, "on SIGTERM, how long /readyz is unready while hits are still answered, before the listener closes: time for a load balancer to stop sending (a second signal cuts it short)")
 	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "COLLECTOR_SHUTDOWN_TIMEOUT", 20*time.Second, "time to finish requests and flush events on SIGTERM")
 	fs.Logging(&c.log.Level, &c.log.Format)
@@ -133,7 +139,8 @@ func newConfig() (*config, *flagenv.Set) {
 		for _, v := range []struct {
 			flag string
 			n    int
-		}{{"max-header-bytes", s.MaxHeaderBytes}, {"max-body-bytes", s.MaxBodyBytes}, {"max-batch-events", lim.MaxBatchEvents}} {
+		}{{"max-header-bytes", s.MaxHeaderBytes}, {"max-body-bytes", s.MaxBodyBytes}, {"max-batch-events", lim.MaxBatchEvents},
+			{"server-api-max-body-bytes", api.MaxBodyBytes}, {"server-api-max-events", api.Limits.MaxEvents}, {"server-api-burst", api.Burst}} {
 			if v.n < 1 {
 				return fmt.Errorf("-%s is %d; it must be at least 1", v.flag, v.n)
 			}

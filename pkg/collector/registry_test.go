@@ -80,4 +80,3 @@ func TestRegistryDecidesWhatIsRecorded(t *testing.T) {
 		t.Fatalf("after the refresh published %d messages, want off1's hit only", len(msgs))
 	}
 }
-

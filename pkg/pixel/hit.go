@@ -267,6 +267,7 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 		return ErrTooLong
 	}
 	e.UserAgent = ua
+	e.IsBot = e.IsBot || IsBot(ua) // wd=1 set it already for an automated browser
 	e.ReceivedAt = now.Unix()
 	if e.TS == 0 {
 		e.TSMs = now.UnixMilli()

@@ -164,7 +164,7 @@ type trackedEvent struct {
 // runBody reads every event of a POST /collect body.
 func runBody(t *testing.T, cfg Config, body string, headers ...string) ([]trackedEvent, error) {
 	t.Helper()
-	ctx := newCtx(t, "203.0.113.7", "/collect", headers...)
+	ctx := newCtx(t, "203.0.113.7", "/collect", append([]string{"User-Agent: " + browserUA}, headers...)...)
 	var b Body
 	if err := b.Reset([]byte(body), cfg.Limits.MaxBatchEvents); err != nil {
 		return nil, err

@@ -195,3 +195,34 @@ func TestNormalizeTimeZone(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNormalizeDomains: what it accepts is in its one spelling (normalising
+// again changes nothing), in lower case, without a port, scheme or path,
+// and a pixel with that domain allows a page on it.
+func FuzzNormalizeDomains(f *testing.F) {
+	for _, s := range []string{"shop.example", "*.Shop.example", "127.0.0.1", "[::1]", "a:80", "https://x", "a..b", "-a", "*.*.a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, d string) {
+		got, err := registry.NormalizeDomains([]string{d})
+		if err != nil {
+			return
+		}
+		again, err := registry.NormalizeDomains(got)
+		if err != nil || !reflect.DeepEqual(again, got) || len(got) != 1 {
+			t.Fatalf("%q → %q → %q, %v", d, got, again, err)
+		}
+		n := got[0]
+		if n != strings.ToLower(n) || strings.ContainsAny(n, "/?#@ [") || (strings.Contains(n, ":") && !strings.Contains(n, "::") && strings.Count(n, ":") < 2) {
+			t.Fatalf("%q accepted as %q", d, n)
+		}
+		p := &registry.Pixel{Domains: got}
+		host := strings.TrimPrefix(n, "*.")
+		if strings.HasPrefix(n, "*.") {
+			host = "www." + host
+		}
+		if !p.AllowsHost([]byte(host)) || !p.AllowsHost([]byte(strings.ToUpper(host))) {
+			t.Fatalf("domain %q does not allow %q", n, host)
+		}
+	})
+}

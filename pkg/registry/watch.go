@@ -100,11 +100,18 @@ type Watcher struct {
 // CacheMode is the cache file's permission: it holds the link keys.
 const CacheMode = 0o600
 
+// DefaultRefresh is the collector's -registry-refresh: how soon a pixel
+// created, changed or disabled takes effect.
+const DefaultRefresh = 10 * time.Second
+
 // Watch loads the registry once, from loader or, when that fails, from the
 // cache file at cachePath ("" for none), and then refreshes it every
-// interval until ctx ends or Close is called. Current is nil until a copy
-// loaded from either.
+// interval (DefaultRefresh when not positive) until ctx ends or Close is
+// called. Current is nil until a copy loaded from either.
 func Watch(ctx context.Context, loader Loader, interval time.Duration, cachePath string, log zerolog.Logger, m *metrics.Set) *Watcher {
+	if interval <= 0 {
+		interval = DefaultRefresh
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	w := &Watcher{
 		loader:    loader,

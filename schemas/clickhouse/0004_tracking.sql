@@ -57,10 +57,15 @@ ALTER TABLE events ADD COLUMN IF NOT EXISTS phone_google_sha256 String;
 ALTER TABLE events ADD COLUMN IF NOT EXISTS cookieless_id String;
 
 
--- events_unique keeps the column list of its creation: recreate it.
+-- events_unique keeps the column list of its creation: recreate it. One row
+-- per event_id and event name, as the ad platforms de-duplicate; of a browser
+-- and a server copy of one conversion (the same event_id), the browser's,
+-- which has the page, the campaign and the session (Meta favours the browser
+-- event too).
 DROP TABLE IF EXISTS events_unique;
 
 CREATE VIEW IF NOT EXISTS events_unique AS
 SELECT *
 FROM events
-LIMIT 1 BY event_id;
+ORDER BY channel = 'server'
+LIMIT 1 BY event_id, event;

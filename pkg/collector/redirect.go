@@ -169,8 +169,7 @@ func (s *Server) recordClick(ctx *fasthttp.RequestCtx, p *registry.Pixel, dest [
 		s.countInvalid(err)
 	} else {
 		// Link-preview fetchers (chat apps, mail scanners) open links
-		// before people do: flag them.
-		h.Event.IsBot = h.Event.IsBot || pixel.IsBot(h.Event.UserAgent)
+		// before people do: FromURL flags them (is_bot), as every hit.
 		s.publish(&h.Event, now)
 		h.SetCookies(&ctx.Response.Header, &s.cfg.Pixel.Cookie)
 	}

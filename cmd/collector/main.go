@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +37,7 @@ import (
 
 type config struct {
 	addr, adminAddr string
+	tlsCert, tlsKey string
 	publish         publish.Config
 	server          collector.Config
 	drainDelay      time.Duration
@@ -68,6 +70,8 @@ func newConfig() (*config, *flagenv.Set) {
 	ck, pv := &c.server.Pixel.Cookie, &c.server.Pixel.Privacy
 
 	fs.String(&c.addr, "addr", "COLLECTOR_ADDR", ":8080", "public listen address (the pixel)")
+	fs.String(&c.tlsCert, "tls-cert", "COLLECTOR_TLS_CERT", "", "PEM certificate chain: with -tls-key, the public listener serves HTTPS (HTTP/1.1 keep-alive); empty: plain HTTP, for a TLS proxy in front")
+	fs.String(&c.tlsKey, "tls-key", "COLLECTOR_TLS_KEY", "", "PEM private key of -tls-cert")
 	fs.String(&c.adminAddr, "admin-addr", "COLLECTOR_ADMIN_ADDR", "127.0.0.1:8081", "admin listen address: /metrics, /healthz, /readyz, /debug/pprof/")
 	fs.Kafka(&p.Brokers, &p.Topic)
 	fs.Fallback(rundir.Env(rundir.Default), rundir.From)
@@ -138,11 +142,25 @@ func newConfig() (*config, *flagenv.Set) {
 		s.CORSOrigins, err = collector.ParseOrigins(v)
 		return err
 	})
+	api := &s.ServerAPI
+	fs.Int(&api.MaxBodyBytes, "server-api-max-body-bytes", "COLLECTOR_SERVER_API_MAX_BODY_BYTES", api.MaxBodyBytes, "largest body of POST /v1/{pixel}/events (server-side events); larger is refused with 413")
+	fs.Int(&api.Limits.MaxEvents, "server-api-max-events", "COLLECTOR_SERVER_API_MAX_EVENTS", api.Limits.MaxEvents, "most events in one server-side request; more is refused with 413 (Meta's limit is 1000)")
+	fs.Float64(&api.Rate, "server-api-rate", "COLLECTOR_SERVER_API_RATE", api.Rate, "server-side requests per second and pixel; beyond it and -server-api-burst, 429 (0: no limit)")
+	fs.Int(&api.Burst, "server-api-burst", "COLLECTOR_SERVER_API_BURST", api.Burst, "server-side requests a pixel may send at once above -server-api-rate")
+	fs.Duration(&api.Limits.MaxAge, "server-api-max-age", "COLLECTOR_SERVER_API_MAX_AGE", api.Limits.MaxAge, "oldest event time a server-side event may have (Meta's limit is 7 days)")
 	fs.Duration(&c.drainDelay, "drain-delay", "COLLECTOR_DRAIN_DELAY", 5*time.Second, "on SIGTERM, how long /readyz is unready while hits are still answered, before the listener closes: time for a load balancer to stop sending (a second signal cuts it short)")
 	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "COLLECTOR_SHUTDOWN_TIMEOUT", 20*time.Second, "time to finish requests and flush events on SIGTERM")
 	fs.Logging(&c.log.Level, &c.log.Format)
 
 	fs.Check(func() error {
+		if (c.tlsCert == "") != (c.tlsKey == "") {
+			return errors.New("-tls-cert and -tls-key go together: give both to serve HTTPS, or neither for plain HTTP")
+		}
+		if c.tlsCert != "" {
+			if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+				return fmt.Errorf("cannot load -tls-cert %s and -tls-key %s: %w", c.tlsCert, c.tlsKey, err)
+			}
+		}
 		if c.cookielessKey != "" && len(c.cookielessKey) < 16 {
 			return errors.New("-cookieless-key is shorter than 16 characters; use a long random secret")
 		}
@@ -155,7 +173,8 @@ func newConfig() (*config, *flagenv.Set) {
 		for _, v := range []struct {
 			flag string
 			n    int
-		}{{"max-header-bytes", s.MaxHeaderBytes}, {"max-body-bytes", s.MaxBodyBytes}, {"max-batch-events", lim.MaxBatchEvents}} {
+		}{{"max-header-bytes", s.MaxHeaderBytes}, {"max-body-bytes", s.MaxBodyBytes}, {"max-batch-events", lim.MaxBatchEvents},
+			{"server-api-max-body-bytes", api.MaxBodyBytes}, {"server-api-max-events", api.Limits.MaxEvents}, {"server-api-burst", api.Burst}} {
 			if v.n < 1 {
 				return fmt.Errorf("-%s is %d; it must be at least 1", v.flag, v.n)
 			}
@@ -275,8 +294,14 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 		return fmt.Errorf("cannot listen on %s: %w; set -addr or COLLECTOR_ADDR", c.addr, err)
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Str("admin_addr", adm.Addr()).
+	go func() {
+		if c.tlsCert != "" {
+			serveErr <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Bool("tls", c.tlsCert != "").Str("admin_addr", adm.Addr()).
 		Strs("kafka_brokers", c.publish.Brokers).Str("kafka_brokers_from", kafkaFrom).Str("topic", c.publish.Topic).
 		Int("max_conns", c.server.MaxConns).Uint64("fd_limit", fdLimit).Msg("collector started")
 

@@ -89,9 +89,10 @@ type serverAPI struct {
 
 // apiWork is one request's working space.
 type apiWork struct {
-	body serverapi.Body
-	e    event.Event
-	ip   []byte
+	body     serverapi.Body
+	e        event.Event
+	ip       []byte
+	campaign []byte
 }
 
 func newServerAPI(cfg *Config, m *metrics.Set) *serverAPI {
@@ -201,6 +202,9 @@ func (s *Server) serverEvents(ctx *fasthttp.RequestCtx) {
 		if err == nil {
 			w.ip = applyIPMode(w.ip[:0], p, w.e.IP)
 			w.e.IP = w.ip
+			// The campaign and click ids of the page, as for a browser hit;
+			// the fields the backend sent win.
+			w.campaign, _ = pixel.AppendCampaign(w.campaign[:0], &w.e)
 			if s.publish(&w.e, now) {
 				a.events["accepted"].Inc()
 				answer.Accepted++
@@ -230,28 +234,18 @@ func secretOf(ctx *fasthttp.RequestCtx) []byte {
 	return ctx.QueryArgs().Peek("access_token")
 }
 
-// applyIPMode applies the pixel's IP mode to the event's ip (text).
-// pixel has the same rule for browser hits, unexported.
+// applyIPMode applies the pixel's IP mode to the event's ip (text), into
+// dst, as pixel.ApplyIPMode does for browser hits.
 func applyIPMode(dst []byte, p *registry.Pixel, ip []byte) []byte {
-	switch p.Settings.IP {
-	case pixel.IPDrop:
+	dst = append(dst, ip...)
+	if p.Settings.IP == pixel.IPKeep {
 		return dst
-	case pixel.IPTruncate:
-		a, err := netip.ParseAddr(string(ip))
-		if err != nil {
-			return dst
-		}
-		bits := 24
-		if a.Is6() {
-			bits = 48
-		}
-		pre, err := a.Prefix(bits)
-		if err != nil {
-			return dst
-		}
-		return pre.Addr().AppendTo(dst)
 	}
-	return append(dst, ip...)
+	a, err := netip.ParseAddr(string(ip))
+	if err != nil {
+		return dst[:0] // nothing an IP mode could keep
+	}
+	return pixel.ApplyIPMode(dst, p.Settings.IP, a)
 }
 
 type apiAnswer struct {

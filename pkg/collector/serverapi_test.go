@@ -133,7 +133,7 @@ func TestServerEvents(t *testing.T) {
 
 	// Meta's shape, with the secret as Meta's access_token parameter.
 	meta := `{"data":[{"event_name":"Purchase","event_time":` + strconv.FormatInt(time.Now().Unix()-60, 10) + `,"event_id":"order-3",
-		"action_source":"website","event_source_url":"https://shop.example/thanks",
+		"action_source":"website","event_source_url":"https://shop.example/thanks?utm_source=mail&utm_campaign=spring&gclid=G1",
 		"user_data":{"em":["` + secretHash("jane@example.com") + `"],"client_ip_address":"198.51.100.9","fbc":"fb.1.1700000000000.IwAR"},
 		"custom_data":{"value":5,"currency":"usd"}}],"test_event_code":"TEST1"}`
 	a = decodeAnswer(t, ts.post(t, "/v1/shop1/events?access_token="+apiSecret, meta), 200)
@@ -146,6 +146,10 @@ func TestServerEvents(t *testing.T) {
 	}
 	if string(e.Tracking[event.EmailSHA256]) != secretHash("jane@example.com") || string(e.Tracking[event.FBCLID]) != "IwAR" || string(e.Currency) != "USD" {
 		t.Fatalf("published %s", msgs[2].Value)
+	}
+	// The page URL's campaign, as for a browser hit.
+	if string(e.Tracking[event.UTMSource]) != "mail" || string(e.Tracking[event.UTMCampaign]) != "spring" || string(e.Tracking[event.GCLID]) != "G1" {
+		t.Fatalf("campaign of event_source_url not parsed: %s", msgs[2].Value)
 	}
 }
 

@@ -292,7 +292,7 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 	}
 	h.eventIP = append(h.eventIP[:0], h.ip...)
 	if st.IP != IPKeep {
-		h.eventIP = applyIPMode(h.eventIP, st.IP, h.addr)
+		h.eventIP = ApplyIPMode(h.eventIP, st.IP, h.addr)
 	}
 	e.IP = h.eventIP
 	if h.parseCampaign() {

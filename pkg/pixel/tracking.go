@@ -141,26 +141,34 @@ var clickColumns = [...]int{event.GCLID, event.GBRAID, event.WBRAID, event.FBCLI
 // maxClickID bounds one click id (Google's are about 100 characters).
 const maxClickID = 512
 
-// parseCampaign fills the UTM and click-id columns from the page URL's
-// query (the first of a repeated parameter counts; values decoded as a
-// query is) and the referrer's host. It reports whether the URL carried a
-// click id.
+// parseCampaign fills the campaign columns of h.Event (AppendCampaign) in
+// h's buffer and reports whether the URL carried a click id.
 func (h *Hit) parseCampaign() bool {
-	e := &h.Event
-	if host := URLHost(e.Referrer); host != nil {
-		start := len(h.derived)
+	var clicked bool
+	h.derived, clicked = AppendCampaign(h.derived, &h.Event)
+	return clicked
+}
+
+// AppendCampaign fills the UTM and click-id columns of e that are still
+// empty from its page URL's query (the first of a repeated parameter
+// counts; values decoded as a query is), and referrer_host from its
+// referrer. The decoded values go into dst, which it returns grown, and e
+// points into it. It reports whether the URL carried a click id.
+func AppendCampaign(dst []byte, e *event.Event) ([]byte, bool) {
+	if host := URLHost(e.Referrer); host != nil && len(e.Tracking[event.ReferrerHost]) == 0 {
+		start := len(dst)
 		for _, c := range host {
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
-			h.derived = append(h.derived, c)
+			dst = append(dst, c)
 		}
-		e.Tracking[event.ReferrerHost] = h.derived[start:len(h.derived):len(h.derived)]
+		e.Tracking[event.ReferrerHost] = dst[start:len(dst):len(dst)]
 	}
 	u := e.URL
 	q := bytes.IndexByte(u, '?')
 	if q < 0 {
-		return false
+		return dst, false
 	}
 	u = u[q+1:]
 	if f := bytes.IndexByte(u, '#'); f >= 0 {
@@ -175,12 +183,12 @@ func (h *Hit) parseCampaign() bool {
 			if string(k) != p.name || len(e.Tracking[p.col]) > 0 {
 				continue
 			}
-			start := len(h.derived)
-			h.derived = appendUnescaped(h.derived, v)
-			val := h.derived[start:len(h.derived):len(h.derived)]
+			start := len(dst)
+			dst = appendUnescaped(dst, v)
+			val := dst[start:len(dst):len(dst)]
 			if p.col >= event.GCLID && p.col <= event.TTCLID {
 				if !validClickID(val) {
-					h.derived = h.derived[:start]
+					dst = dst[:start]
 					break
 				}
 				clicked = true
@@ -189,7 +197,7 @@ func (h *Hit) parseCampaign() bool {
 			break
 		}
 	}
-	return clicked
+	return dst, clicked
 }
 
 var (
@@ -284,9 +292,9 @@ func appendClickCookie(dst []byte, e *event.Event, ms int64) []byte {
 	return dst
 }
 
-// applyIPMode returns the text of ip as the IP mode publishes it, in dst
+// ApplyIPMode returns the text of ip as the IP mode publishes it, in dst
 // (which holds the text as seen).
-func applyIPMode(dst []byte, mode IPMode, ip netip.Addr) []byte {
+func ApplyIPMode(dst []byte, mode IPMode, ip netip.Addr) []byte {
 	switch mode {
 	case IPDrop:
 		return dst[:0]

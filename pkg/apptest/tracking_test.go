@@ -306,3 +306,100 @@ func invalidCounts(t testing.TB, s *devstack.Stack) map[string]int {
 	}
 	return out
 }
+
+// post sends one POST to the collector and returns the status and body.
+func post(t testing.TB, client *http.Client, u, body string, headers ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServerSideConversions sends a browser purchase and the backend's copy
+// of it (same event_id) through the real stack: the shipped conversions
+// query counts it once; a server event with the visitor's _pxid lands on
+// that visitor; a wrong or missing secret is refused and nothing is stored.
+func TestServerSideConversions(t *testing.T) {
+	s := NewTrackingStack(t)
+	Start(t, s)
+	conn := Conn(t, s)
+	shop := createPixel(t, s, "-name", "Shop", "-domains", "shop.example")
+	client := &http.Client{Timeout: 10 * time.Second}
+	collector := "http://" + s.Cfg.CollectorAddr
+
+	// The browser's purchase, once the collector knows the pixel; its
+	// answer gives the visitor's cookie, as a backend would read it.
+	var visitor, orderID string
+	WaitForStored(t, conn, func(i int) string {
+		orderID = fmt.Sprintf("order-%d", i)
+		q := url.Values{"id": {shop.Pixel.ID}, "ev": {"Purchase"}, "eid": {orderID}, "dl": {"https://shop.example/thanks"},
+			"cd[value]": {"19.90"}, "cd[currency]": {"EUR"}, "cd[order_id]": {orderID}}
+		resp := get(t, client, collector+"/p.gif?"+q.Encode(), "User-Agent: "+chromeUA)
+		for _, c := range resp.Cookies() {
+			if c.Name == "_pxid" {
+				visitor = c.Value
+			}
+		}
+		return orderID
+	})
+	if visitor == "" {
+		t.Fatal("the browser's hit set no _pxid")
+	}
+
+	events := `{"events":[
+		{"event":"Purchase","event_id":"` + orderID + `","visitor_id":"` + visitor + `","value":19.9,"currency":"EUR","order_id":"` + orderID + `",
+		 "email":"Buyer@Example.com","ip":"198.51.100.4","user_agent":"` + chromeUA + `","url":"https://shop.example/thanks"},
+		{"event":"Purchase","event_id":"phone-order-1","visitor_id":"` + visitor + `","value":5,"currency":"EUR","action_source":"phone_call"}]}`
+	for _, bad := range [][]string{nil, {"Authorization: Bearer pxs_wrong"}} {
+		if status, body := post(t, client, collector+"/v1/"+shop.Pixel.ID+"/events", events, bad...); status != http.StatusUnauthorized {
+			t.Fatalf("secret %v: status %d %s, want 401", bad, status, body)
+		}
+	}
+	status, body := post(t, client, collector+"/v1/"+shop.Pixel.ID+"/events", events, "Authorization: Bearer "+shop.Secret)
+	if status != http.StatusOK || !strings.Contains(body, `"accepted":2`) {
+		t.Fatalf("server events: %d %s", status, body)
+	}
+	// Both copies of the order and the phone order are stored; the refused
+	// requests added nothing (the server copy is there once).
+	q := "SELECT count() FROM pixel.events WHERE pixel_id = '" + shop.Pixel.ID + "' AND event = 'Purchase'"
+	if got := WaitCount(t, conn, q, 3, 30*time.Second); got != 3 {
+		t.Fatalf("%d purchases stored, want the browser's, the server's copy and the phone order", got)
+	}
+	var serverVisitor, channel, email string
+	if err := conn.QueryRow(context.Background(), "SELECT visitor_id, channel, email_sha256 FROM pixel.events WHERE event_id = 'phone-order-1'").
+		Scan(&serverVisitor, &channel, &email); err != nil {
+		t.Fatal(err)
+	}
+	if serverVisitor != visitor || channel != "server" {
+		t.Errorf("the phone order: visitor %q channel %q, want the browser's visitor %q and server", serverVisitor, channel, visitor)
+	}
+	if n := countWhere(t, conn, "email_sha256 != '' AND event_id = '"+orderID+"' AND channel = 'server'"); n != 1 {
+		t.Errorf("the server copy carries no email hash")
+	}
+
+	// The shipped query: the order counts once, with the browser's value.
+	today := time.Now().UTC().Format("2006-01-02")
+	out := pixelctl(t, s, "query", "conversions", "-from", today, "-to", today)
+	var line string
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, shop.Pixel.ID+"\t") {
+			line = strings.TrimSpace(l)
+		}
+	}
+	if f := strings.Split(line, "\t"); len(f) != 4 || f[2] != "2" || f[3] != "24.9" {
+		t.Fatalf("pixelctl query conversions: %q; want 2 conversions (the order once, the phone order) and 24.9 revenue\n%s", line, out)
+	}
+}

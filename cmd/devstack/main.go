@@ -60,11 +60,15 @@ func newConfig() (*config, *flagenv.Set) {
 	fs.String(&st.Topic, "kafka-topic", "KAFKA_TOPIC", st.Topic, "Kafka topic of the events")
 	fs.Int(&st.Partitions, "partitions", "DEVBROKER_PARTITIONS", st.Partitions, "partitions of the embedded broker's topics")
 	fs.String(&c.demoAddr, "demo-addr", "DEVSTACK_DEMO_ADDR", c.demoAddr, "address of the demo shop page that embeds the pixel (empty: none)")
+	fs.String(&st.Registry, "registry", "DEVSTACK_REGISTRY", st.Registry, "the collector's -registry: clickhouse (hits of unregistered pixels are not recorded) or off (every pixel id records: load tests with made-up ids)")
 	fs.Duration(&b.Min, "restart-backoff", "DEVSTACK_RESTART_BACKOFF", b.Min, "wait before starting again a server that exited; it doubles with each exit in a row")
 	fs.Duration(&b.Max, "restart-backoff-max", "DEVSTACK_RESTART_BACKOFF_MAX", b.Max, "longest wait before starting a server again")
 	fs.Duration(&b.Reset, "restart-reset", "DEVSTACK_RESTART_RESET", b.Reset, "a server that ran this long waits -restart-backoff again when it next exits")
 	fs.Logging(&c.log.Level, &c.log.Format)
 	fs.Check(func() error {
+		if st.Registry != "clickhouse" && st.Registry != "off" {
+			return fmt.Errorf("unknown -registry %q; use clickhouse or off", st.Registry)
+		}
 		if err := b.Validate(); err != nil {
 			return fmt.Errorf("%w; check -restart-backoff, -restart-backoff-max and -restart-reset", err)
 		}

@@ -298,17 +298,17 @@ func (h *Hit) setParam(param seenParams, val []byte, lim *Limits, now time.Time)
 	e := &h.Event
 	switch param {
 	case seenID:
-		if !validToken(val, lim.MaxIDLen) {
+		if !ValidToken(val, lim.MaxIDLen) {
 			return ErrBadPixelID
 		}
 		e.PixelID = val
 	case seenEvent:
-		if !validToken(val, lim.MaxEventLen) {
+		if !ValidToken(val, lim.MaxEventLen) {
 			return ErrBadEvent
 		}
 		e.Name = val
 	case seenEventID:
-		if !validPrintable(val, lim.MaxIDLen) {
+		if !ValidPrintable(val, lim.MaxIDLen) {
 			return ErrBadEventID
 		}
 		e.EventID = val
@@ -332,7 +332,7 @@ func (h *Hit) setParam(param seenParams, val []byte, lim *Limits, now time.Time)
 		if len(val) == 0 {
 			return nil
 		}
-		if !validToken(val, lim.MaxIDLen) {
+		if !ValidToken(val, lim.MaxIDLen) {
 			return ErrBadPageView
 		}
 		e.Tracking[event.PageViewID] = val
@@ -405,7 +405,7 @@ func (h *Hit) setCustom(param seenParams, key, val []byte, lim *Limits) error {
 		if len(val) == 0 {
 			return nil
 		}
-		if len(val) != 3 || !isLetter(val[0]) || !isLetter(val[1]) || !isLetter(val[2]) {
+		if !ValidCurrency(val) {
 			return ErrBadCurrency
 		}
 		h.currency = [3]byte{upper(val[0]), upper(val[1]), upper(val[2])}
@@ -444,7 +444,7 @@ func (h *Hit) finishEvent() error {
 // addProp appends one custom property to the props JSON object under
 // construction. A repeated key keeps its first value.
 func addProp(h *Hit, key, val []byte, lim *Limits) error {
-	if !validToken(key, lim.MaxPropKeyLen) {
+	if !ValidToken(key, lim.MaxPropKeyLen) {
 		return ErrBadProp
 	}
 	if len(val) > lim.MaxPropValueLen {
@@ -644,8 +644,9 @@ func parseUint(b []byte) (uint64, bool) {
 	return n, true
 }
 
-// validToken reports whether b is 1..max bytes of [A-Za-z0-9_.:-].
-func validToken(b []byte, max int) bool {
+// ValidToken reports whether b is 1..max bytes of [A-Za-z0-9_.:-]: the form
+// of pixel ids, event names and custom keys, wherever an event comes from.
+func ValidToken(b []byte, max int) bool {
 	if len(b) == 0 || len(b) > max {
 		return false
 	}
@@ -657,8 +658,9 @@ func validToken(b []byte, max int) bool {
 	return true
 }
 
-// validPrintable reports whether b is 1..max bytes of printable ASCII without space.
-func validPrintable(b []byte, max int) bool {
+// ValidPrintable reports whether b is 1..max bytes of printable ASCII
+// without space: the form of event ids, order ids and external ids.
+func ValidPrintable(b []byte, max int) bool {
 	if len(b) == 0 || len(b) > max {
 		return false
 	}
@@ -671,6 +673,12 @@ func validPrintable(b []byte, max int) bool {
 }
 
 func isLetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+
+// ValidCurrency reports whether b is three ASCII letters (an ISO 4217 code
+// in either case).
+func ValidCurrency(b []byte) bool {
+	return len(b) == 3 && isLetter(b[0]) && isLetter(b[1]) && isLetter(b[2])
+}
 
 func upper(c byte) byte { return c &^ 0x20 }
 

@@ -27,7 +27,7 @@ func (h *Hit) setUserData(param seenParams, val []byte, lim *Limits) error {
 	}
 	e := &h.Event
 	if param == seenExternalID {
-		if !validPrintable(val, lim.MaxIDLen) {
+		if !ValidPrintable(val, lim.MaxIDLen) {
 			return ErrBadUserData
 		}
 		e.Tracking[event.ExternalID] = val

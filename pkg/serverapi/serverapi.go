@@ -527,20 +527,20 @@ func (b *Body) field(f field, key []byte) {
 	}
 	switch f {
 	case fEvent:
-		if !validToken(v, 64) {
+		if !pixel.ValidToken(v, 64) {
 			b.fail(ErrBadEvent)
 			return
 		}
 		e.Name = v
 	case fEventID:
 		b.eventID = v
-		if !validPrintable(v, lim.MaxIDLen) {
+		if !pixel.ValidPrintable(v, lim.MaxIDLen) {
 			b.fail(ErrBadEventID)
 			return
 		}
 		e.EventID = v
 	case fVisitorID, fSessionID:
-		if !validPrintable(v, lim.MaxIDLen) {
+		if !pixel.ValidPrintable(v, lim.MaxIDLen) {
 			b.fail(ErrBadVisitorID)
 			return
 		}
@@ -583,7 +583,7 @@ func (b *Body) field(f field, key []byte) {
 		}
 		b.fail(ErrActionSource)
 	case fCurrency:
-		if len(v) != 3 || !isLetter(v[0]) || !isLetter(v[1]) || !isLetter(v[2]) {
+		if !pixel.ValidCurrency(v) {
 			b.fail(ErrBadCurrency)
 			return
 		}
@@ -675,7 +675,7 @@ func (b *Body) propField(key []byte) {
 		b.fail(ErrBadProp)
 		return
 	}
-	if !validToken(key, 64) {
+	if !pixel.ValidToken(key, 64) {
 		b.fail(ErrBadProp)
 		return
 	}
@@ -925,33 +925,3 @@ func (b *Body) identifier(v []byte, slot int, email bool) {
 func typeError(key []byte, want string) *Error {
 	return &Error{ErrType.Reason, fmt.Sprintf("%s must be %s", key, want)}
 }
-
-// validToken reports whether b is 1..max bytes of [A-Za-z0-9_.:-] (the
-// pixel's rule for event names and custom keys).
-func validToken(b []byte, max int) bool {
-	if len(b) == 0 || len(b) > max {
-		return false
-	}
-	for _, c := range b {
-		if !isLetter(c) && (c < '0' || c > '9') && c != '_' && c != '-' && c != '.' && c != ':' {
-			return false
-		}
-	}
-	return true
-}
-
-// validPrintable reports whether b is 1..max bytes of printable ASCII
-// without space.
-func validPrintable(b []byte, max int) bool {
-	if len(b) == 0 || len(b) > max {
-		return false
-	}
-	for _, c := range b {
-		if c <= ' ' || c > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-func isLetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }

@@ -233,3 +233,12 @@ func TestTagSnapshotRace(t *testing.T) {
 		t.Errorf("body ends %q", e)
 	}
 }
+
+// BenchmarkTagPixel serves a registered pixel's tag (/px.js?id=ID) from
+// the per-snapshot cache, compared with BenchmarkTag, the generic one.
+func BenchmarkTagPixel(b *testing.B) {
+	var cur atomic.Pointer[registry.Snapshot]
+	cur.Store(registry.NewSnapshot([]*registry.Pixel{tagPixel("shop1", 30, pixel.ConsentRequired, registry.StatusActive)}))
+	ts := newTestServer(b, registryOf(&cur))
+	benchmarkRequest(b, ts.handler, rawGET("/px.js?id=shop1", "Accept-Encoding: gzip"))
+}

@@ -22,7 +22,7 @@
   var base = collectorURL();
   var pixels = []; // initialised pixels: {id, o: init options, goalMs, required, fired}
   var configs = {}; // the collector's pixel('config', id, {...}) by id
-  var buffer = []; // {e: event, i: identity or null} waiting to be sent, in order
+  var buffer = []; // {e: event, i: identity, p: pixel, g: granted then} waiting to be sent, in order
   var flushTimer = null;
   var gifs = []; // GIF URLs waiting for the one in flight
   var gifInFlight = null; // kept from the garbage collector until it answers
@@ -454,8 +454,7 @@
       if (navigator.webdriver) {
         e.wd = 1;
       }
-      // No user data before consent where the pixel requires consent.
-      buffer.push({e: e, i: p.required && !granted ? null : ident});
+      buffer.push({e: e, i: ident, p: p, g: granted});
     }
     later();
   }
@@ -502,7 +501,10 @@
 
   // flush sends the queued events in order, up to the first still waiting
   // for its user data to be hashed; final (the page is being hidden or left)
-  // sends them all, those waiting with the user data known so far.
+  // sends them all, those waiting with the user data known so far. Where the
+  // pixel requires consent, events from before the grant carry no user
+  // data; that is decided here, not in track, because the collector's config
+  // call (consent 'required') runs after the snippet's first calls.
   function flush(final) {
     if (flushTimer !== null) {
       clearTimeout(flushTimer);
@@ -510,11 +512,14 @@
     }
     var out = [];
     while (buffer.length > 0) {
-      var b = buffer[0], ud = b.i && (b.i.ready ? b.i.ud : final ? known : null);
-      if (b.i && !ud) {
+      var b = buffer[0], ud = b.i.ready ? b.i.ud : final ? known : null;
+      if (!ud) {
         break;
       }
       buffer.shift();
+      if (b.p.required && !b.g) {
+        ud = null;
+      }
       for (var k in ud) {
         if (own(ud, k)) {
           b.e.ud = ud;

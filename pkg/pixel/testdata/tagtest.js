@@ -301,7 +301,9 @@ test('identify: values add up; init userData; pre-hashed values pass through', (
 
 test('consent required: no cs and no user data before grant, cs=granted after, remembered, revoke stops all', () => {
   const storage = new Map();
-  const p = page({ storage, queue: [['init', 'P1'], ['config', 'P1', { engagementSeconds: 60, consent: 'required' }], ['identify', { email: 'a@b.example' }], ['track', 'PageView']] });
+  // The config call comes after the snippet's calls, as /px.js?id=ID has it.
+  const p = page({ storage, queue: [['init', 'P1', { userData: { email: 'a@b.example' } }], ['track', 'PageView']] });
+  p.pixel('config', 'P1', { engagementSeconds: 60, consent: 'required' });
   p.advance(0);
   let [e] = p.events();
   assert.ok(!('cs' in e) && !('ud' in e), 'consent or user data before the grant: ' + JSON.stringify(e));

@@ -639,7 +639,7 @@
       return;
     }
     var e = engaged(t), next = until - t;
-    if (heartbeatMs > 0) {
+    if (heartbeatMs > 0 && pixels.length > 0) {
       next = Math.min(next, lastBeat + heartbeatMs - e);
     }
     for (var i = 0; i < pixels.length; i++) {
@@ -673,9 +673,9 @@
   }
 
   // beat sends PageEngagement with the engaged time, unless it has not
-  // grown since the last one.
+  // grown since the last one (or there is no pixel to send it for yet).
   function beat() {
-    if (engagedMs > lastBeat) {
+    if (engagedMs > lastBeat && pixels.length > 0) {
       lastBeat = engagedMs;
       track('PageEngagement');
     }

@@ -3,6 +3,7 @@ package pixel
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // maxTagGzip is the tag's size budget, gzipped: the ad networks' tags are
@@ -135,7 +137,9 @@ func TestTagJS(t *testing.T) {
 	}
 	for _, file := range []string{"px.js", "px.min.js"} {
 		t.Run(file, func(t *testing.T) {
-			out, err := exec.Command(node, filepath.Join("testdata", "tagtest.js"), file, vf).CombinedOutput()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, node, filepath.Join("testdata", "tagtest.js"), file, vf).CombinedOutput()
 			if err != nil {
 				t.Fatalf("node tagtest.js %s: %v\n%s", file, err, out)
 			}

@@ -87,9 +87,13 @@ function page(o) {
     // advance moves the clock by ms, running the timers due on the way.
     advance(ms) {
       const end = clock.t + ms;
+      let spin = 0, at = -1;
       for (;;) {
         const due = clock.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
         if (!due) break;
+        spin = due.at === at ? spin + 1 : 0;
+        at = due.at;
+        if (spin > 1000) throw new Error('the tag sets timers in a loop at one instant (a busy loop in a browser)');
         clock.t = Math.max(clock.t, due.at);
         clock.timers = clock.timers.filter((x) => x !== due);
         due.f();
@@ -443,6 +447,14 @@ test('Engaged: once per page view at the goal, from init or from the collector c
   assert.strictEqual(r.events().filter((e) => e.ev === 'Engaged').length, 0, 'hidden time counted');
   r.advance(1000);
   assert.deepStrictEqual(r.events().filter((e) => e.ev === 'Engaged').map((e) => e.et), [60000], 'default goal 60 s');
+});
+
+test('init after engaged time began: the first heartbeat is not lost', () => {
+  const p = page();
+  for (let i = 0; i < 20; i++) { p.input(); p.advance(1000); }
+  p.pixel('init', 'P1', { engagementSeconds: 0 });
+  p.advance(0);
+  assert.deepStrictEqual(p.events().map((e) => e.ev + ':' + e.et), ['PageEngagement:20000']);
 });
 
 test('a page loaded in a background tab counts nothing until shown', () => {

@@ -5,11 +5,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -20,24 +23,36 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/pixel-pipeline/pixel/pkg/admin"
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/collector"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 	"github.com/pixel-pipeline/pixel/pkg/logging"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 	"github.com/pixel-pipeline/pixel/pkg/publish"
+	"github.com/pixel-pipeline/pixel/pkg/registry"
 	"github.com/pixel-pipeline/pixel/pkg/rundir"
 	"github.com/pixel-pipeline/pixel/pkg/spool"
 )
 
 type config struct {
 	addr, adminAddr string
+	tlsCert, tlsKey string
 	publish         publish.Config
 	server          collector.Config
 	drainDelay      time.Duration
 	shutdownTimeout time.Duration
 	log             logging.Options
+
+	registry        string // "clickhouse" or "off"
+	registryRefresh time.Duration
+	registryCache   string
+	clickhouse      chstore.Options
+	cookielessKey   string
 }
+
+// registryModes are the values of -registry.
+var registryModes = []string{"clickhouse", "off"}
 
 // sameSites are the values of -cookie-samesite.
 var sameSites = map[string]fasthttp.CookieSameSite{
@@ -49,12 +64,14 @@ var sameSites = map[string]fasthttp.CookieSameSite{
 // newConfig returns the collector's settings at their defaults and the flags
 // that change them.
 func newConfig() (*config, *flagenv.Set) {
-	c := &config{publish: publish.DefaultConfig(), server: collector.DefaultConfig(), log: logging.DefaultOptions()}
+	c := &config{publish: publish.DefaultConfig(), server: collector.DefaultConfig(), log: logging.DefaultOptions(), clickhouse: chstore.DefaultOptions()}
 	fs := flagenv.New("collector", "The pixel collector: answers GET /p.gif and POST /collect, serves the JS tag GET /px.js,\nand publishes each valid event to Kafka.")
 	p, s, lim := &c.publish, &c.server, &c.server.Pixel.Limits
 	ck, pv := &c.server.Pixel.Cookie, &c.server.Pixel.Privacy
 
 	fs.String(&c.addr, "addr", "COLLECTOR_ADDR", ":8080", "public listen address (the pixel)")
+	fs.String(&c.tlsCert, "tls-cert", "COLLECTOR_TLS_CERT", "", "PEM certificate chain: with -tls-key, the public listener serves HTTPS (HTTP/1.1 keep-alive); empty: plain HTTP, for a TLS proxy in front")
+	fs.String(&c.tlsKey, "tls-key", "COLLECTOR_TLS_KEY", "", "PEM private key of -tls-cert")
 	fs.String(&c.adminAddr, "admin-addr", "COLLECTOR_ADMIN_ADDR", "127.0.0.1:8081", "admin listen address: /metrics, /healthz, /readyz, /debug/pprof/")
 	fs.Kafka(&p.Brokers, &p.Topic)
 	fs.Fallback(rundir.Env(rundir.Default), rundir.From)
@@ -86,8 +103,23 @@ func newConfig() (*config, *flagenv.Set) {
 	fs.Bool(&ck.Secure, "cookie-secure", "COLLECTOR_COOKIE_SECURE", ck.Secure, "set the Secure attribute (serve the pixel over HTTPS)")
 	fs.Duration(&ck.VisitorMaxAge, "cookie-max-age", "COLLECTOR_COOKIE_MAX_AGE", ck.VisitorMaxAge, "lifetime of the visitor cookie after the last hit (400 days, browsers' maximum)")
 	fs.Duration(&ck.SessionTimeout, "session-timeout", "COLLECTOR_SESSION_TIMEOUT", ck.SessionTimeout, "inactivity that ends a session")
-	fs.Bool(&pv.HonorDNT, "honor-dnt", "COLLECTOR_HONOR_DNT", pv.HonorDNT, "do not record hits from browsers sending DNT: 1")
-	fs.Bool(&pv.HonorGPC, "honor-gpc", "COLLECTOR_HONOR_GPC", pv.HonorGPC, "do not record hits from browsers sending Sec-GPC: 1")
+	fs.Duration(&ck.ClickMaxAge, "click-cookie-max-age", "COLLECTOR_CLICK_COOKIE_MAX_AGE", ck.ClickMaxAge, "how long the _pxclk cookie keeps a visitor's latest ad click ids (gclid, fbclid, ...) for later conversions")
+	fs.Bool(&pv.HonorDNT, "honor-dnt", "COLLECTOR_HONOR_DNT", pv.HonorDNT, "with -registry=off: do not record hits from browsers sending DNT: 1, else record them flagged (registered pixels say it for themselves)")
+	fs.Bool(&pv.HonorGPC, "honor-gpc", "COLLECTOR_HONOR_GPC", pv.HonorGPC, "with -registry=off: do not record hits from browsers sending Sec-GPC: 1, else record them flagged (registered pixels say it for themselves)")
+	fs.String(&c.cookielessKey, "cookieless-key", "COLLECTOR_COOKIELESS_KEY", "", "secret (16+ characters) that the daily salts of cookieless visitor ids derive from; give every collector the same (empty: a key file in -spool-dir, created once; without a spool dir, a random key per start)")
+
+	fs.Func("registry", "COLLECTOR_REGISTRY", "clickhouse", "where the pixel registry comes from: clickhouse (pixel.pixels; hits of unknown, disabled or foreign-origin pixels are not recorded) or off (every pixel id records, with default settings: load tests)", func(v string) error {
+		for _, m := range registryModes {
+			if v == m {
+				c.registry = v
+				return nil
+			}
+		}
+		return fmt.Errorf("unknown -registry %q; use clickhouse or off", v)
+	})
+	fs.Duration(&c.registryRefresh, "registry-refresh", "COLLECTOR_REGISTRY_REFRESH", 10*time.Second, "how often the pixel registry is reloaded from ClickHouse (the last good copy serves while ClickHouse is away)")
+	fs.String(&c.registryCache, "registry-cache", "COLLECTOR_REGISTRY_CACHE", "", "file that keeps the last good copy of the registry, read at start when ClickHouse is away (empty: registry.json in -spool-dir)")
+	fs.ClickHouse(&c.clickhouse.Addr, &c.clickhouse.Database, &c.clickhouse.User, &c.clickhouse.Password)
 	fs.String(&pv.OptOutCookie, "optout-cookie", "COLLECTOR_OPTOUT_COOKIE", pv.OptOutCookie, "do not record hits carrying this cookie (empty: none)")
 	fs.Func("trusted-proxies", "COLLECTOR_TRUSTED_PROXIES", "", "comma-separated `IPs/CIDRs` whose X-Forwarded-For is believed (empty: none, the client is the peer address)", func(v string) (err error) {
 		c.server.Pixel.TrustedProxies, err = pixel.ParseTrustedProxies(v)
@@ -110,18 +142,39 @@ func newConfig() (*config, *flagenv.Set) {
 		s.CORSOrigins, err = collector.ParseOrigins(v)
 		return err
 	})
+	api := &s.ServerAPI
+	fs.Int(&api.MaxBodyBytes, "server-api-max-body-bytes", "COLLECTOR_SERVER_API_MAX_BODY_BYTES", api.MaxBodyBytes, "largest body of POST /v1/{pixel}/events (server-side events); larger is refused with 413")
+	fs.Int(&api.Limits.MaxEvents, "server-api-max-events", "COLLECTOR_SERVER_API_MAX_EVENTS", api.Limits.MaxEvents, "most events in one server-side request; more is refused with 413 (Meta's limit is 1000)")
+	fs.Float64(&api.Rate, "server-api-rate", "COLLECTOR_SERVER_API_RATE", api.Rate, "server-side requests per second and pixel; beyond it and -server-api-burst, 429 (0: no limit)")
+	fs.Int(&api.Burst, "server-api-burst", "COLLECTOR_SERVER_API_BURST", api.Burst, "server-side requests a pixel may send at once above -server-api-rate")
+	fs.Duration(&api.Limits.MaxAge, "server-api-max-age", "COLLECTOR_SERVER_API_MAX_AGE", api.Limits.MaxAge, "oldest event time a server-side event may have (Meta's limit is 7 days)")
 	fs.Duration(&c.drainDelay, "drain-delay", "COLLECTOR_DRAIN_DELAY", 5*time.Second, "on SIGTERM, how long /readyz is unready while hits are still answered, before the listener closes: time for a load balancer to stop sending (a second signal cuts it short)")
 	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "COLLECTOR_SHUTDOWN_TIMEOUT", 20*time.Second, "time to finish requests and flush events on SIGTERM")
 	fs.Logging(&c.log.Level, &c.log.Format)
 
 	fs.Check(func() error {
+		if (c.tlsCert == "") != (c.tlsKey == "") {
+			return errors.New("-tls-cert and -tls-key go together: give both to serve HTTPS, or neither for plain HTTP")
+		}
+		if c.tlsCert != "" {
+			if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+				return fmt.Errorf("cannot load -tls-cert %s and -tls-key %s: %w", c.tlsCert, c.tlsKey, err)
+			}
+		}
+		if c.cookielessKey != "" && len(c.cookielessKey) < 16 {
+			return errors.New("-cookieless-key is shorter than 16 characters; use a long random secret")
+		}
+		if c.registryRefresh <= 0 {
+			return fmt.Errorf("-registry-refresh is %v; it must be positive", c.registryRefresh)
+		}
 		if ck.SameSite == fasthttp.CookieSameSiteNoneMode && !ck.Secure {
 			return errors.New("-cookie-samesite=none needs -cookie-secure: browsers reject SameSite=None cookies without Secure")
 		}
 		for _, v := range []struct {
 			flag string
 			n    int
-		}{{"max-header-bytes", s.MaxHeaderBytes}, {"max-body-bytes", s.MaxBodyBytes}, {"max-batch-events", lim.MaxBatchEvents}} {
+		}{{"max-header-bytes", s.MaxHeaderBytes}, {"max-body-bytes", s.MaxBodyBytes}, {"max-batch-events", lim.MaxBatchEvents},
+			{"server-api-max-body-bytes", api.MaxBodyBytes}, {"server-api-max-events", api.Limits.MaxEvents}, {"server-api-burst", api.Burst}} {
 			if v.n < 1 {
 				return fmt.Errorf("-%s is %d; it must be at least 1", v.flag, v.n)
 			}
@@ -129,6 +182,31 @@ func newConfig() (*config, *flagenv.Set) {
 		return nil
 	})
 	return c, fs
+}
+
+// cookielessKey is -cookieless-key, else the key file in the spool
+// directory (made once), else nil (a random key for this process).
+func cookielessKey(c *config, log zerolog.Logger) ([]byte, error) {
+	if c.cookielessKey != "" {
+		return []byte(c.cookielessKey), nil
+	}
+	if c.publish.SpoolDir == "" {
+		log.Warn().Msg("no -cookieless-key and no -spool-dir: cookieless visitor ids change when the collector restarts")
+		return nil, nil
+	}
+	path := filepath.Join(c.publish.SpoolDir, "cookieless.key")
+	if key, err := os.ReadFile(path); err == nil && len(key) >= 16 {
+		return key, nil
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := os.MkdirAll(c.publish.SpoolDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create -spool-dir for the cookieless key: %w", err)
+	}
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("cannot write the cookieless key %s: %w; set -cookieless-key", path, err)
+	}
+	return key, nil
 }
 
 func sameSiteName(mode fasthttp.CookieSameSite) string {
@@ -179,8 +257,35 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 	}
 	cancel()
 
+	key, err := cookielessKey(c, log)
+	if err != nil {
+		return err
+	}
+	c.server.Pixel.Cookieless = pixel.NewCookielessSalts(key)
+	ready := func() error { return nil }
+	if c.registry == "clickhouse" {
+		loader := registry.NewClickHouseLoader(c.clickhouse)
+		defer loader.Close()
+		cache := c.registryCache
+		if cache == "" && c.publish.SpoolDir != "" {
+			cache = filepath.Join(c.publish.SpoolDir, "registry.json")
+		}
+		w := registry.Watch(context.Background(), loader, c.registryRefresh, cache, log, m)
+		defer w.Close()
+		c.server.Registry, ready = w.Current, w.Ready
+		log.Info().Int("pixels", w.Current().Len()).Strs("clickhouse_addr", c.clickhouse.Addr).
+			Str("clickhouse_addr_from", fs.Source("clickhouse-addr").String()).Dur("refresh_ms", c.registryRefresh).Msg("pixel registry")
+	} else {
+		log.Warn().Msg("-registry=off: every pixel id is recorded, with default settings")
+	}
+
 	srv := collector.New(c.server, pub, log, m)
-	adm, err := admin.Start(c.adminAddr, m, srv.Ready, log)
+	adm, err := admin.Start(c.adminAddr, m, func() error {
+		if err := ready(); err != nil {
+			return err
+		}
+		return srv.Ready()
+	}, log)
 	if err != nil {
 		return fmt.Errorf("cannot listen on admin address %s: %w; set -admin-addr or COLLECTOR_ADMIN_ADDR", c.adminAddr, err)
 	}
@@ -189,8 +294,14 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 		return fmt.Errorf("cannot listen on %s: %w; set -addr or COLLECTOR_ADDR", c.addr, err)
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Str("admin_addr", adm.Addr()).
+	go func() {
+		if c.tlsCert != "" {
+			serveErr <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Bool("tls", c.tlsCert != "").Str("admin_addr", adm.Addr()).
 		Strs("kafka_brokers", c.publish.Brokers).Str("kafka_brokers_from", kafkaFrom).Str("topic", c.publish.Topic).
 		Int("max_conns", c.server.MaxConns).Uint64("fd_limit", fdLimit).Msg("collector started")
 

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"net"
@@ -21,9 +22,12 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 	"github.com/pixel-pipeline/pixel/pkg/logging"
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
+	"github.com/pixel-pipeline/pixel/pkg/registry"
 	"github.com/pixel-pipeline/pixel/pkg/rundir"
 )
 
@@ -56,11 +60,15 @@ func newConfig() (*config, *flagenv.Set) {
 	fs.String(&st.Topic, "kafka-topic", "KAFKA_TOPIC", st.Topic, "Kafka topic of the events")
 	fs.Int(&st.Partitions, "partitions", "DEVBROKER_PARTITIONS", st.Partitions, "partitions of the embedded broker's topics")
 	fs.String(&c.demoAddr, "demo-addr", "DEVSTACK_DEMO_ADDR", c.demoAddr, "address of the demo shop page that embeds the pixel (empty: none)")
+	fs.String(&st.Registry, "registry", "DEVSTACK_REGISTRY", st.Registry, "the collector's -registry: clickhouse (hits of unregistered pixels are not recorded) or off (every pixel id records: load tests with made-up ids)")
 	fs.Duration(&b.Min, "restart-backoff", "DEVSTACK_RESTART_BACKOFF", b.Min, "wait before starting again a server that exited; it doubles with each exit in a row")
 	fs.Duration(&b.Max, "restart-backoff-max", "DEVSTACK_RESTART_BACKOFF_MAX", b.Max, "longest wait before starting a server again")
 	fs.Duration(&b.Reset, "restart-reset", "DEVSTACK_RESTART_RESET", b.Reset, "a server that ran this long waits -restart-backoff again when it next exits")
 	fs.Logging(&c.log.Level, &c.log.Format)
 	fs.Check(func() error {
+		if st.Registry != "clickhouse" && st.Registry != "off" {
+			return fmt.Errorf("unknown -registry %q; use clickhouse or off", st.Registry)
+		}
 		if err := b.Validate(); err != nil {
 			return fmt.Errorf("%w; check -restart-backoff, -restart-backoff-max and -restart-reset", err)
 		}
@@ -82,8 +90,42 @@ func main() {
 	fs.RunOrExit(run(c, log))
 }
 
-// run is make run's story: the stack under a supervisor, the demo page, the
-// banner; then Ctrl-C; then everything stopped in reverse order.
+// demoPixelID is the pixel make run registers for its demo shop.
+const demoPixelID = "demo"
+
+// demo is what make run knows of its demo pixel once registered.
+type demo struct {
+	pixel  *registry.Pixel
+	secret string // only when it was created by this run
+}
+
+// registerDemo registers the demo pixel, for pages on this machine, unless
+// it exists (its data lives in -dir across runs).
+func registerDemo(ctx context.Context, s *devstack.Stack, d *demo) error {
+	o := chstore.DefaultOptions()
+	o.Addr = []string{s.ClickHouseAddr()}
+	conn, err := chstore.Open(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	store := registry.NewStore(conn)
+	p, err := store.Get(ctx, demoPixelID)
+	if errors.Is(err, registry.ErrNotFound) {
+		p, d.secret, err = store.Create(ctx, registry.New{
+			ID: demoPixelID, Name: "make run demo shop", Domains: []string{"127.0.0.1", "localhost"},
+			Settings: pixel.DefaultSettings(),
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("cannot register the demo pixel: %w", err)
+	}
+	d.pixel = p
+	return nil
+}
+
+// run is make run's story: the stack under a supervisor, the demo pixel and
+// its shop, the banner; then Ctrl-C; then everything stopped in reverse order.
 func run(c *config, log zerolog.Logger) error {
 	// The children inherit both: one format in the terminal.
 	os.Setenv("LOG_LEVEL", c.log.Level)
@@ -91,18 +133,20 @@ func run(c *config, log zerolog.Logger) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	var d demo
+	c.stack.AfterMigrate = func(ctx context.Context, s *devstack.Stack) error { return registerDemo(ctx, s, &d) }
 	s := &devstack.Stack{Cfg: c.stack}
 	start := time.Now()
 	if err := s.StartSupervised(ctx, devstack.NewSupervisor(c.restart, log)); err != nil {
 		return err
 	}
 	if c.demoAddr != "" {
-		if err := serveDemo(c.demoAddr, c.stack.CollectorAddr); err != nil {
+		if err := serveDemo(c.demoAddr, d.pixel.Snippets("http://"+c.stack.CollectorAddr)); err != nil {
 			_ = s.Stop()
 			return err
 		}
 	}
-	printBanner(s, c.demoAddr, c.restart, time.Since(start))
+	printBanner(s, c.demoAddr, d, c.restart, time.Since(start))
 
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "\ndevstack: stopping collector, consumer, broker and ClickHouse (flushing what is in flight)...")
@@ -112,17 +156,26 @@ func run(c *config, log zerolog.Logger) error {
 	return err
 }
 
-func printBanner(s *devstack.Stack, demoAddr string, restart devstack.Backoff, took time.Duration) {
-	pixelURL := "http://" + s.Cfg.CollectorAddr + "/p.gif"
+func printBanner(s *devstack.Stack, demoAddr string, d demo, restart devstack.Backoff, took time.Duration) {
+	collectorURL := "http://" + s.Cfg.CollectorAddr
 	chClient := "clickhouse-client --host 127.0.0.1 --port " + portOf(s.ClickHouseAddr())
+	pixelctl := filepath.Join(s.Cfg.BinDir, "pixelctl")
+	if s.Cfg.Dir == rundir.Default {
+		pixelctl = relative(pixelctl)
+	}
 	fmt.Printf(`
 pixel is running (started in %s)
 
-  Pixel URL      %s?id=demo&ev=PageView
-  Paste this     <img src="%s?id=YOUR_PIXEL_ID&ev=PageView" width="1" height="1" alt="" style="display:none">
-`, took.Round(time.Millisecond), pixelURL, pixelURL)
+  Pixel          %s/p.gif?id=%s&ev=PageView   (pixel "%s", registered for pages on 127.0.0.1 and localhost)
+  Your pixel     %s pixel create -name "My shop" -domains shop.example,*.shop.example   (prints its snippet)
+`, took.Round(time.Millisecond), collectorURL, demoPixelID, demoPixelID, pixelctl)
 	if demoAddr != "" {
-		fmt.Printf("  Open this      http://%s/   (a demo shop page that fires the pixel)\n", demoAddr)
+		fmt.Printf("  Open this      http://%s/   (a demo shop that pastes the JS tag: page views, products, cart, purchase, engaged time)\n", demoAddr)
+	}
+	if d.secret != "" {
+		fmt.Printf("  Server events  curl -H 'Authorization: Bearer %s' -d '{\"events\":[{\"event\":\"Purchase\",\"value\":19.9,\"currency\":\"EUR\"}]}' %s/v1/%s/events\n",
+			d.secret, collectorURL, demoPixelID)
+		fmt.Printf("                 (the demo pixel's secret, shown this once; %s pixel rotate-secret %s makes a new one)\n", pixelctl, demoPixelID)
 	}
 	fmt.Printf(`  Rows arriving  %s --query "SELECT event, count() FROM pixel.events GROUP BY event"
   Metrics        http://%s/metrics (collector)   http://%s/metrics (consumer)
@@ -131,7 +184,7 @@ pixel is running (started in %s)
 	envFile := filepath.Join(s.Cfg.Dir, "stack.env")
 	if s.Cfg.Dir == rundir.Default {
 		today := time.Now().Format("2006-01-02")
-		fmt.Printf("  Query it       %s query conversions -from %s -to %s   (from here: it reads %s)\n", relative(filepath.Join(s.Cfg.BinDir, "pixelctl")), today, today, envFile)
+		fmt.Printf("  Query it       %s query conversions -from %s -to %s   (from here: it reads %s)\n", pixelctl, today, today, envFile)
 	}
 	fmt.Printf("  Other shells   export CLICKHOUSE_ADDR=%s KAFKA_BROKERS=%s KAFKA_TOPIC=%s   (or: set -a; . %s; set +a)\n",
 		s.ClickHouseAddr(), s.Brokers(), s.Cfg.Topic, envFile)
@@ -160,9 +213,18 @@ func portOf(addr string) string {
 	return p
 }
 
-// serveDemo serves a one-page shop on its own origin that embeds the pixel
-// the way a customer's site would.
-func serveDemo(addr, collectorAddr string) error {
+// The demo shop's products.
+var demoProducts = []struct{ ID, Name, Price string }{
+	{"sku-1", "Stoneware mug", "19.90"},
+	{"sku-2", "Linen tea towel", "12.50"},
+	{"sku-3", "Oak coaster set", "24.00"},
+}
+
+// serveDemo serves a small shop on its own origin that pastes the demo
+// pixel's snippet into every page, the way a customer's site would: the
+// home page, a page per product (ViewContent), the cart (AddToCart) and the
+// thank-you page (Purchase, with an identify from the checkout's email).
+func serveDemo(addr string, snip registry.Snippets) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on demo address %s: %w; set DEVSTACK_DEMO_ADDR", addr, err)
@@ -170,8 +232,28 @@ func serveDemo(addr, collectorAddr string) error {
 	page := template.Must(template.New("demo").Parse(demoPage))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		data := map[string]any{"Snippet": template.HTML(snip.JS), "Products": demoProducts, "Path": r.URL.Path}
+		switch {
+		case r.URL.Path == "/":
+		case strings.HasPrefix(r.URL.Path, "/product/"):
+			for _, p := range demoProducts {
+				if "/product/"+p.ID == r.URL.Path {
+					data["Product"] = p
+				}
+			}
+			if data["Product"] == nil {
+				http.NotFound(w, r)
+				return
+			}
+		case r.URL.Path == "/thanks":
+			data["Order"] = fmt.Sprintf("demo-%d", time.Now().UnixNano())
+			data["Email"] = r.URL.Query().Get("email")
+		default:
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = page.Execute(w, map[string]string{"Pixel": "http://" + collectorAddr + "/p.gif"})
+		_ = page.Execute(w, data)
 	})
 	go func() { _ = (&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln) }()
 	return nil
@@ -179,25 +261,33 @@ func serveDemo(addr, collectorAddr string) error {
 
 const demoPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>pixel demo shop</title>
-<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}button{margin:.3em}</style></head>
+<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}button{margin:.3em}</style>
+{{.Snippet}}
+</head>
 <body>
-<h1>Demo shop</h1>
-<p>This page embeds the pixel like a customer's site would. Loading it sent a <b>PageView</b>;
-the buttons send conversions. Watch them arrive with the clickhouse-client command make run printed.</p>
-<img src="{{.Pixel}}?id=demo&amp;ev=PageView" width="1" height="1" alt="" style="display:none">
-<button onclick="fire('AddToCart', {value: '19.90', currency: 'EUR', content_ids: '[&quot;sku-1&quot;]'})">Add to cart</button>
-<button onclick="fire('Purchase', {value: '19.90', currency: 'EUR', order_id: 'o-' + Date.now(), content_ids: '[&quot;sku-1&quot;]'})">Buy</button>
-<button onclick="fire('Lead', {plan: 'pro'})">Sign up</button>
-<p id="log"></p>
+<h1><a href="/">Demo shop</a></h1>
+<p>Every page pastes the demo pixel's snippet (<code>pixelctl pixel snippet demo</code>). The tag sends a
+<b>PageView</b>, measures engaged time (visible and active) and sends <b>Engaged</b> after 60 seconds;
+the product pages send <b>ViewContent</b>, the button <b>AddToCart</b>, the thank-you page <b>Purchase</b>.
+Try it with <a href="/?utm_source=newsletter&amp;utm_medium=email&amp;utm_campaign=demo&amp;gclid=demo-click-1">a campaign link</a>.</p>
+{{if .Product}}
+<h2>{{.Product.Name}}</h2><p>{{.Product.Price}} EUR</p>
+<script>pixel('track', 'ViewContent', {content_ids: ['{{.Product.ID}}'], value: '{{.Product.Price}}', currency: 'EUR', content_type: 'product'});</script>
+<form action="/thanks"><input type="hidden" name="sku" value="{{.Product.ID}}">
+<button type="button" id="add">Add to cart</button>
+<label>Email <input name="email" type="email" value="buyer@example.com"></label> <button>Buy now</button></form>
+<script>document.getElementById('add').onclick = function () {
+  pixel('track', 'AddToCart', {content_ids: ['{{.Product.ID}}'], value: '{{.Product.Price}}', currency: 'EUR'});
+  this.textContent = 'Added';
+};</script>
+{{else if .Order}}
+<h2>Thank you!</h2><p>Order {{.Order}}.</p>
 <script>
-function fire(ev, cd) {
-  var q = 'id=demo&ev=' + encodeURIComponent(ev) + '&dl=' + encodeURIComponent(location.href) +
-          '&rl=' + encodeURIComponent(document.referrer) + '&ts=' + Date.now();
-  for (var k in cd) q += '&cd[' + k + ']=' + encodeURIComponent(cd[k]);
-  new Image().src = '{{.Pixel}}?' + q;
-  document.getElementById('log').textContent = 'sent ' + ev;
-}
-setTimeout(function () { fire('TimeOnPage60s', {}); }, 60000);
+{{if .Email}}pixel('identify', {email: '{{.Email}}'});{{end}}
+pixel('track', 'Purchase', {value: '19.90', currency: 'EUR', order_id: '{{.Order}}', content_ids: ['sku-1']}, {eventID: '{{.Order}}'});
 </script>
+{{else}}
+<ul>{{range .Products}}<li><a href="/product/{{.ID}}">{{.Name}}</a> {{.Price}} EUR</li>{{end}}</ul>
+{{end}}
 </body></html>
 `

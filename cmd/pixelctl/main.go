@@ -2,6 +2,10 @@
 //
 //	pixelctl migrate    apply the versioned migrations under schemas/clickhouse
 //	pixelctl query      run one of the analysis queries under schemas/queries
+//	pixelctl pixel      the pixel registry: create, list, show, update, ...
+//	pixelctl link sign  signed click links
+//	pixelctl forget     delete one person's events
+//	pixelctl retention  remove events older than N months
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	_ "time/tzdata" // -time-zone is checked by name also where the system has no zoneinfo
 
 	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
@@ -31,6 +36,12 @@ Commands:
   query     run a shipped analysis query with its parameters, print TSV:
               pixelctl query -list
               pixelctl query [flags] <name> [-param value ...]
+  pixel     the pixel registry (pixelctl pixel -help):
+              pixelctl pixel create -name Shop -domains shop.example,*.shop.example
+              pixelctl pixel list|show|update|disable|enable|rotate-secret|snippet ID
+  link      a signed click link: pixelctl link sign -pixel ID URL
+  forget    delete one person's events: pixelctl forget -visitor ID | -email ADDRESS
+  retention remove events older than N months: pixelctl retention -months N
 
 Run "pixelctl <command> -help" for the command's flags. Run from the checkout
 while make run runs, pixelctl uses that stack's ClickHouse (run/stack.env)
@@ -83,6 +94,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return migrate(ctx, args[1:], out)
 	case "query":
 		return query(ctx, args[1:], out)
+	case "pixel":
+		return pixelCmd(ctx, args[1:], out)
+	case "link":
+		return linkCmd(ctx, args[1:], out)
+	case "forget":
+		return forgetCmd(ctx, args[1:], out)
+	case "retention":
+		return retentionCmd(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil

@@ -37,7 +37,7 @@ func TestCollectorDrainDelay(t *testing.T) {
 	p, err := devstack.StartProcess("collector", filepath.Join(binDir, "collector"), []string{
 		"-addr", addr, "-admin-addr", admin,
 		"-kafka-brokers", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"-spool-dir", t.TempDir(), "-drain-delay", delay.String(), "-log-level", "warn",
+		"-spool-dir", t.TempDir(), "-drain-delay", delay.String(), "-log-level", "warn", "-registry", "off",
 	}, nil, log)
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func startDevstack(t *testing.T, s *devstack.Stack) *devstackRun {
 		"-consumer-admin-addr", c.ConsumerAdminAddr,
 		"-clickhouse-addr=", "-clickhouse-port", strconv.Itoa(c.ClickHouseTCPPort), "-clickhouse-http-port", strconv.Itoa(c.ClickHouseHTTPPort),
 		"-kafka-brokers=", "-broker-addr", c.BrokerAddr,
-		"-demo-addr=", "-log-format", "json")
+		"-demo-addr=", "-log-format", "json", "-registry", c.Registry)
 	// As NewStack's consumer: short batches, so that the test runs quickly.
 	cmd.Env = append(os.Environ(), "CONSUMER_BATCH_AGE=200ms")
 	cmd.Stdout, cmd.Stderr = c.Out, c.Out

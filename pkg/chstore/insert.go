@@ -34,6 +34,10 @@ type Rows struct {
 	Currency, OrderID                             []string
 	ContentIDs                                    [][]string
 	IP, UserAgent, Props                          []string
+	TSMs, ClickTSMs                               []uint64
+	EngagedMs                                     []uint32
+	GPC, DNT, IsBot                               []uint8
+	Tracking                                      [event.NumTracking][]string // by event.Tracking index
 
 	text   [nTextColumns]arena[byte] // the strings of each column
 	size   [nTextColumns]int         // the bytes of each column's strings
@@ -57,15 +61,20 @@ const (
 	colIP
 	colUserAgent
 	colProps
-	nTextColumns
+	colTracking  // the first of event.NumTracking columns
+	nTextColumns = colTracking + event.NumTracking
 )
 
 // textColumns names the String columns of the events table, by arena.
-var textColumns = [nTextColumns]string{
-	colEventID: "event_id", colPixelID: "pixel_id", colVisitorID: "visitor_id", colSessionID: "session_id",
-	colEvent: "event", colURL: "url", colReferrer: "referrer", colCurrency: "currency", colOrderID: "order_id",
-	colContentIDs: "content_ids", colIP: "ip", colUserAgent: "user_agent", colProps: "props",
-}
+var textColumns = func() [nTextColumns]string {
+	c := [nTextColumns]string{
+		colEventID: "event_id", colPixelID: "pixel_id", colVisitorID: "visitor_id", colSessionID: "session_id",
+		colEvent: "event", colURL: "url", colReferrer: "referrer", colCurrency: "currency", colOrderID: "order_id",
+		colContentIDs: "content_ids", colIP: "ip", colUserAgent: "user_agent", colProps: "props",
+	}
+	copy(c[colTracking:], event.TrackingColumns[:])
+	return c
+}()
 
 // Arena chunk sizes: bytes per column, entries of the content id lists.
 const (
@@ -128,6 +137,11 @@ func (r *Rows) Reset() {
 	clear(r.ContentIDs)
 	r.ContentIDs = r.ContentIDs[:0]
 	r.IP, r.UserAgent, r.Props = r.IP[:0], r.UserAgent[:0], r.Props[:0]
+	r.TSMs, r.ClickTSMs, r.EngagedMs = r.TSMs[:0], r.ClickTSMs[:0], r.EngagedMs[:0]
+	r.GPC, r.DNT, r.IsBot = r.GPC[:0], r.DNT[:0], r.IsBot[:0]
+	for i := range r.Tracking {
+		r.Tracking[i] = r.Tracking[i][:0]
+	}
 	for i := range r.text {
 		r.text[i].reset()
 	}
@@ -173,6 +187,23 @@ func (r *Rows) Append(e *event.Event) {
 	r.IP = append(r.IP, r.str(colIP, e.IP))
 	r.UserAgent = append(r.UserAgent, r.str(colUserAgent, e.UserAgent))
 	r.Props = append(r.Props, r.str(colProps, e.Props))
+	// Validate keeps these in their columns' ranges.
+	r.TSMs = append(r.TSMs, uint64(e.Millis()))
+	r.ClickTSMs = append(r.ClickTSMs, uint64(e.ClickTSMs))
+	r.EngagedMs = append(r.EngagedMs, uint32(e.EngagedMs))
+	r.GPC = append(r.GPC, flag(e.GPC))
+	r.DNT = append(r.DNT, flag(e.DNT))
+	r.IsBot = append(r.IsBot, flag(e.IsBot))
+	for i, s := range &e.Tracking {
+		r.Tracking[i] = append(r.Tracking[i], r.str(colTracking+i, s))
+	}
+}
+
+func flag(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Digest is a short hash of the rows' event ids in order. Together with the
@@ -227,6 +258,10 @@ func Insert(ctx context.Context, conn driver.Conn, rows *Rows, token string) err
 		rows.EventID, rows.PixelID, rows.VisitorID, rows.SessionID, rows.Event,
 		rows.TS, rows.ReceivedAt, rows.URL, rows.Referrer, rows.Value,
 		rows.Currency, rows.OrderID, rows.ContentIDs, rows.IP, rows.UserAgent, rows.Props,
+		rows.TSMs, rows.EngagedMs, rows.ClickTSMs, rows.GPC, rows.DNT, rows.IsBot,
+	}
+	for i := range rows.Tracking {
+		cols = append(cols, rows.Tracking[i])
 	}
 	for i, col := range cols {
 		if err := batch.Column(i).Append(col); err != nil {

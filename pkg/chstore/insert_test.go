@@ -248,3 +248,59 @@ func TestInsertLargeBatchAfterReset(t *testing.T) {
 		}
 	}
 }
+
+// The columns of migration 0004 read back as appended, and an event without
+// milliseconds gets ts_ms = ts * 1000.
+func TestInsertTrackingColumnsReadBack(t *testing.T) {
+	o := devstacktest.Database(t)
+	conn := open(t, o)
+	full := testRows[0].event()
+	full.TSMs, full.EngagedMs, full.ClickTSMs = full.TS*1000+123, 61_500, 1_699_999_000_456
+	full.GPC, full.DNT, full.IsBot = true, false, true
+	for i, n := range event.TrackingColumns {
+		full.Tracking[i] = []byte("v:" + n + "-ü")
+	}
+	plain := testRows[1].event()
+	plain.TS = 1_700_000_001
+	var rows chstore.Rows
+	rows.Append(&full)
+	rows.Append(&plain)
+	if err := chstore.Insert(testContext(t), conn, &rows, ""); err != nil {
+		t.Fatal(err)
+	}
+	q := "SELECT ts_ms, engaged_ms, click_ts_ms, gpc, dnt, is_bot, " + strings.Join(event.TrackingColumns[:], ", ") +
+		" FROM events WHERE event_id IN ('e1-purchase', 'e2-minimal') ORDER BY event_id"
+	res, err := conn.Query(testContext(t), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	var got [][]any
+	for res.Next() {
+		var tsMs, clickMs uint64
+		var engaged uint32
+		var gpc, dnt, bot uint8
+		texts := make([]string, event.NumTracking)
+		dest := []any{&tsMs, &engaged, &clickMs, &gpc, &dnt, &bot}
+		for i := range texts {
+			dest = append(dest, &texts[i])
+		}
+		if err := res.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, []any{tsMs, engaged, clickMs, gpc, dnt, bot, texts})
+	}
+	if len(got) != 2 {
+		t.Fatalf("read %d rows, want 2", len(got))
+	}
+	want := make([]string, event.NumTracking)
+	for i, n := range event.TrackingColumns {
+		want[i] = "v:" + n + "-ü"
+	}
+	if w := []any{uint64(full.TSMs), uint32(61_500), uint64(full.ClickTSMs), uint8(1), uint8(0), uint8(1), want}; !reflect.DeepEqual(got[0], w) {
+		t.Errorf("full row:\n got %v\nwant %v", got[0], w)
+	}
+	if w := []any{uint64(1_700_000_001_000), uint32(0), uint64(0), uint8(0), uint8(0), uint8(0), make([]string, event.NumTracking)}; !reflect.DeepEqual(got[1], w) {
+		t.Errorf("row without tracking fields:\n got %v\nwant %v", got[1], w)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,6 +113,31 @@ func splitStatements(s string) []string {
 	return out
 }
 
+// addColumnPattern is "ALTER TABLE t ADD COLUMN IF NOT EXISTS c ...", one
+// column per statement.
+var addColumnPattern = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+)\s`)
+
+// addColumnIfNotExists gives ADD COLUMN IF NOT EXISTS the same meaning on
+// every server: ClickHouse 18.16 does not know the clause. For such a
+// statement it reports skip when the column exists, else returns the
+// statement without the clause; any other statement is returned as it is.
+func addColumnIfNotExists(ctx context.Context, conn Conn, st string) (string, bool, error) {
+	m := addColumnPattern.FindStringSubmatchIndex(st)
+	if m == nil {
+		return st, false, nil
+	}
+	table, column := st[m[2]:m[3]], st[m[4]:m[5]]
+	var n uint64
+	if err := conn.QueryRow(ctx, statement("select_column_exists"), table, column).Scan(&n); err != nil {
+		return "", false, fmt.Errorf("cannot check for column %s.%s: %w", table, column, err)
+	}
+	if n > 0 {
+		return "", true, nil
+	}
+	clause := regexp.MustCompile(`(?i)\s+IF\s+NOT\s+EXISTS`).FindStringIndex(st[:m[5]])
+	return st[:clause[0]] + st[clause[1]:], false, nil
+}
+
 // MigrateResult says what Migrate did.
 type MigrateResult struct {
 	Applied []Migration // applied by this call
@@ -194,6 +220,13 @@ func migrate(ctx context.Context, o Options, migrations []Migration, pretend *Ve
 			continue
 		}
 		for _, st := range m.Statements {
+			st, skip, err := addColumnIfNotExists(ctx, conn, st)
+			if err != nil {
+				return res, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+			if skip {
+				continue
+			}
 			if err := conn.Exec(ctx, st); err != nil {
 				return res, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}

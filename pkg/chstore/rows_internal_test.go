@@ -217,6 +217,9 @@ func TestSizeStringColumns(t *testing.T) {
 			"event": r.Event, "url": r.URL, "referrer": r.Referrer, "currency": r.Currency, "order_id": r.OrderID,
 			"ip": r.IP, "user_agent": r.UserAgent, "props": r.Props,
 		}
+		for i, name := range event.TrackingColumns {
+			cols[name] = r.Tracking[i]
+		}
 		var ids []string
 		for _, l := range r.ContentIDs {
 			ids = append(ids, l...)

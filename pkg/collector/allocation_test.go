@@ -12,6 +12,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/collector"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
+	"github.com/pixel-pipeline/pixel/pkg/registry"
 )
 
 // TestPixelAllocations checks that the pixel path allocates nothing per
@@ -29,11 +30,21 @@ func TestPixelAllocations(t *testing.T) {
 		c.Pixel.Cookie.SameSite = fasthttp.CookieSameSiteNoneMode
 		c.Pixel.Cookie.Secure = true
 	}
+	shop := &registry.Pixel{ID: "px1", Status: registry.StatusActive, Domains: []string{"shop.example"}, Settings: pixel.DefaultSettings()}
+	shop.Settings.Consent, shop.Settings.IP, shop.Settings.GPC = pixel.ConsentRequired, pixel.IPTruncate, pixel.SignalFlag
+	snap := registry.NewSnapshot([]*registry.Pixel{shop})
+	withRegistry := func(c *collector.Config) { c.Registry = func() *registry.Snapshot { return snap } }
+	tracked := "/p.gif?id=px1&ev=Purchase&pv=pv1&et=61000&cs=granted&ud%5Bem%5D=a%40b.example&cm%5Bad_storage%5D=granted" +
+		"&dl=https%3A%2F%2Fshop.example%2F%3Futm_source%3Dx%26gclid%3Dabc&rl=https%3A%2F%2Fwww.google.com%2F"
 	for _, tc := range []struct {
 		name, request string
 		change        func(*collector.Config)
 		ip            string // of the published event; "" = nothing published
 	}{
+		{"registered pixel, every tracking field", rawGET(tracked, "Sec-GPC: 1", "Cookie: _pxid="+visitorID), withRegistry, "203.0.113.0"},
+		{"registered pixel, cookieless", rawGET("/p.gif?id=px1"), withRegistry, "203.0.113.0"},
+		{"foreign origin", rawGET("/p.gif?id=px1", "Origin: https://evil.example"), withRegistry, ""},
+		{"unknown pixel", rawGET("/p.gif?id=nope"), withRegistry, ""},
 		{"returning visitor", rawGET(validHit, "Cookie: _ga=GA1.1.1.1; _pxid="+visitorID+"; _pxsid="+sessionID), nil, "203.0.113.7"},
 		{"new visitor", rawGET("/p.gif?id=px1&ev=PageView"), nil, "203.0.113.7"},
 		{"custom properties", rawGET("/p.gif?id=px1&ev=Lead&cd%5Bplan%5D=pro&cd%5Bseats%5D=3&cd%5Border_id%5D=o-1", "Cookie: _pxid="+visitorID), nil, "203.0.113.7"},

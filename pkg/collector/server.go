@@ -1,11 +1,14 @@
 // Package collector is the public edge: a fasthttp server that answers every
 // pixel request (GET /p.gif) with the GIF and every JSON post (POST /collect)
 // with 204 at once, turns valid hits into events and hands them to the
-// publisher, serves the JS tag (GET /px.js) and refuses hostile requests with
-// a counted reason. It never waits on Kafka or ClickHouse.
+// publisher, serves the JS tag (GET /px.js), the click redirect (GET /r),
+// the opt-out pages (GET /optout, /optin) and the server-side events API
+// (POST /v1/{pixel_id}/events), and refuses hostile requests with a counted
+// reason. It never waits on Kafka or ClickHouse.
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -33,6 +36,7 @@ type Config struct {
 	MaxHeaderBytes int           // request line plus headers
 	MaxBodyBytes   int           // request body (POST /collect)
 	CORSOrigins    Origins       // pages allowed to POST /collect from a browser
+	ServerAPI      ServerAPIConfig
 
 	// Registry returns the pixel registry's current copy (nil while none
 	// is loaded yet). A nil Registry means no registry: every pixel id is
@@ -51,6 +55,7 @@ func DefaultConfig() Config {
 		MaxHeaderBytes: 16 << 10,
 		MaxBodyBytes:   64 << 10,
 		CORSOrigins:    AnyOrigin(),
+		ServerAPI:      DefaultServerAPIConfig(),
 	}
 }
 
@@ -69,7 +74,10 @@ type Server struct {
 	srv      *fasthttp.Server
 	draining atomic.Bool
 
-	jsTag jsTag
+	jsTag     jsTag
+	redirects redirector
+	optPages  *optPages
+	api       *serverAPI
 
 	accepted, dropped *metrics.Counter
 	invalid           map[*pixel.InvalidError]*metrics.Counter
@@ -82,6 +90,9 @@ type Server struct {
 
 // New builds a Server publishing to pub and registering its metrics in m.
 func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server {
+	if cfg.Registry != nil {
+		cfg.Pixel.Registry = registryCheck{cfg.Registry}
+	}
 	s := &Server{
 		cfg:      cfg,
 		pub:      pub,
@@ -95,6 +106,9 @@ func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server 
 		tagRequests:     m.Counter("pixel_http_requests_total", "Requests by route.", "path", "/px.js"),
 		invalid:         map[*pixel.InvalidError]*metrics.Counter{},
 		jsTag:           newJSTag(pixel.Tag),
+		redirects:       newRedirector(&cfg, m),
+		optPages:        newOptPages(&cfg, m),
+		api:             newServerAPI(&cfg, m),
 	}
 	for _, r := range pixel.Reasons {
 		s.invalid[r] = m.Counter("pixel_hits_invalid_total", "Pixel hits answered but not recorded, by reason.", "reason", r.Reason)
@@ -126,14 +140,26 @@ func New(cfg Config, pub Publisher, log zerolog.Logger, m *metrics.Set) *Server 
 		CloseOnShutdown:               true,
 		DisableHeaderNamesNormalizing: false,
 		Logger:                        fasthttpLogger{log},
+		HeaderReceived:                s.bodyLimit,
 	}
 	return s
 }
 
 // Serve answers requests on ln until Shutdown, within the connection caps.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(newConnLimiter(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP,
-		s.refused[refusedMaxConns], s.refused[refusedMaxConnsPerIP], s.refused[refusedAcceptError], s.log))
+	return s.srv.Serve(s.limit(ln))
+}
+
+// ServeTLS is Serve over TLS: HTTPS, HTTP/1.1 with keep-alive, with the
+// PEM certificate chain and key of certFile and keyFile, read once (a
+// renewed certificate takes effect at the next start).
+func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	return s.srv.ServeTLS(s.limit(ln), certFile, keyFile)
+}
+
+func (s *Server) limit(ln net.Listener) net.Listener {
+	return newConnLimiter(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerIP,
+		s.refused[refusedMaxConns], s.refused[refusedMaxConnsPerIP], s.refused[refusedAcceptError], s.log)
 }
 
 // Ready reports nil while a load balancer should send traffic here, and why
@@ -188,6 +214,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case "/px.js":
 		s.tagRequests.Inc()
 		s.tag(ctx)
+	case "/r":
+		s.redirect(ctx)
+	case "/optout":
+		s.optOut(ctx, true)
+	case "/optin":
+		s.optOut(ctx, false)
 	case "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")
@@ -200,6 +232,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.SetBodyString("ready\n")
 	default:
+		if bytes.HasPrefix(ctx.Path(), v1Prefix) {
+			s.serverEvents(ctx)
+			return
+		}
 		s.notFound.Inc()
 		ctx.Error("not found\n", fasthttp.StatusNotFound)
 	}
@@ -227,17 +263,19 @@ func (s *Server) pixel(ctx *fasthttp.RequestCtx) {
 	pixel.WriteGIF(ctx)
 }
 
-// publish encodes e, received at now, once into a pooled message and queues it.
-func (s *Server) publish(e *event.Event, now time.Time) {
+// publish encodes e, received at now, once into a pooled message and
+// queues it; it reports whether the publisher took it.
+func (s *Server) publish(e *event.Event, now time.Time) bool {
 	m := s.pub.Acquire()
 	m.Time = now
 	m.Key = append(m.Key[:0], e.VisitorID...)
 	m.Value = event.AppendJSON(m.Value[:0], e)
 	if s.pub.Publish(m) {
 		s.accepted.Inc()
-	} else {
-		s.dropped.Inc() // the reason is in pixel_publish_dropped_total
+		return true
 	}
+	s.dropped.Inc() // the reason is in pixel_publish_dropped_total
+	return false
 }
 
 func (s *Server) countInvalid(err error) {

@@ -34,6 +34,15 @@ type StackConfig struct {
 	Topic        string
 	Partitions   int
 
+	// Registry is the collector's -registry: "clickhouse" (make run) or
+	// "off" (every pixel id records: the pipeline's own tests).
+	Registry string
+
+	// AfterMigrate, when set, runs once the migrations are applied and
+	// before the consumer and the collector start: make run registers its
+	// demo pixel there, so that the collector's first registry load has it.
+	AfterMigrate func(ctx context.Context, s *Stack) error
+
 	CollectorArgs []string // extra flags, e.g. for tests
 	ConsumerArgs  []string
 	Out           io.Writer // children's logs
@@ -51,6 +60,7 @@ func DefaultStackConfig() StackConfig {
 		BrokerAddr:         "127.0.0.1:19092",
 		Topic:              kafkadefault.Topic,
 		Partitions:         4,
+		Registry:           "clickhouse",
 		Out:                os.Stderr,
 	}
 }
@@ -107,6 +117,7 @@ func (s *Stack) env() []string {
 	return append(s.Addrs(),
 		"COLLECTOR_SPOOL_DIR="+filepath.Join(s.Cfg.Dir, "spool"),
 		"COLLECTOR_DRAIN_DELAY=0", // no load balancer in front of it
+		"COLLECTOR_REGISTRY="+s.Cfg.Registry,
 	)
 }
 
@@ -181,6 +192,11 @@ func (s *Stack) start(ctx context.Context, sup *Supervisor) (err error) {
 	}
 	if err := s.Migrate(ctx); err != nil {
 		return err
+	}
+	if s.Cfg.AfterMigrate != nil {
+		if err := s.Cfg.AfterMigrate(ctx, s); err != nil {
+			return err
+		}
 	}
 	if err := s.serve(ctx, "consumer", s.startConsumer, &s.Consumer); err != nil {
 		return err

@@ -96,6 +96,21 @@ func (p *parser) field(key []byte) error {
 		return p.str(&e.UserAgent)
 	case "props":
 		return p.str(&e.Props)
+	case "ts_ms":
+		return p.number(&e.TSMs, nil)
+	case "engaged_ms":
+		return p.number(&e.EngagedMs, nil)
+	case "click_ts_ms":
+		return p.number(&e.ClickTSMs, nil)
+	case "gpc":
+		return p.flag(&e.GPC)
+	case "dnt":
+		return p.flag(&e.DNT)
+	case "is_bot":
+		return p.flag(&e.IsBot)
+	}
+	if i, ok := trackingIndex[string(key)]; ok {
+		return p.str(&e.Tracking[i])
 	}
 	if !p.s.Skip() {
 		return ErrSyntax
@@ -154,6 +169,19 @@ func (p *parser) number(i *int64, x *float64) error {
 }
 
 var zero = []byte("0")
+
+// flag reads a UInt8 column of 0 or 1 (null is 0); anything else is ErrRange.
+func (p *parser) flag(f *bool) error {
+	var n int64
+	if err := p.number(&n, nil); err != nil {
+		return err
+	}
+	if n != 0 && n != 1 {
+		return ErrRange
+	}
+	*f = n == 1
+	return nil
+}
 
 func (p *parser) contentIDs() error {
 	s, e := &p.s, p.e

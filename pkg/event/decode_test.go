@@ -44,6 +44,16 @@ func eventDiff(got, want *Event) string {
 	str("visitor_id", got.VisitorID, want.VisitorID)
 	str("session_id", got.SessionID, want.SessionID)
 	str("event", got.Name, want.Name)
+	for i, n := range TrackingColumns {
+		str(n, got.Tracking[i], want.Tracking[i])
+	}
+	if got.TSMs != want.TSMs || got.EngagedMs != want.EngagedMs || got.ClickTSMs != want.ClickTSMs {
+		fmt.Fprintf(&b, "ts_ms, engaged_ms, click_ts_ms = %d, %d, %d, want %d, %d, %d; ",
+			got.TSMs, got.EngagedMs, got.ClickTSMs, want.TSMs, want.EngagedMs, want.ClickTSMs)
+	}
+	if got.GPC != want.GPC || got.DNT != want.DNT || got.IsBot != want.IsBot {
+		fmt.Fprintf(&b, "gpc, dnt, is_bot = %v, %v, %v, want %v, %v, %v; ", got.GPC, got.DNT, got.IsBot, want.GPC, want.DNT, want.IsBot)
+	}
 	if got.TS != want.TS {
 		fmt.Fprintf(&b, "ts = %d, want %d; ", got.TS, want.TS)
 	}
@@ -237,6 +247,10 @@ func TestParseErrors(t *testing.T) {
 		{"ts zero", msg(`"ts":0`), ErrMissing},
 
 		// Numbers that do not fit their columns.
+		{"gpc not 0 or 1", msg(`"gpc":2`), ErrRange},
+		{"is_bot a string", msg(`"is_bot":"1"`), ErrType},
+		{"engaged_ms a fraction", msg(`"engaged_ms":1.5`), ErrRange},
+		{"utm_source a number", msg(`"utm_source":1`), ErrType},
 		{"ts negative", msg(`"ts":-1`), ErrRange},
 		{"ts after MaxTime", msg(`"ts":4291747200`), ErrRange},
 		{"ts after the DateTime range", msg(`"ts":4294967296`), ErrRange},
@@ -394,6 +408,7 @@ func TestRoundTrip(t *testing.T) {
 	hostile.Props = []byte(`{"k":"v\"w","n":"\n"}`)
 	hostile.Value = -1e-300
 	hostile.TS = MinTime
+	hostile.TSMs = MinTime*1000 + 999
 	hostile.ReceivedAt = MaxTime
 	for name, e := range map[string]*Event{"full": fullEvent(), "minimal": minimalEvent(), "hostile": hostile} {
 		t.Run(name, func(t *testing.T) {
@@ -424,8 +439,14 @@ func TestValidate(t *testing.T) {
 		{"no event time", func(e *Event) { e.TS = 0 }, ErrMissing},
 		{"ts negative", func(e *Event) { e.TS = -1 }, ErrRange},
 		{"ts before 2000", func(e *Event) { e.TS = MinTime - 1 }, ErrRange},
-		{"ts at MinTime", func(e *Event) { e.TS = MinTime }, nil},
-		{"ts at MaxTime", func(e *Event) { e.TS = MaxTime }, nil},
+		{"ts at MinTime", func(e *Event) { e.TS, e.TSMs = MinTime, 0 }, nil},
+		{"ts at MaxTime", func(e *Event) { e.TS, e.TSMs = MaxTime, MaxTime*1000+999 }, nil},
+		{"ts_ms of another second", func(e *Event) { e.TSMs = e.TS*1000 + 1000 }, ErrRange},
+		{"engaged_ms negative", func(e *Event) { e.EngagedMs = -1 }, ErrRange},
+		{"engaged_ms at its limit", func(e *Event) { e.EngagedMs = MaxEngagedMs }, nil},
+		{"engaged_ms beyond UInt32", func(e *Event) { e.EngagedMs = MaxEngagedMs + 1 }, ErrRange},
+		{"click_ts_ms negative", func(e *Event) { e.ClickTSMs = -1 }, ErrRange},
+		{"tracking column too long", func(e *Event) { e.Tracking[UTMCampaign] = make([]byte, MaxStringLen+1) }, ErrTooLarge},
 		{"ts too big", func(e *Event) { e.TS = MaxTime + 1 }, ErrRange},
 		{"received_at before 2000", func(e *Event) { e.ReceivedAt = 86400 }, ErrRange},
 		{"received_at too big", func(e *Event) { e.ReceivedAt = MaxTime + 1 }, ErrRange},

@@ -10,7 +10,8 @@ import (
 
 // AppendJSON appends the wire form of e to dst and returns the extended slice.
 // Fields that are empty or zero and have a column default (session_id, referrer,
-// value, currency, order_id, content_ids, props) are left out; readers treat a
+// value, currency, order_id, content_ids, props and every field of migration
+// 0004) are left out; readers treat a
 // missing field as its column default, exactly as ClickHouse's JSONEachRow does.
 // Invalid UTF-8 is replaced by U+FFFD so that the output is always valid JSON.
 func AppendJSON(dst []byte, e *Event) []byte {
@@ -73,6 +74,35 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	if len(e.Props) > 0 {
 		dst = append(dst, `,"props":`...)
 		dst = AppendString(dst, e.Props)
+	}
+	if e.TSMs != 0 {
+		dst = append(dst, `,"ts_ms":`...)
+		dst = strconv.AppendInt(dst, e.TSMs, 10)
+	}
+	if e.EngagedMs != 0 {
+		dst = append(dst, `,"engaged_ms":`...)
+		dst = strconv.AppendInt(dst, e.EngagedMs, 10)
+	}
+	if e.ClickTSMs != 0 {
+		dst = append(dst, `,"click_ts_ms":`...)
+		dst = strconv.AppendInt(dst, e.ClickTSMs, 10)
+	}
+	if e.GPC {
+		dst = append(dst, `,"gpc":1`...)
+	}
+	if e.DNT {
+		dst = append(dst, `,"dnt":1`...)
+	}
+	if e.IsBot {
+		dst = append(dst, `,"is_bot":1`...)
+	}
+	for i, s := range &e.Tracking {
+		if len(s) > 0 {
+			dst = append(dst, ',', '"')
+			dst = append(dst, TrackingColumns[i]...)
+			dst = append(dst, '"', ':')
+			dst = AppendString(dst, s)
+		}
 	}
 	return append(dst, '}')
 }

@@ -16,6 +16,11 @@ import (
 var columns = []string{
 	"event_id", "pixel_id", "visitor_id", "session_id", "event", "ts", "received_at",
 	"url", "referrer", "value", "currency", "order_id", "content_ids", "ip", "user_agent", "props",
+	"ts_ms", "engaged_ms", "click_ts_ms", "gpc", "dnt", "is_bot",
+	"page_view_id", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+	"gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid", "external_id", "action_source", "channel", "consent",
+	"ad_storage", "analytics_storage", "ad_user_data", "ad_personalization",
+	"email_sha256", "email_google_sha256", "phone_sha256", "phone_google_sha256", "cookieless_id",
 }
 
 // fullEvent has every field set.
@@ -37,7 +42,22 @@ func fullEvent() *Event {
 		IP:         []byte("203.0.113.7"),
 		UserAgent:  []byte("Mozilla/5.0 (X11; Linux x86_64)"),
 		Props:      []byte(`{"plan":"pro"}`),
+		TSMs:       1767268799123,
+		EngagedMs:  61500,
+		ClickTSMs:  1767268000456,
+		GPC:        true,
+		DNT:        true,
+		IsBot:      true,
+		Tracking:   fullTracking(),
 	}
+}
+
+// fullTracking has every optional String column set, to its column name.
+func fullTracking() (t [NumTracking][]byte) {
+	for i, n := range TrackingColumns {
+		t[i] = []byte("v:" + n)
+	}
+	return t
 }
 
 // minimalEvent has only the fields AppendJSON always writes.
@@ -62,7 +82,12 @@ func TestAppendJSONFull(t *testing.T) {
 		`"ts":1767268799,"received_at":1767268800,"url":"https://shop.example/checkout?step=3&q=\"x\"",` +
 		`"referrer":"https://www.google.com/","value":129.99,"currency":"EUR","order_id":"ord-42",` +
 		`"content_ids":["sku-1","sku-2"],"ip":"203.0.113.7","user_agent":"Mozilla/5.0 (X11; Linux x86_64)",` +
-		`"props":"{\"plan\":\"pro\"}"}`
+		`"props":"{\"plan\":\"pro\"}","ts_ms":1767268799123,"engaged_ms":61500,"click_ts_ms":1767268000456,` +
+		`"gpc":1,"dnt":1,"is_bot":1`
+	for _, n := range TrackingColumns {
+		want += `,"` + n + `":"v:` + n + `"`
+	}
+	want += "}"
 	if got != want {
 		t.Fatalf("AppendJSON:\n got %s\nwant %s", got, want)
 	}
@@ -226,6 +251,39 @@ type jsonEvent struct {
 	IP         string   `json:"ip"`
 	UserAgent  string   `json:"user_agent"`
 	Props      string   `json:"props"`
+	TSMs       int64    `json:"ts_ms"`
+	EngagedMs  int64    `json:"engaged_ms"`
+	ClickTSMs  int64    `json:"click_ts_ms"`
+	GPC        int      `json:"gpc"`
+	DNT        int      `json:"dnt"`
+	IsBot      int      `json:"is_bot"`
+
+	PageViewID        string `json:"page_view_id"`
+	ReferrerHost      string `json:"referrer_host"`
+	UTMSource         string `json:"utm_source"`
+	UTMMedium         string `json:"utm_medium"`
+	UTMCampaign       string `json:"utm_campaign"`
+	UTMTerm           string `json:"utm_term"`
+	UTMContent        string `json:"utm_content"`
+	GCLID             string `json:"gclid"`
+	GBRAID            string `json:"gbraid"`
+	WBRAID            string `json:"wbraid"`
+	FBCLID            string `json:"fbclid"`
+	MSCLKID           string `json:"msclkid"`
+	TTCLID            string `json:"ttclid"`
+	ExternalID        string `json:"external_id"`
+	ActionSource      string `json:"action_source"`
+	Channel           string `json:"channel"`
+	Consent           string `json:"consent"`
+	AdStorage         string `json:"ad_storage"`
+	AnalyticsStorage  string `json:"analytics_storage"`
+	AdUserData        string `json:"ad_user_data"`
+	AdPersonalization string `json:"ad_personalization"`
+	EmailSHA256       string `json:"email_sha256"`
+	EmailGoogleSHA256 string `json:"email_google_sha256"`
+	PhoneSHA256       string `json:"phone_sha256"`
+	PhoneGoogleSHA256 string `json:"phone_google_sha256"`
+	CookielessID      string `json:"cookieless_id"`
 }
 
 func toJSONEvent(e *Event) jsonEvent {
@@ -238,8 +296,28 @@ func toJSONEvent(e *Event) jsonEvent {
 		SessionID: string(e.SessionID), Name: string(e.Name), TS: e.TS, ReceivedAt: e.ReceivedAt,
 		URL: string(e.URL), Referrer: string(e.Referrer), Value: e.Value, Currency: string(e.Currency),
 		OrderID: string(e.OrderID), ContentIDs: ids, IP: string(e.IP), UserAgent: string(e.UserAgent),
-		Props: string(e.Props),
+		Props: string(e.Props), TSMs: e.TSMs, EngagedMs: e.EngagedMs, ClickTSMs: e.ClickTSMs,
+		GPC: b2i(e.GPC), DNT: b2i(e.DNT), IsBot: b2i(e.IsBot),
+		PageViewID: string(e.Tracking[PageViewID]), ReferrerHost: string(e.Tracking[ReferrerHost]),
+		UTMSource: string(e.Tracking[UTMSource]), UTMMedium: string(e.Tracking[UTMMedium]), UTMCampaign: string(e.Tracking[UTMCampaign]),
+		UTMTerm: string(e.Tracking[UTMTerm]), UTMContent: string(e.Tracking[UTMContent]),
+		GCLID: string(e.Tracking[GCLID]), GBRAID: string(e.Tracking[GBRAID]), WBRAID: string(e.Tracking[WBRAID]),
+		FBCLID: string(e.Tracking[FBCLID]), MSCLKID: string(e.Tracking[MSCLKID]), TTCLID: string(e.Tracking[TTCLID]),
+		ExternalID: string(e.Tracking[ExternalID]), ActionSource: string(e.Tracking[ActionSource]),
+		Channel: string(e.Tracking[Channel]), Consent: string(e.Tracking[Consent]),
+		AdStorage: string(e.Tracking[AdStorage]), AnalyticsStorage: string(e.Tracking[AnalyticsStorage]),
+		AdUserData: string(e.Tracking[AdUserData]), AdPersonalization: string(e.Tracking[AdPersonalization]),
+		EmailSHA256: string(e.Tracking[EmailSHA256]), EmailGoogleSHA256: string(e.Tracking[EmailGoogleSHA256]),
+		PhoneSHA256: string(e.Tracking[PhoneSHA256]), PhoneGoogleSHA256: string(e.Tracking[PhoneGoogleSHA256]),
+		CookielessID: string(e.Tracking[CookielessID]),
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestAppendJSONEncodingJSON checks AppendJSON against encoding/json: the output

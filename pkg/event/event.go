@@ -58,7 +58,80 @@ type Event struct {
 	UserAgent  []byte   // user_agent
 	Props      []byte   // props: other cd[...] keys as a JSON object text, or empty
 
+	TSMs      int64 // ts_ms: event time in Unix milliseconds (ts is its seconds); 0 = ts*1000
+	EngagedMs int64 // engaged_ms: the page view's engaged time so far ("et")
+	ClickTSMs int64 // click_ts_ms: when the click ids were first seen, Unix ms
+	GPC       bool  // gpc: the request sent Sec-GPC: 1
+	DNT       bool  // dnt: the request sent DNT: 1
+	IsBot     bool  // is_bot: a crawler, preview fetcher or automated browser
+
+	// Tracking holds the optional String columns of migration 0004, indexed
+	// by the Tracking* constants; TrackingColumns names them.
+	Tracking [NumTracking][]byte
+
 	scratch []byte // unescaped strings of a decoded message
+}
+
+// The optional String columns of an event, by index into Event.Tracking.
+const (
+	PageViewID        = iota // page_view_id: the tag's id of one page view ("pv")
+	ReferrerHost             // referrer_host: the host of referrer
+	UTMSource                // utm_source ... utm_content: from the page URL's query
+	UTMMedium                //
+	UTMCampaign              //
+	UTMTerm                  //
+	UTMContent               //
+	GCLID                    // gclid ... ttclid: click ids from the page URL, else the _pxclk cookie
+	GBRAID                   //
+	WBRAID                   //
+	FBCLID                   //
+	MSCLKID                  //
+	TTCLID                   //
+	ExternalID               // external_id: the advertiser's own user id
+	ActionSource             // action_source: website, app, phone_call, ... (Meta's names)
+	Channel                  // channel: browser or server
+	Consent                  // consent: granted, or denied (recorded cookieless)
+	AdStorage                // ad_storage ... ad_personalization: Google's consent signals
+	AnalyticsStorage         //
+	AdUserData               //
+	AdPersonalization        //
+	EmailSHA256              // email_sha256: hex SHA-256 of the trimmed, lower-case email
+	EmailGoogleSHA256        // email_google_sha256: the same with Google's gmail rule
+	PhoneSHA256              // phone_sha256: of the digits with country code, no '+'
+	PhoneGoogleSHA256        // phone_google_sha256: of E.164 with '+'
+	CookielessID             // cookieless_id: the day's salted hash of IP and user agent
+	NumTracking
+)
+
+// TrackingColumns are the column (and wire field) names of Event.Tracking.
+var TrackingColumns = [NumTracking]string{
+	PageViewID: "page_view_id", ReferrerHost: "referrer_host",
+	UTMSource: "utm_source", UTMMedium: "utm_medium", UTMCampaign: "utm_campaign", UTMTerm: "utm_term", UTMContent: "utm_content",
+	GCLID: "gclid", GBRAID: "gbraid", WBRAID: "wbraid", FBCLID: "fbclid", MSCLKID: "msclkid", TTCLID: "ttclid",
+	ExternalID: "external_id", ActionSource: "action_source", Channel: "channel", Consent: "consent",
+	AdStorage: "ad_storage", AnalyticsStorage: "analytics_storage", AdUserData: "ad_user_data", AdPersonalization: "ad_personalization",
+	EmailSHA256: "email_sha256", EmailGoogleSHA256: "email_google_sha256", PhoneSHA256: "phone_sha256", PhoneGoogleSHA256: "phone_google_sha256",
+	CookielessID: "cookieless_id",
+}
+
+// trackingIndex finds a Tracking column by name.
+var trackingIndex = func() map[string]int {
+	m := make(map[string]int, NumTracking)
+	for i, n := range TrackingColumns {
+		m[n] = i
+	}
+	return m
+}()
+
+// MaxEngagedMs bounds engaged_ms, a UInt32 column (49 days).
+const MaxEngagedMs = 1<<32 - 1
+
+// Millis is the event time in Unix milliseconds: TSMs, or TS's second.
+func (e *Event) Millis() int64 {
+	if e.TSMs != 0 {
+		return e.TSMs
+	}
+	return e.TS * 1000
 }
 
 // Reset clears e for reuse, keeping its allocated capacity.
@@ -95,6 +168,12 @@ func (e *Event) Validate() error {
 	if !(e.Value >= -MaxAbsValue && e.Value <= MaxAbsValue) {
 		return ErrRange
 	}
+	if e.TSMs != 0 && e.TSMs/1000 != e.TS {
+		return ErrRange // two times that disagree
+	}
+	if e.EngagedMs < 0 || e.EngagedMs > MaxEngagedMs || e.ClickTSMs < 0 || e.ClickTSMs/1000 > MaxTime {
+		return ErrRange
+	}
 	if len(e.EventID) > MaxEventIDLen || len(e.ContentIDs) > MaxContentIDs {
 		return ErrTooLarge
 	}
@@ -105,6 +184,11 @@ func (e *Event) Validate() error {
 	}
 	for _, id := range e.ContentIDs {
 		if len(id) > MaxStringLen {
+			return ErrTooLarge
+		}
+	}
+	for _, s := range e.Tracking {
+		if len(s) > MaxStringLen {
 			return ErrTooLarge
 		}
 	}

@@ -190,15 +190,22 @@ func (p *parser) event() error {
 // are strings, ts a number or a string, cd an object.
 func (p *parser) eventField(key []byte) error {
 	h := p.h
-	param := paramOf(key, eventParams|seenCustomData)
+	param := paramOf(key, eventParams|seenCustomData|seenSignals|seenUserData)
 	if param == 0 || !h.first(param) {
 		return p.skip() // unknown or repeated
 	}
-	if param == seenCustomData {
-		if p.s.Peek() == '{' {
-			return p.members(p.customField)
+	switch param {
+	case seenCustomData, seenSignals, seenUserData:
+		if p.s.Peek() != '{' {
+			return p.notObject()
 		}
-		return p.notObject()
+		switch param {
+		case seenCustomData:
+			return p.members(p.customField)
+		case seenSignals:
+			return p.members(p.signalField)
+		}
+		return p.members(p.userField)
 	}
 	k, v := p.value()
 	switch {
@@ -206,10 +213,70 @@ func (p *parser) eventField(key []byte) error {
 		return nil
 	case k == jsonscan.Invalid:
 		return ErrBadBody
-	case k != jsonscan.String && !(param == seenTS && k == jsonscan.Number):
+	case k == jsonscan.String:
+	case k == jsonscan.Number && (param == seenTS || param == seenEngaged || param == seenWebdriver):
+	case k == jsonscan.Bool && param == seenWebdriver:
+	default:
 		return ErrBadType
 	}
 	return h.setParam(param, v, p.lim, p.now)
+}
+
+// signalField handles one member of the cm object (Google's consent
+// signals, strings); unknown members are skipped.
+func (p *parser) signalField(key []byte) error {
+	param := paramOf(key, signalParams)
+	if param == 0 || !p.h.first(param) {
+		return p.skip()
+	}
+	v, err := p.stringValue()
+	if err != nil || v == nil {
+		return err
+	}
+	return p.h.setSignal(param, v)
+}
+
+// userField handles one member of the ud object (hashed or raw
+// identifiers, strings; external_id may be a number); unknown members are
+// skipped.
+func (p *parser) userField(key []byte) error {
+	param := paramOf(key, userParams)
+	if param == 0 || !p.h.first(param) {
+		return p.skip()
+	}
+	if param == seenExternalID && p.s.Peek() != '"' {
+		k, v := p.value()
+		switch k {
+		case jsonscan.Null:
+			return nil
+		case jsonscan.Number:
+			return p.h.setUserData(param, v, p.lim)
+		case jsonscan.Invalid:
+			return ErrBadBody
+		}
+		return ErrBadType
+	}
+	v, err := p.stringValue()
+	if err != nil || v == nil {
+		return err
+	}
+	return p.h.setUserData(param, v, p.lim)
+}
+
+// stringValue reads a string member; null is nil, another type ErrBadType.
+func (p *parser) stringValue() ([]byte, error) {
+	switch k, v := p.value(); k {
+	case jsonscan.String:
+		if v == nil {
+			v = []byte{}
+		}
+		return v, nil
+	case jsonscan.Null:
+		return nil, nil
+	case jsonscan.Invalid:
+		return nil, ErrBadBody
+	}
+	return nil, ErrBadType
 }
 
 // notObject reads the value where an object belongs: null is an absent

@@ -465,7 +465,7 @@ func TestFromBody(t *testing.T) {
 		}
 	})
 	t.Run("every event of an opted-out browser is refused", func(t *testing.T) {
-		evs, err := run(t, DefaultConfig(), "Sec-GPC: 1")
+		evs, err := run(t, DefaultConfig(), "Cookie: _pxoptout=1")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,16 @@ var (
 	ErrTooManyProps   = &InvalidError{"too_many_props", "too many custom cd[...] properties"}
 	ErrTooLong        = &InvalidError{"too_long", "a parameter or header is longer than its limit"}
 	ErrOptedOut       = &InvalidError{"opted_out", "the browser opted out (opt-out cookie, Global Privacy Control or Do Not Track)"}
+	ErrBadPageView    = &InvalidError{"bad_pv", "pv must be 1-128 characters of A-Z a-z 0-9 _ . : -"}
+	ErrBadEngaged     = &InvalidError{"bad_et", "et must be the engaged time in milliseconds, a whole number"}
+	ErrBadConsent     = &InvalidError{"bad_consent", "cm[...] consent signals must be granted or denied"}
+	ErrBadUserData    = &InvalidError{"bad_user_data", "ud[...] must be a SHA-256 in hex, or an email or phone number within the limits"}
+
+	// Reasons from the registry: the hit is well formed, but not the pixel's.
+	ErrUnknownPixel  = &InvalidError{"unknown_pixel", "no pixel with this id is registered"}
+	ErrDisabledPixel = &InvalidError{"disabled_pixel", "the pixel is disabled"}
+	ErrForeignOrigin = &InvalidError{"foreign_origin", "the page is not on one of the pixel's domains"}
+	ErrNoRegistry    = &InvalidError{"no_registry", "the collector has not loaded the pixel registry yet"}
 
 	// Reasons of POST /collect only.
 	ErrBadBody       = &InvalidError{"bad_body", "the body must be a JSON event object or an array of them"}
@@ -35,5 +45,7 @@ var (
 var Reasons = []*InvalidError{
 	ErrMissingPixelID, ErrBadPixelID, ErrBadEvent, ErrBadEventID, ErrBadTS, ErrBadValue,
 	ErrBadCurrency, ErrBadContentIDs, ErrBadProp, ErrTooManyProps, ErrTooLong, ErrOptedOut,
+	ErrBadPageView, ErrBadEngaged, ErrBadConsent, ErrBadUserData,
+	ErrUnknownPixel, ErrDisabledPixel, ErrForeignOrigin, ErrNoRegistry,
 	ErrBadBody, ErrBadType, ErrTooManyEvents,
 }

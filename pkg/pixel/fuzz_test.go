@@ -32,6 +32,9 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add("%zz=%&&=&id=%", "", "")
 	f.Add("id=px1&cd[value]=0x1p4&cd[currency]=eur", "", "")
 	f.Add("id=px1&cd[value]=-1_000.5e2", "", "")
+	f.Add("id=px1&pv=p1&et=61000&cs=granted&wd=1&cm[ad_storage]=denied&ud[em]=%20A%40B.example&ud[ph]=%2B1%20650&ud[external_id]=u1"+
+		"&dl=https%3A%2F%2Fshop.example%2F%3Futm_source%3D%25FF%26gclid%3Dg.1%26fbclid%3Dx%253Cy", "https://WWW.Ref.example:8443/x", "_pxclk=1|1767268000000|a|b||d||")
+	f.Add("id=px1&ud[em_g]="+strings.Repeat("A", 64)+"&ud[ph_g]=x&cm[ad_user_data]=maybe&et=-1&pv=a%20b", "", "_pxclk=1|x|")
 	f.Fuzz(func(t *testing.T, query, referer, cookie string) {
 		var req fasthttp.Request
 		req.SetRequestURI("/p.gif")
@@ -80,6 +83,12 @@ func FuzzParseQuery(f *testing.F) {
 		for i, id := range want.contentIDs {
 			want.contentIDs[i] = string([]rune(id))
 		}
+		for i, v := range want.tracking {
+			want.tracking[i] = string([]rune(v))
+		}
+		if got.Millis() != e.Millis() {
+			t.Fatalf("query %q: ts_ms %d parsed back as %d", query, e.Millis(), got.Millis())
+		}
 		if g := fieldsOf(&got); !g.equal(want) {
 			t.Fatalf("query %q: parsed back\n %+v\nwant\n %+v", query, g, want)
 		}
@@ -100,6 +109,7 @@ func FuzzParseRawQuery(f *testing.F) {
 	f.Add("%69%64=px%31&cd%5b%6b%5d=%%41%4&cd[+]=1&dl=a+b")
 	f.Add("%zz=%&&=&id=%")
 	f.Add("id=px1&dl=%2")
+	f.Add("id=px1&pv=p1&et=61000&cs=granted&wd=1&cm%5Bad_storage%5D=denied&ud[em]=a%40b&ud%5bph%5d=%2B1&cm[x]=1&ud[]=2")
 	f.Fuzz(func(t *testing.T, query string) {
 		_, _ = parseQuery(t, query)
 	})
@@ -200,11 +210,10 @@ func FuzzOptedOut(f *testing.F) {
 		for _, v := range req.Header.PeekAll("DNT") {
 			dnt = append(dnt, string(v))
 		}
-		for _, p := range []Privacy{{}, {HonorGPC: true}, {HonorDNT: true}, {HonorGPC: true, HonorDNT: true}} {
-			want := p.HonorGPC && says(gpc...) || p.HonorDNT && says(dnt...)
-			if got := signalled(&req.Header, &p); got != want {
-				t.Fatalf("Sec-GPC %q, DNT %q, %+v: opted out %v, want %v", gpc, dnt, p, got, want)
-			}
+		var h Hit
+		h.readRequest(&req.Header, &Privacy{})
+		if h.gpc != says(gpc...) || h.dnt != says(dnt...) {
+			t.Fatalf("Sec-GPC %q, DNT %q: read gpc %v, dnt %v, want %v, %v", gpc, dnt, h.gpc, h.dnt, says(gpc...), says(dnt...))
 		}
 	})
 }
@@ -249,6 +258,8 @@ func FuzzParseBody(f *testing.F) {
 	f.Add("{\"id\":\"px1\",\"dl\":\"\xff\xfe\"}", "")
 	f.Add(`{"id":"px1","ts":1e3,"x":-0.0E+1}`, "")
 	f.Add(`[{"id":"px1","cd":{"value":1e3}},{"id":"px1","cd":{"value":"+5"}},{"id":"px1","cd":{"value":"-19.90"}}]`, "")
+	f.Add(`{"id":"px1","pv":"p1","et":15000,"cs":"granted","wd":true,"cm":{"ad_storage":"granted","x":1},"ud":{"em":"A@B.example","ph":"+1 650","external_id":7,"em_g":null}}`, "_pxclk=1|1|g||||||")
+	f.Add(`{"id":"px1","et":"12","wd":1,"cm":[],"ud":{"em":{}}}`, "")
 	f.Fuzz(func(t *testing.T, body, cookie string) {
 		var req fasthttp.Request
 		req.SetRequestURI("/collect")

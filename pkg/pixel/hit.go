@@ -31,13 +31,25 @@ type CookieConfig struct {
 	Secure         bool                    // required by browsers for SameSite=None
 	VisitorMaxAge  time.Duration           // browsers cap cookie lifetimes at 400 days
 	SessionTimeout time.Duration           // inactivity that ends a session
+	ClickMaxAge    time.Duration           // how long the latest click ids are kept (_pxclk)
 }
 
-// Privacy says which browser signals stop tracking.
+// Privacy says which browser signals stop tracking when the collector has
+// no registry; a registered pixel's Settings say it for that pixel. The
+// opt-out cookie stops every pixel.
 type Privacy struct {
 	HonorDNT     bool   // DNT: 1
 	HonorGPC     bool   // Sec-GPC: 1 (Global Privacy Control)
 	OptOutCookie string // a cookie of this name with any non-empty value; "" = none
+}
+
+// A Registry says whether a pixel may record hits from a page on host (nil:
+// the hit does not say), and with which settings; otherwise it returns the
+// *InvalidError that refuses the hit (ErrUnknownPixel, ErrDisabledPixel,
+// ErrForeignOrigin, ErrNoRegistry). It is called on the request path and
+// must not allocate.
+type Registry interface {
+	Check(pixelID, host []byte) (Settings, error)
 }
 
 // Config is everything the request → event step needs.
@@ -46,6 +58,8 @@ type Config struct {
 	Cookie         CookieConfig
 	Privacy        Privacy
 	TrustedProxies TrustedProxies
+	Registry       Registry         // nil: every pixel id records, with the Privacy flags
+	Cookieless     *CookielessSalts // the visitor ids of hits recorded without consent
 }
 
 // DefaultConfig returns the collector's defaults.
@@ -56,9 +70,28 @@ func DefaultConfig() Config {
 			SameSite:       fasthttp.CookieSameSiteLaxMode,
 			VisitorMaxAge:  400 * 24 * time.Hour,
 			SessionTimeout: 30 * time.Minute,
+			ClickMaxAge:    90 * 24 * time.Hour,
 		},
-		Privacy: Privacy{HonorGPC: true, OptOutCookie: "_pxoptout"},
+		Privacy:    Privacy{HonorGPC: true, OptOutCookie: "_pxoptout"},
+		Cookieless: NewCookielessSalts(nil),
 	}
+}
+
+// settings returns the settings of the hit's pixel, from the registry when
+// there is one.
+func (c *Config) settings(pixelID, host []byte) (Settings, error) {
+	if c.Registry != nil {
+		return c.Registry.Check(pixelID, host)
+	}
+	s := DefaultSettings()
+	s.GPC, s.DNT = SignalFlag, SignalFlag
+	if c.Privacy.HonorGPC {
+		s.GPC = SignalDrop
+	}
+	if c.Privacy.HonorDNT {
+		s.DNT = SignalDrop
+	}
+	return s, nil
 }
 
 // Hit is the per-request working space: the event being built and the buffers
@@ -76,14 +109,28 @@ type Hit struct {
 	ip        []byte
 	query     []byte // decoded query parameters of a GET /p.gif hit
 	scratch   []byte // unescaped JSON strings of a POST /collect event
+	hashes    []byte // hex SHA-256 of the event's identifiers
+	derived   []byte // campaign values decoded from the URL, the referrer's host
+	eventIP   []byte // the IP as the pixel's IP mode publishes it
+	anonID    []byte // the cookieless id
+	hashInput []byte // what the cookieless id hashes
+
+	rawEmail, rawPhone []byte // ud[...] in clear, hashed by hashIdentifiers
+	consentGranted     bool   // cs=granted
 
 	// What the request carries, read once for all its events by readRequest.
 	read          bool
-	optedOut      bool
+	optedOut      bool   // the opt-out cookie
+	gpc, dnt      bool   // Sec-GPC: 1, DNT: 1
 	visitorCookie []byte // a valid _pxid the request sent, borrowed from it; nil if none
 	sessionCookie []byte
+	clickCookie   []byte // the _pxclk value, unchecked
 
-	resolved bool // visitorID, sessionID and ip are known for this request
+	resolved bool       // visitorID, sessionID and ip are known for this request
+	addr     netip.Addr // the client IP
+
+	setCookies bool   // an event was recorded with cookies: write them
+	newClick   []byte // the _pxclk value to write, when an event brought click ids
 }
 
 var hitPool = sync.Pool{New: func() any { return new(Hit) }}
@@ -103,9 +150,10 @@ func (h *Hit) Reset() {
 	h.visitorID = h.visitorID[:0]
 	h.sessionID = h.sessionID[:0]
 	h.ip = h.ip[:0]
-	h.read, h.optedOut = false, false
-	h.visitorCookie, h.sessionCookie = nil, nil
-	h.resolved = false
+	h.read, h.optedOut, h.gpc, h.dnt = false, false, false, false
+	h.visitorCookie, h.sessionCookie, h.clickCookie = nil, nil, nil
+	h.resolved, h.addr = false, netip.Addr{}
+	h.setCookies, h.newClick = false, h.newClick[:0]
 }
 
 // resetEvent empties the event and what parsing it used, but keeps what
@@ -119,6 +167,8 @@ func (h *Hit) resetEvent() {
 	h.seen = 0
 	h.eventID = h.eventID[:0]
 	h.scratch = h.scratch[:0]
+	h.hashes, h.derived, h.anonID = h.hashes[:0], h.derived[:0], h.anonID[:0]
+	h.rawEmail, h.rawPhone, h.consentGranted = nil, nil, false
 }
 
 // FromRequest builds h.Event from a GET /p.gif request received at now: the
@@ -134,6 +184,26 @@ func (h *Hit) FromRequest(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) 
 	}
 	if err := h.refererURL(ctx, &cfg.Limits); err != nil {
 		return err
+	}
+	return h.enrich(ctx, cfg, now)
+}
+
+// FromURL builds h.Event as FromRequest does, from the query q of a URL
+// other than the request's (the click redirect's destination parameters),
+// with page URL dest.
+func (h *Hit) FromURL(ctx *fasthttp.RequestCtx, cfg *Config, q, dest []byte, now time.Time) error {
+	if h.readRequest(&ctx.Request.Header, &cfg.Privacy); h.optedOut {
+		return ErrOptedOut
+	}
+	if err := ParseRawQuery(q, h, &cfg.Limits, now); err != nil {
+		return err
+	}
+	if len(dest) > cfg.Limits.MaxURLLen {
+		return ErrTooLong
+	}
+	h.Event.URL = dest
+	if ref := ctx.Request.Header.Referer(); len(ref) <= cfg.Limits.MaxURLLen {
+		h.Event.Referrer = ref
 	}
 	return h.enrich(ctx, cfg, now)
 }
@@ -177,30 +247,76 @@ func (h *Hit) refererURL(ctx *fasthttp.RequestCtx, lim *Limits) error {
 	return nil
 }
 
-// enrich adds the fields only the collector can know.
+// enrich adds the fields only the collector can know and applies the
+// pixel's settings: the registry's verdict on the pixel and the page, the
+// privacy signals, consent (a cookie or a cookieless id), the IP mode,
+// campaigns and click ids, hashed identifiers, bot flags.
 func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error {
 	e := &h.Event
-	ua := ctx.Request.Header.UserAgent()
+	hdr := &ctx.Request.Header
+	st, err := cfg.settings(e.PixelID, h.pageHost(hdr.Peek(fasthttp.HeaderOrigin), hdr.Referer()))
+	if err != nil {
+		return err
+	}
+	if (h.gpc && st.GPC == SignalDrop) || (h.dnt && st.DNT == SignalDrop) {
+		return ErrOptedOut
+	}
+	e.GPC, e.DNT = h.gpc, h.dnt
+	ua := hdr.UserAgent()
 	if len(ua) > cfg.Limits.MaxUserAgentLen {
 		return ErrTooLong
 	}
 	e.UserAgent = ua
+	e.IsBot = e.IsBot || IsBot(ua) // wd=1 set it already for an automated browser
 	e.ReceivedAt = now.Unix()
 	if e.TS == 0 {
+		e.TSMs = now.UnixMilli()
 		e.TS = e.ReceivedAt
 	}
 	if !h.resolved {
 		h.resolve(ctx, cfg)
 	}
-	e.VisitorID = h.visitorID
-	e.SessionID = h.sessionID
-	e.IP = h.ip
+	cookieless := st.Consent == ConsentRequired && !h.consentGranted
+	if st.Consent == ConsentRequired {
+		h.anonID, h.hashInput = cfg.Cookieless.appendCookielessID(h.anonID[:0], h.hashInput, now, e.PixelID, h.ip, ua)
+		e.Tracking[event.CookielessID] = h.anonID
+	}
+	if cookieless {
+		e.VisitorID = h.anonID
+		e.Tracking[event.Consent] = strDenied
+	} else {
+		e.VisitorID = h.visitorID
+		e.SessionID = h.sessionID
+		e.Tracking[event.Consent] = strGranted
+		h.setCookies = true
+	}
+	h.eventIP = append(h.eventIP[:0], h.ip...)
+	if st.IP != IPKeep {
+		h.eventIP = ApplyIPMode(h.eventIP, st.IP, h.addr)
+	}
+	e.IP = h.eventIP
+	if h.parseCampaign() {
+		e.ClickTSMs = now.UnixMilli()
+		if !cookieless {
+			h.newClick = appendClickCookie(h.newClick[:0], e, e.ClickTSMs)
+		}
+	} else if !cookieless && h.clickCookie != nil {
+		h.clickFromCookie()
+	}
+	h.hashIdentifiers()
+	e.Tracking[event.Channel] = strBrowser
+	e.Tracking[event.ActionSource] = strWebsite
 	if len(e.EventID) == 0 {
 		h.eventID = AppendNewEventID(h.eventID[:0], now)
 		e.EventID = h.eventID
 	}
 	return nil
 }
+
+var (
+	strBrowser = []byte("browser")
+	strWebsite = []byte("website")
+)
 
 // resolve finds the visitor and session (from the cookies, else new ids)
 // and the client IP of the request, once per request.
@@ -223,6 +339,7 @@ func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 	if ip.IsValid() {
 		h.ip = ip.AppendTo(h.ip)
 	}
+	h.addr = ip
 	h.resolved = true
 }
 
@@ -237,7 +354,7 @@ func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 // different values counts when any of them opts out, as for the headers
 // (signalled). The ids borrow hdr's memory.
 func (h *Hit) readRequest(hdr *fasthttp.RequestHeader, p *Privacy) {
-	h.visitorCookie, h.sessionCookie = nil, nil
+	h.visitorCookie, h.sessionCookie, h.clickCookie = nil, nil, nil
 	optOut := false
 	for k, v := range hdr.Cookies() {
 		switch {
@@ -249,12 +366,18 @@ func (h *Hit) readRequest(hdr *fasthttp.RequestHeader, p *Privacy) {
 			if h.sessionCookie == nil && ValidCookieID(v) {
 				h.sessionCookie = v
 			}
+		case string(k) == ClickCookie:
+			if h.clickCookie == nil {
+				h.clickCookie = v
+			}
 		}
 		if len(v) > 0 && p.OptOutCookie != "" && string(k) == p.OptOutCookie {
 			optOut = true
 		}
 	}
-	h.optedOut = optOut || signalled(hdr, p)
+	h.optedOut = optOut
+	h.gpc = headerSaysOne(hdr, "Sec-GPC")
+	h.dnt = headerSaysOne(hdr, "DNT")
 	h.read = true
 }
 
@@ -268,11 +391,21 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	return netip.Addr{}
 }
 
-// SetCookies writes the visitor and session cookies of h to the response.
-// Both are refreshed on every hit, so the visitor cookie lives VisitorMaxAge
-// after the last visit and the session ends after SessionTimeout of silence.
+// SetCookies writes the visitor and session cookies of h to the response,
+// when an event of the request was recorded with them (not cookieless),
+// and the click-id cookie when an event brought new click ids. The visitor
+// and session cookies are refreshed on every hit, so the visitor cookie
+// lives VisitorMaxAge after the last visit and the session ends after
+// SessionTimeout of silence.
 func (h *Hit) SetCookies(resp *fasthttp.ResponseHeader, c *CookieConfig) {
+	if !h.setCookies {
+		return
+	}
 	WriteCookies(resp, c, h.visitorID, h.sessionID)
+	if len(h.newClick) > 0 {
+		var buf [1024]byte
+		resp.SetCanonical(headerSetCookie, appendCookie(buf[:0], c, ClickCookie, h.newClick, c.ClickMaxAge))
+	}
 }
 
 // WriteCookies adds the visitor and session cookies with the given ids
@@ -325,17 +458,6 @@ func appendCookie(dst []byte, c *CookieConfig, name string, value []byte, maxAge
 		dst = append(dst, "; SameSite=None"...)
 	}
 	return dst
-}
-
-// signalled reports whether a privacy header that the configuration
-// honours opts out. A signal repeated with different values counts when any
-// of them opts out: a browser or a proxy may add a header line or a cookie
-// after one the page sent, and doubt is resolved in the visitor's favour.
-func signalled(hdr *fasthttp.RequestHeader, p *Privacy) bool {
-	if p.HonorGPC && headerSaysOne(hdr, "Sec-GPC") {
-		return true
-	}
-	return p.HonorDNT && headerSaysOne(hdr, "DNT")
 }
 
 // headerSaysOne reports whether any value of the header name is "1": each

@@ -255,8 +255,10 @@ func TestFromRequestPrivacy(t *testing.T) {
 			}
 		})
 	}
-	// Opting out wins over an invalid query: nothing of the hit is looked at.
-	if _, err := fromRequest(t, DefaultConfig(), newCtx(t, "203.0.113.7", "/p.gif?ts=bad", "Sec-GPC: 1")); err != ErrOptedOut {
+	// The opt-out cookie wins over an invalid query: nothing of the hit is
+	// looked at. (Sec-GPC and DNT are judged by the pixel's settings, after
+	// the query named the pixel.)
+	if _, err := fromRequest(t, DefaultConfig(), newCtx(t, "203.0.113.7", "/p.gif?ts=bad", "Cookie: _pxoptout=1")); err != ErrOptedOut {
 		t.Fatalf("opted out with a bad query: %v, want ErrOptedOut", err)
 	}
 }
@@ -347,6 +349,8 @@ func TestHitReset(t *testing.T) {
 	}
 	want := fields{pixelID: "px2", name: "PageView", ts: nowSec, value: 2, currency: "EUR", contentIDs: []string{"c"}}
 	want.eventID = string(h.Event.EventID)
+	want.bot = true // no User-Agent
+	want.tracking[event.Channel], want.tracking[event.ActionSource], want.tracking[event.Consent] = "browser", "website", "granted"
 	if got := fieldsOf(&h.Event); !got.equal(want) {
 		t.Fatalf("second hit on a reused Hit:\n got %+v\nwant %+v", got, want)
 	}

@@ -156,24 +156,33 @@ func (h *Hit) queryParam(key, val []byte, lim *Limits, now time.Time) error {
 		}
 		return h.setParam(param, val, lim, now)
 	}
-	if len(key) < 5 || !bytes.HasPrefix(key, cdPrefix) || key[len(key)-1] != ']' {
+	if len(key) < 5 || key[2] != '[' || key[len(key)-1] != ']' {
 		return nil
 	}
-	key = key[len(cdPrefix) : len(key)-1]
-	if param := paramOf(key, customParams); param == 0 || h.first(param) {
-		return h.setCustom(param, key, val, lim)
+	group, sub := key[:2], key[3:len(key)-1]
+	switch string(group) {
+	case "cd":
+		if param := paramOf(sub, customParams); param == 0 || h.first(param) {
+			return h.setCustom(param, sub, val, lim)
+		}
+	case "cm":
+		if param := paramOf(sub, signalParams); param != 0 && h.first(param) {
+			return h.setSignal(param, val)
+		}
+	case "ud":
+		if param := paramOf(sub, userParams); param != 0 && h.first(param) {
+			return h.setUserData(param, val, lim)
+		}
 	}
 	return nil
 }
-
-var cdPrefix = []byte("cd[")
 
 // seenParams records which parameters a hit already had. The first occurrence
 // counts, even when empty (or null in a body), which leaves its field as
 // unset as it was: "not set yet" cannot be told from the field itself. (The
 // test oracle's fasthttp.Args also hands out an empty value as nil or not
 // depending on what its reused buffers held before.)
-type seenParams uint16
+type seenParams uint32
 
 const (
 	seenID seenParams = 1 << iota
@@ -182,11 +191,26 @@ const (
 	seenURL
 	seenReferrer
 	seenTS
-	seenValue
-	seenCurrency
-	seenOrderID
-	seenContentIDs
+	seenPageView   // pv
+	seenEngaged    // et
+	seenConsent    // cs
+	seenWebdriver  // wd
+	seenValue      // cd[value] ...
+	seenCurrency   //
+	seenOrderID    //
+	seenContentIDs //
 	seenCustomData // the "cd" object of a POST /collect event
+	seenSignals    // the "cm" object: Google's consent signals
+	seenUserData   // the "ud" object: hashed identifiers
+	seenAdStorage  // cm[ad_storage] ...
+	seenAnalyticsStorage
+	seenAdUserData
+	seenAdPersonalization
+	seenEmail // ud[em] ...
+	seenEmailGoogle
+	seenPhone
+	seenPhoneGoogle
+	seenExternalID
 )
 
 // first reports whether p is seen for the first time, and marks it seen.
@@ -201,8 +225,10 @@ func (h *Hit) first(p seenParams) bool {
 // The parameters of an event, and those of its custom data (cd[...] in a
 // query, the cd object of a body).
 const (
-	eventParams  = seenID | seenEvent | seenEventID | seenURL | seenReferrer | seenTS
+	eventParams  = seenID | seenEvent | seenEventID | seenURL | seenReferrer | seenTS | seenPageView | seenEngaged | seenConsent | seenWebdriver
 	customParams = seenValue | seenCurrency | seenOrderID | seenContentIDs
+	signalParams = seenAdStorage | seenAnalyticsStorage | seenAdUserData | seenAdPersonalization
+	userParams   = seenEmail | seenEmailGoogle | seenPhone | seenPhoneGoogle | seenExternalID
 )
 
 // paramOf returns the parameter named key if it is one of among, else 0
@@ -222,8 +248,38 @@ func paramOf(key []byte, among seenParams) seenParams {
 		p = seenReferrer
 	case "ts":
 		p = seenTS
+	case "pv":
+		p = seenPageView
+	case "et":
+		p = seenEngaged
+	case "cs":
+		p = seenConsent
+	case "wd":
+		p = seenWebdriver
 	case "cd":
 		p = seenCustomData
+	case "cm":
+		p = seenSignals
+	case "ud":
+		p = seenUserData
+	case "ad_storage":
+		p = seenAdStorage
+	case "analytics_storage":
+		p = seenAnalyticsStorage
+	case "ad_user_data":
+		p = seenAdUserData
+	case "ad_personalization":
+		p = seenAdPersonalization
+	case "em":
+		p = seenEmail
+	case "em_g":
+		p = seenEmailGoogle
+	case "ph":
+		p = seenPhone
+	case "ph_g":
+		p = seenPhoneGoogle
+	case "external_id":
+		p = seenExternalID
 	case "value":
 		p = seenValue
 	case "currency":
@@ -270,10 +326,65 @@ func (h *Hit) setParam(param seenParams, val []byte, lim *Limits, now time.Time)
 		if !ok {
 			return ErrBadTS
 		}
-		e.TS = clampTS(ms, now, lim.MaxClockSkew)
+		e.TSMs = clampTS(ms, now, lim.MaxClockSkew)
+		e.TS = e.TSMs / 1000
+	case seenPageView:
+		if len(val) == 0 {
+			return nil
+		}
+		if !validToken(val, lim.MaxIDLen) {
+			return ErrBadPageView
+		}
+		e.Tracking[event.PageViewID] = val
+	case seenEngaged:
+		if len(val) == 0 {
+			return nil
+		}
+		ms, ok := parseUint(val)
+		if !ok || ms > event.MaxEngagedMs {
+			return ErrBadEngaged
+		}
+		e.EngagedMs = int64(ms)
+	case seenConsent:
+		h.consentGranted = string(val) == "granted"
+	case seenWebdriver:
+		e.IsBot = e.IsBot || string(val) == "1" || string(val) == "true"
 	}
 	return nil
 }
+
+// setSignal sets one of Google's consent signals (cm[...]): granted or
+// denied; an empty value is no signal.
+func (h *Hit) setSignal(param seenParams, val []byte) error {
+	var v []byte
+	switch string(val) {
+	case "":
+		return nil
+	case "granted":
+		v = strGranted
+	case "denied":
+		v = strDenied
+	default:
+		return ErrBadConsent
+	}
+	e := &h.Event
+	switch param {
+	case seenAdStorage:
+		e.Tracking[event.AdStorage] = v
+	case seenAnalyticsStorage:
+		e.Tracking[event.AnalyticsStorage] = v
+	case seenAdUserData:
+		e.Tracking[event.AdUserData] = v
+	case seenAdPersonalization:
+		e.Tracking[event.AdPersonalization] = v
+	}
+	return nil
+}
+
+var (
+	strGranted = []byte("granted")
+	strDenied  = []byte("denied")
+)
 
 // setCustom handles one custom-data parameter (cd[key]=val, or key in a
 // body's cd object): param is paramOf(key, customParams). An empty value or
@@ -499,20 +610,23 @@ func allDigits(b []byte) bool {
 
 var comma = []byte{','}
 
-// clampTS turns client milliseconds into seconds, falling back to the receive
-// time when the client clock is off by more than skew (or sent 0), or when
-// the time does not fit the ClickHouse column (a large configured skew).
+// clampTS returns the client's time in milliseconds, falling back to the
+// receive time when the client clock is off by more than skew (or sent 0),
+// or when the time does not fit the ClickHouse column (a large configured
+// skew).
+//
+// The skew is judged in whole seconds, ts's unit.
 func clampTS(ms uint64, now time.Time, skew time.Duration) int64 {
-	nowSec := now.Unix()
+	nowMs, nowSec := now.UnixMilli(), now.Unix()
 	if ms == 0 {
-		return nowSec
+		return nowMs
 	}
 	sec := int64(ms / 1000)
 	lim := int64(skew / time.Second)
 	if sec < nowSec-lim || sec > nowSec+lim || sec > event.MaxTime {
-		return nowSec
+		return nowMs
 	}
-	return sec
+	return int64(ms)
 }
 
 // parseUint parses a decimal number of at most 19 digits.

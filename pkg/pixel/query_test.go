@@ -27,6 +27,9 @@ type fields struct {
 	currency, orderID                     string
 	contentIDs                            []string
 	props                                 string
+	engaged                               int64
+	bot                                   bool
+	tracking                              [event.NumTracking]string
 }
 
 func fieldsOf(e *event.Event) fields {
@@ -38,14 +41,23 @@ func fieldsOf(e *event.Event) fields {
 		pixelID: string(e.PixelID), name: string(e.Name), eventID: string(e.EventID),
 		url: string(e.URL), referrer: string(e.Referrer), ts: e.TS, value: e.Value,
 		currency: string(e.Currency), orderID: string(e.OrderID), contentIDs: ids, props: string(e.Props),
+		engaged: e.EngagedMs, bot: e.IsBot, tracking: trackingOf(e),
 	}
+}
+
+func trackingOf(e *event.Event) (t [event.NumTracking]string) {
+	for i, v := range e.Tracking {
+		t[i] = string(v)
+	}
+	return t
 }
 
 func (f fields) equal(g fields) bool {
 	return f.pixelID == g.pixelID && f.name == g.name && f.eventID == g.eventID &&
 		f.url == g.url && f.referrer == g.referrer && f.ts == g.ts && f.value == g.value &&
 		f.currency == g.currency && f.orderID == g.orderID &&
-		slices.Equal(f.contentIDs, g.contentIDs) && f.props == g.props
+		slices.Equal(f.contentIDs, g.contentIDs) && f.props == g.props &&
+		f.engaged == g.engaged && f.bot == g.bot && f.tracking == g.tracking
 }
 
 // parseQuery runs ParseQuery with the default limits on query, parsed into
@@ -307,15 +319,15 @@ func TestClampTS(t *testing.T) {
 		skew time.Duration
 		want int64
 	}{
-		{"zero is the receive time", 0, time.Hour, nowSec},
-		{"within skew", (nowSec - 10) * 1000, time.Minute, nowSec - 10},
-		{"milliseconds are cut, not rounded", nowSec*1000 + 999, time.Minute, nowSec},
-		{"before skew", (nowSec - 61) * 1000, time.Minute, nowSec},
-		{"after skew", (nowSec + 61) * 1000, time.Minute, nowSec},
-		{"no skew allowed: same second", nowSec*1000 + 500, 0, nowSec},
-		{"no skew allowed: a second off", (nowSec + 1) * 1000, 0, nowSec},
-		{"a huge skew still keeps ts in the column's range", (event.MaxTime + 1) * 1000, 200 * 365 * 24 * time.Hour, nowSec},
-		{"a huge skew lets an old ts through", 1000, 200 * 365 * 24 * time.Hour, 1},
+		{"zero is the receive time", 0, time.Hour, nowSec * 1000},
+		{"within skew", (nowSec - 10) * 1000, time.Minute, (nowSec - 10) * 1000},
+		{"milliseconds are kept", nowSec*1000 + 999, time.Minute, nowSec*1000 + 999},
+		{"before skew", (nowSec - 61) * 1000, time.Minute, nowSec * 1000},
+		{"after skew", (nowSec + 61) * 1000, time.Minute, nowSec * 1000},
+		{"no skew allowed: same second", nowSec*1000 + 500, 0, nowSec*1000 + 500},
+		{"no skew allowed: a second off", (nowSec + 1) * 1000, 0, nowSec * 1000},
+		{"a huge skew still keeps ts in the column's range", (event.MaxTime + 1) * 1000, 200 * 365 * 24 * time.Hour, nowSec * 1000},
+		{"a huge skew lets an old ts through", 1000, 200 * 365 * 24 * time.Hour, 1000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := clampTS(tc.ms, testNow, tc.skew); got != tc.want {

@@ -6,7 +6,8 @@
 -- is -min_seconds or more, or it has none. Events without a session id
 -- count only through Engaged events. Sessions are cut at the edges of the
 -- date range. One row per visitor: how many sessions counted and the longest
--- of them in seconds. Every event_id counts once.
+-- of them in seconds. Every event counts once (by event_id and
+-- event name; of a browser and a server copy, the browser's).
 --
 -- param pixel       String      the pixel's id
 -- param from        Date        first day, inclusive (YYYY-MM-DD)
@@ -31,7 +32,8 @@ FROM
         SELECT event_id, visitor_id, session_id, event, ts, props
         FROM events
         WHERE pixel_id = ? AND toDate(ts) BETWEEN toDate(?) AND toDate(?)
-        LIMIT 1 BY event_id
+        ORDER BY channel = 'server'
+        LIMIT 1 BY event_id, event
     )
     GROUP BY visitor_id, session_id
     HAVING seconds >= ? OR goals > 0

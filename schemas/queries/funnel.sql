@@ -5,7 +5,8 @@
 -- purchased those who after that purchased: in this order, each step within
 -- -window seconds of the visitor's first PageView (ClickHouse's
 -- windowFunnel). A visitor counts once per pixel, at the furthest step
--- reached; every event_id counts once.
+-- reached; every event counts once (by event_id and event name; of a browser
+-- and a server copy, the browser's).
 --
 -- param from   Date            first day, inclusive (YYYY-MM-DD)
 -- param to     Date            last day, inclusive (YYYY-MM-DD)
@@ -27,7 +28,8 @@ FROM
         SELECT event_id, pixel_id, visitor_id, event, ts
         FROM events
         WHERE event IN ('PageView', 'AddToCart', 'Purchase') AND toDate(ts) BETWEEN toDate(?) AND toDate(?)
-        LIMIT 1 BY event_id
+        ORDER BY channel = 'server'
+        LIMIT 1 BY event_id, event
     )
     GROUP BY pixel_id, visitor_id
 )

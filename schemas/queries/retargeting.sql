@@ -5,7 +5,8 @@
 -- such view. One row per visitor: the time of that view and every content id
 -- they viewed in the range, for product ads. A view less than -days ago may
 -- still convert: end the range -days before today for a settled audience.
--- Every event_id counts once.
+-- Every event counts once (by event_id and
+-- event name; of a browser and a server copy, the browser's).
 --
 -- param pixel String     the pixel's id
 -- param from  Date       first day of the views, inclusive (YYYY-MM-DD)
@@ -35,7 +36,8 @@ FROM
         FROM events
         WHERE pixel_id = ? AND event IN ('ViewContent', 'Purchase')
           AND toDate(ts) >= toDate(?) AND toDate(ts) <= toDate(?) + ?
-        LIMIT 1 BY event_id
+        ORDER BY channel = 'server'
+        LIMIT 1 BY event_id, event
     )
     GROUP BY visitor_id
     HAVING countIf(is_view) > 0

@@ -94,7 +94,7 @@ func (l *lab) collector(ctx context.Context, res *Results) error {
 	defer l.stop(bare, 10*time.Second)
 	coll, err := l.start("collector", cpu, l.bin("collector"), "-addr", collAddr, "-admin-addr", adminAddr,
 		"-kafka-brokers", l.brokerAddr, "-kafka-topic", topicCollector,
-		"-spool-dir", filepath.Join(l.work, "spool-collector"), "-drain-delay", "0", "-log-level", "warn")
+		"-spool-dir", filepath.Join(l.work, "spool-collector"), "-drain-delay", "0", "-log-level", "warn", "-registry", "off")
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func (l *lab) endToEnd(ctx context.Context, res *Results) error {
 	}
 	coll, err := l.start("collector", "", l.bin("collector"), "-addr", collAddr, "-admin-addr", collAdmin,
 		"-kafka-brokers", l.brokerAddr, "-kafka-topic", topicE2E,
-		"-spool-dir", filepath.Join(l.work, "spool-e2e"), "-drain-delay", "0", "-log-level", "warn")
+		"-spool-dir", filepath.Join(l.work, "spool-e2e"), "-drain-delay", "0", "-log-level", "warn", "-registry", "off")
 	if err != nil {
 		return err
 	}

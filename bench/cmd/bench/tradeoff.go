@@ -73,7 +73,7 @@ func (l *lab) tradeoffCell(ctx context.Context, n, batchRows int, batchAge time.
 	collAddr, collAdmin, consAdmin := ad[0], ad[1], ad[2]
 	coll, err := l.start("collector", "", l.bin("collector"), "-addr", collAddr, "-admin-addr", collAdmin,
 		"-kafka-brokers", l.brokerAddr, "-kafka-topic", topic,
-		"-spool-dir", filepath.Join(l.work, "spool-tradeoff"+strconv.Itoa(n)), "-drain-delay", "0", "-log-level", "warn")
+		"-spool-dir", filepath.Join(l.work, "spool-tradeoff"+strconv.Itoa(n)), "-drain-delay", "0", "-log-level", "warn", "-registry", "off")
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,5 @@
+-- Every pixel in its newest version (FINAL: before a merge, the table may hold
+-- older versions too).
+SELECT pixel_id, name, domains, status, secret_sha256, link_key, time_zone, engagement_seconds, consent_mode, ip_mode, gpc_mode, dnt_mode, created_at, updated_at, version
+FROM pixels FINAL
+ORDER BY pixel_id;

@@ -238,7 +238,7 @@
   function googleEmail(e) {
     var at = e.lastIndexOf('@'), domain = e.substring(at + 1);
     if (at > 0 && (domain === 'gmail.com' || domain === 'googlemail.com')) {
-      return e.substring(0, at).replace(/\./g, '') + e.substring(at);
+      return trim(e.substring(0, at).replace(/\./g, '') + e.substring(at)); // ". a@gmail.com"
     }
     return e;
   }

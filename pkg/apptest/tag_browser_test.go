@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -24,9 +26,10 @@ import (
 // checkout that is a single-page-app navigation (pushState) followed by an
 // identify with an email and a Purchase.
 var tagShopPage = template.Must(template.New("page").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>product</title>
+<html><head><meta charset="utf-8"><title>product</title></head>
+<body style="height:3000px">
 {{.Snippet}}
-</head><body style="height:3000px"><h1>Product</h1>
+<h1>Product</h1>
 <script>
 pixel('track', 'ViewContent', {content_ids: ['sku-1'], value: 19.9, currency: 'EUR'});
 window.checkout = function () {
@@ -36,31 +39,25 @@ window.checkout = function () {
 };
 </script></body></html>`))
 
-// tagSnippet is the snippet a site pastes, as the README gives it.
-//
-// TODO(lead, registry): create the pixel with `pixelctl pixel create` and
-// paste what `pixelctl pixel snippet` prints instead; the engagementSeconds
-// then comes from the registry through /px.js?id=ID's config call, and the
-// init option here goes.
-const tagSnippet = `<script>window.pixel=window.pixel||function(){(pixel.q=pixel.q||[]).push(arguments)};pixel('init','%s',{engagementSeconds:%d});pixel('track','PageView');</script><script async src="http://%s/px.js?id=%s"></script>`
-
 // TestTagBrowser drives the JS tag in headless Chromium over the DevTools
-// protocol: a product page with PageView and ViewContent, active for a
+// protocol, on a page that pastes the snippet `pixelctl pixel create`
+// printed: a product page with PageView and ViewContent, active for a
 // while; a single-page-app checkout with identify and Purchase, active,
 // then hidden (the window minimised, which headless Chromium turns into
 // visibilityState 'hidden'), shown and active again, and closed. It checks
 // in ClickHouse the events, one visitor and session, the email only as its
-// hash, and each page view's engaged_ms against the visible-and-active time
-// the test measured (hidden time excluded, the last page's time present),
-// and Engaged once.
+// hash, each page view's engaged_ms against the visible-and-active time the
+// test measured (hidden time excluded, the last page's time present), and
+// Engaged once at the pixel's registry goal (which reaches the tag through
+// /px.js?id=ID). Then a browser with JavaScript disabled records a PageView
+// with the page's URL through the <noscript> image.
 func TestTagBrowser(t *testing.T) {
 	chromium := findChromium(t)
-	s := NewStack(t, binDir)
+	s := NewTrackingStack(t)
 	Start(t, s)
 	conn := Conn(t, s)
 
 	const (
-		pixelID = "tag-browser"
 		goal    = 5 * time.Second // the Engaged goal: reached on the checkout page only
 		active1 = 3 * time.Second // the product page, active
 		active2 = 4 * time.Second // the checkout, active before it is hidden
@@ -68,8 +65,10 @@ func TestTagBrowser(t *testing.T) {
 		active3 = 2 * time.Second // the checkout, shown again and active until closed
 		slack   = 1500 * time.Millisecond
 	)
-	snippet := fmt.Sprintf(tagSnippet, pixelID, int(goal/time.Second), s.Cfg.CollectorAddr, pixelID)
-	shop := serveTagShop(t, snippet)
+	created := createPixel(t, s, "-name", "Tag browser", "-domains", "127.0.0.1", "-engagement-seconds", fmt.Sprint(int(goal/time.Second)))
+	pixelID := created.Pixel.ID
+	shop := serveTagShop(t, created.Snippets.JS)
+	waitTagConfig(t, "http://"+s.Cfg.CollectorAddr+"/px.js?id="+pixelID, fmt.Sprintf(`{engagementSeconds:%d,`, int(goal/time.Second)))
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")), chromedp.WindowSize(1200, 900))
@@ -100,18 +99,33 @@ func TestTagBrowser(t *testing.T) {
 	wantCheckout := hideAt.Sub(navAt) + closeAt.Sub(showAt)
 	t.Logf("visible and active: product %v, checkout %v (hidden %v excluded)", wantProduct, wantCheckout, showAt.Sub(hideAt))
 
+	// Another visitor, JavaScript off: the <noscript> image.
+	nctx, cancelNoJS := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+	defer cancelNoJS()
+	if _, err := chromedp.Call(nctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatalf("turn JavaScript off: %v", err)
+	}
+	if err := chromedp.Do(nctx, chromedp.Navigate(shop+"/product?nojs=1")); err != nil {
+		t.Fatalf("load the page without JavaScript: %v", err)
+	}
+	q := fmt.Sprintf("SELECT count() FROM pixel.events WHERE pixel_id = '%s' AND event = 'PageView' AND url = '%s'", pixelID, shop+"/product?nojs=1")
+	if got := WaitCount(t, conn, q, 1, 30*time.Second); got != 1 {
+		t.Errorf("%d PageViews with the page URL from the <noscript> image, want 1", got)
+	}
+
 	// PageView twice (the page, the SPA checkout), ViewContent, Purchase,
 	// Engaged once; PageEngagement on leaving each page view and on hiding.
-	q := fmt.Sprintf("SELECT count() FROM pixel.events WHERE pixel_id = '%s' AND event != 'PageEngagement'", pixelID)
+	js := fmt.Sprintf("pixel_id = '%s' AND url NOT LIKE '%%nojs=1'", pixelID) // the JavaScript visitor's events
+	q = fmt.Sprintf("SELECT count() FROM pixel.events WHERE %s AND event != 'PageEngagement'", js)
 	if got := WaitCount(t, conn, q, 5, 30*time.Second); got != 5 {
 		t.Fatalf("%d events, want PageView x2, ViewContent, Purchase, Engaged", got)
 	}
-	q = fmt.Sprintf("SELECT count() FROM pixel.events WHERE pixel_id = '%s' AND event = 'PageEngagement'", pixelID)
+	q = fmt.Sprintf("SELECT count() FROM pixel.events WHERE %s AND event = 'PageEngagement'", js)
 	if got := WaitCount(t, conn, q, 3, 30*time.Second); got != 3 {
 		t.Fatalf("%d PageEngagement events, want 3: leaving the product page, hiding and closing the checkout", got)
 	}
 	rows, err := conn.Query(context.Background(), `SELECT event, url, referrer, value, currency, content_ids, visitor_id, session_id, event_id, props
-		FROM pixel.events WHERE pixel_id = ? ORDER BY ts, event`, pixelID)
+		FROM pixel.events WHERE `+js+` ORDER BY ts, event`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,29 +163,12 @@ func TestTagBrowser(t *testing.T) {
 		t.Errorf("%d visitors, %d sessions; want one of each", len(visitors), len(sessions))
 	}
 
-	// TODO(lead, 0004_tracking.sql): what follows needs the columns
-	// page_view_id, engaged_ms and email_sha256; until they exist the test
-	// stops here.
-	var missing []string
-	for _, c := range []string{"page_view_id", "engaged_ms", "email_sha256"} {
-		var n uint64
-		if err := conn.QueryRow(context.Background(), "SELECT count() FROM system.columns WHERE database = 'pixel' AND table = 'events' AND name = ?", c).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("pixel.events has no %v yet (0004_tracking.sql): engaged time and hashes not checked", missing)
-	}
-
 	type pageView struct {
 		url       string
 		engagedMs uint64
 	}
 	pvRows, err := conn.Query(context.Background(), `SELECT page_view_id, anyIf(url, event = 'PageView'), max(engaged_ms)
-		FROM pixel.events WHERE pixel_id = ? GROUP BY page_view_id`, pixelID)
+		FROM pixel.events WHERE `+js+` GROUP BY page_view_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +237,31 @@ func serveTagShop(t *testing.T, snippet string) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// waitTagConfig polls the collector's /px.js?id=ID until the registry
+// refresh brought the pixel: the tag then ends with its config call.
+func waitTagConfig(t *testing.T, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(body), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not carry %s 30 s after the pixel was created", url, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitTagLoaded polls until px.js ran (window.pixel.loaded) and returns the

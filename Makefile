@@ -17,7 +17,8 @@ help:
 
 # The Debian packages the project needs: ClickHouse (server and client),
 # kcat, a Kafka client that is not ours, Chromium, the browser the JS
-# tag's end-to-end test runs in, and wrk, the HTTP load tool of make bench.
+# tag's end-to-end test runs in, wrk, the HTTP load tool of make bench, and
+# Node.js, which runs the JS tag's and the snippets' unit tests.
 # Installed only when missing.
 deps:
 	@missing=""; \
@@ -26,6 +27,7 @@ deps:
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: missing$$missing; run as root or: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	  command -v apt-get >/dev/null 2>&1 || { echo "make deps: missing$$missing and no apt-get; install them by hand" >&2; exit 1; }; \

@@ -141,7 +141,7 @@ func TestTagVectorsFollowTheSpec(t *testing.T) {
 func TestTagJS(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node (Node.js) is not installed: the JS tag's tests need it (apt-get install nodejs)")
+		t.Fatal("node (Node.js) is not installed: the JS tag's tests need it; make deps installs it (apt-get install nodejs)")
 	}
 	vectors, err := json.Marshal(tagVectors())
 	if err != nil {

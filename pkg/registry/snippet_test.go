@@ -43,7 +43,7 @@ func TestSnippets(t *testing.T) {
 func TestSnippetQueue(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed")
+		t.Fatal("node (Node.js) is not installed: the snippet test needs it; make deps installs it")
 	}
 	js := (&registry.Pixel{ID: "demo"}).Snippets("https://collector.example").JS
 	js = strings.TrimPrefix(js[:strings.Index(js, "</script>")], "<script>")

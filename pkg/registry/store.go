@@ -93,11 +93,16 @@ func (s *Store) Create(ctx context.Context, n New) (*Pixel, string, error) {
 }
 
 // NewID returns a random pixel id: 12 random bytes as 16 characters of
-// base64url (96 bits: not guessable, short enough to read out).
+// base64url (96 bits: not guessable, short enough to read out), never
+// starting with '-' (ValidID).
 func NewID() string {
 	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	for {
+		_, _ = rand.Read(b)
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 // newSecret returns a server-API secret and its hex SHA-256.

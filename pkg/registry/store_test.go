@@ -165,13 +165,13 @@ func TestValidID(t *testing.T) {
 	for id, ok := range map[string]bool{
 		"demo": true, "a": true, "A_b-9": true, strings.Repeat("x", 64): true,
 		"": false, strings.Repeat("x", 65): false, "track": false, "page": false, "identify": false, "batch": false,
-		"a.b": false, "a b": false, "ü": false, "a&b": false, "<x>": false,
+		"a.b": false, "a b": false, "ü": false, "a&b": false, "<x>": false, "-a": false, "-Lw2r2Kf980R97WG": false, "a-": true, "_a": true,
 	} {
 		if err := registry.ValidID(id); (err == nil) != ok {
 			t.Errorf("ValidID(%q) = %v, want ok=%v", id, err, ok)
 		}
 	}
-	for range 100 {
+	for range 2000 { // one id in 64 would start with '-' if NewID did not avoid it
 		if id := registry.NewID(); len(id) != 16 || registry.ValidID(id) != nil {
 			t.Fatalf("NewID() = %q", id)
 		}

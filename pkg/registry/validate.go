@@ -20,10 +20,15 @@ var reserved = [...]string{"track", "page", "identify", "batch"}
 
 // ValidID reports why id cannot be a pixel id, or nil: an id is 1 to 64
 // characters of [A-Za-z0-9_-] (URL-safe as it is, in a query, a path and
-// HTML) and none of the reserved names track, page, identify and batch.
+// HTML), not starting with '-' (a command line would take it for a flag:
+// pixelctl pixel disable -x), and none of the reserved names track, page,
+// identify and batch.
 func ValidID(id string) error {
 	if id == "" || len(id) > MaxIDLen {
 		return fmt.Errorf("pixel id %q: use 1 to %d characters of A-Z, a-z, 0-9, _ and -", id, MaxIDLen)
+	}
+	if id[0] == '-' {
+		return fmt.Errorf("pixel id %q starts with '-', which command lines take for a flag; choose another id", id)
 	}
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; !idChar(c) {

@@ -124,7 +124,9 @@ func TestRawIdentifiersNotPublished(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := strings.ToLower(string(event.AppendJSON(nil, &e)))
-		for _, raw := range []string{"secret", "person", "650", "555"} {
+		// Whole pieces of the raw values: a short run of digits turns up
+		// in random hex (event ids, hashes) by chance.
+		for _, raw := range []string{"secret", "person", "650 555 0199", "6505550199"} {
 			if strings.Contains(out, raw) {
 				t.Errorf("%s: published %q contains %q", body, out, raw)
 			}

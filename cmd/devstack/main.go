@@ -173,7 +173,7 @@ pixel is running (started in %s)
 		fmt.Printf("  Open this      http://%s/   (a demo shop that pastes the JS tag: page views, products, cart, purchase, engaged time)\n", demoAddr)
 	}
 	if d.secret != "" {
-		fmt.Printf("  Server events  curl -H 'Authorization: Bearer %s' -d '{\"events\":[{\"event\":\"Purchase\",\"value\":19.9,\"currency\":\"EUR\"}]}' %s/v1/%s/events\n",
+		fmt.Printf("  Server events  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"events\":[{\"event\":\"Purchase\",\"value\":19.9,\"currency\":\"EUR\"}]}' %s/v1/%s/events\n",
 			d.secret, collectorURL, demoPixelID)
 		fmt.Printf("                 (the demo pixel's secret, shown this once; %s pixel rotate-secret %s makes a new one)\n", pixelctl, demoPixelID)
 	}

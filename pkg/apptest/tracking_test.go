@@ -330,7 +330,7 @@ func post(t testing.TB, client *http.Client, u, body string, headers ...string) 
 
 // TestServerSideConversions sends a browser purchase and the backend's copy
 // of it (same event_id) through the real stack: the shipped conversions
-// query counts it once; a server event with the visitor's _pxid lands on
+// query counts it once, with the server copy's value; a server event with the visitor's _pxid lands on
 // that visitor; a wrong or missing secret is refused and nothing is stored.
 func TestServerSideConversions(t *testing.T) {
 	s := NewTrackingStack(t)
@@ -360,7 +360,7 @@ func TestServerSideConversions(t *testing.T) {
 	}
 
 	events := `{"events":[
-		{"event":"Purchase","event_id":"` + orderID + `","visitor_id":"` + visitor + `","value":19.9,"currency":"EUR","order_id":"` + orderID + `",
+		{"event":"Purchase","event_id":"` + orderID + `","visitor_id":"` + visitor + `","value":21.9,"currency":"EUR","order_id":"` + orderID + `",
 		 "email":"Buyer@Example.com","ip":"198.51.100.4","user_agent":"` + chromeUA + `","url":"https://shop.example/thanks"},
 		{"event":"Purchase","event_id":"phone-order-1","visitor_id":"` + visitor + `","value":5,"currency":"EUR","action_source":"phone_call"}]}`
 	for _, bad := range [][]string{nil, {"Authorization: Bearer pxs_wrong"}} {
@@ -390,7 +390,8 @@ func TestServerSideConversions(t *testing.T) {
 		t.Errorf("the server copy carries no email hash")
 	}
 
-	// The shipped query: the order counts once, with the browser's value.
+	// The shipped query: the order counts once, with the server copy's value
+	// (the backend corrected it to 21.90), plus the phone order's 5.
 	today := time.Now().UTC().Format("2006-01-02")
 	out := pixelctl(t, s, "query", "conversions", "-from", today, "-to", today)
 	var line string
@@ -399,7 +400,7 @@ func TestServerSideConversions(t *testing.T) {
 			line = strings.TrimSpace(l)
 		}
 	}
-	if f := strings.Split(line, "\t"); len(f) != 4 || f[2] != "2" || f[3] != "24.9" {
-		t.Fatalf("pixelctl query conversions: %q; want 2 conversions (the order once, the phone order) and 24.9 revenue\n%s", line, out)
+	if f := strings.Split(line, "\t"); len(f) != 4 || f[2] != "2" || f[3] != "26.9" {
+		t.Fatalf("pixelctl query conversions: %q; want 2 conversions (the order once, at the server's 21.90; the phone order's 5) and 26.9 revenue\n%s", line, out)
 	}
 }

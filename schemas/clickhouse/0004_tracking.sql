@@ -59,13 +59,15 @@ ALTER TABLE events ADD COLUMN IF NOT EXISTS cookieless_id String;
 
 -- events_unique keeps the column list of its creation: recreate it. One row
 -- per event_id and event name, as the ad platforms de-duplicate; of a browser
--- and a server copy of one conversion (the same event_id), the browser's,
--- which has the page, the campaign and the session (Meta favours the browser
--- event too).
+-- and a server copy of one conversion (the same event_id), the server's: the
+-- backend's value, currency, order id and user data are authoritative, and
+-- it is the copy a merge of this ReplacingMergeTree keeps (both copies share
+-- the sorting key, and a merge keeps the row inserted last: the backend's,
+-- which is sent after the page's in all but rare cases).
 DROP TABLE IF EXISTS events_unique;
 
 CREATE VIEW IF NOT EXISTS events_unique AS
 SELECT *
 FROM events
-ORDER BY channel = 'server'
+ORDER BY channel = 'server' DESC
 LIMIT 1 BY event_id, event;

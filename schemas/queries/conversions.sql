@@ -5,7 +5,7 @@
 -- one currency). A day is toDate(ts), the event's time in the server's time
 -- zone. Every event counts once (by event_id and event name), however often
 -- a replay stored it, and a browser and a server copy of one conversion count
--- once: the browser's (see README, "Server-side events").
+-- once: the server's (see README, "Server-side events").
 --
 -- param from  Date              first day, inclusive (YYYY-MM-DD)
 -- param to    Date              last day, inclusive (YYYY-MM-DD)
@@ -21,7 +21,7 @@ FROM
     SELECT event_id, pixel_id, ts, value
     FROM events
     WHERE event = ? AND toDate(ts) BETWEEN toDate(?) AND toDate(?)
-    ORDER BY channel = 'server'
+    ORDER BY channel = 'server' DESC
     LIMIT 1 BY event_id, event
 )
 GROUP BY pixel_id, day

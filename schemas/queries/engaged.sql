@@ -7,7 +7,7 @@
 -- count only through Engaged events. Sessions are cut at the edges of the
 -- date range. One row per visitor: how many sessions counted and the longest
 -- of them in seconds. Every event counts once (by event_id and
--- event name; of a browser and a server copy, the browser's).
+-- event name; of a browser and a server copy, the server's).
 --
 -- param pixel       String      the pixel's id
 -- param from        Date        first day, inclusive (YYYY-MM-DD)
@@ -32,7 +32,7 @@ FROM
         SELECT event_id, visitor_id, session_id, event, ts, props
         FROM events
         WHERE pixel_id = ? AND toDate(ts) BETWEEN toDate(?) AND toDate(?)
-        ORDER BY channel = 'server'
+        ORDER BY channel = 'server' DESC
         LIMIT 1 BY event_id, event
     )
     GROUP BY visitor_id, session_id

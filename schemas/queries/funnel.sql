@@ -6,7 +6,7 @@
 -- -window seconds of the visitor's first PageView (ClickHouse's
 -- windowFunnel). A visitor counts once per pixel, at the furthest step
 -- reached; every event counts once (by event_id and event name; of a browser
--- and a server copy, the browser's).
+-- and a server copy, the server's).
 --
 -- param from   Date            first day, inclusive (YYYY-MM-DD)
 -- param to     Date            last day, inclusive (YYYY-MM-DD)
@@ -28,7 +28,7 @@ FROM
         SELECT event_id, pixel_id, visitor_id, event, ts
         FROM events
         WHERE event IN ('PageView', 'AddToCart', 'Purchase') AND toDate(ts) BETWEEN toDate(?) AND toDate(?)
-        ORDER BY channel = 'server'
+        ORDER BY channel = 'server' DESC
         LIMIT 1 BY event_id, event
     )
     GROUP BY pixel_id, visitor_id

@@ -6,7 +6,7 @@
 -- they viewed in the range, for product ads. A view less than -days ago may
 -- still convert: end the range -days before today for a settled audience.
 -- Every event counts once (by event_id and
--- event name; of a browser and a server copy, the browser's).
+-- event name; of a browser and a server copy, the server's).
 --
 -- param pixel String     the pixel's id
 -- param from  Date       first day of the views, inclusive (YYYY-MM-DD)
@@ -36,7 +36,7 @@ FROM
         FROM events
         WHERE pixel_id = ? AND event IN ('ViewContent', 'Purchase')
           AND toDate(ts) >= toDate(?) AND toDate(ts) <= toDate(?) + ?
-        ORDER BY channel = 'server'
+        ORDER BY channel = 'server' DESC
         LIMIT 1 BY event_id, event
     )
     GROUP BY visitor_id

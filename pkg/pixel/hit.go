@@ -126,8 +126,9 @@ type Hit struct {
 	sessionCookie []byte
 	clickCookie   []byte // the _pxclk value, unchecked
 
-	resolved bool       // visitorID, sessionID and ip are known for this request
+	resolved bool       // visitorID, sessionID, ip and botUA are known for this request
 	addr     netip.Addr // the client IP
+	botUA    bool       // the User-Agent is a crawler's, a preview fetcher's, ...
 
 	setCookies bool   // an event was recorded with cookies: write them
 	newClick   []byte // the _pxclk value to write, when an event brought click ids
@@ -254,7 +255,11 @@ func (h *Hit) refererURL(ctx *fasthttp.RequestCtx, lim *Limits) error {
 func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error {
 	e := &h.Event
 	hdr := &ctx.Request.Header
-	st, err := cfg.settings(e.PixelID, h.pageHost(hdr.Peek(fasthttp.HeaderOrigin), hdr.Referer()))
+	var host []byte // only a registry checks the page
+	if cfg.Registry != nil {
+		host = h.pageHost(hdr.Peek(fasthttp.HeaderOrigin), hdr.Referer())
+	}
+	st, err := cfg.settings(e.PixelID, host)
 	if err != nil {
 		return err
 	}
@@ -266,15 +271,15 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 	if len(ua) > cfg.Limits.MaxUserAgentLen {
 		return ErrTooLong
 	}
+	if !h.resolved {
+		h.resolve(ctx, cfg)
+	}
 	e.UserAgent = ua
-	e.IsBot = e.IsBot || IsBot(ua) // wd=1 set it already for an automated browser
+	e.IsBot = e.IsBot || h.botUA // wd=1 set it already for an automated browser
 	e.ReceivedAt = now.Unix()
 	if e.TS == 0 {
 		e.TSMs = now.UnixMilli()
 		e.TS = e.ReceivedAt
-	}
-	if !h.resolved {
-		h.resolve(ctx, cfg)
 	}
 	cookieless := st.Consent == ConsentRequired && !h.consentGranted
 	if st.Consent == ConsentRequired {
@@ -290,11 +295,11 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 		e.Tracking[event.Consent] = strGranted
 		h.setCookies = true
 	}
-	h.eventIP = append(h.eventIP[:0], h.ip...)
+	e.IP = h.ip
 	if st.IP != IPKeep {
-		h.eventIP = ApplyIPMode(h.eventIP, st.IP, h.addr)
+		h.eventIP = ApplyIPMode(append(h.eventIP[:0], h.ip...), st.IP, h.addr)
+		e.IP = h.eventIP
 	}
-	e.IP = h.eventIP
 	if h.parseCampaign() {
 		e.ClickTSMs = now.UnixMilli()
 		if !cookieless {
@@ -318,8 +323,9 @@ var (
 	strWebsite = []byte("website")
 )
 
-// resolve finds the visitor and session (from the cookies, else new ids)
-// and the client IP of the request, once per request.
+// resolve finds the visitor and session (from the cookies, else new ids),
+// the client IP and whether the user agent is a bot's, once per request:
+// the events of a POST /collect batch share them.
 func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 	if h.visitorCookie != nil {
 		h.visitorID = append(h.visitorID[:0], h.visitorCookie...)
@@ -340,6 +346,7 @@ func (h *Hit) resolve(ctx *fasthttp.RequestCtx, cfg *Config) {
 		h.ip = ip.AppendTo(h.ip)
 	}
 	h.addr = ip
+	h.botUA = IsBot(ctx.Request.Header.UserAgent())
 	h.resolved = true
 }
 

@@ -99,8 +99,7 @@ func (c *Config) settings(pixelID, host []byte) (Settings, error) {
 type Hit struct {
 	Event event.Event
 
-	props     []byte
-	propKeys  [][]byte
+	props     event.Props
 	currency  [3]byte
 	seen      seenParams
 	visitorID []byte
@@ -162,9 +161,7 @@ func (h *Hit) Reset() {
 // POST /collect batch share them.
 func (h *Hit) resetEvent() {
 	h.Event.Reset()
-	h.props = h.props[:0]
-	clear(h.propKeys)
-	h.propKeys = h.propKeys[:0]
+	h.props.Reset()
 	h.seen = 0
 	h.eventID = h.eventID[:0]
 	h.scratch = h.scratch[:0]

@@ -434,10 +434,7 @@ func (h *Hit) finishEvent() error {
 	if e.Name == nil {
 		e.Name = defaultEvent
 	}
-	if len(h.props) > 0 {
-		h.props = append(h.props, '}')
-		e.Props = h.props
-	}
+	e.Props = h.props.Close()
 	return nil
 }
 
@@ -450,23 +447,9 @@ func addProp(h *Hit, key, val []byte, lim *Limits) error {
 	if len(val) > lim.MaxPropValueLen {
 		return ErrTooLong
 	}
-	for _, k := range h.propKeys {
-		if bytes.Equal(k, key) {
-			return nil
-		}
-	}
-	if len(h.propKeys) >= lim.MaxProps {
+	if !h.props.Add(key, val, lim.MaxProps) {
 		return ErrTooManyProps
 	}
-	h.propKeys = append(h.propKeys, key)
-	if len(h.props) == 0 {
-		h.props = append(h.props, '{')
-	} else {
-		h.props = append(h.props, ',')
-	}
-	h.props = event.AppendString(h.props, key)
-	h.props = append(h.props, ':')
-	h.props = event.AppendString(h.props, val)
 	return nil
 }
 

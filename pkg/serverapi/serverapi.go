@@ -168,8 +168,7 @@ type Body struct {
 	eventID []byte // event_id as given, for the answer
 	scratch []byte // unescaped strings
 	ids     []byte // generated ids, canonical IPs
-	props   []byte
-	keys    [][]byte
+	props   event.Props
 	hashes  [numHashes]hashSlot
 	hasTS   bool
 	err     *Error // the first problem found; the event is read to its end regardless
@@ -282,7 +281,8 @@ func (b *Body) Next(e *event.Event, pixelID []byte, now time.Time) error {
 	b.left--
 	e.Reset()
 	b.e, b.now, b.seen, b.err, b.hasTS = e, now, 0, nil, false
-	b.eventID, b.scratch, b.ids, b.props, b.keys = nil, b.scratch[:0], b.ids[:0], b.props[:0], b.keys[:0]
+	b.eventID, b.scratch, b.ids = nil, b.scratch[:0], b.ids[:0]
+	b.props.Reset()
 	// The buffers events point into are grown once, up front, so that no
 	// append below moves them (a moved buffer would still be right, but
 	// cost a copy).
@@ -688,24 +688,9 @@ func (b *Body) propField(key []byte) {
 
 // addProp appends a property to props; a repeated key keeps its first value.
 func (b *Body) addProp(key, val []byte) {
-	for _, k := range b.keys {
-		if bytes.Equal(k, key) {
-			return
-		}
-	}
-	if len(b.keys) >= b.lim.MaxProps {
+	if !b.props.Add(key, val, b.lim.MaxProps) {
 		b.fail(ErrTooManyProps)
-		return
 	}
-	b.keys = append(b.keys, key)
-	if len(b.props) == 0 {
-		b.props = append(b.props, '{')
-	} else {
-		b.props = append(b.props, ',')
-	}
-	b.props = event.AppendString(b.props, key)
-	b.props = append(b.props, ':')
-	b.props = event.AppendString(b.props, val)
 }
 
 // contentIDs reads content_ids: an array of strings or numbers.
@@ -848,10 +833,7 @@ func (b *Body) finish(pixelID []byte) error {
 			e.Tracking[hashColumns[i]] = h.v[:h.n]
 		}
 	}
-	if len(b.props) > 0 {
-		b.props = append(b.props, '}')
-		e.Props = b.props
-	}
+	e.Props = b.props.Close()
 	if err := e.Validate(); err != nil {
 		return ErrInvalid
 	}

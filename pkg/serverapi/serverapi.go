@@ -256,8 +256,6 @@ func (b *Body) Reset(data []byte, lim *Limits) error {
 	return nil
 }
 
-// Shape is the body's shape.
-func (b *Body) Shape() Shape { return b.shape }
 
 // Len is the number of events in the body.
 func (b *Body) Len() int { return b.n }

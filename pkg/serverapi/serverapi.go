@@ -256,7 +256,6 @@ func (b *Body) Reset(data []byte, lim *Limits) error {
 	return nil
 }
 
-
 // Len is the number of events in the body.
 func (b *Body) Len() int { return b.n }
 

@@ -70,14 +70,7 @@ func TestTagBrowser(t *testing.T) {
 	shop := serveTagShop(t, created.Snippets.JS)
 	waitTagConfig(t, "http://"+s.Cfg.CollectorAddr+"/px.js?id="+pixelID, fmt.Sprintf(`{engagementSeconds:%d,`, int(goal/time.Second)))
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")), chromedp.WindowSize(1200, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
+	bctx, ctx := newChromium(t, chromium, chromedp.WindowSize(1200, 900))
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(shop+"/product")); err != nil {
 		t.Fatalf("load the product page: %v", err)
@@ -211,6 +204,22 @@ func TestTagBrowser(t *testing.T) {
 	if emailHash != hex.EncodeToString(sum[:]) {
 		t.Errorf("Purchase email_sha256 %q, want the SHA-256 of the normalised email", emailHash)
 	}
+}
+
+// newChromium starts headless Chromium (DevTools over chromedp) with a
+// fresh profile and returns the browser's context and a tab's, bounded to
+// 90 s; the browser stops when the test ends.
+func newChromium(t *testing.T, chromium string, opts ...chromedp.ExecAllocatorOption) (browser, tab context.Context) {
+	t.Helper()
+	opts = append(append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile"))), opts...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	tab, cancel := context.WithTimeout(browser, 90*time.Second)
+	t.Cleanup(cancel)
+	return browser, tab
 }
 
 // serveTagShop serves the product page (and the checkout URL, for a reload)

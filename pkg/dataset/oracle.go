@@ -237,14 +237,18 @@ func (p *Population) Engagement(pixel string, threshold time.Duration) (visitors
 		sk
 		pv string
 	}
+	// Copies do not change a maximum: no de-duplication, and only one
+	// number per page view is kept, so a large population streams through.
 	pages := map[pk]int64{}
-	for _, r := range p.Rows(nil) {
-		if r.Pixel != pixel || r.PageView == "" {
-			continue
+	_ = p.Events(func(e *event.Event) error {
+		pv := e.Tracking[event.PageViewID]
+		if e.IsBot || len(pv) == 0 || string(e.PixelID) != pixel {
+			return nil
 		}
-		k := pk{sk{r.Visitor, r.Session}, r.PageView}
-		pages[k] = max(pages[k], r.EngagedMs)
-	}
+		k := pk{sk{string(e.VisitorID), string(e.SessionID)}, string(pv)}
+		pages[k] = max(pages[k], e.EngagedMs)
+		return nil
+	})
 	perSession := map[sk]int64{}
 	for k, ms := range pages {
 		perSession[k.sk] += ms

@@ -1,0 +1,129 @@
+package dataset
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
+)
+
+// The ClickHouse test runs against this test binary's private server.
+func TestMain(m *testing.M) { os.Exit(devstacktest.RunTests(m)) }
+
+// dedup is the raw events of pixel $1, each (event_id, event) once, the
+// browser copy before a server copy, bots left out.
+const dedup = `(SELECT * FROM events WHERE pixel_id = ? AND is_bot = 0
+	ORDER BY event_id, event, channel = 'server' LIMIT 1 BY event_id, event)`
+
+// TestInsertMatchesOracle inserts a generated population into ClickHouse and
+// checks that plain SQL over the raw rows gives the oracle's answers.
+func TestInsertMatchesOracle(t *testing.T) {
+	o := devstacktest.Database(t)
+	conn := devstacktest.Open(t, o)
+	ctx := devstacktest.Context(t)
+	p := Generate(DefaultConfig(3, 900))
+	n, err := Insert(ctx, conn, p, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, total := digest(t, p)
+	if n != total || n < 40_000 {
+		t.Fatalf("inserted %d events of %d; the test wants about 50 000", n, total)
+	}
+	if got := devstacktest.QueryUint64(t, conn, "SELECT count() FROM events"); got != uint64(n) {
+		t.Fatalf("events holds %d rows, want %d (duplicates included)", got, n)
+	}
+
+	cfg := p.Config()
+	from, to := cfg.Start, cfg.Start.AddDate(0, 0, cfg.Days+1)
+	byDay := p.ConversionsByDay("Purchase")
+	for _, px := range cfg.Pixels {
+		// Purchases per pixel day: count, unique converters, revenue per currency.
+		rows, err := conn.Query(ctx, `SELECT toString(toDate(ts, ?)) AS day, currency, count(), uniqExact(visitor_id), sum(value)
+			FROM `+dedup+` WHERE event = 'Purchase' GROUP BY day, currency ORDER BY day, currency`, px.TimeZone, px.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[DayKey]Conversions{}
+		for rows.Next() {
+			var day, cur string
+			var count, uniq uint64 // uniq per currency: the oracle's converters are checked below
+			var sum float64
+			if err := rows.Scan(&day, &cur, &count, &uniq, &sum); err != nil {
+				t.Fatal(err)
+			}
+			k := DayKey{px.ID, day}
+			c := got[k]
+			if c.Revenue == nil {
+				c.Revenue = map[string]int64{}
+			}
+			c.Count += int(count)
+			c.Revenue[cur] += int64(math.Round(sum * 100))
+			got[k] = c
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		want := map[DayKey]Conversions{}
+		for k, c := range byDay {
+			if k.Pixel == px.ID {
+				want[k] = Conversions{Count: c.Count, Revenue: c.Revenue}
+			}
+		}
+		if len(want) == 0 {
+			t.Fatalf("pixel %s: the oracle has no purchases", px.ID)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("pixel %s: purchases by day from SQL\n %v\noracle\n %v", px.ID, got, want)
+		}
+
+		// Unique converters over the whole range.
+		uniq := devstacktest.QueryUint64(t, conn, `SELECT uniqExact(visitor_id) FROM `+dedup+` WHERE event = 'Purchase'`, px.ID)
+		if want := p.UniqueConverters(px.ID, "Purchase", from, to); uniq != uint64(want) || want == 0 {
+			t.Errorf("pixel %s: %d unique converters from SQL, oracle %d", px.ID, uniq, want)
+		}
+
+		// The funnel, within an hour.
+		steps := []string{"ViewContent", "AddToCart", "InitiateCheckout", "Purchase"}
+		var levels []uint64
+		if err := conn.QueryRow(ctx, `SELECT [countIf(l >= 1), countIf(l >= 2), countIf(l >= 3), countIf(l >= 4)] FROM
+			(SELECT visitor_id, windowFunnel(3600)(ts, event = 'ViewContent', event = 'AddToCart', event = 'InitiateCheckout', event = 'Purchase') AS l
+			 FROM `+dedup+` WHERE event IN ('ViewContent', 'AddToCart', 'InitiateCheckout', 'Purchase') GROUP BY visitor_id)`, px.ID).Scan(&levels); err != nil {
+			t.Fatal(err)
+		}
+		wantF := p.Funnel(px.ID, steps, time.Hour, from, to)
+		if fmt.Sprint(levels) != fmt.Sprint(wantF) || wantF[3] == 0 {
+			t.Errorf("pixel %s: funnel from SQL %v, oracle %v", px.ID, levels, wantF)
+		}
+
+		// Engaged sessions and visitors over 60 s.
+		var ev, es uint64
+		if err := conn.QueryRow(ctx, `SELECT uniqExact(visitor_id), count() FROM
+			(SELECT visitor_id, session_id, sum(m) AS s FROM
+			 (SELECT visitor_id, session_id, page_view_id, max(engaged_ms) AS m FROM events
+			  WHERE pixel_id = ? AND is_bot = 0 AND page_view_id != '' GROUP BY visitor_id, session_id, page_view_id)
+			 GROUP BY visitor_id, session_id HAVING s > 60000)`, px.ID).Scan(&ev, &es); err != nil {
+			t.Fatal(err)
+		}
+		if v, s := p.Engagement(px.ID, 60*time.Second); ev != uint64(v) || es != uint64(s) || s == 0 {
+			t.Errorf("pixel %s: engaged over 60 s from SQL %d visitors, %d sessions; oracle %d, %d", px.ID, ev, es, v, s)
+		}
+
+		t.Logf("pixel %s: %d purchase days, %d converters, funnel %v, engaged %d visitors %d sessions", px.ID, len(want), uniq, levels, ev, es)
+
+		// Cart abandoners of the last 7 days of the range.
+		at := cfg.Start.AddDate(0, 0, cfg.Days)
+		ab := devstacktest.QueryUint64(t, conn, `SELECT count() FROM
+			(SELECT visitor_id FROM events WHERE pixel_id = ? AND is_bot = 0 AND ts >= toDateTime(?) AND ts < toDateTime(?)
+			 AND event IN ('AddToCart', 'Purchase') GROUP BY visitor_id HAVING countIf(event = 'AddToCart') > 0 AND countIf(event = 'Purchase') = 0)`,
+			px.ID, at.AddDate(0, 0, -7).Unix(), at.Unix())
+		if want := p.Abandoners(px.ID, "AddToCart", "Purchase", 7*24*time.Hour, at); ab != uint64(len(want)) || len(want) == 0 {
+			t.Errorf("pixel %s: %d cart abandoners from SQL, oracle %d", px.ID, ab, len(want))
+		}
+	}
+}

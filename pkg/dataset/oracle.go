@@ -19,13 +19,13 @@ import (
 // Row is one de-duplicated event as the oracle reads it.
 type Row struct {
 	EventID, Pixel, Visitor, Session, Event string
-	Channel, Campaign, Source, Medium      string
-	PageView                               string
-	TS                                     int64 // unix seconds
-	Ms                                     int64 // unix milliseconds
-	Cents                                  int64 // value in cents
-	Currency                               string
-	EngagedMs                              int64
+	Channel, Campaign, Source, Medium       string
+	PageView                                string
+	TS                                      int64 // unix seconds
+	Ms                                      int64 // unix milliseconds
+	Cents                                   int64 // value in cents
+	Currency                                string
+	EngagedMs                               int64
 }
 
 // Rows returns the population's events once each by (event_id, event), the

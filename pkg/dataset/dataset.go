@@ -12,6 +12,7 @@
 package dataset
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -128,6 +129,20 @@ func zones(pixels []Pixel) map[string]*time.Location {
 		m[p.ID] = loc
 	}
 	return m
+}
+
+// VisitorsFor returns about how many visitors of cfg make events events: it
+// generates the first thousand visitors and scales. For sizing a bench run
+// ("10 million events"); the exact count is what Events yields.
+func VisitorsFor(cfg Config, events int) int {
+	sample := cfg
+	sample.Visitors = 1000
+	n := 0
+	_ = Generate(sample).Events(func(*event.Event) error { n++; return nil })
+	if n == 0 {
+		return 0
+	}
+	return int(int64(events) * int64(sample.Visitors) / int64(n))
 }
 
 // Config returns the configuration the population was generated from.
@@ -370,12 +385,6 @@ func (g *generator) visitor(v int) {
 // session generates one visit starting at ms and returns when it ended.
 func (g *generator) session(ms int64) int64 {
 	cfg := g.cfg
-	if g.px.ConsentRequired {
-		if day := ms / 86_400_000; day != g.day {
-			g.day = day
-			g.cookieless = g.id(16) // the day's salt gives a new id every day
-		}
-	}
 	g.sessionID = nil
 	if !g.denied && !g.bot {
 		g.sessionID = g.id(16)
@@ -532,10 +541,10 @@ func (g *generator) base(name string, ms int64, pv []byte) event.Event {
 	e.Tracking[event.ActionSource] = g.str("website")
 	e.Tracking[event.Consent] = g.str("granted")
 	if g.px.ConsentRequired {
-		e.Tracking[event.CookielessID] = g.cookieless
+		e.Tracking[event.CookielessID] = g.cookielessID(ms)
 	}
 	if g.denied {
-		e.VisitorID = g.cookieless
+		e.VisitorID = e.Tracking[event.CookielessID]
 		e.Tracking[event.Consent] = g.str("denied")
 	}
 	// Click ids: from the landing URL, then from the _pxclk cookie, which a
@@ -545,6 +554,26 @@ func (g *generator) base(name string, ms int64, pv []byte) event.Event {
 		e.ClickTSMs = g.clickMs
 	}
 	return e
+}
+
+// cookielessID returns the visitor's cookieless id on the UTC day of ms. The
+// collector's salt changes every day, so the id does, mid-session too; it is
+// a hash of (seed, visitor, day) rather than a draw from the visitor's
+// random stream so that it is the same whatever order events are made in.
+func (g *generator) cookielessID(ms int64) []byte {
+	day := ms / 86_400_000
+	if day == g.day {
+		return g.cookieless
+	}
+	var in [24]byte
+	binary.LittleEndian.PutUint64(in[0:], g.cfg.Seed)
+	binary.LittleEndian.PutUint64(in[8:], uint64(g.idx))
+	binary.LittleEndian.PutUint64(in[16:], uint64(day))
+	sum := sha256.Sum256(in[:])
+	g.day = day
+	g.cookieless = g.mem.take(base64.RawURLEncoding.EncodedLen(16))
+	base64.RawURLEncoding.Encode(g.cookieless, sum[:16])
+	return g.cookieless
 }
 
 func (g *generator) emit(e event.Event) { g.out = append(g.out, e) }

@@ -158,3 +158,12 @@ func BenchmarkGenerate(b *testing.B) {
 }
 
 var errDone = errors.New("done")
+
+func TestVisitorsFor(t *testing.T) {
+	cfg := DefaultConfig(5, 0)
+	cfg.Visitors = VisitorsFor(cfg, 100_000)
+	_, n := digest(t, Generate(cfg))
+	if n < 90_000 || n > 110_000 {
+		t.Fatalf("VisitorsFor(100 000 events) = %d visitors, who make %d events", cfg.Visitors, n)
+	}
+}

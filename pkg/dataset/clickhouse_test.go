@@ -89,15 +89,15 @@ func TestInsertMatchesOracle(t *testing.T) {
 		}
 
 		// The funnel, within an hour.
-		steps := []string{"ViewContent", "AddToCart", "InitiateCheckout", "Purchase"}
+		steps := []string{"PageView", "ViewContent", "AddToCart", "InitiateCheckout", "Purchase"}
 		var levels []uint64
-		if err := conn.QueryRow(ctx, `SELECT [countIf(l >= 1), countIf(l >= 2), countIf(l >= 3), countIf(l >= 4)] FROM
-			(SELECT visitor_id, windowFunnel(3600)(ts, event = 'ViewContent', event = 'AddToCart', event = 'InitiateCheckout', event = 'Purchase') AS l
-			 FROM `+dedup+` WHERE event IN ('ViewContent', 'AddToCart', 'InitiateCheckout', 'Purchase') GROUP BY visitor_id)`, px.ID).Scan(&levels); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT [countIf(l >= 1), countIf(l >= 2), countIf(l >= 3), countIf(l >= 4), countIf(l >= 5)] FROM
+			(SELECT visitor_id, windowFunnel(3600)(ts, event = 'PageView', event = 'ViewContent', event = 'AddToCart', event = 'InitiateCheckout', event = 'Purchase') AS l
+			 FROM `+dedup+` WHERE event IN ('PageView', 'ViewContent', 'AddToCart', 'InitiateCheckout', 'Purchase') GROUP BY visitor_id)`, px.ID).Scan(&levels); err != nil {
 			t.Fatal(err)
 		}
 		wantF := p.Funnel(px.ID, steps, time.Hour, from, to)
-		if fmt.Sprint(levels) != fmt.Sprint(wantF) || wantF[3] == 0 {
+		if fmt.Sprint(levels) != fmt.Sprint(wantF) || wantF[4] == 0 {
 			t.Errorf("pixel %s: funnel from SQL %v, oracle %v", px.ID, levels, wantF)
 		}
 

@@ -60,8 +60,8 @@ type Config struct {
 	NoConsentRate float64 // visitors of ConsentRequired pixels that never consent
 	EmailRate     float64 // consenting visitors whose email the site knows (email_sha256 on checkout and purchase)
 	CampaignRate  float64 // sessions that land from a campaign
-	ServerRate    float64 // purchases the site also sends from its server (same event_id, channel=server)
-	BlockedRate   float64 // visitors whose browser blocks the tag's purchase: only the server copy arrives
+	ServerRate    float64 // purchases of consenting visitors the site also sends from its server (same event_id, channel=server)
+	BlockedRate   float64 // consenting visitors whose browser blocks the tag's purchase: only the server copy arrives
 	ReplayRate    float64 // sessions whose events the pipeline stores twice, byte-identical (a Kafka replay)
 	ForeignRate   float64 // purchases in the other pixel's currency
 
@@ -338,7 +338,7 @@ func (g *generator) visitor(v int) {
 	g.visitorID = g.id(16)
 	g.bot = g.chance(cfg.BotRate)
 	g.denied = !g.bot && g.px.ConsentRequired && g.chance(cfg.NoConsentRate)
-	g.blocked = !g.bot && g.chance(cfg.BlockedRate)
+	g.blocked = !g.bot && !g.denied && g.chance(cfg.BlockedRate)
 	g.email, g.emailG = nil, nil
 	if !g.bot && !g.denied && g.chance(cfg.EmailRate) {
 		// Mixed case and spaces: the hash is of the normalised address.
@@ -601,7 +601,9 @@ func (g *generator) purchase(ms int64, pv []byte, url, product string, cents int
 	if !g.blocked {
 		g.emit(e)
 	}
-	if g.blocked || g.chance(g.cfg.ServerRate) {
+	// The site's server sends only what it may: nothing of a visitor who
+	// did not consent, whose cookieless id it does not know anyway.
+	if g.blocked || (!g.denied && g.chance(g.cfg.ServerRate)) {
 		s := e
 		// The server sends it from the order system a few seconds later:
 		// no page view, its own receive time.
@@ -609,6 +611,7 @@ func (g *generator) purchase(ms int64, pv []byte, url, product string, cents int
 		s.TS, s.TSMs = later/1000, later
 		s.ReceivedAt = s.TS + 1
 		s.Tracking[event.PageViewID] = nil
+		s.Tracking[event.CookielessID] = nil // the server API has no such field
 		s.Tracking[event.Channel] = g.str("server")
 		s.Tracking[event.ExternalID] = g.str(fmt.Sprintf("cust-%d", g.idx))
 		g.emit(s)

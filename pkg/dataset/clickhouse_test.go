@@ -127,3 +127,20 @@ func TestInsertMatchesOracle(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkInsert measures Insert into the private ClickHouse: one op is
+// one event. Run it with -benchtime 1000000x for a size worth measuring.
+func BenchmarkInsert(b *testing.B) {
+	o := devstacktest.Database(b)
+	conn := devstacktest.Open(b, o)
+	cfg := DefaultConfig(1, 0)
+	cfg.Visitors = VisitorsFor(cfg, b.N) + 1
+	p := Generate(cfg)
+	b.ResetTimer()
+	n, err := Insert(devstacktest.Context(b), conn, p, DefaultBatch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}

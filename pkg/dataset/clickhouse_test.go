@@ -52,6 +52,7 @@ func TestInsertMatchesOracle(t *testing.T) {
 	p = FromEvents(cfg.Pixels, p.All())
 	from, to := cfg.Start, cfg.Start.AddDate(0, 0, cfg.Days+1)
 	byDay := p.ConversionsByDay("Purchase")
+	byCampaign := p.ConversionsByCampaign("Purchase", 30*24*time.Hour)
 	for _, px := range cfg.Pixels {
 		// Purchases per pixel day: count, unique converters, revenue per currency.
 		rows, err := conn.Query(ctx, `SELECT toString(toDate(ts, ?)) AS day, currency, count(), uniqExact(visitor_id), sum(value)
@@ -91,6 +92,52 @@ func TestInsertMatchesOracle(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("pixel %s: purchases by day from SQL\n %v\noracle\n %v", px.ID, got, want)
+		}
+
+		// Purchases by last-touch campaign, 30 days' lookback: the latest
+		// page view with a campaign at or before each purchase.
+		rows, err = conn.Query(ctx, `SELECT k.2 AS source, k.3 AS medium, k.4 AS campaign, c.3 AS currency, count(), sum(c.2) FROM
+			(SELECT c, arrayFilter(t -> t.1 <= c.1 AND c.1 - t.1 <= ?, touches) AS f,
+				if(length(f) = 0, tuple(toUInt64(0), '', '', ''), f[length(f)]) AS k FROM
+			 (SELECT visitor_id,
+				arraySort(groupArrayIf(tuple(ts_ms, utm_source, utm_medium, utm_campaign), event = 'PageView' AND utm_campaign != '')) AS touches,
+				groupArrayIf(tuple(ts_ms, value, currency), event = 'Purchase') AS convs
+			  FROM `+dedup+` WHERE event IN ('PageView', 'Purchase') GROUP BY visitor_id)
+			 ARRAY JOIN convs AS c)
+			GROUP BY source, medium, campaign, currency`, (30 * 24 * time.Hour).Milliseconds(), px.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotC := map[CampaignKey]Conversions{}
+		for rows.Next() {
+			var k CampaignKey
+			var cur string
+			var count uint64
+			var sum float64
+			if err := rows.Scan(&k.Source, &k.Medium, &k.Campaign, &cur, &count, &sum); err != nil {
+				t.Fatal(err)
+			}
+			k.Pixel = px.ID
+			c := gotC[k]
+			if c.Revenue == nil {
+				c.Revenue = map[string]int64{}
+			}
+			c.Count += int(count)
+			c.Revenue[cur] += int64(math.Round(sum * 100))
+			gotC[k] = c
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		wantC := map[CampaignKey]Conversions{}
+		for k, c := range byCampaign {
+			if k.Pixel == px.ID {
+				wantC[k] = Conversions{Count: c.Count, Revenue: c.Revenue}
+			}
+		}
+		if len(wantC) < 3 || !reflect.DeepEqual(gotC, wantC) {
+			t.Errorf("pixel %s: purchases by campaign from SQL\n %v\noracle\n %v", px.ID, gotC, wantC)
 		}
 
 		// Unique converters over the whole range.

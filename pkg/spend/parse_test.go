@@ -32,8 +32,8 @@ func read(t *testing.T, name string) []byte {
 // short is a row's comparable part, without Line and Date's type.
 type short struct {
 	Day, Platform, Account, Campaign, CampaignID, UTM, Currency string
-	Cost                                                       int64
-	Clicks, Impressions                                        uint64
+	Cost                                                        int64
+	Clicks, Impressions                                         uint64
 }
 
 func shorts(rows []spend.Row) []short {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -71,8 +72,6 @@ const (
 	fImpressions
 	nFields
 )
-
-var fieldNames = [nFields]string{"date", "end date", "platform", "account", "campaign", "campaign id", "currency", "cost", "clicks", "impressions"}
 
 // layout is a platform's column names: for each field, the names it may
 // have in the header, preferred first, compared without case.
@@ -192,7 +191,11 @@ func findHeader(l *layout, text string) (header, rune, int, int, error) {
 		s, _, _ := strings.Cut(text[off:], "\n")
 		next := off + len(s) + 1
 		s = strings.TrimSuffix(s, "\r")
-		for _, sep := range []rune{',', '\t', ';'} {
+		// The separator that splits the line most is tried first: a
+		// tab-separated header may have a comma in a column's name.
+		seps := []rune{',', '\t', ';'}
+		sort.SliceStable(seps, func(i, j int) bool { return strings.Count(s, string(seps[i])) > strings.Count(s, string(seps[j])) })
+		for _, sep := range seps {
 			if !strings.ContainsRune(s, sep) {
 				continue
 			}
@@ -313,7 +316,8 @@ func skipReason(h header, cells []string) string {
 		}
 		// Google ends its reports with "Total: Account", "Total: Campaigns",
 		// "Total: Search", ... in the first column.
-		if l := strings.ToLower(c); l == "total" || strings.HasPrefix(l, "total:") || strings.HasPrefix(l, "total ") {
+		// A campaign named "Total Recall" is not one: the colon tells.
+		if l := strings.ToLower(c); l == "total" || strings.HasPrefix(l, "total:") {
 			return "totals row (" + c + ")"
 		}
 		break

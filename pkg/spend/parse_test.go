@@ -12,14 +12,6 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/spend"
 )
 
-func day(s string) time.Time {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 func read(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
@@ -183,6 +175,8 @@ func TestParseVariants(t *testing.T) {
 			[]short{{"2026-11-01", "meta", "", "A", "", "a", "USD", 2_000_000, 1, 10}}},
 		{"meta without link clicks", spend.Meta, "Reporting starts,Reporting ends,Campaign name,Amount spent (GBP)\n2026-11-01,2026-11-01,A,2\n", spend.Options{},
 			[]short{{"2026-11-01", "meta", "", "A", "", "a", "GBP", 2_000_000, 0, 0}}},
+		{"tabs, a comma in a column name, a campaign named Total", spend.Google, "Campaign\tDay\tCurrency code\tCost\tConv. value / cost, all\n\"Total Recall, promo\"\t2026-11-01\tEUR\t1,5\t2\nTotal: Account\t--\tEUR\t1,5\t2\n", spend.Options{},
+			[]short{{"2026-11-01", "google", "", "Total Recall, promo", "", "total_recall,_promo", "EUR", 1_500_000, 0, 0}}},
 		{"rounds beyond micros", spend.CSV, "date,platform,account,campaign,cost,currency,clicks,impressions\n2026-11-01,x,a,c,0.0000015,EUR,0,0\n", spend.Options{},
 			[]short{{"2026-11-01", "x", "a", "c", "", "c", "EUR", 2, 0, 0}}},
 	} {

@@ -31,6 +31,9 @@ func TestWriteIsIdempotent(t *testing.T) {
 	o := devstacktest.Database(t)
 	conn := devstacktest.Open(t, o)
 	ctx := devstacktest.Context(t)
+	if v, err := chstore.ServerVersion(ctx, conn); err == nil {
+		t.Logf("ClickHouse %v", v)
+	}
 	f, err := spend.Parse(spend.Google, read(t, "google_campaigns.csv"), spend.Options{Account: "123-456-7890"})
 	if err != nil {
 		t.Fatal(err)

@@ -101,7 +101,8 @@ func TestSpendImport(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"spend", "import", "-platform", "google", bad}, `bad.csv: line 3, column "Cost": cannot read "zwölf"`},
+		{[]string{"spend", "import", "-platform", "google", bad}, "give the account (-account)"},
+		{[]string{"spend", "import", "-platform", "google", "-account", "1", bad}, `bad.csv: line 3, column "Cost": cannot read "zwölf"`},
 		{[]string{"spend", "import", "-platform", "tiktok", bad}, "unknown platform"},
 		{[]string{"spend", "import", bad}, "-platform is required"},
 		{[]string{"spend", "import", "-platform", "meta"}, "name the file"},

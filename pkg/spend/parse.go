@@ -15,7 +15,7 @@ import (
 
 // Options fill in what a file does not say.
 type Options struct {
-	Account  string // the account of rows whose file has no account column
+	Account  string // the account of rows whose file has no account column; required then, except for CSV
 	Currency string // the currency of rows whose file has neither a currency column nor one in the cost column's name
 }
 
@@ -126,6 +126,11 @@ var layouts = map[Platform]*layout{
 		required: []field{fDate, fPlatform, fCampaign, fCost, fCurrency},
 		hint:     `a CSV file whose first line is date,platform,account,campaign,cost,currency,clicks,impressions`,
 	},
+}
+
+var accountExample = map[Platform]string{
+	Google: "the customer id shown at the top of Google Ads, 123-456-7890",
+	Meta:   "the ad account id in Ads Manager's URL (act=...), act_1029384756",
 }
 
 // metaCost is Meta's cost column, which names the account's currency:
@@ -242,6 +247,12 @@ func Parse(p Platform, data []byte, o Options) (*File, error) {
 		return nil, err
 	}
 	f.Header, h.line = line, line
+	if p != CSV && h.col[fAccount] < 0 && o.Account == "" {
+		// Without it, two accounts' campaigns of one name would replace each
+		// other, and the same file imported once with an account and once
+		// without would count twice.
+		return nil, fmt.Errorf("the export has no account column: give the account (-account), e.g. %s", accountExample[p])
+	}
 	r := csv.NewReader(strings.NewReader(text[off:]))
 	r.Comma, r.LazyQuotes, r.FieldsPerRecord = sep, true, -1
 	var recs []record

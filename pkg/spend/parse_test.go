@@ -62,11 +62,11 @@ func TestParseFixtures(t *testing.T) {
 		{
 			// CSV for Excel: UTF-16LE with a BOM, tabs, CRLF; segmented by
 			// network, so two lines of one campaign and day are summed.
-			file: "google_campaigns_excel.csv", platform: spend.Google, header: 3, read: 5, merged: 1,
+			file: "google_campaigns_excel.csv", platform: spend.Google, opts: spend.Options{Account: "987-654-3210"}, header: 3, read: 5, merged: 1,
 			skipped: []spend.Skip{{7, "totals row (Total: Account)"}, {8, "totals row (Total: Campaigns)"}},
 			rows: []short{
-				{"2026-11-01", "google", "", "Black Friday - 2026", "20412345678", "black_friday_2026", "USD", 1_234_560_000, 1024, 45678},
-				{"2026-11-02", "google", "", "Prospecting | PMax", "20498765432", "prospecting_|_pmax", "USD", 2_045_900_000, 1877, 312440},
+				{"2026-11-01", "google", "987-654-3210", "Black Friday - 2026", "20412345678", "black_friday_2026", "USD", 1_234_560_000, 1024, 45678},
+				{"2026-11-02", "google", "987-654-3210", "Prospecting | PMax", "20498765432", "prospecting_|_pmax", "USD", 2_045_900_000, 1877, 312440},
 			},
 		},
 		{
@@ -134,7 +134,7 @@ func TestFixtureTotalsMatchTheExportsTotals(t *testing.T) {
 		{"google_campaigns_excel.csv", spend.Google, spend.Total{Platform: "google", Currency: "USD", Rows: 2, CostMicros: 3_280_460_000, Clicks: 2901, Impressions: 358118}},
 		{"meta_campaigns.csv", spend.Meta, spend.Total{Platform: "meta", Currency: "EUR", Rows: 5, CostMicros: 1_719_830_000, Clicks: 2954, Impressions: 148215}},
 	} {
-		f, err := spend.Parse(tc.platform, read(t, tc.file), spend.Options{})
+		f, err := spend.Parse(tc.platform, read(t, tc.file), spend.Options{Account: "a"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,6 +181,14 @@ func TestParseVariants(t *testing.T) {
 			[]short{{"2026-11-01", "x", "a", "c", "", "c", "EUR", 2, 0, 0}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts.Account == "" && tc.platform != spend.CSV {
+				tc.opts.Account = "acct"
+				for i := range tc.want {
+					if tc.want[i].Account == "" {
+						tc.want[i].Account = "acct"
+					}
+				}
+			}
 			f, err := spend.Parse(tc.platform, []byte(tc.text), tc.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -203,7 +211,7 @@ func TestParseUTF16WithoutBOM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := spend.Parse(spend.Google, b, spend.Options{})
+	f, err := spend.Parse(spend.Google, b, spend.Options{Account: "a"})
 	if err != nil || len(f.Rows) != 1 || f.Rows[0].CostMicros != 1_000_000 {
 		t.Fatalf("%v %+v", err, f)
 	}
@@ -234,10 +242,15 @@ func TestParseErrors(t *testing.T) {
 		{"csv without platform", spend.CSV, "date,platform,account,campaign,cost,currency,clicks,impressions\n2026-11-01,,a,c,1,EUR,0,0\n", 2, `column "platform": empty`},
 		{"quote", spend.Google, g + "2026-11-01,\"A,EUR,1,1,2\n", 4, "or a quote?"},
 		{"too large", spend.Google, g + "2026-11-01,A,EUR,9999999999999,1,2\n", 4, "more than 12 digits"},
+		{"no account", spend.Meta, read2("meta_campaigns.csv"), 0, "-account"},
 		{"unknown platform", spend.Platform("tiktok"), "x", 0, "unknown platform"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := spend.Parse(tc.platform, []byte(tc.text), spend.Options{})
+			o := spend.Options{Account: "a"}
+			if tc.name == "no account" {
+				o.Account = ""
+			}
+			_, err := spend.Parse(tc.platform, []byte(tc.text), o)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -304,7 +317,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("Day;Campaign;Currency code;Cost;Clicks;Impr.\n2026-11-01;A;EUR;1.234,56;1.024;45.678\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, p := range []spend.Platform{spend.Google, spend.Meta, spend.CSV} {
-			file, err := spend.Parse(p, data, spend.Options{Currency: "EUR"})
+			file, err := spend.Parse(p, data, spend.Options{Currency: "EUR", Account: "a"})
 			if err != nil {
 				continue
 			}

@@ -32,25 +32,20 @@ FROM
 (
     SELECT
         visitor_id,
+        groupUniqArrayArrayIf(content_ids, event = 'ViewContent') AS viewed,
+        groupUniqArrayArrayIf(content_ids, event = 'Purchase') AS bought,
         arraySort(arrayFilter(id -> id != '' AND NOT has(bought, id), viewed)) AS product_ids
     FROM
     (
-        SELECT
-            visitor_id,
-            groupUniqArrayArrayIf(content_ids, event = 'ViewContent') AS viewed,
-            groupUniqArrayArrayIf(content_ids, event = 'Purchase') AS bought
-        FROM
-        (
-            SELECT event_id, visitor_id, event, content_ids
-            FROM events
-            WHERE pixel_id = ? AND event IN ('ViewContent', 'Purchase') AND toDate(ts) <= toDate(?)
-              AND (event = 'Purchase' OR toDate(ts) >= toDate(?) - ? + 1)
-            ORDER BY channel = 'server'
-            LIMIT 1 BY event_id, event
-        )
-        GROUP BY visitor_id
+        SELECT event_id, visitor_id, event, content_ids
+        FROM events
+        WHERE pixel_id = ? AND event IN ('ViewContent', 'Purchase') AND toDate(ts) <= toDate(?)
+          AND (event = 'Purchase' OR toDate(ts) >= toDate(?) - ? + 1)
+        ORDER BY channel = 'server'
+        LIMIT 1 BY event_id, event
     )
-    WHERE notEmpty(product_ids)
+    GROUP BY visitor_id
+    HAVING notEmpty(product_ids)
 )
 ANY LEFT JOIN
 (

@@ -45,7 +45,8 @@ type Counts struct {
 	GPC      int // sent Global Privacy Control
 	Bot      int
 	// NoIdentifier counts members of a meta or google export with no hashed
-	// identifier that format takes: a platform could not match them.
+	// identifier that format takes (a platform could not match them), and of
+	// an ids export those with an empty visitor id.
 	NoIdentifier int
 }
 
@@ -61,7 +62,8 @@ func (c Counts) String() string {
 // Write writes members in format f to w and counts them. Excluded members
 // are never written; in the meta and google formats only values that are 64
 // hex digits (a SHA-256) are written, and a member without any is counted
-// as NoIdentifier and left out. A member with an unknown exclusion reason is
+// as NoIdentifier and left out (as is one without a visitor id from an ids
+// export). A member with an unknown exclusion reason is
 // an error, found before anything is written.
 func Write(w io.Writer, f Format, members []Member) (Counts, error) {
 	var c Counts
@@ -109,7 +111,7 @@ func Write(w io.Writer, f Format, members []Member) (Counts, error) {
 		case IDs:
 			rec = []string{m.VisitorID}
 		}
-		if f != IDs && strings.Join(rec, "") == "" {
+		if strings.Join(rec, "") == "" {
 			c.NoIdentifier++
 			continue
 		}

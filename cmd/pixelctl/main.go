@@ -6,6 +6,7 @@
 //	pixelctl link sign  signed click links
 //	pixelctl forget     delete one person's events
 //	pixelctl retention  remove events older than N months
+//	pixelctl audience   export a retargeting audience as a customer list
 package main
 
 import (
@@ -42,6 +43,8 @@ Commands:
   link      a signed click link: pixelctl link sign -pixel ID URL
   forget    delete one person's events: pixelctl forget -visitor ID | -email ADDRESS
   retention remove events older than N months: pixelctl retention -months N
+  audience  a retargeting audience as a customer list (pixelctl audience -help):
+              pixelctl audience export NAME -pixel ID -format meta|google|ids [-param k=v]
 
 Run "pixelctl <command> -help" for the command's flags. Run from the checkout
 while make run runs, pixelctl uses that stack's ClickHouse (run/stack.env)
@@ -102,6 +105,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return forgetCmd(ctx, args[1:], out)
 	case "retention":
 		return retentionCmd(ctx, args[1:], out)
+	case "audience":
+		return audienceCmd(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil

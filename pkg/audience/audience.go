@@ -80,15 +80,28 @@ func Lookup(name string) (analysis.Query, error) {
 	return analysis.Query{}, fmt.Errorf("no audience called %q; the audiences are %s", name, strings.Join(names, ", "))
 }
 
-// Run runs the rule called name with the given parameter values (parameter
-// name → text, as analysis.Query.Args takes them) over conn, whose default
-// database holds the events table.
-func Run(ctx context.Context, conn driver.Conn, name string, values map[string]string) (*Audience, error) {
+// Check checks parameter values for the rule called name (parameter name →
+// text, as analysis.Query.Args takes them) without running it: the rule
+// exists, the values fit their types and the window is 1 to 180 days.
+func Check(name string, values map[string]string) (analysis.Query, error) {
 	rule, err := Lookup(name)
 	if err != nil {
-		return nil, err
+		return rule, err
 	}
 	if err := checkDays(rule, values); err != nil {
+		return rule, err
+	}
+	if _, err := rule.Args(values); err != nil {
+		return rule, err
+	}
+	return rule, nil
+}
+
+// Run runs the rule called name with the given parameter values (see
+// Check) over conn, whose default database holds the events table.
+func Run(ctx context.Context, conn driver.Conn, name string, values map[string]string) (*Audience, error) {
+	rule, err := Check(name, values)
+	if err != nil {
 		return nil, err
 	}
 	res, err := rule.Run(ctx, conn, values)

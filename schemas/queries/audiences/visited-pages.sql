@@ -55,10 +55,16 @@ ANY LEFT JOIN
         argMaxIf(phone_sha256, ts_ms, phone_sha256 != '') AS last_phone,
         argMaxIf(phone_google_sha256, ts_ms, phone_google_sha256 != '') AS last_phone_google,
         argMaxIf(external_id, ts_ms, external_id != '') AS last_external_id,
+        -- A signal's latest value is denied when its latest denial is no
+        -- older than its latest grant: a grant and a denial in the same
+        -- millisecond exclude, where argMax would pick either.
         multiIf(
-            argMaxIf(consent, ts_ms, consent != '') = 'denied'
-                OR argMaxIf(ad_user_data, ts_ms, ad_user_data != '') = 'denied'
-                OR argMaxIf(ad_personalization, ts_ms, ad_personalization != '') = 'denied', 'consent',
+            countIf(consent = 'denied') > 0
+                AND maxIf(ts_ms, consent = 'denied') >= maxIf(ts_ms, consent = 'granted')
+            OR countIf(ad_user_data = 'denied') > 0
+                AND maxIf(ts_ms, ad_user_data = 'denied') >= maxIf(ts_ms, ad_user_data = 'granted')
+            OR countIf(ad_personalization = 'denied') > 0
+                AND maxIf(ts_ms, ad_personalization = 'denied') >= maxIf(ts_ms, ad_personalization = 'granted'), 'consent',
             max(gpc) = 1, 'gpc',
             max(is_bot) = 1, 'bot',
             '') AS exclusion

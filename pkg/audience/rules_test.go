@@ -42,6 +42,9 @@ var population = []ev{
 	{id: "e18", visitor: "nopersonal", session: "s13", pageView: "pv10", name: "PageEngagement", daysAgo: 6, engagedMs: 70000, adPersonalization: "denied", email: sha("p@example.com")},
 	{id: "e19", visitor: "gpc", session: "s14", pageView: "pv11", name: "PageEngagement", daysAgo: 6, engagedMs: 70000, gpc: true, email: sha("g@example.com")},
 	{id: "e20", visitor: "bot", session: "s15", pageView: "pv12", name: "PageEngagement", daysAgo: 6, engagedMs: 70000, bot: true, email: sha("b@example.com")},
+	// A grant and a denial in the same millisecond: excluded.
+	{id: "e23", visitor: "tie", session: "s18", pageView: "pv15", name: "PageEngagement", daysAgo: 6, engagedMs: 70000, consent: "granted", email: sha("t@example.com")},
+	{id: "e24", visitor: "tie", session: "s18", name: "PageView", daysAgo: 6, consent: "denied"},
 	// Engaged, no identifier: a member that no customer list can hold.
 	{id: "e21", visitor: "noid", session: "s16", pageView: "pv13", name: "PageEngagement", daysAgo: 6, engagedMs: 61000},
 	// Another pixel's visitor is never in px's audiences.
@@ -115,6 +118,7 @@ func TestRules(t *testing.T) {
 			"nopersonal": {"70", "consent", sha("p@example.com")},
 			"gpc":        {"70", "gpc", sha("g@example.com")},
 			"bot":        {"70", "bot", sha("b@example.com")},
+			"tie":        {"70", "consent", sha("t@example.com")},
 			"noid":       {"61", "", ""},
 		}},
 		{"engaged-no-purchase", map[string]string{"seconds": "10", "days": "45"}, []string{"engaged_seconds"}, map[string]member{
@@ -124,6 +128,7 @@ func TestRules(t *testing.T) {
 			"denied": {"70", "consent", sha("d@example.com")}, "regranted": {"70", "", sha("r@example.com")},
 			"nouserdata": {"70", "consent", sha("u@example.com")}, "nopersonal": {"70", "consent", sha("p@example.com")},
 			"gpc": {"70", "gpc", sha("g@example.com")}, "bot": {"70", "bot", sha("b@example.com")}, "noid": {"61", "", ""},
+			"tie": {"70", "consent", sha("t@example.com")},
 		}},
 		{"cart-abandoners", nil, []string{"last_cart"}, map[string]member{
 			"cart":        {"2026-11-25 12:00:00", "", ""},

@@ -136,7 +136,7 @@ func fromResult(name string, res *analysis.Result) (*Audience, error) {
 	for i, c := range res.Columns {
 		index[c] = i
 	}
-	var at [7]int
+	at := make([]int, len(identityColumns))
 	for i, c := range identityColumns {
 		j, ok := index[c]
 		if !ok {

@@ -1,7 +1,8 @@
 // Package schemas embeds the project's SQL so that every binary carries it:
 // clickhouse/ holds the versioned migrations (applied in file-name order by
 // pixelctl migrate), internal/ the statements the Go code runs, and queries/
-// the analysis SQL for conversion and retargeting questions.
+// the analysis SQL for conversion and retargeting questions, queries/audiences/
+// the audience rules that pkg/audience exports for ad platforms.
 package schemas
 
 import (
@@ -9,9 +10,10 @@ import (
 	"strings"
 )
 
-// FS holds clickhouse/*.sql, internal/*.sql and queries/*.sql.
+// FS holds clickhouse/*.sql, internal/*.sql, queries/*.sql and
+// queries/audiences/*.sql.
 //
-//go:embed clickhouse/*.sql internal/*.sql queries/*.sql
+//go:embed clickhouse/*.sql internal/*.sql queries/*.sql queries/audiences/*.sql
 var FS embed.FS
 
 // Statement is the text of a .sql file as it is sent to ClickHouse: without

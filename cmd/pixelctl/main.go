@@ -7,6 +7,7 @@
 //	pixelctl forget     delete one person's events
 //	pixelctl retention  remove events older than N months
 //	pixelctl spend      import ad spend from Google Ads and Meta Ads Manager exports
+//	pixelctl audience   export a retargeting audience as a customer list
 package main
 
 import (
@@ -45,6 +46,8 @@ Commands:
   retention remove events older than N months: pixelctl retention -months N
   spend     import what the ad platforms charged, per campaign and day:
               pixelctl spend import -platform google|meta|csv FILE
+  audience  a retargeting audience as a customer list (pixelctl audience -help):
+              pixelctl audience export NAME -pixel ID -format meta|google|ids [-param k=v]
 
 Run "pixelctl <command> -help" for the command's flags. Run from the checkout
 while make run runs, pixelctl uses that stack's ClickHouse (run/stack.env)
@@ -107,6 +110,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return retentionCmd(ctx, args[1:], out)
 	case "spend":
 		return spendCmd(ctx, args[1:], out)
+	case "audience":
+		return audienceCmd(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil

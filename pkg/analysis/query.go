@@ -73,6 +73,11 @@ var paramNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 // Queries reads the embedded queries, sorted by name.
 func Queries() ([]Query, error) { return readQueries(schemas.FS, "queries") }
 
+// QueriesIn reads the embedded queries of another directory of schemas.FS
+// written in the same form, sorted by name: pkg/audience keeps its rules in
+// queries/audiences.
+func QueriesIn(dir string) ([]Query, error) { return readQueries(schemas.FS, dir) }
+
 // Lookup returns the shipped query called name.
 func Lookup(name string) (Query, error) {
 	qs, err := Queries()

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
+	"github.com/pixel-pipeline/pixel/pkg/event"
+)
+
+func TestAudienceExport(t *testing.T) {
+	o := devstacktest.Database(t)
+	ch := []string{"-clickhouse-addr", o.Addr[0], "-clickhouse-database", o.Database}
+	with := func(args ...string) []string { return append(args, ch...) }
+	if out, err := pixelctl(t, with("pixel", "create", "-name", "Shop", "-id", "shop", "-time-zone", "UTC", "-collector-url", "https://px.example")...); err != nil {
+		t.Fatalf("pixel create: %v\n%s", err, out)
+	}
+	sha := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	ts := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC).Unix()
+	var rows chstore.Rows
+	for _, x := range []struct {
+		id, visitor, email string
+		bot                bool
+	}{{"a1", "alice", sha("alice@example.com"), false}, {"b1", "bob", "", false}, {"r1", "robot", sha("r@example.com"), true}} {
+		e := event.Event{EventID: []byte(x.id), PixelID: []byte("shop"), VisitorID: []byte(x.visitor), Name: []byte("AddToCart"), TS: ts, ReceivedAt: ts, IsBot: x.bot}
+		e.Tracking[event.Channel] = []byte("browser")
+		e.Tracking[event.EmailSHA256] = []byte(x.email)
+		rows.Append(&e)
+	}
+	if err := chstore.Insert(devstacktest.Context(t), devstacktest.Open(t, o), &rows, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	file := filepath.Join(t.TempDir(), "list.csv")
+	stderr, err := pixelctlStderr(t, with("audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "to=2026-11-30", "-param", "days=7", "-o", file)...)
+	if err != nil {
+		t.Fatalf("audience export: %v\n%s", err, stderr)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "EMAIL,PHONE,EXTERN_ID\n" + sha("alice@example.com") + ",,\n"; string(got) != want {
+		t.Errorf("meta list:\n%s\nwant\n%s", got, want)
+	}
+	if want := "audience cart-abandoners of pixel shop up to 2026-11-30: exported 1; excluded 2 (consent 0, gpc 0, bot 1, no identifier 1)"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q; want %q", stderr, want)
+	}
+	out, err := pixelctl(t, with("audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "ids", "-param", "to=2026-11-30")...)
+	if err != nil || out != "visitor_id\nalice\nbob\n" {
+		t.Errorf("ids: %v\n%q", err, out)
+	}
+
+	// Wrong input: one line each, exit status 2 (a flagError or usageError).
+	for _, args := range [][]string{
+		{"audience", "export", "cart-abandoners", "-pixel", "nope", "-format", "meta"},
+		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "tiktok"},
+		{"audience", "export", "cart-abandoners", "-pixel", "shop"},
+		{"audience", "export", "cart-abandoners", "-format", "meta"},
+		{"audience", "export", "everyone", "-pixel", "shop", "-format", "meta"},
+		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "days=181"},
+		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "seconds=5"},
+		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "to=yesterday"},
+		{"audience", "export", "-pixel", "shop", "-format", "meta"},
+		{"audience", "list"},
+	} {
+		_, err := pixelctl(t, with(args...)...)
+		var fe flagError
+		var ue usageError
+		if !errors.As(err, &fe) && !errors.As(err, &ue) {
+			t.Errorf("%q: %v; want an error that exits with status 2", args, err)
+		}
+	}
+	if out, err := pixelctl(t, "audience", "-help"); err != nil || !strings.Contains(out, "viewed-not-bought") || !strings.Contains(out, "-param pattern=String") {
+		t.Errorf("audience -help: %v\n%s", err, out)
+	}
+}

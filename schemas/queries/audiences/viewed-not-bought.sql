@@ -1,0 +1,79 @@
+-- Retarget: visitors who viewed products they have not bought, with the products.
+--
+-- Members had a ViewContent event with content ids in the last -days days
+-- up to -to (1 to 180, like Meta's website audiences); product_ids are the
+-- ids they viewed then, sorted, less every id they bought (a Purchase's
+-- content ids) up to -to, however long ago. A visitor who bought everything
+-- they viewed is no member.
+-- Every audience returns one row per visitor: visitor_id, the columns of the
+-- rule, the latest hashed identifiers (email_sha256, email_google_sha256,
+-- phone_sha256, phone_google_sha256) and external_id from all of the
+-- visitor's events, and excluded: consent (the latest consent,
+-- ad_user_data or ad_personalization signal given is denied), gpc (a request
+-- sent Sec-GPC: 1 on a pixel that honours it), bot, or empty. pkg/audience
+-- leaves the excluded out of every export and counts them. Every event counts
+-- once (by event_id and event name; of a browser and a server copy, the
+-- browser's).
+--
+-- param pixel String      the pixel's id
+-- param to    Date        last day of the window, inclusive (YYYY-MM-DD)
+-- param days  UInt32 = 30 the window's length in days (1 to 180)
+-- bind pixel, to, to, days, pixel
+SELECT
+    visitor_id,
+    product_ids,
+    last_email AS email_sha256,
+    last_email_google AS email_google_sha256,
+    last_phone AS phone_sha256,
+    last_phone_google AS phone_google_sha256,
+    last_external_id AS external_id,
+    exclusion AS excluded
+FROM
+(
+    SELECT
+        visitor_id,
+        groupUniqArrayArrayIf(content_ids, event = 'ViewContent') AS viewed,
+        groupUniqArrayArrayIf(content_ids, event = 'Purchase') AS bought,
+        arraySort(arrayFilter(id -> id != '' AND NOT has(bought, id), viewed)) AS product_ids
+    FROM
+    (
+        SELECT event_id, visitor_id, event, content_ids
+        FROM events
+        WHERE pixel_id = ? AND event IN ('ViewContent', 'Purchase') AND toDate(ts) <= toDate(?)
+          AND (event = 'Purchase' OR toDate(ts) >= toDate(?) - ? + 1)
+        ORDER BY channel = 'server'
+        LIMIT 1 BY event_id, event
+    )
+    GROUP BY visitor_id
+    HAVING notEmpty(product_ids)
+)
+ANY LEFT JOIN
+(
+    -- Who the visitor is and whether they may be exported, from all of their
+    -- events (not only the window): the latest of each identifier and of each
+    -- consent signal given, and any GPC or bot flag ever seen.
+    SELECT
+        visitor_id,
+        argMaxIf(email_sha256, ts_ms, email_sha256 != '') AS last_email,
+        argMaxIf(email_google_sha256, ts_ms, email_google_sha256 != '') AS last_email_google,
+        argMaxIf(phone_sha256, ts_ms, phone_sha256 != '') AS last_phone,
+        argMaxIf(phone_google_sha256, ts_ms, phone_google_sha256 != '') AS last_phone_google,
+        argMaxIf(external_id, ts_ms, external_id != '') AS last_external_id,
+        -- A signal's latest value is denied when its latest denial is no
+        -- older than its latest grant: a grant and a denial in the same
+        -- millisecond exclude, where argMax would pick either.
+        multiIf(
+            countIf(consent = 'denied') > 0
+                AND maxIf(ts_ms, consent = 'denied') >= maxIf(ts_ms, consent = 'granted')
+            OR countIf(ad_user_data = 'denied') > 0
+                AND maxIf(ts_ms, ad_user_data = 'denied') >= maxIf(ts_ms, ad_user_data = 'granted')
+            OR countIf(ad_personalization = 'denied') > 0
+                AND maxIf(ts_ms, ad_personalization = 'denied') >= maxIf(ts_ms, ad_personalization = 'granted'), 'consent',
+            max(gpc) = 1, 'gpc',
+            max(is_bot) = 1, 'bot',
+            '') AS exclusion
+    FROM events
+    WHERE pixel_id = ?
+    GROUP BY visitor_id
+) USING visitor_id
+ORDER BY visitor_id;

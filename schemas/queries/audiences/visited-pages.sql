@@ -1,0 +1,75 @@
+-- Retarget: visitors who viewed pages whose URL matches -pattern.
+--
+-- Members had a PageView whose url is LIKE -pattern (% any text, _ one
+-- character; for example %/pricing%) in the last -days days up to -to (1 to
+-- 180, like Meta's website audiences): how many such page views and the time
+-- of the last.
+-- Every audience returns one row per visitor: visitor_id, the columns of the
+-- rule, the latest hashed identifiers (email_sha256, email_google_sha256,
+-- phone_sha256, phone_google_sha256) and external_id from all of the
+-- visitor's events, and excluded: consent (the latest consent,
+-- ad_user_data or ad_personalization signal given is denied), gpc (a request
+-- sent Sec-GPC: 1 on a pixel that honours it), bot, or empty. pkg/audience
+-- leaves the excluded out of every export and counts them. Every event counts
+-- once (by event_id and event name; of a browser and a server copy, the
+-- browser's).
+--
+-- param pixel   String      the pixel's id
+-- param to      Date        last day of the window, inclusive (YYYY-MM-DD)
+-- param days    UInt32 = 30 the window's length in days (1 to 180)
+-- param pattern String      the URL pattern, as SQL LIKE reads it
+-- bind pixel, pattern, to, days, to, pixel
+SELECT
+    visitor_id,
+    visits,
+    last_visit,
+    last_email AS email_sha256,
+    last_email_google AS email_google_sha256,
+    last_phone AS phone_sha256,
+    last_phone_google AS phone_google_sha256,
+    last_external_id AS external_id,
+    exclusion AS excluded
+FROM
+(
+    SELECT visitor_id, count() AS visits, max(ts) AS last_visit
+    FROM
+    (
+        SELECT event_id, visitor_id, ts
+        FROM events
+        WHERE pixel_id = ? AND event = 'PageView' AND url LIKE ?
+          AND toDate(ts) BETWEEN toDate(?) - ? + 1 AND toDate(?)
+        ORDER BY channel = 'server'
+        LIMIT 1 BY event_id, event
+    )
+    GROUP BY visitor_id
+)
+ANY LEFT JOIN
+(
+    -- Who the visitor is and whether they may be exported, from all of their
+    -- events (not only the window): the latest of each identifier and of each
+    -- consent signal given, and any GPC or bot flag ever seen.
+    SELECT
+        visitor_id,
+        argMaxIf(email_sha256, ts_ms, email_sha256 != '') AS last_email,
+        argMaxIf(email_google_sha256, ts_ms, email_google_sha256 != '') AS last_email_google,
+        argMaxIf(phone_sha256, ts_ms, phone_sha256 != '') AS last_phone,
+        argMaxIf(phone_google_sha256, ts_ms, phone_google_sha256 != '') AS last_phone_google,
+        argMaxIf(external_id, ts_ms, external_id != '') AS last_external_id,
+        -- A signal's latest value is denied when its latest denial is no
+        -- older than its latest grant: a grant and a denial in the same
+        -- millisecond exclude, where argMax would pick either.
+        multiIf(
+            countIf(consent = 'denied') > 0
+                AND maxIf(ts_ms, consent = 'denied') >= maxIf(ts_ms, consent = 'granted')
+            OR countIf(ad_user_data = 'denied') > 0
+                AND maxIf(ts_ms, ad_user_data = 'denied') >= maxIf(ts_ms, ad_user_data = 'granted')
+            OR countIf(ad_personalization = 'denied') > 0
+                AND maxIf(ts_ms, ad_personalization = 'denied') >= maxIf(ts_ms, ad_personalization = 'granted'), 'consent',
+            max(gpc) = 1, 'gpc',
+            max(is_bot) = 1, 'bot',
+            '') AS exclusion
+    FROM events
+    WHERE pixel_id = ?
+    GROUP BY visitor_id
+) USING visitor_id
+ORDER BY visitor_id;

@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { os.Exit(devstacktest.RunTests(m)) }
 // dedup is the raw events of pixel $1, each (event_id, event) once, the
 // browser copy before a server copy, bots left out.
 const dedup = `(SELECT * FROM events WHERE pixel_id = ? AND is_bot = 0
-	ORDER BY event_id, event, channel = 'server' LIMIT 1 BY event_id, event)`
+	ORDER BY event_id, event, channel = 'server' DESC LIMIT 1 BY event_id, event)`
 
 // TestInsertMatchesOracle inserts a generated population into ClickHouse and
 // checks that plain SQL over the raw rows gives the oracle's answers.

@@ -9,8 +9,9 @@ import (
 
 // The oracle: exact answers computed in Go from a population's events, by
 // the rules every report keeps, written out here independently of any SQL:
-//   - each (event_id, event) counts once; of its copies the browser's wins
-//     over a server copy (its time, page and campaign are the visitor's), and
+//   - each (event_id, event) counts once; of its copies the server's wins
+//     over the browser's (as in every shipped query, and as ReplacingMergeTree
+//     merges keep the last inserted copy, which is the server's), and
 //     byte-identical replays are one;
 //   - bots (is_bot=1) are excluded;
 //   - days are the pixel's days, in its time zone;
@@ -29,7 +30,7 @@ type Row struct {
 }
 
 // Rows returns the population's events once each by (event_id, event), the
-// browser copy winning, bots left out, in time order (ties by event_id). It
+// server copy winning, bots left out, in time order (ties by event_id). It
 // keeps only events whose name keep accepts (nil: all), so that an oracle over
 // a large population holds only what it needs.
 func (p *Population) Rows(keep func(name []byte) bool) []Row {
@@ -49,7 +50,7 @@ func (p *Population) Rows(keep func(name []byte) bool) []Row {
 			TS:       e.TS, Ms: e.Millis(), Cents: cents(e.Value), Currency: string(e.Currency), EngagedMs: e.EngagedMs,
 		}
 		if i, ok := seen[k]; ok {
-			if rows[i].Channel != "browser" && r.Channel == "browser" {
+			if rows[i].Channel != "server" && r.Channel == "server" {
 				rows[i] = r
 			}
 			return nil

@@ -46,8 +46,9 @@ func handPopulation() *Population {
 	for _, h := range []hand{
 		// v1 lands from spring at 21:00 Paris.
 		{name: "PageView", pixel: "px-a", visitor: "v1", session: "s1", id: "p1", at: "2026-11-02T20:00:00Z", pv: "pv1", campaign: "spring"},
-		// e1: the server's copy comes first in the stream and on the evening
-		// of the 2nd in Paris; the browser's copy wins: the 3rd, 00:30 Paris.
+		// e1: the server's copy comes first in the stream, at 23:59:50 on the
+		// 2nd in Paris; the browser's copy is on the 3rd, 00:30 Paris. The
+		// server's copy wins: the purchase is on the 2nd.
 		{name: "Purchase", pixel: "px-a", visitor: "v1", session: "s1", id: "e1", at: "2026-11-02T22:59:50Z", cents: 1000, currency: "EUR", channel: "server"},
 		{name: "Purchase", pixel: "px-a", visitor: "v1", session: "s1", id: "e1", at: "2026-11-02T23:30:00Z", cents: 1000, currency: "EUR", pv: "pv2"},
 		// e2: only the server's copy, in USD.
@@ -94,7 +95,8 @@ func TestOracleHandChecked(t *testing.T) {
 	p := handPopulation()
 	day := p.ConversionsByDay("Purchase")
 	wantDay := map[DayKey]Conversions{
-		{"px-a", "2026-11-03"}: {Count: 3, Converters: 2, Revenue: map[string]int64{"EUR": 3000, "USD": 550}},
+		{"px-a", "2026-11-02"}: {Count: 1, Converters: 1, Revenue: map[string]int64{"EUR": 1000}},
+		{"px-a", "2026-11-03"}: {Count: 2, Converters: 2, Revenue: map[string]int64{"EUR": 2000, "USD": 550}},
 		{"px-b", "2026-11-02"}: {Count: 1, Converters: 1, Revenue: map[string]int64{"USD": 725}},
 		{"px-b", "2026-11-03"}: {Count: 1, Converters: 1, Revenue: map[string]int64{"USD": 100}},
 	}
@@ -112,7 +114,7 @@ func TestOracleHandChecked(t *testing.T) {
 	if !reflect.DeepEqual(camp, wantCamp) {
 		t.Errorf("ConversionsByCampaign(30 days):\n got %v\nwant %v", camp, wantCamp)
 	}
-	// With an hour's lookback the click, 3.5 hours before e1, is too old.
+	// With an hour's lookback the click, 3 hours before e1, is too old.
 	camp = p.ConversionsByCampaign("Purchase", time.Hour)
 	if c := camp[CampaignKey{Pixel: "px-a"}]; c.Count != 3 || len(camp) != 2 {
 		t.Errorf("ConversionsByCampaign(1 hour) = %v, want every px-a purchase direct", camp)

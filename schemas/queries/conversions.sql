@@ -1,28 +1,138 @@
--- Conversions per pixel and day: their count and revenue.
+-- Conversions per day, campaign, source or medium: count, converters, conversion rate and revenue per currency.
 --
--- A conversion is an event called -event (Purchase unless given); revenue is
--- the sum of their value, rounded to cents (a pixel is expected to report in
--- one currency). A day is toDate(ts), the event's time in the server's time
--- zone. Every event counts once (by event_id and event name), however often
--- a replay stored it, and a browser and a server copy of one conversion count
--- once: the server's (see README, "Server-side events").
+-- A conversion is an event called -event (Purchase unless given). One row
+-- per group and currency of the conversions (currency '' for conversions
+-- without a value; a group without conversions has one row of zeros):
+-- conversions, the distinct visitors who made them (converters), the
+-- group's visitors, conversion_rate = converters / visitors, and revenue,
+-- the sum of their value in that currency. The last rows, with dimension
+-- 'Total', are the whole range per currency.
 --
--- param from  Date              first day, inclusive (YYYY-MM-DD)
--- param to    Date              last day, inclusive (YYYY-MM-DD)
+-- -by day (the default) groups by the conversion's day in the pixel's time
+-- zone and reads pixel.daily_stats: visitors are those with any event that
+-- day. -by campaign, source or medium groups by the utm_campaign,
+-- utm_source or utm_medium of the landing page of the session the
+-- conversion happened in (the session's first event, as GA4 scopes a
+-- session's campaign; '(none)' when it had none) and reads pixel.sessions:
+-- visitors are those with a session started in the range landing from that
+-- campaign, and a session counts when it started within the range. Other
+-- values of -by fail (throwIf).
+--
+-- Each event counts once however often it was stored: the rollups keep the
+-- distinct event ids, and of a browser and a server copy of one conversion
+-- the revenue is the server's (schemas/README.md, "Each event once"). Bots
+-- are left out unless -bots 1.
+--
+-- param pixel String            the pixel's id
+-- param from  Date              first day, inclusive (YYYY-MM-DD, the pixel's time zone)
+-- param to    Date              last day, inclusive
+-- param tz    String            the pixel's IANA time zone, e.g. Europe/Paris
+-- param bots  UInt32 = 0        1 = include bots
+-- param by    String = day      day, campaign, source or medium
 -- param event String = Purchase the conversion event
--- bind event, from, to
-SELECT
-    pixel_id,
-    toDate(ts) AS day,
-    count() AS conversions,
-    round(sum(value), 2) AS revenue
+-- bind tz, by, pixel, from, to, tz, from, to, bots, tz, by, pixel, event, from, to, tz, from, to, bots, by, by, event, by, pixel, tz, from, to, bots, by, by, event, by, pixel, tz, from, to, bots, by
+SELECT dimension, currency, conversions, converters, visitors, conversion_rate, revenue
 FROM
 (
-    SELECT event_id, pixel_id, ts, value
-    FROM events
-    WHERE event = ? AND toDate(ts) BETWEEN toDate(?) AND toDate(?)
-    ORDER BY channel = 'server' DESC
-    LIMIT 1 BY event_id, event
+    SELECT
+        g AS dimension,
+        currency,
+        conv AS conversions,
+        conv_visitors AS converters,
+        all_visitors AS visitors,
+        if(all_visitors = 0, 0, conv_visitors / all_visitors) AS conversion_rate,
+        rev AS revenue
+    FROM
+    (
+        SELECT g, uniqExactMerge(visitors) AS all_visitors
+        FROM daily_stats
+        ARRAY JOIN [toString(toDate(bucket, ?)), 'Total'] AS g
+        WHERE ? = 'day'
+            AND pixel_id = ?
+            AND toDate(bucket) BETWEEN toDate(?) - 1 AND toDate(?) + 1
+            AND toDate(bucket, ?) BETWEEN toDate(?) AND toDate(?)
+            AND (? = 1 OR is_bot = 0)
+        GROUP BY g
+    )
+    ALL LEFT JOIN
+    (
+        SELECT
+            g,
+            currency,
+            uniqExactMerge(events) AS conv,
+            uniqExactMerge(visitors) AS conv_visitors,
+            arrayReverseSort(groupUniqArrayArrayMerge(revenue)) AS copies,
+            -- (event_id, server copy, value) sorted descending: the first of
+            -- each event_id is its server copy when there is one.
+            round(arraySum(arrayMap((x, first) -> if(first = 1, x.3, 0), copies, arrayEnumerateUniq(arrayMap(x -> x.1, copies)))), 2) AS rev
+        FROM daily_stats
+        ARRAY JOIN [toString(toDate(bucket, ?)), 'Total'] AS g
+        WHERE ? = 'day'
+            AND pixel_id = ?
+            AND event = ?
+            AND toDate(bucket) BETWEEN toDate(?) - 1 AND toDate(?) + 1
+            AND toDate(bucket, ?) BETWEEN toDate(?) AND toDate(?)
+            AND (? = 1 OR is_bot = 0)
+        GROUP BY g, currency
+    ) USING g
+
+    UNION ALL
+
+    SELECT
+        g AS dimension,
+        currency,
+        conv AS conversions,
+        conv_visitors AS converters,
+        all_visitors AS visitors,
+        if(all_visitors = 0, 0, conv_visitors / all_visitors) AS conversion_rate,
+        rev AS revenue
+    FROM
+    (
+        SELECT g, uniqExact(visitor_id) AS all_visitors
+        FROM
+        (
+            SELECT
+                visitor_id,
+                argMinMerge(landing) AS l,
+                multiIf(? = 'source', l.3, ? = 'medium', l.4, l.5) AS k,
+                if(k = '', '(none)', k) AS key,
+                -- the session's distinct copies of -event, sorted descending:
+                -- the first of each event_id is its server copy if any.
+                arrayReverseSort(arrayFilter(x -> x.1 = ?, groupUniqArrayArrayMerge(goals))) AS copies,
+                arrayFilter((x, first) -> first = 1, copies, arrayEnumerateUniq(arrayMap(x -> x.2, copies))) AS convs
+            FROM sessions
+            WHERE ? != 'day' AND pixel_id = ?
+            GROUP BY visitor_id, session_id
+            HAVING toDate(minMerge(start_ts), ?) BETWEEN toDate(?) AND toDate(?) AND (? = 1 OR maxMerge(is_bot) = 0)
+        )
+        ARRAY JOIN [key, 'Total'] AS g
+        GROUP BY g
+    )
+    ALL LEFT JOIN
+    (
+        SELECT g, currency, count() AS conv, uniqExact(visitor_id) AS conv_visitors, round(sum(value), 2) AS rev
+        FROM
+        (
+            SELECT visitor_id, key, c.6 AS currency, c.5 AS value
+            FROM
+            (
+                SELECT
+                    visitor_id,
+                    argMinMerge(landing) AS l,
+                    multiIf(? = 'source', l.3, ? = 'medium', l.4, l.5) AS k,
+                    if(k = '', '(none)', k) AS key,
+                    arrayReverseSort(arrayFilter(x -> x.1 = ?, groupUniqArrayArrayMerge(goals))) AS copies,
+                    arrayFilter((x, first) -> first = 1, copies, arrayEnumerateUniq(arrayMap(x -> x.2, copies))) AS convs
+                FROM sessions
+                WHERE ? != 'day' AND pixel_id = ?
+                GROUP BY visitor_id, session_id
+                HAVING toDate(minMerge(start_ts), ?) BETWEEN toDate(?) AND toDate(?) AND (? = 1 OR maxMerge(is_bot) = 0)
+            )
+            ARRAY JOIN convs AS c
+        )
+        ARRAY JOIN [key, 'Total'] AS g
+        GROUP BY g, currency
+    ) USING g
 )
-GROUP BY pixel_id, day
-ORDER BY pixel_id, day;
+WHERE throwIf(? NOT IN ('day', 'campaign', 'source', 'medium')) = 0
+ORDER BY dimension = 'Total', dimension, currency;

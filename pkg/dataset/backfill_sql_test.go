@@ -19,7 +19,8 @@ var rollupDumps = map[string]string{
 		FROM daily_stats GROUP BY pixel_id, bucket, event, is_bot, utm_source, utm_medium, utm_campaign, currency
 		ORDER BY pixel_id, bucket, event, is_bot, utm_source, utm_medium, utm_campaign, currency`,
 	"sessions": `SELECT pixel_id, visitor_id, session_id, toString(minMerge(start_ts)), toString(maxMerge(end_ts)), toString(uniqExactArrayMerge(pages)),
-		argMinMerge(landing) AS l, arrayStringConcat([l.1, l.2, l.3, l.4, l.5, l.6, l.7, l.8, l.9, l.10, l.11, l.12, l.13], '|'),
+		argMinMerge(landing_url), argMinMerge(landing_source), argMinMerge(landing_medium), argMinMerge(landing_campaign),
+		argMinMerge(landing_ids) AS l, arrayStringConcat([l.1, l.2, l.3, l.4, l.5, l.6, l.7, l.8, l.9], '|'),
 		arrayStringConcat(arraySort(arrayMap(x -> concat(x.1, ':', x.2, ':', toString(x.3), ':', toString(x.4), ':', toString(x.5), ':', x.6), groupUniqArrayArrayMerge(goals))), ' '),
 		toString(maxMerge(converted)), toString(maxMerge(is_bot)), argMaxMerge(consent)
 		FROM sessions GROUP BY pixel_id, visitor_id, session_id ORDER BY pixel_id, visitor_id, session_id`,

@@ -170,14 +170,14 @@ func TestRollupsMatchRawEvents(t *testing.T) {
 
 			// sessions: how many, their pages, landing campaigns, conversions.
 			sameMap(t, "sessions", asMap(query(t, conn, `SELECT campaign, toString(count()), toString(sum(pages)), toString(sum(converted)), toString(sum(goals)) FROM
-				(SELECT argMinMerge(landing).5 AS campaign, uniqExactArrayMerge(pages) AS pages, maxMerge(converted) AS converted,
+				(SELECT argMinMerge(landing_campaign) AS campaign, uniqExactArrayMerge(pages) AS pages, maxMerge(converted) AS converted,
 					length(arrayDistinct(arrayMap(x -> x.2, groupUniqArrayArrayMerge(goals)))) AS goals
 				 FROM sessions WHERE pixel_id = ? GROUP BY visitor_id, session_id HAVING maxMerge(is_bot) = 0)
 				GROUP BY campaign`, px.ID)),
 				asMap(query(t, conn, `SELECT campaign, toString(count()), toString(sum(pages)), toString(sum(converted)), toString(sum(goals)) FROM
 				(SELECT argMin(utm_campaign, ts_ms) AS campaign, uniqExactIf(page_view_id, page_view_id != '') AS pages,
 					max(event = 'Purchase' OR (value > 0 AND event NOT IN ('ViewContent', 'AddToCart', 'AddToWishlist', 'InitiateCheckout', 'AddPaymentInfo'))) AS converted,
-					uniqExactIf(event_id, event NOT IN ('PageView', 'PageEngagement')) AS goals
+					uniqExactIf(event_id, event NOT IN ('PageView', 'PageEngagement', 'Engaged')) AS goals
 				 FROM events WHERE pixel_id = ? AND is_bot = 0 GROUP BY visitor_id, session_id)
 				GROUP BY campaign`, px.ID)))
 

@@ -9,14 +9,15 @@
 -- 'Total', are the whole range per currency.
 --
 -- -by day (the default) groups by the conversion's day in the pixel's time
--- zone and reads pixel.daily_stats: visitors are those with any event that
--- day. -by campaign, source or medium groups by the utm_campaign,
--- utm_source or utm_medium of the landing page of the session the
+-- zone and reads pixel.daily_stats: visitors are those with an event that
+-- day (heartbeats aside). -by campaign, source or medium groups by the
+-- utm_campaign, utm_source or utm_medium of the landing page of the session the
 -- conversion happened in (the session's first event, as GA4 scopes a
 -- session's campaign; '(none)' when it had none) and reads pixel.sessions:
 -- visitors are those with a session started in the range landing from that
--- campaign, and a session counts when it started within the range. Other
--- values of -by fail (throwIf).
+-- campaign, and a session counts when it started within the range (the
+-- sessions rollup keeps no Engaged goals: -event Engaged works by day).
+-- Other values of -by fail (throwIf).
 --
 -- Each event counts once however often it was stored: the rollups keep the
 -- distinct event ids, and of a browser and a server copy of one conversion
@@ -30,7 +31,7 @@
 -- param bots  UInt32 = 0        1 = include bots
 -- param by    String = day      day, campaign, source or medium
 -- param event String = Purchase the conversion event
--- bind tz, by, pixel, from, to, tz, from, to, bots, tz, by, pixel, event, from, to, tz, from, to, bots, by, by, event, by, pixel, tz, from, to, bots, by, by, event, by, pixel, tz, from, to, bots, by
+-- bind tz, by, pixel, from, to, tz, from, to, bots, tz, by, pixel, event, from, to, tz, from, to, bots, by, by, event, by, pixel, tz, from, to, bots, by
 SELECT dimension, currency, conversions, converters, visitors, conversion_rate, revenue
 FROM
 (
@@ -78,61 +79,61 @@ FROM
 
     UNION ALL
 
+    -- One pass over the sessions: each session's row once under its group
+    -- and once under 'Total', then once per conversion (LEFT ARRAY JOIN
+    -- keeps a session without one), counted per group and currency, and the
+    -- currencies of a group gathered with its visitors.
     SELECT
         g AS dimension,
-        currency,
-        conv AS conversions,
-        conv_visitors AS converters,
+        r.1 AS currency,
+        r.2 AS conversions,
+        r.3 AS converters,
         all_visitors AS visitors,
-        if(all_visitors = 0, 0, conv_visitors / all_visitors) AS conversion_rate,
-        rev AS revenue
+        if(all_visitors = 0, 0, r.3 / all_visitors) AS conversion_rate,
+        r.4 AS revenue
     FROM
     (
-        SELECT g, uniqExact(visitor_id) AS all_visitors
+        SELECT
+            g,
+            uniqExactMerge(v) AS all_visitors,
+            arrayFilter(x -> x.2 > 0, groupArray(tuple(currency, conv, conv_visitors, rev))) AS per_currency,
+            if(empty(per_currency), [tuple('', toUInt64(0), toUInt64(0), toFloat64(0))], per_currency) AS currencies
         FROM
         (
             SELECT
-                visitor_id,
-                argMinMerge(landing) AS l,
-                multiIf(? = 'source', l.3, ? = 'medium', l.4, l.5) AS k,
-                if(k = '', '(none)', k) AS key,
-                -- the session's distinct copies of -event, sorted descending:
-                -- the first of each event_id is its server copy if any.
-                arrayReverseSort(arrayFilter(x -> x.1 = ?, groupUniqArrayArrayMerge(goals))) AS copies,
-                arrayFilter((x, first) -> first = 1, copies, arrayEnumerateUniq(arrayMap(x -> x.2, copies))) AS convs
-            FROM sessions
-            WHERE ? != 'day' AND pixel_id = ?
-            GROUP BY visitor_id, session_id
-            HAVING toDate(minMerge(start_ts), ?) BETWEEN toDate(?) AND toDate(?) AND (? = 1 OR maxMerge(is_bot) = 0)
-        )
-        ARRAY JOIN [key, 'Total'] AS g
-        GROUP BY g
-    )
-    ALL LEFT JOIN
-    (
-        SELECT g, currency, count() AS conv, uniqExact(visitor_id) AS conv_visitors, round(sum(value), 2) AS rev
-        FROM
-        (
-            SELECT visitor_id, key, c.6 AS currency, c.5 AS value
+                g,
+                c.1 AS currency,
+                countIf(c.2 != '') AS conv,
+                uniqExactIf(visitor_id, c.2 != '') AS conv_visitors,
+                round(sum(c.3), 2) AS rev,
+                uniqExactState(visitor_id) AS v
             FROM
             (
-                SELECT
-                    visitor_id,
-                    argMinMerge(landing) AS l,
-                    multiIf(? = 'source', l.3, ? = 'medium', l.4, l.5) AS k,
-                    if(k = '', '(none)', k) AS key,
-                    arrayReverseSort(arrayFilter(x -> x.1 = ?, groupUniqArrayArrayMerge(goals))) AS copies,
-                    arrayFilter((x, first) -> first = 1, copies, arrayEnumerateUniq(arrayMap(x -> x.2, copies))) AS convs
-                FROM sessions
-                WHERE ? != 'day' AND pixel_id = ?
-                GROUP BY visitor_id, session_id
-                HAVING toDate(minMerge(start_ts), ?) BETWEEN toDate(?) AND toDate(?) AND (? = 1 OR maxMerge(is_bot) = 0)
+                SELECT visitor_id, g, convs
+                FROM
+                (
+                    SELECT
+                        visitor_id,
+                        multiIf(? = 'source', argMinMerge(landing_source), ? = 'medium', argMinMerge(landing_medium), argMinMerge(landing_campaign)) AS k,
+                        if(k = '', '(none)', k) AS key,
+                        -- the session's distinct copies of -event, sorted
+                        -- descending: the first of each event_id is its
+                        -- server copy if any; (currency, event_id, value).
+                        arrayReverseSort(arrayFilter(x -> x.1 = ?, groupUniqArrayArrayMerge(goals))) AS copies,
+                        arrayMap(x -> tuple(x.6, x.2, x.5), arrayFilter((x, first) -> first = 1, copies, arrayEnumerateUniq(arrayMap(x -> x.2, copies)))) AS convs
+                    FROM sessions
+                    WHERE ? != 'day' AND pixel_id = ?
+                    GROUP BY visitor_id, session_id
+                    HAVING toDate(minMerge(start_ts), ?) BETWEEN toDate(?) AND toDate(?) AND (? = 1 OR maxMerge(is_bot) = 0)
+                )
+                ARRAY JOIN [key, 'Total'] AS g
             )
-            ARRAY JOIN convs AS c
+            LEFT ARRAY JOIN convs AS c
+            GROUP BY g, currency
         )
-        ARRAY JOIN [key, 'Total'] AS g
-        GROUP BY g, currency
-    ) USING g
+        GROUP BY g
+    )
+    ARRAY JOIN currencies AS r
 )
 WHERE throwIf(? NOT IN ('day', 'campaign', 'source', 'medium')) = 0
 ORDER BY dimension = 'Total', dimension, currency;

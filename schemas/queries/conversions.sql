@@ -114,17 +114,32 @@ FROM
                 (
                     SELECT
                         visitor_id,
-                        multiIf(? = 'source', argMinMerge(landing_source), ? = 'medium', argMinMerge(landing_medium), argMinMerge(landing_campaign)) AS k,
+                        multiIf(? = 'source', s_source, ? = 'medium', s_medium, s_campaign) AS k,
                         if(k = '', '(none)', k) AS key,
                         -- the session's distinct copies of -event, sorted
                         -- descending: the first of each event_id is its
                         -- server copy if any; (currency, event_id, value).
-                        arrayReverseSort(arrayFilter(x -> x.1 = ?, groupUniqArrayArrayMerge(goals))) AS copies,
+                        arrayReverseSort(arrayFilter(x -> x.1 = ?, s_goals)) AS copies,
                         arrayMap(x -> tuple(x.6, x.2, x.5), arrayFilter((x, first) -> first = 1, copies, arrayEnumerateUniq(arrayMap(x -> x.2, copies)))) AS convs
-                    FROM sessions
-                    WHERE ? != 'day' AND pixel_id = ?
-                    GROUP BY visitor_id, session_id
-                    HAVING toDate(minMerge(start_ts), ?) BETWEEN toDate(?) AND toDate(?) AND (? = 1 OR maxMerge(is_bot) = 0)
+                    FROM
+                    (
+                        -- FINAL merges the rows of each session as the
+                        -- background merges would, in key order, so each
+                        -- row is one session: cheaper than a GROUP BY of
+                        -- every session. Conditions on states stay outside
+                        -- it, so that they see merged states.
+                        SELECT
+                            visitor_id,
+                            finalizeAggregation(landing_source) AS s_source,
+                            finalizeAggregation(landing_medium) AS s_medium,
+                            finalizeAggregation(landing_campaign) AS s_campaign,
+                            finalizeAggregation(goals) AS s_goals,
+                            finalizeAggregation(start_ts) AS s_start,
+                            finalizeAggregation(is_bot) AS s_bot
+                        FROM sessions FINAL
+                        WHERE ? != 'day' AND pixel_id = ?
+                    )
+                    WHERE toDate(s_start, ?) BETWEEN toDate(?) AND toDate(?) AND (? = 1 OR s_bot = 0)
                 )
                 ARRAY JOIN [key, 'Total'] AS g
             )

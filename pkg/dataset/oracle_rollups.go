@@ -304,15 +304,18 @@ type PageRow struct {
 }
 
 // URLPath returns the path of url as ClickHouse's path() does (no scheme,
-// host, query string or fragment), "/" when it has none.
+// host, query string or fragment), "/" when it has none; a URL without a
+// scheme has none for ClickHouse.
 func URLPath(url string) string {
-	if i := strings.Index(url, "://"); i >= 0 {
-		url = url[i+3:]
-		if j := strings.IndexByte(url, '/'); j >= 0 {
-			url = url[j:]
-		} else {
-			url = ""
-		}
+	i := strings.Index(url, "://")
+	if i < 0 {
+		return "/"
+	}
+	url = url[i+3:]
+	if j := strings.IndexByte(url, '/'); j >= 0 {
+		url = url[j:]
+	} else {
+		url = ""
 	}
 	if i := strings.IndexAny(url, "?#"); i >= 0 {
 		url = url[:i]

@@ -218,3 +218,33 @@ func TestReportPagesMatchesOracle(t *testing.T) {
 		}
 	}
 }
+
+// TestURLPathMatchesClickHouse checks the oracle's URLPath against the
+// expression pages.sql groups by, on URLs of every shape.
+func TestURLPathMatchesClickHouse(t *testing.T) {
+	f := rollups(t)
+	for _, u := range []string{
+		"https://shop.example/product/sku-1?utm_source=x#top", "https://shop.example", "https://shop.example/",
+		"https://shop.example?utm_campaign=a", "http://shop.example:8080/a/b/", "https://shop.example/#frag",
+		"https://shop.example/a%20b", "/relative/path?q=1", "", "https://shop.example//double",
+	} {
+		rows := query(t, f.conn, "SELECT if(path(?) = '', '/', path(?))", u, u)
+		if got := URLPath(u); rows[0][0] != got {
+			t.Errorf("URLPath(%q) = %q, ClickHouse %q", u, got, rows[0][0])
+		}
+	}
+}
+
+// FuzzURLPath: any input gives a path that starts with '/' and holds no
+// query string or fragment.
+func FuzzURLPath(f *testing.F) {
+	for _, s := range []string{"https://a.b/c?d#e", "https://a.b", "", "://", "x://?#/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p := URLPath(s)
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
+			t.Fatalf("URLPath(%q) = %q", s, p)
+		}
+	})
+}

@@ -1,11 +1,11 @@
 -- Top pages: page views, visitors and engaged time per page path.
 --
 -- A page is the path of the page view's url (no scheme, host, query string
--- or fragment: /product/sku-101 whatever campaign tagged the link; / for
--- a url without a path). One row
--- per page, the -limit pages with the most views (ties by path): views (page
--- views, each page_view_id once), visitors (distinct), engaged_seconds (the
--- sum of the page views' engaged time) and avg_engaged_seconds (per view).
+-- or fragment: /product/sku-101 whatever campaign tagged the link; / for a
+-- url without a path). One row per page, the -limit pages with the most
+-- views (ties by path): views (page views, each page_view_id once),
+-- visitors (distinct), engaged_seconds (the sum of the page views' engaged
+-- time) and avg_engaged_seconds (per view).
 -- A page view's engaged time is its largest engaged_ms, so the last page of
 -- a visit counts. The last row, 'Total', is every page of the range, not
 -- only the top ones. A page view counts on the day of its first event in

@@ -156,7 +156,7 @@ func TestRules(t *testing.T) {
 			"denied": {"70", "consent", sha("d@example.com")}, "regranted": {"70", "", sha("r@example.com")},
 			"nouserdata": {"70", "consent", sha("u@example.com")}, "nopersonal": {"70", "consent", sha("p@example.com")},
 			"gpc": {"70", "gpc", sha("g@example.com")}, "bot": {"70", "bot", sha("b@example.com")}, "noid": {"61", "", ""},
-			"tie": {"70", "consent", sha("t@example.com")},
+			"tie":    {"70", "consent", sha("t@example.com")},
 			"erased": {"70", "optout", sha("e@example.com")}, "erasedmail": {"70", "optout", sha("gone@example.com")},
 		}},
 		{"cart-abandoners", nil, []string{"last_cart"}, map[string]member{

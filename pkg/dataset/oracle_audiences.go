@@ -125,7 +125,7 @@ func (p *Population) members(w AudienceWindow, values map[string][]string) map[s
 	type who struct {
 		ids                   [5]latest // email, email google, phone, phone google, external id
 		signals               [3]signal // consent, ad_user_data, ad_personalization
-		erased, gpc, bot, any bool
+		erased, gpc, bot bool
 	}
 	columns := [5]int{event.EmailSHA256, event.EmailGoogleSHA256, event.PhoneSHA256, event.PhoneGoogleSHA256, event.ExternalID}
 	signals := [3]int{event.Consent, event.AdUserData, event.AdPersonalization}

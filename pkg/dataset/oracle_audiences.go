@@ -123,8 +123,8 @@ func (p *Population) members(w AudienceWindow, values map[string][]string) map[s
 	}
 	type signal struct{ granted, denied int64 } // latest times, -1 never
 	type who struct {
-		ids                   [5]latest // email, email google, phone, phone google, external id
-		signals               [3]signal // consent, ad_user_data, ad_personalization
+		ids              [5]latest // email, email google, phone, phone google, external id
+		signals          [3]signal // consent, ad_user_data, ad_personalization
 		erased, gpc, bot bool
 	}
 	columns := [5]int{event.EmailSHA256, event.EmailGoogleSHA256, event.PhoneSHA256, event.PhoneGoogleSHA256, event.ExternalID}

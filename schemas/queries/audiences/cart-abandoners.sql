@@ -66,7 +66,7 @@ FROM
         HAVING countIf(is_cart) > 0
     )
     WHERE NOT arrayExists(p -> p >= cart_ts AND p <= cart_ts + ? * 86400, purchases)
-)
+) AS members
 ANY LEFT JOIN
 (
     -- Who the visitor is and whether they may be exported, from all of their
@@ -99,5 +99,5 @@ ANY LEFT JOIN
     FROM events
     WHERE pixel_id = ?
     GROUP BY visitor_id
-) USING visitor_id
+) AS identities USING visitor_id
 ORDER BY visitor_id;

@@ -82,7 +82,7 @@ FROM
     GROUP BY visitor_id
     HAVING sum(session_buys) = 0
        AND (max(session_ms) >= ? * 1000 OR sum(session_goals) > 0)
-)
+) AS members
 ANY LEFT JOIN
 (
     -- Who the visitor is and whether they may be exported, from all of their
@@ -115,5 +115,5 @@ ANY LEFT JOIN
     FROM events
     WHERE pixel_id = ?
     GROUP BY visitor_id
-) USING visitor_id
+) AS identities USING visitor_id
 ORDER BY visitor_id;

@@ -47,7 +47,7 @@ FROM
     )
     WHERE toDate(t.2, ?) BETWEEN toDate(?) - ? + 1 AND toDate(?)
     GROUP BY visitor_id
-)
+) AS members
 ANY LEFT JOIN
 (
     -- Who the visitor is and whether they may be exported, from all of their
@@ -80,5 +80,5 @@ ANY LEFT JOIN
     FROM events
     WHERE pixel_id = ?
     GROUP BY visitor_id
-) USING visitor_id
+) AS identities USING visitor_id
 ORDER BY visitor_id;

@@ -61,7 +61,7 @@ FROM
     )
     GROUP BY visitor_id
     HAVING notEmpty(product_ids)
-)
+) AS members
 ANY LEFT JOIN
 (
     -- Who the visitor is and whether they may be exported, from all of their
@@ -94,5 +94,5 @@ ANY LEFT JOIN
     FROM events
     WHERE pixel_id = ?
     GROUP BY visitor_id
-) USING visitor_id
+) AS identities USING visitor_id
 ORDER BY visitor_id;

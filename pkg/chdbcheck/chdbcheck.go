@@ -76,7 +76,7 @@ func Python(ctx context.Context) (string, error) {
 	// --no-deps: the engine needs neither pandas nor pyarrow, which chdb-core
 	// lists for its DataFrame functions.
 	pip := exec.CommandContext(ctx, filepath.Join(tmp, "bin", "pip"), "install", "--quiet", "--no-deps",
-		"--disable-pip-version-check", "chdb-core=="+Version)
+		"--disable-pip-version-check", "--retries", "2", "--timeout", "30", "chdb-core=="+Version)
 	if out, err := pip.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%w: pip install chdb-core==%s (from PyPI) into %s: %v\n%s", ErrUnavailable, Version, dir, err, out)
 	}

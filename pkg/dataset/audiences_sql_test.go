@@ -158,6 +158,9 @@ func TestAudiencesMatchOracle(t *testing.T) {
 			if want := wantCounts(f, r.want); c != want {
 				t.Errorf("%s, %s export: counts %+v, oracle %+v", name, f, c, want)
 			}
+			if f == audience.Meta && r.w.Days == 30 {
+				t.Logf("%s: meta: %s", name, c)
+			}
 			if f == audience.IDs {
 				reasons["consent"] += c.Consent
 				reasons["optout"] += c.OptOut

@@ -146,6 +146,14 @@ func TestAudiencesMatchOracle(t *testing.T) {
 			t.Errorf("%s: %d members from SQL, oracle %d; differences:\n%s", name, len(got), len(r.want), diff(got, r.want))
 			continue
 		}
+		for _, m := range r.want {
+			if m.PhoneSHA256 != "" && m.PhoneGoogleSHA256 != "" {
+				reasons["with phone"]++
+			}
+			if m.ExternalID != "" {
+				reasons["with external id"]++
+			}
+		}
 		if r.w.Days == 30 && len(r.want) < 20 {
 			t.Errorf("%s: the oracle has only %d members; the test wants a population that fills each audience", name, len(r.want))
 		}
@@ -170,12 +178,12 @@ func TestAudiencesMatchOracle(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"consent", "optout", "gpc", "bot", "exported"} {
+	for _, k := range []string{"consent", "optout", "gpc", "bot", "exported", "with phone", "with external id"} {
 		if reasons[k] == 0 {
-			t.Errorf("no run had a member %s; the population must exercise every exclusion (%v)", k, reasons)
+			t.Errorf("no run had a member %s; the population must exercise every exclusion and identifier (%v)", k, reasons)
 		}
 	}
-	t.Logf("%d audience runs; members by exclusion over all runs: %v", len(runs), reasons)
+	t.Logf("%d audience runs; members by exclusion and identifier over all runs: %v", len(runs), reasons)
 }
 
 // wantCounts is what an export of members in format f must count: the

@@ -188,8 +188,16 @@ func TestCurrentClickHouse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	engine, err := chstore.ParseVersion(chdbcheck.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var sts []chdbcheck.Statement
 	for _, m := range migrations {
+		if !engine.AtLeast(m.Requires) {
+			t.Logf("migration %04d_%s requires ClickHouse %s, newer than chDB's %s: not applied", m.Version, m.Name, m.Requires, engine)
+			continue
+		}
 		for i, s := range m.Statements {
 			sts = append(sts, chdbcheck.Statement{Name: fmt.Sprintf("schemas/clickhouse/%04d_%s.sql, statement %d", m.Version, m.Name, i+1), SQL: s})
 		}

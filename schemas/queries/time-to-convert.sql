@@ -1,0 +1,69 @@
+-- Time to convert: how long visitors take from their first visit to their first conversion.
+--
+-- The converters are the visitors whose first conversion (an event called
+-- -event, Purchase unless given) is on a pixel day from -from to -to (-tz,
+-- the pixel's time zone); a visitor who had converted before, up to
+-- -lookback_days days before -from, is a repeat converter and not counted.
+-- The time is from the visitor's first page view, searched as far as
+-- -lookback_days days before -from (the conversion itself if there is
+-- none before it), to that conversion, in milliseconds. One row per bucket
+-- (< 1 h, 1-6 h, 6-24 h, 1-3 d, 3-7 d, 7-14 d, 14-30 d, > 30 d: each from
+-- its lower bound, inclusive, to its upper bound, exclusive), empty ones
+-- too: converters, their share of all converters, and the median and mean
+-- time in hours (2 decimals; the median of an even number is the mean of
+-- the two middle ones). The last row, Total, is over all converters.
+--
+-- Reads raw pixel.events. Each event once: GROUP BY (event_id, event), of a
+-- browser and a server copy the server's (argMax by channel = 'server'),
+-- byte-identical replays being one group.
+--
+-- param pixel         String            the pixel id
+-- param from          Date              first day, inclusive (YYYY-MM-DD, the pixel's day)
+-- param to            Date              last day, inclusive (YYYY-MM-DD, the pixel's day)
+-- param tz            String            the pixel's time zone (IANA name, e.g. Europe/Paris)
+-- param bots          UInt32 = 0        1 counts bots too
+-- param event         String = Purchase the conversion event
+-- param lookback_days UInt32 = 90       how many days before -from a first visit (and an earlier conversion) is searched
+-- bind event, pixel, event, from, lookback_days, to, bots, tz, from, lookback_days, to, event, event, tz, from, to
+SELECT
+    bucket,
+    length(d) AS converters,
+    if(total = 0, 0, converters / total) AS converters_share,
+    if(converters = 0, 0, round((d[intDiv(converters + 1, 2)] + d[intDiv(converters + 2, 2)]) / 2 / 3600000, 2)) AS median_hours,
+    if(converters = 0, 0, round(arraySum(d) / converters / 3600000, 2)) AS mean_hours
+FROM
+(
+    SELECT
+        count() AS total,
+        -- The times of each bucket, sorted (for the median), then of all.
+        [arraySort(groupArrayIf(ms, ms < 3600000)),
+         arraySort(groupArrayIf(ms, ms >= 3600000 AND ms < 21600000)),
+         arraySort(groupArrayIf(ms, ms >= 21600000 AND ms < 86400000)),
+         arraySort(groupArrayIf(ms, ms >= 86400000 AND ms < 259200000)),
+         arraySort(groupArrayIf(ms, ms >= 259200000 AND ms < 604800000)),
+         arraySort(groupArrayIf(ms, ms >= 604800000 AND ms < 1209600000)),
+         arraySort(groupArrayIf(ms, ms >= 1209600000 AND ms < 2592000000)),
+         arraySort(groupArrayIf(ms, ms >= 2592000000)),
+         arraySort(groupArray(ms))] AS ds
+    FROM
+    (
+        SELECT
+            minIf(t.2, event = ?) AS conv,
+            -- The first page view, or the conversion if it came first:
+            -- these are the only events read.
+            min(t.2) AS first,
+            conv - first AS ms
+        FROM
+        (
+            SELECT event_id, event, argMax(tuple(visitor_id, ts_ms, ts), channel = 'server') AS t
+            FROM events
+            WHERE pixel_id = ? AND event IN (?, 'PageView')
+              AND toDate(ts) BETWEEN toDate(?) - ? - 1 AND toDate(?) + 1 AND (? = 1 OR is_bot = 0)
+            GROUP BY event_id, event
+        )
+        WHERE toDate(t.3, ?) BETWEEN toDate(?) - ? AND toDate(?)
+        GROUP BY t.1
+        HAVING countIf(event = ?) > 0 AND toDate(minIf(t.3, event = ?), ?) BETWEEN toDate(?) AND toDate(?)
+    )
+)
+ARRAY JOIN ds AS d, ['< 1 h', '1-6 h', '6-24 h', '1-3 d', '3-7 d', '7-14 d', '14-30 d', '> 30 d', 'Total'] AS bucket;

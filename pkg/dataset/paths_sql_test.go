@@ -222,7 +222,7 @@ func TestPathReportsMatchOracle(t *testing.T) {
 
 	first := cfg.Start.Format(time.DateOnly)
 	last := cfg.Start.AddDate(0, 0, cfg.Days).Format(time.DateOnly) // sessions may end after the start range
-	mid := cfg.Start.AddDate(0, 0, 9).Format(time.DateOnly)          // a Wednesday
+	mid := cfg.Start.AddDate(0, 0, 9).Format(time.DateOnly)         // a Wednesday
 	midEnd := cfg.Start.AddDate(0, 0, 20).Format(time.DateOnly)
 	for _, px := range cfg.Pixels {
 		t.Run(px.ID, func(t *testing.T) {

@@ -41,17 +41,18 @@ FROM
         -- Per visitor: the -did of the range (ts_ms, pixel day) and every
         -- -not (ts_ms), in time order.
         SELECT
-            arraySort(groupArrayIf(tuple(t.2, toDate(t.3, ?)), event = ? AND toDate(t.3, ?) BETWEEN toDate(?) AND toDate(?))) AS xs,
-            arraySort(groupArrayIf(t.2, event = ?)) AS ys
+            arraySort(groupArrayIf(tuple(ms, toDate(sec, ?)), event = ? AND toDate(sec, ?) BETWEEN toDate(?) AND toDate(?))) AS xs,
+            arraySort(groupArrayIf(ms, event = ?)) AS ys
         FROM
         (
-            SELECT event_id, event, argMax(tuple(visitor_id, ts_ms, ts), channel = 'server') AS t
+            SELECT event_id, event, argMax(visitor_id, channel = 'server') AS vid, argMax(ts_ms, channel = 'server') AS ms,
+                argMax(ts, channel = 'server') AS sec
             FROM events
             WHERE pixel_id = ? AND event IN (?, ?)
               AND toDate(ts) BETWEEN toDate(?) - 1 AND toDate(?) + ? + 1 AND (? = 1 OR is_bot = 0)
             GROUP BY event_id, event
         )
-        GROUP BY t.1
+        GROUP BY vid
         HAVING length(xs) > 0
     )
 )

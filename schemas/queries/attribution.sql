@@ -27,7 +27,7 @@
 -- param event         String = Purchase the conversion event
 -- param model         String = last     first, last, linear or position
 -- param lookback_days UInt32 = 30       most days from a touch to the conversion it gets credit for
--- bind model, model, model, lookback_days, event, tz, from, to, pixel, event, from, lookback_days, to, bots, model
+-- bind model, model, model, lookback_days, event, tz, from, to, pixel, event, from, lookback_days, to, bots, pixel, event, from, to, model
 SELECT
     if(total, 'Total', touch.2) AS source,
     if(total, '', touch.3) AS medium,
@@ -62,21 +62,27 @@ FROM
             -- medium, campaign) and the conversions (ts_ms, ts, value,
             -- currency).
             SELECT
-                arraySort(groupArrayIf(tuple(t.2, t.6, t.7, t.8),
-                    event = 'PageView' AND (t.6 != '' OR t.7 != '' OR t.8 != ''))) AS touches,
-                groupArrayIf(tuple(t.2, t.3, t.4, t.5),
-                    event = ? AND toDate(t.3, ?) BETWEEN toDate(?) AND toDate(?)) AS convs
+                arraySort(groupArrayIf(tuple(ms, src, med, camp),
+                    event = 'PageView' AND (src != '' OR med != '' OR camp != ''))) AS touches,
+                groupArrayIf(tuple(ms, sec, val, cur),
+                    event = ? AND toDate(sec, ?) BETWEEN toDate(?) AND toDate(?)) AS convs
             FROM
             (
                 SELECT event_id, event,
-                    argMax(tuple(visitor_id, ts_ms, ts, value, currency, utm_source, utm_medium, utm_campaign),
-                        channel = 'server') AS t
+                    argMax(visitor_id, channel = 'server') AS vid, argMax(ts_ms, channel = 'server') AS ms,
+                    argMax(ts, channel = 'server') AS sec, argMax(value, channel = 'server') AS val,
+                    argMax(currency, channel = 'server') AS cur, argMax(utm_source, channel = 'server') AS src,
+                    argMax(utm_medium, channel = 'server') AS med, argMax(utm_campaign, channel = 'server') AS camp
                 FROM events
                 WHERE pixel_id = ? AND event IN (?, 'PageView')
                   AND toDate(ts) BETWEEN toDate(?) - ? - 1 AND toDate(?) + 1 AND (? = 1 OR is_bot = 0)
+                  -- Only the visitors who converted in the range (and
+                  -- some who did not: a day more each side).
+                  AND visitor_id IN (SELECT visitor_id FROM events WHERE pixel_id = ? AND event = ?
+                      AND toDate(ts) BETWEEN toDate(?) - 1 AND toDate(?) + 1)
                 GROUP BY event_id, event
             )
-            GROUP BY t.1
+            GROUP BY vid
             HAVING length(convs) > 0
         )
         ARRAY JOIN convs AS conv

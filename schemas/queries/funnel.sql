@@ -49,18 +49,18 @@ FROM
     (
         SELECT
             arrayFilter(s -> s != '' AND s != '-', [?, ?, ?, ?, ?, ?, ?, ?]) AS steps,
-            windowFunnel(?)(t.2, t.3 = steps[1], t.3 = steps[2], t.3 = steps[3], t.3 = steps[4],
-                                 t.3 = steps[5], t.3 = steps[6], t.3 = steps[7], t.3 = steps[8]) AS level
+            windowFunnel(?)(sec, event = steps[1], event = steps[2], event = steps[3], event = steps[4],
+                                 event = steps[5], event = steps[6], event = steps[7], event = steps[8]) AS level
         FROM
         (
-            SELECT event_id, event, argMax(tuple(visitor_id, ts, event), channel = 'server') AS t
+            SELECT event_id, event, argMax(visitor_id, channel = 'server') AS vid, argMax(ts, channel = 'server') AS sec
             FROM events
             WHERE pixel_id = ? AND event IN (?, ?, ?, ?, ?, ?, ?, ?)
               AND toDate(ts) BETWEEN toDate(?) - 1 AND toDate(?) + 1 AND (? = 1 OR is_bot = 0)
             GROUP BY event_id, event
         )
-        WHERE toDate(t.2, ?) BETWEEN toDate(?) AND toDate(?)
-        GROUP BY t.1
+        WHERE toDate(sec, ?) BETWEEN toDate(?) AND toDate(?)
+        GROUP BY vid
     )
 )
 ARRAY JOIN arrayEnumerate(steps) AS n

@@ -37,17 +37,17 @@ FROM
         -- Per visitor of a cohort: its week and the weeks it was active.
         SELECT
             toMonday(min(day)) AS week0,
-            groupUniqArray(toMonday(t.3, ?)) AS active_weeks
+            groupUniqArray(toMonday(sec, ?)) AS active_weeks
         FROM
         (
-            SELECT event_id, event, argMax(tuple(visitor_id, ts_ms, ts), channel = 'server') AS t, toDate(t.3, ?) AS day
+            SELECT event_id, event, argMax(visitor_id, channel = 'server') AS vid, argMax(ts, channel = 'server') AS sec, toDate(sec, ?) AS day
             FROM events
             WHERE pixel_id = ? AND event = 'PageView'
               AND toDate(ts) BETWEEN toDate(?) - ? - 1 AND toDate(?) + 1 AND (? = 1 OR is_bot = 0)
             GROUP BY event_id, event
         )
         WHERE day BETWEEN toDate(?) - ? AND toDate(?)
-        GROUP BY t.1
+        GROUP BY vid
         HAVING min(day) >= toDate(?)
     )
     ARRAY JOIN range(? + 1) AS k

@@ -24,7 +24,7 @@
 -- param bots          UInt32 = 0        1 counts bots too
 -- param event         String = Purchase the conversion event
 -- param lookback_days UInt32 = 90       how many days before -from a first visit (and an earlier conversion) is searched
--- bind event, pixel, event, from, lookback_days, to, bots, tz, from, lookback_days, to, event, event, tz, from, to
+-- bind event, pixel, event, from, lookback_days, to, bots, pixel, event, from, to, tz, from, lookback_days, to, event, event, tz, from, to
 SELECT
     bucket,
     length(d) AS converters,
@@ -36,34 +36,39 @@ FROM
     SELECT
         count() AS total,
         -- The times of each bucket, sorted (for the median), then of all.
-        [arraySort(groupArrayIf(ms, ms < 3600000)),
-         arraySort(groupArrayIf(ms, ms >= 3600000 AND ms < 21600000)),
-         arraySort(groupArrayIf(ms, ms >= 21600000 AND ms < 86400000)),
-         arraySort(groupArrayIf(ms, ms >= 86400000 AND ms < 259200000)),
-         arraySort(groupArrayIf(ms, ms >= 259200000 AND ms < 604800000)),
-         arraySort(groupArrayIf(ms, ms >= 604800000 AND ms < 1209600000)),
-         arraySort(groupArrayIf(ms, ms >= 1209600000 AND ms < 2592000000)),
-         arraySort(groupArrayIf(ms, ms >= 2592000000)),
-         arraySort(groupArray(ms))] AS ds
+        [arraySort(groupArrayIf(took, took < 3600000)),
+         arraySort(groupArrayIf(took, took >= 3600000 AND took < 21600000)),
+         arraySort(groupArrayIf(took, took >= 21600000 AND took < 86400000)),
+         arraySort(groupArrayIf(took, took >= 86400000 AND took < 259200000)),
+         arraySort(groupArrayIf(took, took >= 259200000 AND took < 604800000)),
+         arraySort(groupArrayIf(took, took >= 604800000 AND took < 1209600000)),
+         arraySort(groupArrayIf(took, took >= 1209600000 AND took < 2592000000)),
+         arraySort(groupArrayIf(took, took >= 2592000000)),
+         arraySort(groupArray(took))] AS ds
     FROM
     (
         SELECT
-            minIf(t.2, event = ?) AS conv,
+            minIf(ms, event = ?) AS conv,
             -- The first page view, or the conversion if it came first:
             -- these are the only events read.
-            min(t.2) AS first,
-            conv - first AS ms
+            min(ms) AS seen,
+            conv - seen AS took
         FROM
         (
-            SELECT event_id, event, argMax(tuple(visitor_id, ts_ms, ts), channel = 'server') AS t
+            SELECT event_id, event, argMax(visitor_id, channel = 'server') AS vid, argMax(ts_ms, channel = 'server') AS ms,
+                argMax(ts, channel = 'server') AS sec
             FROM events
             WHERE pixel_id = ? AND event IN (?, 'PageView')
               AND toDate(ts) BETWEEN toDate(?) - ? - 1 AND toDate(?) + 1 AND (? = 1 OR is_bot = 0)
+              -- Only the visitors who converted in the range (and some who
+              -- did not: a day more each side).
+              AND visitor_id IN (SELECT visitor_id FROM events WHERE pixel_id = ? AND event = ?
+                  AND toDate(ts) BETWEEN toDate(?) - 1 AND toDate(?) + 1)
             GROUP BY event_id, event
         )
-        WHERE toDate(t.3, ?) BETWEEN toDate(?) - ? AND toDate(?)
-        GROUP BY t.1
-        HAVING countIf(event = ?) > 0 AND toDate(minIf(t.3, event = ?), ?) BETWEEN toDate(?) AND toDate(?)
+        WHERE toDate(sec, ?) BETWEEN toDate(?) - ? AND toDate(?)
+        GROUP BY vid
+        HAVING countIf(event = ?) > 0 AND toDate(minIf(sec, event = ?), ?) BETWEEN toDate(?) AND toDate(?)
     )
 )
 ARRAY JOIN ds AS d, ['< 1 h', '1-6 h', '6-24 h', '1-3 d', '3-7 d', '7-14 d', '14-30 d', '> 30 d', 'Total'] AS bucket;

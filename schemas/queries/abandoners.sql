@@ -10,7 +10,8 @@
 -- counts each visitor once, from their first -did in the range.
 --
 -- Reads raw pixel.events. Each event once: GROUP BY (event_id, event), of a
--- browser and a server copy the server's (argMax by channel = 'server'),
+-- browser and a server copy the server's (each column's argMax by
+-- channel = 'server', which all pick the same copy),
 -- byte-identical replays being one group.
 --
 -- param pixel String             the pixel id

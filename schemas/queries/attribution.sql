@@ -15,8 +15,10 @@
 -- the totals per currency (every conversion once).
 --
 -- Reads raw pixel.events. Each event once: GROUP BY (event_id, event), of a
--- browser and a server copy the server's (argMax by channel = 'server'),
--- byte-identical replays being one group. An unknown -model fails the query
+-- browser and a server copy the server's (each column's argMax by
+-- channel = 'server', which all pick the same copy),
+-- byte-identical replays being one group; only the visitors with a
+-- conversion in the range are read. An unknown -model fails the query
 -- (throwIf).
 --
 -- param pixel         String            the pixel id

@@ -12,7 +12,8 @@
 -- does not count. A visitor counts once, at the furthest step reached.
 --
 -- Reads raw pixel.events. Each event once: GROUP BY (event_id, event), of a
--- browser and a server copy the server's (argMax by channel = 'server'),
+-- browser and a server copy the server's (each column's argMax by
+-- channel = 'server', which all pick the same copy),
 -- byte-identical replays being one group.
 --
 -- param pixel  String            the pixel id

@@ -12,8 +12,9 @@
 -- rows, cohort Total, are per week over the cohorts that have that week.
 --
 -- Reads raw pixel.events (page views). Each event once: GROUP BY (event_id,
--- event), of a browser and a server copy the server's (argMax by
--- channel = 'server'), byte-identical replays being one group.
+-- event), of a browser and a server copy the server's (each column's argMax
+-- by channel = 'server', which all pick the same copy), byte-identical
+-- replays being one group.
 --
 -- param pixel         String      the pixel id
 -- param from          Date        first day, inclusive (YYYY-MM-DD, the pixel's day)

@@ -13,8 +13,8 @@
 --
 -- Reads raw pixel.events. Each event once: GROUP BY (event_id, event), of a
 -- browser and a server copy the server's (each column's argMax by
--- channel = 'server', which all pick the same copy),
--- byte-identical replays being one group.
+-- channel = 'server', which all pick the same copy), byte-identical replays
+-- being one group.
 --
 -- param pixel  String            the pixel id
 -- param from   Date              first day, inclusive (YYYY-MM-DD, the pixel's day)

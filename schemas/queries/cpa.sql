@@ -35,38 +35,39 @@
 -- bind from, to, account, account, pixel, event, from, to, tz, from, to, bots, pixel, from, to, from, to, account, account
 SELECT
     c AS campaign,
-    currency,
-    round(cost_micros / 1000000, 2) AS cost,
-    conversions,
-    if(conversions = 0, NULL, round(cost_micros / 1000000 / conversions, 2)) AS cpa,
-    round(revenue, 2) AS revenue,
-    if(cost_micros = 0, NULL, round(revenue / (cost_micros / 1000000), 2)) AS roas,
-    clicks,
-    impressions
+    cur AS currency,
+    round(micros / 1000000, 2) AS cost,
+    n AS conversions,
+    if(n = 0, NULL, round(micros / 1000000 / n, 2)) AS cpa,
+    round(rev, 2) AS revenue,
+    if(micros = 0, NULL, round(rev / (micros / 1000000), 2)) AS roas,
+    n_clicks AS clicks,
+    n_impressions AS impressions
 FROM
 (
     SELECT
-        arrayJoin([campaign, 'Total']) AS c,
-        currency,
-        sum(cost_micros) AS cost_micros,
-        sum(conversions) AS conversions,
-        sum(revenue) AS revenue,
-        sum(clicks) AS clicks,
-        sum(impressions) AS impressions
+        arrayJoin([campaign_key, 'Total']) AS c,
+        cur,
+        sum(spent) AS micros,
+        sum(converted) AS n,
+        sum(value_of) AS rev,
+        sum(clicked) AS n_clicks,
+        sum(seen) AS n_impressions
     FROM
     (
-        SELECT utm_campaign AS campaign, currency, cost_micros, toUInt64(0) AS conversions, toFloat64(0) AS revenue, clicks, impressions
+        SELECT utm_campaign AS campaign_key, currency AS cur, cost_micros AS spent, toUInt64(0) AS converted,
+            toFloat64(0) AS value_of, clicks AS clicked, impressions AS seen
         FROM ad_spend FINAL
         WHERE date BETWEEN toDate(?) AND toDate(?) AND (? = '*' OR account = ?) AND utm_campaign != ''
 
         UNION ALL
 
-        SELECT campaign, currency, toInt64(0), toUInt64(1), value, toUInt64(0), toUInt64(0)
+        SELECT campaign_key, t.2, toInt64(0), toUInt64(1), t.1, toUInt64(0), toUInt64(0)
         FROM
         (
             -- Each conversion once; the visitor and session of any copy
             -- that has them (a server copy may lack them).
-            SELECT max(visitor_id) AS visitor_id, max(session_id) AS session_id, argMax(tuple(value, currency), channel = 'server') AS t, t.1 AS value, t.2 AS currency
+            SELECT max(visitor_id) AS visitor, max(session_id) AS session, argMax(tuple(value, currency), channel = 'server') AS t
             FROM events
             WHERE pixel_id = ? AND event = ?
               AND toDate(ts) BETWEEN toDate(?) - 1 AND toDate(?) + 1
@@ -78,21 +79,21 @@ FROM
         (
             -- Each session's landing campaign, in ad_spend's key.
             SELECT
-                visitor_id,
-                session_id,
-                argMin(replaceRegexpAll(replaceRegexpAll(lower(utm_campaign), '[\\s_+-]+', '_'), '^_|_$', ''), ts) AS campaign
+                visitor_id AS visitor,
+                session_id AS session,
+                argMin(replaceRegexpAll(replaceRegexpAll(lower(utm_campaign), '[\\s_+-]+', '_'), '^_|_$', ''), ts) AS campaign_key
             FROM events
             WHERE pixel_id = ? AND session_id != '' AND utm_campaign != ''
               AND toDate(ts) BETWEEN toDate(?) - 2 AND toDate(?) + 1
             GROUP BY visitor_id, session_id
         )
-        USING (visitor_id, session_id)
-        WHERE campaign IN
+        USING (visitor, session)
+        WHERE campaign_key IN
         (
             SELECT utm_campaign FROM ad_spend FINAL
             WHERE date BETWEEN toDate(?) AND toDate(?) AND (? = '*' OR account = ?)
         )
     )
-    GROUP BY c, currency
+    GROUP BY c, cur
 )
 ORDER BY c = 'Total', cost DESC, campaign, currency;

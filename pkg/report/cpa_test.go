@@ -1,0 +1,128 @@
+package report_test
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/dataset"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
+	"github.com/pixel-pipeline/pixel/pkg/registry"
+	"github.com/pixel-pipeline/pixel/pkg/report"
+	"github.com/pixel-pipeline/pixel/pkg/spend"
+)
+
+// loaded is a database holding a generated population, its pixels
+// registered and its generated ad spend imported.
+type loaded struct {
+	conn  chstore.Conn
+	opts  chstore.Options
+	pop   *dataset.Population
+	spend []dataset.Spend
+}
+
+func load(t *testing.T, visitors int) *loaded {
+	t.Helper()
+	o := devstacktest.Database(t)
+	conn := devstacktest.Open(t, o)
+	ctx := devstacktest.Context(t)
+	p := dataset.Generate(dataset.DefaultConfig(11, visitors))
+	if _, err := dataset.Insert(ctx, conn, p, 20_000); err != nil {
+		t.Fatal(err)
+	}
+	store := registry.NewStore(conn)
+	for _, px := range p.Config().Pixels {
+		if _, _, err := store.Create(ctx, registry.New{ID: px.ID, Name: px.ID, TimeZone: px.TimeZone, Settings: pixel.DefaultSettings()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := p.Spend()
+	f, err := spend.Parse(spend.CSV, dataset.SpendCSV(rows), spend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Rows) != len(rows) || len(f.Skipped) != 0 {
+		t.Fatalf("spend file: %d rows of %d, skipped %v", len(f.Rows), len(rows), f.Skipped)
+	}
+	if err := spend.Write(ctx, conn, f, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := p.Config()
+	return &loaded{conn: conn, opts: o, pop: dataset.FromEvents(cfg.Pixels, p.All()), spend: rows}
+}
+
+// costRow is a cpa or roas row read back from a Result.
+func costRows(t *testing.T, res *report.Result) map[dataset.CampaignCostKey]dataset.CampaignCost {
+	t.Helper()
+	idx := map[string]int{}
+	for i, c := range res.Columns {
+		idx[c.Name] = i
+	}
+	out := map[dataset.CampaignCostKey]dataset.CampaignCost{}
+	for _, rows := range [][][]any{res.Rows, res.Totals} {
+		for _, r := range rows {
+			k := dataset.CampaignCostKey{Campaign: r[idx["campaign"]].(string), Currency: r[idx["currency"]].(string)}
+			if _, dup := out[k]; dup {
+				t.Errorf("%s: two rows for %v", res.Report, k)
+			}
+			c := dataset.CampaignCost{
+				CostMicros:   int64(math.Round(r[idx["cost"]].(float64) * 1e6)),
+				Conversions:  int(r[idx["conversions"]].(uint64)),
+				RevenueCents: int64(math.Round(r[idx["revenue"]].(float64) * 100)),
+				Clicks:       r[idx["clicks"]].(uint64),
+				Impressions:  r[idx["impressions"]].(uint64),
+			}
+			checkRatio(t, res.Report, k, "cpa", r[idx["cpa"]], float64(c.CostMicros)/1e6, float64(c.Conversions))
+			checkRatio(t, res.Report, k, "roas", r[idx["roas"]], float64(c.RevenueCents)/100, float64(c.CostMicros)/1e6)
+			out[k] = c
+		}
+	}
+	return out
+}
+
+// checkRatio checks a cpa or roas cell: num/den to the cent, NULL when den is 0.
+func checkRatio(t *testing.T, name string, k dataset.CampaignCostKey, col string, got any, num, den float64) {
+	t.Helper()
+	if den == 0 {
+		if got != nil {
+			t.Errorf("%s %v: %s = %v, want NULL (nothing to divide by)", name, k, col, got)
+		}
+		return
+	}
+	f, ok := got.(float64)
+	if want := num / den; !ok || math.Abs(f-want) > 0.005+1e-9 {
+		t.Errorf("%s %v: %s = %v, want %.4f", name, k, col, got, want)
+	}
+}
+
+func TestCPAAndROASMatchTheOracle(t *testing.T) {
+	l := load(t, 700)
+	ctx := devstacktest.Context(t)
+	cfg := l.pop.Config()
+	for _, tc := range []struct {
+		pixel, account, from, to string
+	}{
+		{"px-shop-eu", dataset.AdAccount("px-shop-eu"), "2026-11-02", "2026-11-15"},
+		{"px-shop-us", dataset.AdAccount("px-shop-us"), "2026-11-05", "2026-11-09"},
+		{"px-shop-us", "*", "2026-11-02", "2026-11-16"}, // both accounts' spend: EUR and USD rows
+	} {
+		want := l.pop.CampaignCosts(l.spend, tc.pixel, "Purchase", tc.account, tc.from, tc.to)
+		if len(want) < 4 {
+			t.Fatalf("%v: the oracle has only %v", tc, want)
+		}
+		for _, name := range []string{"cpa", "roas"} {
+			res, err := report.Run(ctx, l.conn, name, report.Options{Pixel: tc.pixel, From: tc.from, To: tc.to, Params: map[string]string{"account": tc.account}})
+			if err != nil {
+				t.Fatalf("%s %v: %v", name, tc, err)
+			}
+			got := costRows(t, res)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s %v:\n got %v\nwant %v", name, tc, got, want)
+			}
+		}
+	}
+	_ = cfg
+}

@@ -75,7 +75,11 @@ func costRows(t *testing.T, res *report.Result) map[dataset.CampaignCostKey]data
 				Clicks:       r[idx["clicks"]].(uint64),
 				Impressions:  r[idx["impressions"]].(uint64),
 			}
-			checkRatio(t, res.Report, k, "cpa", r[idx["cpa"]], float64(c.CostMicros)/1e6, float64(c.Conversions))
+			den := float64(c.Conversions)
+			if c.CostMicros == 0 {
+				den = 0 // no spend in this currency: no cost per conversion
+			}
+			checkRatio(t, res.Report, k, "cpa", r[idx["cpa"]], float64(c.CostMicros)/1e6, den)
 			checkRatio(t, res.Report, k, "roas", r[idx["roas"]], float64(c.RevenueCents)/100, float64(c.CostMicros)/1e6)
 			out[k] = c
 		}
@@ -113,6 +117,19 @@ func TestCPAAndROASMatchTheOracle(t *testing.T) {
 		if len(want) < 4 {
 			t.Fatalf("%v: the oracle has only %v", tc, want)
 		}
+		// The data set holds what the report must get right: a campaign
+		// with spend and no conversion, and conversions in a currency the
+		// campaign's spend is not in (a row of its own, no cost).
+		if c, ok := want[dataset.CampaignCostKey{Campaign: spend.UTMCampaign(dataset.UnspentCampaign), Currency: cfg.Pixels[0].Currency}]; tc.pixel == "px-shop-eu" && (!ok || c.Conversions != 0 || c.CostMicros == 0) {
+			t.Fatalf("%v: the unspent campaign is %+v, %v", tc, c, ok)
+		}
+		foreign := false
+		for k, c := range want {
+			foreign = foreign || (k.Campaign != "Total" && c.CostMicros == 0 && c.Conversions > 0)
+		}
+		if !foreign && tc.account != "*" {
+			t.Fatalf("%v: no conversions in another currency than the spend's: %v", tc, want)
+		}
 		for _, name := range []string{"cpa", "roas"} {
 			res, err := report.Run(ctx, l.conn, name, report.Options{Pixel: tc.pixel, From: tc.from, To: tc.to, Params: map[string]string{"account": tc.account}})
 			if err != nil {
@@ -124,5 +141,4 @@ func TestCPAAndROASMatchTheOracle(t *testing.T) {
 			}
 		}
 	}
-	_ = cfg
 }

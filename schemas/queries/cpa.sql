@@ -8,8 +8,8 @@
 -- added across currencies: spend in EUR meets only conversions in EUR. A
 -- campaign whose spend is in EUR but whose conversions are (some or all) in
 -- USD has an EUR row with the cost and the EUR conversions and a USD row
--- with the USD conversions and no cost: its cpa and roas are empty (NULL)
--- where the row has no conversions or no cost.
+-- with the USD conversions and no cost. cpa is empty (NULL) where a row has
+-- no conversions or no cost, roas where it has no cost.
 --
 -- A conversion is an -event (Purchase unless given) on the pixel's days
 -- -from to -to (time zone -tz), read from raw pixel.events, each event once:
@@ -38,7 +38,7 @@ SELECT
     cur AS currency,
     round(micros / 1000000, 2) AS cost,
     n AS conversions,
-    if(n = 0, NULL, round(micros / 1000000 / n, 2)) AS cpa,
+    if(n = 0 OR micros = 0, NULL, round(micros / 1000000 / n, 2)) AS cpa,
     round(rev, 2) AS revenue,
     if(micros = 0, NULL, round(rev / (micros / 1000000), 2)) AS roas,
     n_clicks AS clicks,

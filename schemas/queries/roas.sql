@@ -9,7 +9,8 @@
 -- in EUR meets only revenue in EUR. A campaign whose spend is in EUR but
 -- whose conversions are (some or all) in USD has an EUR row with the cost
 -- and the EUR revenue and a USD row with the USD revenue and no cost: its
--- roas is empty (NULL) there, as cpa is where a row has no conversions.
+-- roas is empty (NULL) there; cpa is empty where a row has no cost or no
+-- conversions.
 --
 -- A conversion is an -event (Purchase unless given) on the pixel's days
 -- -from to -to (time zone -tz), read from raw pixel.events, each event once:
@@ -40,7 +41,7 @@ SELECT
     round(rev, 2) AS revenue,
     if(micros = 0, NULL, round(rev / (micros / 1000000), 2)) AS roas,
     n AS conversions,
-    if(n = 0, NULL, round(micros / 1000000 / n, 2)) AS cpa,
+    if(n = 0 OR micros = 0, NULL, round(micros / 1000000 / n, 2)) AS cpa,
     n_clicks AS clicks,
     n_impressions AS impressions
 FROM

@@ -2,6 +2,7 @@ package report
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -104,4 +105,25 @@ func parseLast(s string) (int, byte, error) {
 		return 0, 0, inputErr("-last %s: at most %d%c (ten years)", s, limit, unit)
 	}
 	return n, unit, nil
+}
+
+// ParseSize reads an amount of bytes: a number, or a number followed by KiB,
+// MiB, GiB or TiB (2GiB is 2147483648); at most 1 PiB.
+func ParseSize(s string) (uint64, error) {
+	bad := inputErr("%q is not an amount of bytes; want e.g. 2GiB, 512MiB or 1073741824", s)
+	num, mult := s, uint64(1)
+	for i, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if n, ok := strings.CutSuffix(s, unit); ok {
+			num, mult = strings.TrimSpace(n), 1<<(10*(i+1))
+			break
+		}
+	}
+	if num == "" || strings.TrimLeft(num, "0123456789") != "" {
+		return 0, bad
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n > (1<<50)/mult {
+		return 0, bad
+	}
+	return n * mult, nil
 }

@@ -11,8 +11,9 @@
 -- with the USD conversions and no cost. cpa is empty (NULL) where a row has
 -- no conversions or no cost, roas where it has no cost.
 --
--- A conversion is an -event (Purchase unless given) on the pixel's days
--- -from to -to (time zone -tz), read from raw pixel.events, each event once:
+-- A conversion is an event named by the event parameter (Purchase unless
+-- given) on the pixel's days from to to (in its time zone tz), read from
+-- raw pixel.events, each event once:
 -- GROUP BY event_id, event, the server's copy winning for value and
 -- currency. It belongs to the campaign its session landed from: the
 -- utm_campaign of the earliest event of the same visitor and session that
@@ -21,9 +22,10 @@
 -- one '_'). Conversions without a session (visitors without consent) or
 -- whose session came from no campaign with spend are not in this report
 -- (see the conversions report). ad_spend has no pixel: a campaign's whole
--- spend meets the pixel's conversions; -account limits the spend to one ad
--- account (the account column of the import) when several shops share
--- campaign names. Bots' conversions count with -bots 1.
+-- spend meets the pixel's conversions; the account parameter limits the
+-- spend to one ad account (the account column of the import) when several
+-- shops share campaign names. Bots' conversions count when bots is 1
+-- (pixelctl report -include-bots).
 --
 -- param pixel   String            the pixel's id
 -- param from    Date              first day, inclusive (YYYY-MM-DD, the pixel's day)

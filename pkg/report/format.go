@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +43,37 @@ func (r *Result) Write(w io.Writer, f Format) error {
 	case JSONFormat:
 		return r.writeJSON(w)
 	}
+	if _, err := io.WriteString(w, r.heading()); err != nil {
+		return err
+	}
 	return writeTable(w, r.Table)
+}
+
+// heading says what a table is: the report's title, then the pixel, the
+// days, whether bots count and the report's own parameters.
+func (r *Result) heading() string {
+	bots := "bots excluded"
+	if r.Bots {
+		bots = "bots included"
+	}
+	var params []string
+	for _, k := range sortedKeys(r.Params) {
+		params = append(params, k+"="+r.Params[k])
+	}
+	line := fmt.Sprintf("pixel %s, %s to %s (%s days), %s", r.Pixel, r.Range.From, r.Range.To, r.TimeZone, bots)
+	if len(params) > 0 {
+		line += ", " + strings.Join(params, " ")
+	}
+	return r.Report + ": " + r.Title + "\n" + line + "\n\n"
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // numeric says whether a column holds numbers (aligned right).

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -100,20 +101,30 @@ func reportCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return reportHelp(out, name, fs)
 	}
-	if err := parse(fs, args); err != nil {
-		return err
+	// The flags are parsed by a flag set that prints nothing, so that a
+	// wrong flag is one line on stderr, not the line and the whole usage.
+	quiet := flag.NewFlagSet("pixelctl report", flag.ContinueOnError)
+	quiet.SetOutput(io.Discard)
+	fs.Also(quiet, "clickhouse-addr", "clickhouse-database", "clickhouse-user", "clickhouse-password", "pixel", "from", "to", "last", "param",
+		"format", "include-bots", "max-memory-usage", "max-bytes-before-external-group-by", "list")
+	if err := quiet.Parse(args); err != nil {
+		return flagError{fmt.Errorf("report: %w", err)}
 	}
-	if rest := fs.Args(); len(rest) > 0 {
-		if name != "" || len(rest) > 1 && !strings.HasPrefix(rest[1], "-") {
-			return flagError{fmt.Errorf("report: unexpected %q; the report's parameters are given as -param name=value", rest[len(rest)-1])}
-		}
-		name = rest[0]
-		if err := parse(fs, rest[1:]); err != nil { // flags after the name
-			return err
-		}
-		if rest := fs.Args(); len(rest) > 0 {
+	if rest := quiet.Args(); len(rest) > 0 {
+		if name != "" {
 			return flagError{fmt.Errorf("report: unexpected %q; the report's parameters are given as -param name=value", rest[0])}
 		}
+		name = rest[0]
+		if err := quiet.Parse(rest[1:]); err != nil { // flags after the name
+			return flagError{fmt.Errorf("report: %w", err)}
+		}
+		if rest := quiet.Args(); len(rest) > 0 {
+			return flagError{fmt.Errorf("report: unexpected %q; the report's parameters are given as -param name=value", rest[0])}
+		}
+	}
+	// Then the variables and defaults of the flags not given, and the checks.
+	if err := parse(fs, nil); err != nil {
+		return err
 	}
 	if list {
 		return listReports(out)

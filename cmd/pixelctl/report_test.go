@@ -25,6 +25,7 @@ import (
 func reportDB(t *testing.T, visitors int) (chstore.Conn, func(args ...string) []string) {
 	t.Helper()
 	o := devstacktest.Database(t)
+	conn := devstacktest.Open(t, o)
 	ch := []string{"-clickhouse-addr", o.Addr[0], "-clickhouse-database", o.Database}
 	with := func(args ...string) []string { return append(append([]string(nil), args...), ch...) }
 	p := dataset.Generate(dataset.DefaultConfig(5, visitors))

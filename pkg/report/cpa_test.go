@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/dataset"
 	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
@@ -140,5 +142,60 @@ func TestCPAAndROASMatchTheOracle(t *testing.T) {
 				t.Errorf("%s %v:\n got %v\nwant %v", name, tc, got, want)
 			}
 		}
+	}
+}
+
+// The settings Run sets exist on the server, and a GROUP BY that outgrows
+// max_bytes_before_external_group_by spills to disk and gives the same
+// answer instead of failing.
+func TestMemorySettings(t *testing.T) {
+	l := load(t, 300)
+	ctx := devstacktest.Context(t)
+	for _, name := range []string{"max_memory_usage", "max_bytes_before_external_group_by"} {
+		if n := devstacktest.QueryUint64(t, l.conn, "SELECT count() FROM system.settings WHERE name = ?", name); n != 1 {
+			t.Errorf("the server has no setting %s", name)
+		}
+	}
+	o := report.Options{Pixel: "px-shop-eu", From: "2026-11-02", To: "2026-11-15"}
+	want, err := report.Run(ctx, l.conn, "cpa", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spills := func() uint64 {
+		return devstacktest.QueryUint64(t, l.conn, "SELECT toUInt64(sum(value)) FROM system.events WHERE event = 'ExternalAggregationWritePart'")
+	}
+	before := spills()
+	o.MaxMemoryUsage, o.MaxBytesBeforeExternalGroupBy = 256<<20, 1
+	got, err := report.Run(ctx, l.conn, "cpa", o)
+	if err != nil {
+		t.Fatalf("with max_bytes_before_external_group_by = 1: %v", err)
+	}
+	if fmt.Sprint(got.Rows, got.Totals) != fmt.Sprint(want.Rows, want.Totals) {
+		t.Errorf("with max_bytes_before_external_group_by = 1:\n%v\nwant:\n%v", got.Table, want.Table)
+	}
+	// ClickHouse spills a GROUP BY once it is two-level, which a small one
+	// becomes at 100 000 keys: with the threshold at 1, every GROUP BY of
+	// the report spills, and the answer is the same.
+	q, err := report.Lookup("cpa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spillCtx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"max_memory_usage": 256 << 20, "max_bytes_before_external_group_by": 1, "group_by_two_level_threshold": 1,
+	}))
+	spilled, err := q.Table(spillCtx, l.conn, map[string]string{"pixel": "px-shop-eu", "from": "2026-11-02", "to": "2026-11-15", "tz": "Europe/Paris"})
+	if err != nil {
+		t.Fatalf("spilled: %v", err)
+	}
+	if after := spills(); after <= before {
+		t.Errorf("ExternalAggregationWritePart %d, then %d: the GROUP BY did not spill", before, after)
+	}
+	if fmt.Sprint(spilled.Rows, spilled.Totals) != fmt.Sprint(want.Rows, want.Totals) {
+		t.Errorf("spilled:\n%v\nin memory:\n%v", spilled, want.Table)
+	}
+	// And the limit is applied: a query over it fails.
+	o.MaxMemoryUsage, o.MaxBytesBeforeExternalGroupBy = 1<<10, 1
+	if _, err := report.Run(ctx, l.conn, "cpa", o); err == nil {
+		t.Errorf("max_memory_usage of 1 KiB: no error; the setting is not applied")
 	}
 }

@@ -48,7 +48,10 @@ type Options struct {
 	// MaxMemoryUsage and MaxBytesBeforeExternalGroupBy are the query's
 	// settings of those names (0: the defaults above).
 	MaxMemoryUsage, MaxBytesBeforeExternalGroupBy uint64
-	Now                                           func() time.Time // nil: time.Now
+	// Settings are more query settings (log_queries for a measurement);
+	// Run's own two win. A clickhouse.Context of the caller's is replaced.
+	Settings clickhouse.Settings
+	Now      func() time.Time // nil: time.Now
 }
 
 // Error is wrong input, told in one line: an unknown report, pixel or
@@ -212,10 +215,12 @@ func Run(ctx context.Context, conn chstore.Conn, name string, o Options) (*Resul
 	if spill == 0 {
 		spill = DefaultMaxBytesBeforeExternalGroupBy
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-		"max_memory_usage":                   int(mem),
-		"max_bytes_before_external_group_by": int(spill),
-	}))
+	settings := clickhouse.Settings{}
+	for k, v := range o.Settings {
+		settings[k] = v
+	}
+	settings["max_memory_usage"], settings["max_bytes_before_external_group_by"] = int(mem), int(spill)
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
 	t, err := q.Table(ctx, conn, vals)
 	if err != nil {
 		return nil, err

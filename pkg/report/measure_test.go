@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"testing"
@@ -29,7 +30,8 @@ func TestMeasureReports(t *testing.T) {
 	}
 	o := devstacktest.Database(t)
 	conn := devstacktest.Open(t, o)
-	ctx := devstacktest.Context(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // longer than devstacktest.Context's minute
+	defer cancel()
 	cfg := dataset.DefaultConfig(1, 0)
 	cfg.Visitors = dataset.VisitorsFor(cfg, n)
 	p := dataset.Generate(cfg)

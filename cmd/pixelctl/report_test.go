@@ -84,6 +84,10 @@ func TestReportCommand(t *testing.T) {
 	if len(recs)-1 != len(lines)-5 { // heading, blank line, header, dashes
 		t.Errorf("csv has %d rows, the table %d:\n%s\n%s", len(recs)-1, len(lines)-5, out, table)
 	}
+	// The name may follow the flags.
+	if again, err := pixelctl(t, with(append(append([]string{"report", "-format", "csv"}, eu...), "cpa")...)...); err != nil || again != out {
+		t.Errorf("flags before the name: %v\n%s\nwant\n%s", err, again, out)
+	}
 	for _, r := range recs[1:] {
 		if strings.Contains(r[2], ",") {
 			t.Errorf("csv cost %q is not a raw number", r[2])

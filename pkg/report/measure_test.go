@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +62,11 @@ func TestMeasureReports(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s %s..%s: %d rows, %v (client)", name, r.from, r.to, len(res.Rows)+len(res.Totals), time.Since(start).Round(time.Millisecond))
+			var b strings.Builder
+			if err := res.Write(&b, report.TableFormat); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("\n%s", b.String())
 		}
 	}
 	if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/spend"
 )
 
@@ -34,21 +35,39 @@ func AdAccount(pixel string) string { return "ads-" + pixel }
 // Spend returns ad spend for the population's paid campaigns (those with a
 // click id): for every pixel an account in the pixel's currency, every paid
 // campaign and UnspentCampaign, every day of the range (and the day after,
-// for pixels west of UTC), the same for the same Config. Campaign names are
-// written as the platforms show them ("Spring Sale" for the events'
-// spring_sale), so that a report must apply the utm_campaign key to match
-// them.
+// for pixels west of UTC), the same for the same Config. A campaign's
+// clicks on a day are its landings on the pixel that day (page views
+// with its utm_campaign, each once, in the pixel's days) and a tenth more
+// (not every click loads the tag), 5 to 204 for UnspentCampaign; a click
+// costs 0.50 to 2.99, an impression comes with 20 to 59 of them. Campaign
+// names are written as the platforms show them ("Spring Sale" for the
+// events' spring_sale), so that a report must apply the utm_campaign key to
+// match them.
 func (p *Population) Spend() []Spend {
 	cfg := p.cfg
+	type lk struct{ pixel, campaign, day string }
+	landings := map[lk]uint64{}
+	seen := map[string]bool{}
+	_ = p.Events(func(e *event.Event) error {
+		c := e.Tracking[event.UTMCampaign]
+		if len(c) == 0 || e.IsBot || string(e.Name) != "PageView" || seen[string(e.EventID)] {
+			return nil
+		}
+		seen[string(e.EventID)] = true
+		landings[lk{string(e.PixelID), string(c), p.Day(string(e.PixelID), e.TS)}]++
+		return nil
+	})
 	var out []Spend
 	for _, px := range cfg.Pixels {
 		names := []string{UnspentCampaign}
+		utms := []string{""}
 		platforms := []string{"google"}
 		for _, c := range cfg.Campaigns {
 			if c.ClickID < 0 {
 				continue // a newsletter costs no ad spend
 			}
 			names = append(names, displayName(c.Name))
+			utms = append(utms, c.Name)
 			platforms = append(platforms, c.Source)
 		}
 		for d := 0; d <= cfg.Days; d++ {
@@ -58,9 +77,16 @@ func (p *Population) Spend() []Spend {
 				h.Write([]byte(px.ID + "\x00" + name + "\x00" + day))
 				rng := rand.New(rand.NewPCG(cfg.Seed, h.Sum64()))
 				clicks := uint64(5 + rng.IntN(200))
+				if utms[i] != "" {
+					n := landings[lk{px.ID, utms[i], day}]
+					clicks = n + n/10
+				}
+				if clicks == 0 {
+					continue
+				}
 				out = append(out, Spend{
 					Date: day, Platform: platforms[i], Account: AdAccount(px.ID), Campaign: name, Currency: px.Currency,
-					CostMicros:  int64(clicks) * int64(20+rng.IntN(130)) * 10_000, // 0.20 to 1.49 a click
+					CostMicros:  int64(clicks) * int64(50+rng.IntN(250)) * 10_000,
 					Clicks:      clicks,
 					Impressions: clicks * uint64(20+rng.IntN(40)),
 				})

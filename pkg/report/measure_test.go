@@ -57,7 +57,7 @@ func TestMeasureReports(t *testing.T) {
 	for _, name := range []string{"cpa", "roas", "cpa"} {
 		for _, r := range []struct{ from, to string }{{"2026-11-02", "2026-11-15"}, {"2026-11-09", "2026-11-15"}} {
 			start := time.Now()
-			res, err := report.Run(ctx, conn, name, report.Options{Pixel: "px-shop-eu", From: r.from, To: r.to, Settings: clickhouse.Settings{"log_queries": 1}})
+			res, err := report.Run(ctx, conn, name, report.Options{Pixel: "px-shop-eu", From: r.from, To: r.to, Params: map[string]string{"account": dataset.AdAccount("px-shop-eu")}, Settings: clickhouse.Settings{"log_queries": 1}})
 			if err != nil {
 				t.Fatal(err)
 			}

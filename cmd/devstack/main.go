@@ -183,8 +183,7 @@ pixel is running (started in %s)
 `, chClient, s.Cfg.CollectorAdminAddr, s.Cfg.ConsumerAdminAddr, s.Brokers(), s.Cfg.Topic, s.Brokers(), s.Cfg.Topic)
 	envFile := filepath.Join(s.Cfg.Dir, "stack.env")
 	if s.Cfg.Dir == rundir.Default {
-		today := time.Now().Format("2006-01-02")
-		fmt.Printf("  Query it       %s query conversions -from %s -to %s   (from here: it reads %s)\n", pixelctl, today, today, envFile)
+		fmt.Printf("  Reports        %s report conversions -pixel demo -last 1d   (from here: it reads %s; %s report -list shows them all)\n", pixelctl, envFile, pixelctl)
 	}
 	fmt.Printf("  Other shells   export CLICKHOUSE_ADDR=%s KAFKA_BROKERS=%s KAFKA_TOPIC=%s   (or: set -a; . %s; set +a)\n",
 		s.ClickHouseAddr(), s.Brokers(), s.Cfg.Topic, envFile)

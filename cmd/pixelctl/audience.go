@@ -12,6 +12,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/audience"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
 	"github.com/pixel-pipeline/pixel/pkg/registry"
 )
 
@@ -44,7 +45,7 @@ func printAudienceUsage(out io.Writer) error {
 	for _, r := range rules {
 		var params []string
 		for _, p := range r.Params {
-			if p.Name == "pixel" || p.Name == "to" {
+			if p.Name == "pixel" || p.Name == "to" || p.Name == "tz" || p.Name == "gpc_mode" {
 				continue
 			}
 			if p.HasDefault {
@@ -55,7 +56,8 @@ func printAudienceUsage(out io.Writer) error {
 		}
 		fmt.Fprintf(out, "  %-20s %s\n  %-20s   %s\n", r.Name, r.Title, "", strings.Join(params, " "))
 	}
-	fmt.Fprintln(out, "\n-param to=YYYY-MM-DD ends the window on that day (default: today in the pixel's time zone).")
+	fmt.Fprintln(out, "\n-param to=YYYY-MM-DD ends the window on that day (default: today in the pixel's time zone);")
+	fmt.Fprintln(out, "days are the pixel's, and its GPC setting decides: drop leaves out visitors who sent GPC.")
 	return nil
 }
 
@@ -84,8 +86,13 @@ func audienceExport(ctx context.Context, args []string, out, stderr io.Writer) e
 		if !ok || k == "" {
 			return fmt.Errorf("-param %q: want name=value", v)
 		}
-		if k == "pixel" {
+		switch k {
+		case "pixel":
 			return errors.New("-param pixel: give the pixel as -pixel ID")
+		case "tz", "gpc_mode":
+			// The registry's: an export may not choose its own days or
+			// ignore the pixel's GPC setting.
+			return fmt.Errorf("-param %s: it comes from the pixel's registry settings; change them with pixelctl pixel update", k)
 		}
 		params[k] = val
 		toGiven = toGiven || k == "to"
@@ -113,8 +120,10 @@ func audienceExport(ctx context.Context, args []string, out, stderr io.Writer) e
 		return flagError{errors.New("audience export: give the format: -format meta, google or ids")}
 	}
 	params["pixel"] = pixelID
+	// Checked now, replaced by the registry's below.
+	params["tz"], params["gpc_mode"] = "UTC", pixel.SignalDrop.String()
 	if !toGiven {
-		params["to"] = time.Now().Format(time.DateOnly) // checked now, replaced by the pixel's day below
+		params["to"] = time.Now().Format(time.DateOnly)
 	}
 	if _, err := audience.Check(name, params); err != nil { // before connecting
 		return flagError{err}
@@ -131,11 +140,12 @@ func audienceExport(ctx context.Context, args []string, out, stderr io.Writer) e
 	} else if err != nil {
 		return err
 	}
+	loc, err := time.LoadLocation(p.TimeZone)
+	if err != nil {
+		return fmt.Errorf("pixel %s has time zone %q, which this machine does not know: %w; set another with pixelctl pixel update -time-zone", pixelID, p.TimeZone, err)
+	}
+	params["tz"], params["gpc_mode"] = loc.String(), p.Settings.GPC.String()
 	if !toGiven {
-		loc, err := time.LoadLocation(p.TimeZone)
-		if err != nil {
-			loc = time.UTC
-		}
 		params["to"] = time.Now().In(loc).Format(time.DateOnly)
 	}
 	a, err := audience.Run(ctx, conn, name, params)

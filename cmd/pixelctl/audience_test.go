@@ -19,17 +19,27 @@ func TestAudienceExport(t *testing.T) {
 	o := devstacktest.Database(t)
 	ch := []string{"-clickhouse-addr", o.Addr[0], "-clickhouse-database", o.Database}
 	with := func(args ...string) []string { return append(args, ch...) }
-	if out, err := pixelctl(t, with("pixel", "create", "-name", "Shop", "-id", "shop", "-time-zone", "UTC", "-collector-url", "https://px.example")...); err != nil {
+	if out, err := pixelctl(t, with("pixel", "create", "-name", "Shop", "-id", "shop", "-time-zone", "America/New_York", "-gpc", "flag", "-collector-url", "https://px.example")...); err != nil {
 		t.Fatalf("pixel create: %v\n%s", err, out)
 	}
 	sha := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 	ts := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC).Unix()
+	// 03:00 UTC on 1 December is still 30 November in New York, the
+	// pixel's zone: in the window.
+	night := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC).Unix()
 	var rows chstore.Rows
 	for _, x := range []struct {
 		id, visitor, email string
-		bot                bool
-	}{{"a1", "alice", sha("alice@example.com"), false}, {"b1", "bob", "", false}, {"r1", "robot", sha("r@example.com"), true}} {
-		e := event.Event{EventID: []byte(x.id), PixelID: []byte("shop"), VisitorID: []byte(x.visitor), Name: []byte("AddToCart"), TS: ts, ReceivedAt: ts, IsBot: x.bot}
+		ts                 int64
+		bot, gpc           bool
+	}{
+		{"a1", "alice", sha("alice@example.com"), ts, false, false}, {"b1", "bob", "", ts, false, false},
+		{"r1", "robot", sha("r@example.com"), ts, true, false},
+		{"n1", "night", sha("night@example.com"), night, false, false},
+		// The pixel flags GPC (-gpc flag): it does not honour it, and exports the visitor.
+		{"g1", "gpcer", sha("gpc@example.com"), ts, false, true},
+	} {
+		e := event.Event{EventID: []byte(x.id), PixelID: []byte("shop"), VisitorID: []byte(x.visitor), Name: []byte("AddToCart"), TS: x.ts, ReceivedAt: x.ts, IsBot: x.bot, GPC: x.gpc}
 		e.Tracking[event.Channel] = []byte("browser")
 		e.Tracking[event.EmailSHA256] = []byte(x.email)
 		rows.Append(&e)
@@ -47,14 +57,14 @@ func TestAudienceExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "EMAIL,PHONE,EXTERN_ID\n" + sha("alice@example.com") + ",,\n"; string(got) != want {
+	if want := "EMAIL,PHONE,EXTERN_ID\n" + sha("alice@example.com") + ",,\n" + sha("gpc@example.com") + ",,\n" + sha("night@example.com") + ",,\n"; string(got) != want {
 		t.Errorf("meta list:\n%s\nwant\n%s", got, want)
 	}
-	if want := "audience cart-abandoners of pixel shop up to 2026-11-30: exported 1; excluded 2 (consent 0, gpc 0, bot 1, no identifier 1)"; !strings.Contains(stderr, want) {
+	if want := "audience cart-abandoners of pixel shop up to 2026-11-30: exported 3; excluded 2 (consent 0, opted out 0, gpc 0, bot 1, no identifier 1)"; !strings.Contains(stderr, want) {
 		t.Errorf("stderr %q; want %q", stderr, want)
 	}
 	out, err := pixelctl(t, with("audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "ids", "-param", "to=2026-11-30")...)
-	if err != nil || out != "visitor_id\nalice\nbob\n" {
+	if err != nil || out != "visitor_id\nalice\nbob\ngpcer\nnight\n" {
 		t.Errorf("ids: %v\n%q", err, out)
 	}
 
@@ -69,6 +79,8 @@ func TestAudienceExport(t *testing.T) {
 		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "seconds=5"},
 		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "to=yesterday"},
 		{"audience", "export", "-pixel", "shop", "-format", "meta"},
+		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "tz=UTC"},
+		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "gpc_mode=drop"},
 		{"audience", "list"},
 	} {
 		_, err := pixelctl(t, with(args...)...)

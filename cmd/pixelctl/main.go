@@ -1,7 +1,7 @@
 // Command pixelctl administers the pipeline's ClickHouse side.
 //
 //	pixelctl migrate    apply the versioned migrations under schemas/clickhouse
-//	pixelctl query      run one of the analysis queries under schemas/queries
+//	pixelctl report     run one of the reports under schemas/queries for a pixel
 //	pixelctl pixel      the pixel registry: create, list, show, update, ...
 //	pixelctl link sign  signed click links
 //	pixelctl forget     delete one person's events
@@ -20,11 +20,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 	_ "time/tzdata" // -time-zone is checked by name also where the system has no zoneinfo
 
-	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 	"github.com/pixel-pipeline/pixel/pkg/rundir"
@@ -35,9 +33,9 @@ const usage = `Usage: pixelctl <command> [flags]
 Commands:
   migrate   create the database and apply the migrations under schemas/clickhouse
             that it has not applied yet (idempotent; recorded in schema_migrations)
-  query     run a shipped analysis query with its parameters, print TSV:
-              pixelctl query -list
-              pixelctl query [flags] <name> [-param value ...]
+  report    a report for one pixel, as a table, csv or json (pixelctl report -help):
+              pixelctl report -list
+              pixelctl report cpa -pixel ID -last 7d [-param k=v] [-format table|csv|json]
   pixel     the pixel registry (pixelctl pixel -help):
               pixelctl pixel create -name Shop -domains shop.example,*.shop.example
               pixelctl pixel list|show|update|disable|enable|rotate-secret|snippet ID
@@ -98,8 +96,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	switch args[0] {
 	case "migrate":
 		return migrate(ctx, args[1:], out)
-	case "query":
-		return query(ctx, args[1:], out)
+	case "report":
+		return reportCmd(ctx, args[1:], out)
 	case "pixel":
 		return pixelCmd(ctx, args[1:], out)
 	case "link":
@@ -165,106 +163,4 @@ func migrate(ctx context.Context, args []string, out io.Writer) error {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-}
-
-func query(ctx context.Context, args []string, out io.Writer) error {
-	o := chstore.DefaultOptions()
-	var list, header bool
-	fs := flagenv.New("pixelctl query", "Run one of the analysis queries shipped under schemas/queries and print the result as TSV:\n  pixelctl query [flags] <name> [-param value ...]\n"+
-		"Every query de-duplicates by event_id. -list shows the queries and their parameters;\n  pixelctl query <name> -help explains one.")
-	clickhouseFlags(fs, &o)
-	fs.Bool(&list, "list", "PIXELCTL_QUERY_LIST", false, "list the queries and their parameters instead of running one")
-	fs.Bool(&header, "header", "PIXELCTL_QUERY_HEADER", true, "print the column names as the first line")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if list {
-		return listQueries(out)
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		return usageError{errors.New("query: name a query (pixelctl query -list shows them)")}
-	}
-	q, err := analysis.Lookup(rest[0])
-	if err != nil {
-		return err
-	}
-	// The connection flags work after the name too.
-	values, err := queryParams(&q, rest[1:], out, func(pfs *flag.FlagSet) {
-		fs.Also(pfs, "clickhouse-addr", "clickhouse-database", "clickhouse-user", "clickhouse-password", "header")
-	})
-	if err != nil {
-		return err
-	}
-	if _, err := q.Args(values); err != nil { // before connecting
-		return err
-	}
-	from := clickhouseFrom(fs, o)
-	conn, err := chstore.Open(ctx, o)
-	if err != nil {
-		return fmt.Errorf("%w; the address came from %s", err, from)
-	}
-	defer conn.Close()
-	res, err := q.Run(ctx, conn, values)
-	if err != nil {
-		return err
-	}
-	return res.WriteTSV(out, header)
-}
-
-// queryParams parses a query's parameters, one flag each, and the common
-// flags that shared adds; it returns the parameters given.
-func queryParams(q *analysis.Query, args []string, out io.Writer, shared func(*flag.FlagSet)) (map[string]string, error) {
-	fs := flag.NewFlagSet("pixelctl query "+q.Name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	params := map[string]bool{}
-	for _, p := range q.Params {
-		fs.String(p.Name, p.Default, fmt.Sprintf("%s: %s", p.Type, p.Doc))
-		params[p.Name] = true
-	}
-	paramUsage := flag.NewFlagSet("", flag.ContinueOnError)
-	fs.VisitAll(func(f *flag.Flag) { paramUsage.Var(f.Value, f.Name, f.Usage) })
-	paramUsage.SetOutput(out)
-	shared(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "pixelctl query %s: %s\n\n  %s\n\nParameters:\n", q.Name, q.Title, strings.ReplaceAll(q.Doc, "\n", "\n  "))
-		paramUsage.PrintDefaults()
-		fmt.Fprintf(out, "\nThe flags of pixelctl query (-clickhouse-addr, ...) may follow the name too.\n")
-	}
-	if err := fs.Parse(args); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			err = flagError{err}
-		}
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("query %s: unexpected %q; parameters are given as -name value", q.Name, fs.Arg(0))}
-	}
-	values := map[string]string{}
-	fs.Visit(func(f *flag.Flag) {
-		if params[f.Name] {
-			values[f.Name] = f.Value.String()
-		}
-	})
-	return values, nil
-}
-
-func listQueries(out io.Writer) error {
-	qs, err := analysis.Queries()
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	for _, q := range qs {
-		var params []string
-		for _, p := range q.Params {
-			if p.HasDefault {
-				params = append(params, fmt.Sprintf("[-%s %s]", p.Name, p.Default))
-			} else {
-				params = append(params, fmt.Sprintf("-%s %s", p.Name, p.Type))
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\n\t  %s\n", q.Name, q.Title, strings.Join(params, " "))
-	}
-	return tw.Flush()
 }

@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
-	"github.com/pixel-pipeline/pixel/pkg/event"
 )
 
 func TestMain(m *testing.M) { os.Exit(devstacktest.RunTests(m)) }
@@ -70,78 +68,5 @@ func TestMigrateReportsSkippedMigrations(t *testing.T) {
 	out, err = pixelctl(t, args...)
 	if want := strings.Join(skipped, "") + tail; err != nil || out != want {
 		t.Fatalf("second migrate: %v, printed\n%s\nwant\n%s", err, out, want)
-	}
-}
-
-func TestQueryCommand(t *testing.T) {
-	o := devstacktest.Database(t)
-	conn, err := chstore.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var rows chstore.Rows
-	ts := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC).Unix()
-	for i, v := range []float64{10, 2.5, 2.5} {
-		id := fmt.Sprintf("e%d", min(i, 1)) // e1 twice: a replay
-		rows.Append(&event.Event{EventID: []byte(id), PixelID: []byte("px\t1"), VisitorID: []byte("v"), Name: []byte("Purchase"), TS: ts, ReceivedAt: ts, Value: v})
-	}
-	if err := chstore.Insert(context.Background(), conn, &rows, ""); err != nil {
-		t.Fatal(err)
-	}
-	conns := []string{"-clickhouse-addr", o.Addr[0], "-clickhouse-database", o.Database}
-
-	out, err := pixelctl(t, append(append([]string{"query"}, conns...), "conversions", "-from", "2026-01-10", "-to", "2026-01-10")...)
-	if want := "pixel_id\tday\tconversions\trevenue\npx\\t1\t2026-01-10\t2\t12.5\n"; err != nil || out != want {
-		t.Fatalf("query conversions: %v, printed %q, want %q", err, out, want)
-	}
-	// The connection flags may follow the name; -header=false drops the names.
-	out, err = pixelctl(t, append([]string{"query", "-header=false", "conversions", "-from", "2026-01-10", "-to", "2026-01-11", "-event", "Lead"}, conns...)...)
-	if err != nil || out != "" {
-		t.Fatalf("query conversions -event Lead: %v, printed %q, want nothing", err, out)
-	}
-
-	out, err = pixelctl(t, "query", "-list")
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs, _ := analysis.Queries()
-	for _, q := range qs {
-		if !strings.Contains(out, q.Name+"  ") || !strings.Contains(out, q.Title) {
-			t.Errorf("query -list does not show %s:\n%s", q.Name, out)
-		}
-	}
-
-	// Bad parameters are refused before any connection is made.
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"query", "-clickhouse-addr", "127.0.0.1:1", "nope"}, `no query called "nope"`},
-		{[]string{"query", "-clickhouse-addr", "127.0.0.1:1", "conversions", "-from", "2026-01-10"}, "needs -to"},
-		{[]string{"query", "-clickhouse-addr", "127.0.0.1:1", "funnel", "-from", "2026-01-10", "-to", "x"}, "not a date"},
-		{[]string{"query", "-clickhouse-addr", "127.0.0.1:1", "funnel", "-pixel", "p"}, "not defined: -pixel"},
-		{[]string{"query", "-clickhouse-addr", "127.0.0.1:1", "funnel", "extra"}, "unexpected \"extra\""},
-		{[]string{"query"}, "name a query"},
-	} {
-		if _, err := pixelctl(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("pixelctl %q = %v, want an error containing %q", tc.args, err, tc.want)
-		}
-	}
-}
-
-// No query parameter may take the name of a pixelctl query flag.
-func TestQueryParamsDoNotShadowFlags(t *testing.T) {
-	qs, err := analysis.Queries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range qs {
-		for _, p := range q.Params {
-			switch p.Name {
-			case "clickhouse-addr", "clickhouse-database", "clickhouse-user", "clickhouse-password", "header", "list", "help", "h":
-				t.Errorf("query %s: parameter -%s is also a flag of pixelctl query", q.Name, p.Name)
-			}
-		}
 	}
 }

@@ -43,7 +43,7 @@ type Query struct {
 // Param is a query parameter.
 type Param struct {
 	Name    string
-	Type    string // String, Date (YYYY-MM-DD) or UInt32
+	Type    string // String, Date (YYYY-MM-DD), UInt32 or Float64
 	Default string // used when no value is given, if HasDefault
 	Doc     string
 	// HasDefault is false for a parameter that must be given.
@@ -66,6 +66,13 @@ var paramTypes = map[string]func(string) (any, error){
 		}
 		return n, nil
 	},
+	"Float64": func(s string) (any, error) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%q is not a finite decimal number (e.g. 2.5)", s)
+		}
+		return f, nil
+	},
 }
 
 var paramNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
@@ -77,6 +84,9 @@ func Queries() ([]Query, error) { return readQueries(schemas.FS, "queries") }
 // written in the same form, sorted by name: pkg/audience keeps its rules in
 // queries/audiences.
 func QueriesIn(dir string) ([]Query, error) { return readQueries(schemas.FS, dir) }
+
+// Param returns the parameter called name.
+func (q *Query) Param(name string) (Param, bool) { return q.param(name) }
 
 // Lookup returns the shipped query called name.
 func Lookup(name string) (Query, error) {
@@ -202,7 +212,7 @@ func parseParam(s string) (Param, error) {
 	}
 	conv, ok := paramTypes[p.Type]
 	if !ok {
-		return p, fmt.Errorf("parameter %s has type %s; want String, Date or UInt32", p.Name, p.Type)
+		return p, fmt.Errorf("parameter %s has type %s; want String, Date, UInt32 or Float64", p.Name, p.Type)
 	}
 	if p.HasDefault {
 		if _, err := conv(p.Default); err != nil {

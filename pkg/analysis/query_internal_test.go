@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -63,7 +64,8 @@ func TestParseQueryErrors(t *testing.T) {
 		{"-- T\n-- param a String x\nSELECT 1", "0 ? placeholders but 1 bound"},
 		{"-- T\n-- param a String x\n-- bind a, b\nSELECT ?, ?", `"b", which is not a declared parameter`},
 		{"-- T\n-- param a String x\n-- param b String y\n-- bind a\nSELECT ?", "b is declared but never bound"},
-		{"-- T\n-- param a Float64 x\nSELECT ?", "want String, Date or UInt32"},
+		{"-- T\n-- param a Decimal x\nSELECT ?", "want String, Date, UInt32 or Float64"},
+		{"-- T\n-- param a Float64 = nan x\nSELECT ?", "default of parameter a"},
 		{"-- T\n-- param a UInt32 = many x\nSELECT ?", "default of parameter a"},
 		{"-- T\n-- param A String x\nSELECT ?", "must match"},
 		{"-- T\n-- param a\nSELECT ?", "want \"param name Type"},
@@ -77,4 +79,42 @@ func TestParseQueryErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "q/bad.sql") {
 		t.Fatalf("readQueries: %v, want the file named", err)
 	}
+}
+
+// FuzzArgs feeds any text to each parameter type (pixelctl report -param
+// values): a value is refused with an error or converted to the type's Go
+// value, never anything else, and never panics.
+func FuzzArgs(f *testing.F) {
+	for _, s := range []string{"2026-01-31", "7", "2.5", "-1", "1e309", "nan", "4294967296", "shop' OR 1", ""} {
+		f.Add(s)
+	}
+	q, err := parseQuery("fuzz", "-- T\n-- param d Date x\n-- param n UInt32 = 1 x\n-- param f Float64 = 1 x\n-- param s String = a x\nSELECT toDate(?), ?, ?, ?")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		for _, name := range []string{"d", "n", "f", "s"} {
+			vals := map[string]string{"d": "2026-01-01", name: v}
+			args, err := q.Args(vals)
+			if err != nil {
+				continue
+			}
+			switch x := args[map[string]int{"d": 0, "n": 1, "f": 2, "s": 3}[name]].(type) {
+			case string:
+				if name == "d" && len(x) != 10 {
+					t.Fatalf("Date %q became %q", v, x)
+				}
+			case uint64:
+				if x > 1<<32-1 {
+					t.Fatalf("UInt32 %q became %d", v, x)
+				}
+			case float64:
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					t.Fatalf("Float64 %q became %v", v, x)
+				}
+			default:
+				t.Fatalf("%s %q became %T", name, v, x)
+			}
+		}
+	})
 }

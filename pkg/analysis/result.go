@@ -24,35 +24,60 @@ type Result struct {
 // Run runs the query with the given parameter values (see Args) over conn,
 // whose default database holds the events table.
 func (q *Query) Run(ctx context.Context, conn driver.Conn, values map[string]string) (*Result, error) {
-	args, err := q.Args(values)
+	res := &Result{}
+	err := q.scan(ctx, conn, values, func(cols []Column) { res.Columns = names(cols) }, func(row []reflect.Value, cols []Column) {
+		text := make([]string, len(row))
+		for i, v := range row {
+			text[i] = formatValue(v, cols[i].Type, false)
+		}
+		res.Rows = append(res.Rows, text)
+	})
 	if err != nil {
 		return nil, err
 	}
+	return res, nil
+}
+
+func names(cols []Column) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// scan runs the query and calls row with each row's values, as the driver's
+// scan types hold them; columns is called first, once.
+func (q *Query) scan(ctx context.Context, conn driver.Conn, values map[string]string, columns func([]Column), row func([]reflect.Value, []Column)) error {
+	args, err := q.Args(values)
+	if err != nil {
+		return err
+	}
 	rows, err := conn.Query(ctx, q.SQL, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", q.Name, err)
+		return fmt.Errorf("query %s: %w", q.Name, err)
 	}
 	defer rows.Close()
-	res := &Result{Columns: rows.Columns()}
 	types := rows.ColumnTypes()
+	cols := make([]Column, len(types))
 	dest := make([]any, len(types))
+	vals := make([]reflect.Value, len(types))
 	for i, ct := range types {
+		cols[i] = Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
 		dest[i] = reflect.New(ct.ScanType()).Interface()
+		vals[i] = reflect.ValueOf(dest[i]).Elem()
 	}
+	columns(cols)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("query %s: %w", q.Name, err)
+			return fmt.Errorf("query %s: %w", q.Name, err)
 		}
-		row := make([]string, len(dest))
-		for i, d := range dest {
-			row[i] = formatValue(reflect.ValueOf(d).Elem(), types[i].DatabaseTypeName(), false)
-		}
-		res.Rows = append(res.Rows, row)
+		row(vals, cols)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query %s: %w", q.Name, err)
+		return fmt.Errorf("query %s: %w", q.Name, err)
 	}
-	return res, nil
+	return nil
 }
 
 // formatValue writes v as ClickHouse's text formats do; quoted is true for

@@ -71,7 +71,7 @@ func TestREADMEAgreesWithHelp(t *testing.T) {
 		{[]string{"collector"}, "### collector"},
 		{[]string{"consumer"}, "### consumer"},
 		{[]string{"pixelctl", "migrate"}, "### pixelctl migrate"},
-		{[]string{"pixelctl", "query"}, "### pixelctl query"},
+		{[]string{"pixelctl", "report"}, "### pixelctl report"},
 		{[]string{"devstack"}, "### devstack"},
 		{[]string{"devbroker"}, "### devbroker"},
 		{[]string{"bench"}, "| setting |"},

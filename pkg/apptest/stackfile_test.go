@@ -83,7 +83,7 @@ func TestToolsReadTheStackFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir, env := checkout(t, runDir), cleanEnv()
-	query := []string{"query", "conversions", "-from", "2026-01-01", "-to", "2026-01-02"}
+	query := []string{"report", "conversions", "-from", "2026-01-01", "-to", "2026-01-02"}
 
 	_, stderr, err := runIn(t, dir, env, "pixelctl", query...)
 	for _, want := range []string{

@@ -2,14 +2,17 @@ package apptest
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -390,17 +393,30 @@ func TestServerSideConversions(t *testing.T) {
 		t.Errorf("the server copy carries no email hash")
 	}
 
-	// The shipped query: the order counts once, with the server copy's value
-	// (the backend corrected it to 21.90), plus the phone order's 5.
+	// The shipped report: the order counts once, with the server copy's
+	// value (the backend corrected it to 21.90), plus the phone order's 5.
+	// Read by column name from the csv, so that the report may gain
+	// columns (the pixel's time zone is UTC: its day is today's UTC day).
 	today := time.Now().UTC().Format("2006-01-02")
-	out := pixelctl(t, s, "query", "conversions", "-from", today, "-to", today)
-	var line string
-	for l := range strings.Lines(out) {
-		if strings.HasPrefix(l, shop.Pixel.ID+"\t") {
-			line = strings.TrimSpace(l)
-		}
+	out := pixelctl(t, s, "report", "conversions", "-pixel", shop.Pixel.ID, "-from", today, "-to", today, "-format", "csv")
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("pixelctl report conversions -format csv: %v\n%s", err, out)
 	}
-	if f := strings.Split(line, "\t"); len(f) != 4 || f[2] != "2" || f[3] != "26.9" {
-		t.Fatalf("pixelctl query conversions: %q; want 2 conversions (the order once, at the server's 21.90; the phone order's 5) and 26.9 revenue\n%s", line, out)
+	col := map[string]int{}
+	for i, name := range recs[0] {
+		col[name] = i
+	}
+	var conversions, revenue float64
+	for _, r := range recs[1:] {
+		if i, ok := col["pixel_id"]; r[0] == "Total" || ok && r[i] != shop.Pixel.ID {
+			continue
+		}
+		n, _ := strconv.ParseFloat(r[col["conversions"]], 64)
+		v, _ := strconv.ParseFloat(r[col["revenue"]], 64)
+		conversions, revenue = conversions+n, revenue+v
+	}
+	if conversions != 2 || math.Abs(revenue-26.9) > 0.001 {
+		t.Fatalf("pixelctl report conversions: %v conversions, %v revenue; want 2 conversions (the order once, at the server's 21.90; the phone order's 5) and 26.9 revenue\n%s", conversions, revenue, out)
 	}
 }

@@ -33,7 +33,8 @@ var identityColumns = []string{
 // The exclusion reasons a rule returns in its excluded column.
 const (
 	ReasonConsent = "consent" // the latest consent, ad_user_data or ad_personalization signal is denied
-	ReasonGPC     = "gpc"     // the visitor sent Sec-GPC: 1 to a pixel that honours it
+	ReasonOptOut  = "optout"  // an erasure request (pixelctl forget, pixel.erasures) names the visitor id or email
+	ReasonGPC     = "gpc"     // the visitor sent Sec-GPC: 1 and the pixel honours GPC (its registry setting is drop)
 	ReasonBot     = "bot"     // a crawler, preview fetcher or automated browser
 )
 

@@ -83,3 +83,18 @@ func insert(t *testing.T, conn chstore.Conn, evs []ev) {
 		t.Fatalf("insert the population: %v", err)
 	}
 }
+
+// erase records an erasure request as pixelctl forget does (pkg/privacy),
+// without deleting anything: the events stand for those that arrived after it.
+func erase(t *testing.T, conn chstore.Conn, kind, key string) {
+	t.Helper()
+	b, err := conn.PrepareBatch(devstacktest.Context(t), "INSERT INTO erasures (key_kind, key)")
+	if err == nil {
+		if err = b.Append(kind, key); err == nil {
+			err = b.Send()
+		}
+	}
+	if err != nil {
+		t.Fatalf("record an erasure: %v", err)
+	}
+}

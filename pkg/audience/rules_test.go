@@ -45,6 +45,11 @@ var population = []ev{
 	// A grant and a denial in the same millisecond: excluded.
 	{id: "e23", visitor: "tie", session: "s18", pageView: "pv15", name: "PageEngagement", daysAgo: 6, engagedMs: 70000, consent: "granted", email: sha("t@example.com")},
 	{id: "e24", visitor: "tie", session: "s18", name: "PageView", daysAgo: 6, consent: "denied"},
+	// Engaged, then asked to be forgotten (pixel.erasures, by visitor id
+	// and by email): these events arrived after the erasure.
+	{id: "e25", visitor: "erased", session: "s19", pageView: "pv16", name: "PageEngagement", daysAgo: 6, engagedMs: 70000, email: sha("e@example.com")},
+	{id: "e26", visitor: "erasedmail", session: "s20", pageView: "pv17", name: "PageEngagement", daysAgo: 6, engagedMs: 70000},
+	{id: "e27", visitor: "erasedmail", session: "s20", name: "InitiateCheckout", daysAgo: 6, email: sha("gone@example.com")},
 	// Engaged, no identifier: a member that no customer list can hold.
 	{id: "e21", visitor: "noid", session: "s16", pageView: "pv13", name: "PageEngagement", daysAgo: 6, engagedMs: 61000},
 	// Another pixel's visitor is never in px's audiences.
@@ -61,9 +66,13 @@ var population = []ev{
 	{id: "c6", visitor: "cartagain", name: "Purchase", daysAgo: 10},
 	{id: "c7", visitor: "cartagain", name: "AddToCart", daysAgo: 3},
 	{id: "c8", visitor: "cartold", name: "AddToCart", daysAgo: 31},
-	// A server copy of c9 with another visitor id: the browser's counts.
+	// A server copy of c9 with another visitor id: the server's counts
+	// (the backend's copy wins, schemas/README.md), inserted before or after
+	// the browser's.
 	{id: "c9", visitor: "cartbrowser", name: "AddToCart", daysAgo: 2},
 	{id: "c9", visitor: "cartserver", name: "AddToCart", daysAgo: 2, channel: "server"},
+	{id: "c10", visitor: "cartserver2", name: "AddToCart", daysAgo: 2, channel: "server"},
+	{id: "c10", visitor: "cartbrowser2", name: "AddToCart", daysAgo: 2},
 
 	// viewed-not-bought.
 	{id: "p1", visitor: "viewer", name: "ViewContent", daysAgo: 2, contentIDs: []string{"sku-2", "sku-1"}},
@@ -74,7 +83,10 @@ var population = []ev{
 	{id: "p6", visitor: "viewedold", name: "ViewContent", daysAgo: 45, contentIDs: []string{"sku-5"}},
 	{id: "p7", visitor: "viewednothing", name: "ViewContent", daysAgo: 1},
 
-	// visited-pages.
+	// visited-pages. 23:30 UTC on the last day is the next day in Paris;
+	// 23:30 UTC 30 days before the last day is the window's first day there.
+	{id: "w5", visitor: "tzlate", name: "PageView", daysAgo: 0, sec: 41400, url: "https://shop.example/pricing"},
+	{id: "w6", visitor: "tzearly", name: "PageView", daysAgo: 30, sec: 41400, url: "https://shop.example/pricing"},
 	{id: "w1", visitor: "pricing", name: "PageView", daysAgo: 3, url: "https://shop.example/pricing"},
 	{id: "w2", visitor: "pricing", name: "PageView", daysAgo: 2, url: "https://shop.example/pricing?plan=pro"},
 	{id: "w2", visitor: "pricing", name: "PageView", daysAgo: 2, url: "https://shop.example/pricing?plan=pro"}, // a replay
@@ -102,6 +114,31 @@ func TestRules(t *testing.T) {
 	conn := devstacktest.Open(t, devstacktest.Database(t))
 	insert(t, conn, population)
 	ctx := devstacktest.Context(t)
+	erase(t, conn, "visitor_id", "erased")
+	erase(t, conn, "email_sha256", sha("gone@example.com"))
+	engaged := map[string]member{
+		"eng":        {"65", "", sha("new@example.com")},
+		"goal":       {"0", "", sha("goal@example.com")},
+		"denied":     {"70", "consent", sha("d@example.com")},
+		"regranted":  {"70", "", sha("r@example.com")},
+		"nouserdata": {"70", "consent", sha("u@example.com")},
+		"nopersonal": {"70", "consent", sha("p@example.com")},
+		"gpc":        {"70", "gpc", sha("g@example.com")},
+		"bot":        {"70", "bot", sha("b@example.com")},
+		"tie":        {"70", "consent", sha("t@example.com")},
+		"erased":     {"70", "optout", sha("e@example.com")},
+		"erasedmail": {"70", "optout", sha("gone@example.com")},
+		"noid":       {"61", "", ""},
+	}
+	with := func(m map[string]member, k string, v member) map[string]member {
+		out := map[string]member{k: v}
+		for x, y := range m {
+			if x != k {
+				out[x] = y
+			}
+		}
+		return out
+	}
 
 	tests := []struct {
 		rule    string
@@ -109,18 +146,9 @@ func TestRules(t *testing.T) {
 		columns []string
 		want    map[string]member
 	}{
-		{"engaged-no-purchase", nil, []string{"engaged_seconds"}, map[string]member{
-			"eng":        {"65", "", sha("new@example.com")},
-			"goal":       {"0", "", sha("goal@example.com")},
-			"denied":     {"70", "consent", sha("d@example.com")},
-			"regranted":  {"70", "", sha("r@example.com")},
-			"nouserdata": {"70", "consent", sha("u@example.com")},
-			"nopersonal": {"70", "consent", sha("p@example.com")},
-			"gpc":        {"70", "gpc", sha("g@example.com")},
-			"bot":        {"70", "bot", sha("b@example.com")},
-			"tie":        {"70", "consent", sha("t@example.com")},
-			"noid":       {"61", "", ""},
-		}},
+		{"engaged-no-purchase", nil, []string{"engaged_seconds"}, engaged},
+		// A pixel that flags GPC (records it) does not honour it: exported.
+		{"engaged-no-purchase", map[string]string{"gpc_mode": "flag"}, []string{"engaged_seconds"}, with(engaged, "gpc", member{"70", "", sha("g@example.com")})},
 		{"engaged-no-purchase", map[string]string{"seconds": "10", "days": "45"}, []string{"engaged_seconds"}, map[string]member{
 			"eng": {"65", "", sha("new@example.com")}, "goal": {"0", "", sha("goal@example.com")},
 			"goal10": {"0", "", sha("goal10@example.com")}, "short": {"35", "", sha("short@example.com")},
@@ -128,13 +156,15 @@ func TestRules(t *testing.T) {
 			"denied": {"70", "consent", sha("d@example.com")}, "regranted": {"70", "", sha("r@example.com")},
 			"nouserdata": {"70", "consent", sha("u@example.com")}, "nopersonal": {"70", "consent", sha("p@example.com")},
 			"gpc": {"70", "gpc", sha("g@example.com")}, "bot": {"70", "bot", sha("b@example.com")}, "noid": {"61", "", ""},
-			"tie": {"70", "consent", sha("t@example.com")},
+			"tie":    {"70", "consent", sha("t@example.com")},
+			"erased": {"70", "optout", sha("e@example.com")}, "erasedmail": {"70", "optout", sha("gone@example.com")},
 		}},
 		{"cart-abandoners", nil, []string{"last_cart"}, map[string]member{
 			"cart":        {"2026-11-25 12:00:00", "", ""},
 			"cartlate":    {"2026-11-10 12:00:00", "", ""},
 			"cartagain":   {"2026-11-27 12:00:00", "", ""},
-			"cartbrowser": {"2026-11-28 12:00:00", "", ""},
+			"cartserver":  {"2026-11-28 12:00:00", "", ""},
+			"cartserver2": {"2026-11-28 12:00:00", "", ""},
 		}},
 		{"viewed-not-bought", nil, []string{"product_ids"}, map[string]member{
 			"viewer": {"['sku-1','sku-2']", "", ""},
@@ -156,11 +186,17 @@ func TestRules(t *testing.T) {
 		}},
 		{"visited-pages", map[string]string{"pattern": "%/pricing%"}, []string{"visits", "last_visit"}, map[string]member{
 			"pricing": {"2|2026-11-28 12:00:00", "", ""},
+			"tzlate":  {"1|2026-11-30 23:30:00", "", ""},
+		}},
+		// The pixel's days: Paris is an hour ahead of UTC in November.
+		{"visited-pages", map[string]string{"pattern": "%/pricing%", "tz": "Europe/Paris"}, []string{"visits", "last_visit"}, map[string]member{
+			"pricing": {"2|2026-11-28 13:00:00", "", ""},
+			"tzearly": {"1|2026-11-01 00:30:00", "", ""},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
-			params := map[string]string{"pixel": "px", "to": lastDay}
+			params := map[string]string{"pixel": "px", "to": lastDay, "tz": "UTC"}
 			for k, v := range tt.params {
 				params[k] = v
 			}
@@ -178,7 +214,7 @@ func TestRules(t *testing.T) {
 	}
 
 	// The latest identifiers of each kind, from events of all time.
-	a, err := audience.Run(ctx, conn, "engaged-no-purchase", map[string]string{"pixel": "px", "to": lastDay})
+	a, err := audience.Run(ctx, conn, "engaged-no-purchase", map[string]string{"pixel": "px", "to": lastDay, "tz": "UTC"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +253,7 @@ func TestRulesLoad(t *testing.T) {
 // (a nil connection would panic otherwise).
 func TestRunRefusesWindow(t *testing.T) {
 	for _, days := range []string{"0", "181", "-1", "x"} {
-		_, err := audience.Run(devstacktest.Context(t), nil, "purchasers", map[string]string{"pixel": "px", "to": lastDay, "days": days})
+		_, err := audience.Run(devstacktest.Context(t), nil, "purchasers", map[string]string{"pixel": "px", "to": lastDay, "tz": "UTC", "days": days})
 		if err == nil || !strings.Contains(err.Error(), "from 1 to 180") {
 			t.Errorf("days %s: %v; want an error about 1 to 180 days", days, err)
 		}

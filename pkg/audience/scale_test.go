@@ -1,6 +1,7 @@
 package audience_test
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -54,15 +55,16 @@ FROM
 		{"engaged-no-purchase", nil}, {"cart-abandoners", nil}, {"viewed-not-bought", nil},
 		{"purchasers", nil}, {"visited-pages", map[string]string{"pattern": "%/pricing%"}},
 	} {
-		params := map[string]string{"pixel": "px", "to": "2026-11-30"}
+		params := map[string]string{"pixel": "px", "to": "2026-11-30", "tz": "UTC"}
 		for k, v := range r.params {
 			params[k] = v
 		}
 		var rows, bytes uint64
+		id := fmt.Sprintf("scale-%s-%d", r.rule, time.Now().UnixNano())
 		qctx := clickhouse.Context(ctx, clickhouse.WithProgress(func(p *clickhouse.Progress) {
 			rows += p.Rows
 			bytes += p.Bytes
-		}))
+		}), clickhouse.WithQueryID(id), clickhouse.WithSettings(clickhouse.Settings{"log_queries": 1}))
 		start := time.Now()
 		a, err := audience.Run(qctx, conn, r.rule, params)
 		if err != nil {
@@ -74,7 +76,13 @@ FROM
 				excluded++
 			}
 		}
-		t.Logf("%-20s %7d members (%d excluded) in %v, read %d rows, %d MB", r.rule, len(a.Members), excluded,
-			time.Since(start).Round(time.Millisecond), rows, bytes>>20)
+		took := time.Since(start).Round(time.Millisecond)
+		// The query's peak memory, from the server's query log.
+		var peak uint64
+		if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err == nil {
+			_ = conn.QueryRow(ctx, "SELECT max(memory_usage) FROM system.query_log WHERE query_id = ?", id).Scan(&peak)
+		}
+		t.Logf("%-20s %7d members (%d excluded) in %v, read %d rows, %d MB, peak memory %d MB", r.rule, len(a.Members), excluded,
+			took, rows, bytes>>20, peak>>20)
 	}
 }

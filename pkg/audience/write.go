@@ -42,7 +42,8 @@ func ParseFormat(s string) (Format, error) {
 type Counts struct {
 	Exported int
 	Consent  int // denied consent (consent, ad_user_data or ad_personalization)
-	GPC      int // sent Global Privacy Control
+	OptOut   int // asked to be forgotten (pixel.erasures)
+	GPC      int // sent Global Privacy Control to a pixel that honours it
 	Bot      int
 	// NoIdentifier counts members of a meta or google export with no hashed
 	// identifier that format takes (a platform could not match them), and of
@@ -51,12 +52,12 @@ type Counts struct {
 }
 
 // Excluded is the number of members left out for any reason.
-func (c Counts) Excluded() int { return c.Consent + c.GPC + c.Bot + c.NoIdentifier }
+func (c Counts) Excluded() int { return c.Consent + c.OptOut + c.GPC + c.Bot + c.NoIdentifier }
 
 // String is the line an export prints about itself.
 func (c Counts) String() string {
-	return fmt.Sprintf("exported %d; excluded %d (consent %d, gpc %d, bot %d, no identifier %d)",
-		c.Exported, c.Excluded(), c.Consent, c.GPC, c.Bot, c.NoIdentifier)
+	return fmt.Sprintf("exported %d; excluded %d (consent %d, opted out %d, gpc %d, bot %d, no identifier %d)",
+		c.Exported, c.Excluded(), c.Consent, c.OptOut, c.GPC, c.Bot, c.NoIdentifier)
 }
 
 // Write writes members in format f to w and counts them. Excluded members
@@ -69,10 +70,10 @@ func Write(w io.Writer, f Format, members []Member) (Counts, error) {
 	var c Counts
 	for _, m := range members {
 		switch m.Excluded {
-		case "", ReasonConsent, ReasonGPC, ReasonBot:
+		case "", ReasonConsent, ReasonOptOut, ReasonGPC, ReasonBot:
 		default:
-			return c, fmt.Errorf("visitor %q is excluded for an unknown reason %q; want %s, %s or %s (is the rule's SQL out of date?)",
-				m.VisitorID, m.Excluded, ReasonConsent, ReasonGPC, ReasonBot)
+			return c, fmt.Errorf("visitor %q is excluded for an unknown reason %q; want %s, %s, %s or %s (is the rule's SQL out of date?)",
+				m.VisitorID, m.Excluded, ReasonConsent, ReasonOptOut, ReasonGPC, ReasonBot)
 		}
 	}
 	var header []string
@@ -94,6 +95,9 @@ func Write(w io.Writer, f Format, members []Member) (Counts, error) {
 		switch m.Excluded {
 		case ReasonConsent:
 			c.Consent++
+			continue
+		case ReasonOptOut:
+			c.OptOut++
 			continue
 		case ReasonGPC:
 			c.GPC++

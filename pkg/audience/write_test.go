@@ -29,6 +29,7 @@ var exportMembers = []audience.Member{
 	{VisitorID: "v-junk", EmailSHA256: "jane@example.com", PhoneSHA256: "+1 650 555 1212", EmailGoogleSHA256: sha("x")[:63] + "g"},
 	{VisitorID: "v-none"},
 	{VisitorID: "v-consent", EmailSHA256: sha("c@example.com"), EmailGoogleSHA256: sha("c@example.com"), Excluded: audience.ReasonConsent},
+	{VisitorID: "v-optout", EmailSHA256: sha("o@example.com"), EmailGoogleSHA256: sha("o@example.com"), ExternalID: "user-9", Excluded: audience.ReasonOptOut},
 	{VisitorID: "v-gpc", EmailSHA256: sha("g@example.com"), EmailGoogleSHA256: sha("g@example.com"), Excluded: audience.ReasonGPC},
 	{VisitorID: "v-bot", EmailSHA256: sha("b@example.com"), Excluded: audience.ReasonBot},
 	{VisitorID: "v-bot2", Excluded: audience.ReasonBot},
@@ -42,9 +43,9 @@ func TestWriteGolden(t *testing.T) {
 	}{
 		// v-junk, v-none and the quoted id have no hash; v-upper, v-meta-only and
 		// v-ext-hashed also have none of Google's.
-		{audience.Meta, audience.Counts{Exported: 6, Consent: 1, GPC: 1, Bot: 2, NoIdentifier: 3}},
-		{audience.Google, audience.Counts{Exported: 3, Consent: 1, GPC: 1, Bot: 2, NoIdentifier: 6}},
-		{audience.IDs, audience.Counts{Exported: 9, Consent: 1, GPC: 1, Bot: 2}},
+		{audience.Meta, audience.Counts{Exported: 6, Consent: 1, OptOut: 1, GPC: 1, Bot: 2, NoIdentifier: 3}},
+		{audience.Google, audience.Counts{Exported: 3, Consent: 1, OptOut: 1, GPC: 1, Bot: 2, NoIdentifier: 6}},
+		{audience.IDs, audience.Counts{Exported: 9, Consent: 1, OptOut: 1, GPC: 1, Bot: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.format), func(t *testing.T) {
@@ -77,8 +78,8 @@ func TestWriteGolden(t *testing.T) {
 }
 
 func TestCountsString(t *testing.T) {
-	c := audience.Counts{Exported: 6, Consent: 1, GPC: 1, Bot: 2, NoIdentifier: 3}
-	if got, want := c.String(), "exported 6; excluded 7 (consent 1, gpc 1, bot 2, no identifier 3)"; got != want {
+	c := audience.Counts{Exported: 6, Consent: 1, OptOut: 2, GPC: 1, Bot: 2, NoIdentifier: 3}
+	if got, want := c.String(), "exported 6; excluded 9 (consent 1, opted out 2, gpc 1, bot 2, no identifier 3)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
@@ -109,6 +110,7 @@ func FuzzWrite(f *testing.F) {
 	f.Add("v,2\n", "a@b", strings.ToUpper(sha("a")), "", "+1 650", sha("x"), "bot")
 	f.Add("", "", "", "", "", "", "consent")
 	f.Add("\"", " "+sha("b")+"\t", "", "", "", "\x00", "gpc")
+	f.Add("o", sha("o"), sha("o"), "", "", "user-o", "optout")
 	f.Fuzz(func(t *testing.T, visitor, email, emailGoogle, phone, phoneGoogle, ext, excluded string) {
 		ms := []audience.Member{
 			{VisitorID: visitor, EmailSHA256: email, EmailGoogleSHA256: emailGoogle, PhoneSHA256: phone, PhoneGoogleSHA256: phoneGoogle, ExternalID: ext, Excluded: excluded},

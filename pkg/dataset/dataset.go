@@ -2,8 +2,8 @@
 // in their time zones, campaigns with click ids, sessions over days with page
 // views and engaged-time heartbeats, funnels with drop-offs, purchases in two
 // currencies, browser and server copies of one purchase, replayed
-// duplicates, bots, visitors without consent and visitors with hashed
-// emails — as pixel events, the same for the same Config on every run. Its
+// duplicates, bots, visitors without consent, visitors who send Global
+// Privacy Control and visitors with hashed emails and phones — as pixel events, the same for the same Config on every run. Its
 // oracle (oracle.go) computes the exact answers reports must give from the
 // events in Go, never through SQL, so that every report and audience can be
 // checked against a number no one can argue with. Insert writes the events
@@ -37,6 +37,10 @@ type Pixel struct {
 	// writes it.
 	ConsentRequired bool
 	Site            string // the origin its page URLs start with
+	// FlagsGPC pixels record hits that send Sec-GPC: 1 with gpc=1 (the
+	// registry's -gpc flag); the others drop them (-gpc drop), so no
+	// visitor of theirs sends it.
+	FlagsGPC bool
 }
 
 // Campaign is an ad campaign visitors land from, as its tagged URLs name it.
@@ -59,6 +63,8 @@ type Config struct {
 	BotRate       float64 // visitors that are crawlers (is_bot=1, a Googlebot UA)
 	NoConsentRate float64 // visitors of ConsentRequired pixels that never consent
 	EmailRate     float64 // consenting visitors whose email the site knows (email_sha256 on checkout and purchase)
+	PhoneRate     float64 // of those, visitors whose phone the site knows too (phone_sha256 beside the email)
+	GPCRate       float64 // visitors of FlagsGPC pixels whose browser sends Sec-GPC: 1 (gpc=1 on its events)
 	CampaignRate  float64 // sessions that land from a campaign
 	ServerRate    float64 // purchases of consenting visitors the site also sends from its server (same event_id, channel=server)
 	BlockedRate   float64 // consenting visitors whose browser blocks the tag's purchase: only the server copy arrives
@@ -80,7 +86,7 @@ func DefaultConfig(seed uint64, visitors int) Config {
 		Visitors: visitors,
 		Pixels: []Pixel{
 			{ID: "px-shop-eu", TimeZone: "Europe/Paris", Currency: "EUR", ConsentRequired: true, Site: "https://shop.example.eu"},
-			{ID: "px-shop-us", TimeZone: "America/New_York", Currency: "USD", Site: "https://shop.example.com"},
+			{ID: "px-shop-us", TimeZone: "America/New_York", Currency: "USD", Site: "https://shop.example.com", FlagsGPC: true},
 		},
 		Campaigns: []Campaign{
 			{Source: "google", Medium: "cpc", Name: "spring_sale", ClickID: event.GCLID},
@@ -88,7 +94,7 @@ func DefaultConfig(seed uint64, visitors int) Config {
 			{Source: "facebook", Medium: "paid_social", Name: "retargeting", ClickID: event.FBCLID},
 			{Source: "newsletter", Medium: "email", Name: "weekly", ClickID: -1},
 		},
-		BotRate: 0.04, NoConsentRate: 0.15, EmailRate: 0.3, CampaignRate: 0.45,
+		BotRate: 0.04, NoConsentRate: 0.15, EmailRate: 0.3, PhoneRate: 0.5, GPCRate: 0.06, CampaignRate: 0.45,
 		ServerRate: 0.5, BlockedRate: 0.05, ReplayRate: 0.02, ForeignRate: 0.2,
 		ViewRate: 0.6, CartRate: 0.4, CheckoutRate: 0.6, PurchaseRate: 0.7,
 	}
@@ -264,6 +270,9 @@ type generator struct {
 	blocked    bool
 	email      []byte // email_sha256, or nil
 	emailG     []byte // email_google_sha256
+	phone      []byte // phone_sha256, or nil
+	phoneG     []byte // phone_google_sha256
+	gpc        bool   // the browser sends Sec-GPC: 1
 	currency   []byte
 	clickCol   int // the click-id column of the last click, -1 none
 	clickID    []byte
@@ -322,6 +331,20 @@ func (g *generator) id(n int) []byte {
 
 func (g *generator) chance(p float64) bool { return p > 0 && g.rng.Float64() < p }
 
+// coin is a chance p for the visitor being generated that draws nothing
+// from its random stream: a hash of (seed, visitor, salt).
+func (g *generator) coin(salt uint64, p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	var in [24]byte
+	binary.LittleEndian.PutUint64(in[0:], g.cfg.Seed)
+	binary.LittleEndian.PutUint64(in[8:], uint64(g.idx))
+	binary.LittleEndian.PutUint64(in[16:], salt)
+	sum := sha256.Sum256(in[:])
+	return float64(binary.LittleEndian.Uint64(sum[:])>>11)/(1<<53) < p
+}
+
 // visitor generates visitor v's events into g.out. Each visitor has its own
 // random stream, seeded by (Seed, v), so a visitor's events do not depend on
 // the ones before it.
@@ -346,6 +369,15 @@ func (g *generator) visitor(v int) {
 		g.email = pixel.AppendEmailSHA256(nil, []byte(raw))
 		g.emailG = pixel.AppendEmailGoogleSHA256(nil, []byte(raw))
 	}
+	// Phones and GPC come from coins of their own, not from the visitor's
+	// random stream, so that adding them changed no other event.
+	g.phone, g.phoneG = nil, nil
+	if g.email != nil && g.coin(1, cfg.PhoneRate) {
+		raw := fmt.Sprintf("+1 (650) 555-%04d", v%10000)
+		g.phone = pixel.AppendPhoneSHA256(nil, []byte(raw))
+		g.phoneG = pixel.AppendPhoneGoogleSHA256(nil, []byte(raw))
+	}
+	g.gpc = !g.bot && g.px.FlagsGPC && g.coin(2, cfg.GPCRate)
 	g.currency = g.str(g.px.Currency)
 	if len(cfg.Pixels) > 1 && g.chance(cfg.ForeignRate) {
 		g.currency = g.str(cfg.Pixels[(v+1)%len(cfg.Pixels)].Currency)
@@ -485,6 +517,7 @@ func (g *generator) session(ms int64) int64 {
 			ic.ContentIDs = [][]byte{g.str(prod.id)}
 			ic.Value, ic.Currency = float64(prod.cents*qty)/100, g.currency
 			ic.Tracking[event.EmailSHA256], ic.Tracking[event.EmailGoogleSHA256] = g.email, g.emailG
+			ic.Tracking[event.PhoneSHA256], ic.Tracking[event.PhoneGoogleSHA256] = g.phone, g.phoneG
 			g.emit(ic)
 		case kind == 4:
 			at += 500 + g.rng.Int64N(2000)
@@ -535,6 +568,7 @@ func (g *generator) base(name string, ms int64, pv []byte) event.Event {
 		IP:         g.ip,
 		UserAgent:  g.ua,
 		IsBot:      g.bot,
+		GPC:        g.gpc,
 	}
 	e.Tracking[event.PageViewID] = pv
 	e.Tracking[event.Channel] = g.str("browser")
@@ -598,6 +632,7 @@ func (g *generator) purchase(ms int64, pv []byte, url, product string, cents int
 	e.Value, e.Currency = float64(cents)/100, g.currency
 	e.OrderID = g.str(fmt.Sprintf("ord-%d-%d", g.idx, g.orders))
 	e.Tracking[event.EmailSHA256], e.Tracking[event.EmailGoogleSHA256] = g.email, g.emailG
+	e.Tracking[event.PhoneSHA256], e.Tracking[event.PhoneGoogleSHA256] = g.phone, g.phoneG
 	if !g.blocked {
 		g.emit(e)
 	}
@@ -612,6 +647,7 @@ func (g *generator) purchase(ms int64, pv []byte, url, product string, cents int
 		s.ReceivedAt = s.TS + 1
 		s.Tracking[event.PageViewID] = nil
 		s.Tracking[event.CookielessID] = nil // the server API has no such field
+		s.GPC = false                        // nor a browser's headers
 		s.Tracking[event.Channel] = g.str("server")
 		s.Tracking[event.ExternalID] = g.str(fmt.Sprintf("cust-%d", g.idx))
 		g.emit(s)

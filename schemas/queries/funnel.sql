@@ -1,38 +1,68 @@
--- The funnel PageView → AddToCart → Purchase per pixel: visitors at each step.
+-- Funnel: how many visitors go through the steps in order, and where they drop out.
 --
--- Among the events of the date range, viewed counts the visitors with a
--- PageView, added_to_cart those of them who then added to the cart, and
--- purchased those who after that purchased: in this order, each step within
--- -window seconds of the visitor's first PageView (ClickHouse's
--- windowFunnel). A visitor counts once per pixel, at the furthest step
--- reached; every event counts once (by event_id and event name; of a browser
--- and a server copy, the server's).
+-- One row per step given (-param step1 … step8; the defaults are PageView,
+-- ViewContent, AddToCart, InitiateCheckout, Purchase; a step of - or empty
+-- is unused and the steps after it move up): the visitors who did that step
+-- after every step before it, in order, each step within -window seconds of
+-- the visitor's first step (ClickHouse's windowFunnel, at second
+-- precision). visitors_share is of the first step's visitors; dropped and
+-- dropped_rate are the visitors of the previous step who did not reach this
+-- one. The whole chain lies in the range: events of the pixel's days from
+-- -from to -to (-tz, the pixel's time zone), so a purchase the day after -to
+-- does not count. A visitor counts once, at the furthest step reached.
 --
--- param from   Date            first day, inclusive (YYYY-MM-DD)
--- param to     Date            last day, inclusive (YYYY-MM-DD)
--- param window UInt32 = 604800 most seconds from the first step to the last (7 days)
--- bind window, from, to
+-- Reads raw pixel.events. Each event once: GROUP BY (event_id, event), of a
+-- browser and a server copy the server's (each column's argMax by
+-- channel = 'server', which all pick the same copy), byte-identical replays
+-- being one group.
+--
+-- param pixel  String            the pixel id
+-- param from   Date              first day, inclusive (YYYY-MM-DD, the pixel's day)
+-- param to     Date              last day, inclusive (YYYY-MM-DD, the pixel's day)
+-- param tz     String            the pixel's time zone (IANA name, e.g. Europe/Paris)
+-- param bots   UInt32 = 0        1 counts bots too
+-- param window UInt32 = 604800   most seconds from a visitor's first step to the last (7 days)
+-- param step1  String = PageView         the first step: an event name
+-- param step2  String = ViewContent      the second step (- for none)
+-- param step3  String = AddToCart        the third step (- for none)
+-- param step4  String = InitiateCheckout the fourth step (- for none)
+-- param step5  String = Purchase         the fifth step (- for none)
+-- param step6  String = -                the sixth step (- for none)
+-- param step7  String = -                the seventh step (- for none)
+-- param step8  String = -                the eighth step (- for none)
+-- bind step1, step2, step3, step4, step5, step6, step7, step8, step1, step2, step3, step4, step5, step6, step7, step8, window, pixel, step1, step2, step3, step4, step5, step6, step7, step8, from, to, bots, tz, from, to
 SELECT
-    pixel_id,
-    countIf(step >= 1) AS viewed,
-    countIf(step >= 2) AS added_to_cart,
-    countIf(step >= 3) AS purchased
+    toString(n) AS step,
+    steps[n] AS event,
+    counts[n] AS visitors,
+    if(counts[1] = 0, 0, counts[n] / counts[1]) AS visitors_share,
+    if(n = 1, 0, counts[n - 1] - counts[n]) AS dropped,
+    if(n = 1 OR counts[n - 1] = 0, 0, (counts[n - 1] - counts[n]) / counts[n - 1]) AS dropped_rate
 FROM
 (
     SELECT
-        pixel_id,
-        visitor_id,
-        windowFunnel(?)(ts, event = 'PageView', event = 'AddToCart', event = 'Purchase') AS step
+        -- The steps given, in order, without the unused ones: steps[k] is ''
+        -- past the last, which no event is called.
+        arrayFilter(s -> s != '' AND s != '-', [?, ?, ?, ?, ?, ?, ?, ?]) AS steps,
+        [countIf(level >= 1), countIf(level >= 2), countIf(level >= 3), countIf(level >= 4),
+         countIf(level >= 5), countIf(level >= 6), countIf(level >= 7), countIf(level >= 8)] AS counts
     FROM
     (
-        SELECT event_id, pixel_id, visitor_id, event, ts
-        FROM events
-        WHERE event IN ('PageView', 'AddToCart', 'Purchase') AND toDate(ts) BETWEEN toDate(?) AND toDate(?)
-        ORDER BY channel = 'server' DESC
-        LIMIT 1 BY event_id, event
+        SELECT
+            arrayFilter(s -> s != '' AND s != '-', [?, ?, ?, ?, ?, ?, ?, ?]) AS steps,
+            windowFunnel(?)(sec, event = steps[1], event = steps[2], event = steps[3], event = steps[4],
+                                 event = steps[5], event = steps[6], event = steps[7], event = steps[8]) AS level
+        FROM
+        (
+            SELECT event_id, event, argMax(visitor_id, channel = 'server') AS vid, argMax(ts, channel = 'server') AS sec
+            FROM events
+            WHERE pixel_id = ? AND event IN (?, ?, ?, ?, ?, ?, ?, ?)
+              AND toDate(ts) BETWEEN toDate(?) - 1 AND toDate(?) + 1 AND (? = 1 OR is_bot = 0)
+            GROUP BY event_id, event
+        )
+        WHERE toDate(sec, ?) BETWEEN toDate(?) AND toDate(?)
+        GROUP BY vid
     )
-    GROUP BY pixel_id, visitor_id
 )
-GROUP BY pixel_id
-HAVING viewed > 0
-ORDER BY pixel_id;
+ARRAY JOIN arrayEnumerate(steps) AS n
+ORDER BY n;

@@ -11,17 +11,22 @@
 -- rule, the latest hashed identifiers (email_sha256, email_google_sha256,
 -- phone_sha256, phone_google_sha256) and external_id from all of the
 -- visitor's events, and excluded: consent (the latest consent,
--- ad_user_data or ad_personalization signal given is denied), gpc (a request
--- sent Sec-GPC: 1 on a pixel that honours it), bot, or empty. pkg/audience
--- leaves the excluded out of every export and counts them. Every event counts
--- once (by event_id and event name; of a browser and a server copy, the
--- browser's).
+-- ad_user_data or ad_personalization signal given is denied), optout (an
+-- erasure request for the visitor id or the email, pixelctl forget: events
+-- that arrived after it), gpc (a request sent Sec-GPC: 1 and the pixel
+-- honours GPC: -gpc_mode drop), bot, or empty. pkg/audience leaves the
+-- excluded out of every export and counts them. Days are days in the pixel's
+-- time zone (-tz). Every event counts once: its copies are grouped by
+-- (event_id, event), and of a browser and a server copy the server's wins
+-- (argMax by channel = 'server'; a GROUP BY, which can spill to disk).
 --
--- param pixel   String      the pixel's id
--- param to      Date        last day of the window, inclusive (YYYY-MM-DD)
--- param days    UInt32 = 30 the window's length in days (1 to 180)
--- param seconds UInt32 = 60 engaged time a session needs, in seconds
--- bind seconds, pixel, to, days, to, seconds, pixel
+-- param pixel    String        the pixel's id
+-- param to       Date          last day of the window, inclusive (YYYY-MM-DD, in the pixel's time zone)
+-- param days     UInt32 = 30   the window's length in days (1 to 180)
+-- param tz       String        the pixel's IANA time zone (pixelctl takes it from the registry)
+-- param gpc_mode String = drop the pixel's GPC setting (pixelctl takes it from the registry): drop honours GPC
+-- param seconds  UInt32 = 60   engaged time a session needs, in seconds
+-- bind seconds, pixel, to, days, to, tz, to, days, to, seconds, gpc_mode, pixel
 SELECT
     visitor_id,
     engaged_seconds,
@@ -57,11 +62,18 @@ FROM
                 countIf(event = 'Purchase') AS buys
             FROM
             (
-                SELECT event_id, visitor_id, session_id, page_view_id, event, engaged_ms, props
-                FROM events
-                WHERE pixel_id = ? AND toDate(ts) BETWEEN toDate(?) - ? + 1 AND toDate(?)
-                ORDER BY channel = 'server'
-                LIMIT 1 BY event_id, event
+                SELECT event, t.1 AS visitor_id, t.2 AS session_id, t.3 AS page_view_id, t.4 AS engaged_ms, t.5 AS props
+                FROM
+                (
+                    -- Each event once; the day bounds one wider than the
+                    -- window keep the sorting key's toDate(ts) (the
+                    -- server's days) useful.
+                    SELECT event, argMax(tuple(visitor_id, session_id, page_view_id, engaged_ms, props, ts), channel = 'server') AS t
+                    FROM events
+                    WHERE pixel_id = ? AND toDate(ts) BETWEEN toDate(?) - ? AND toDate(?) + 1
+                    GROUP BY event_id, event
+                )
+                WHERE toDate(t.6, ?) BETWEEN toDate(?) - ? + 1 AND toDate(?)
             )
             GROUP BY visitor_id, session_id, page_view_id
         )
@@ -70,12 +82,14 @@ FROM
     GROUP BY visitor_id
     HAVING sum(session_buys) = 0
        AND (max(session_ms) >= ? * 1000 OR sum(session_goals) > 0)
-)
+) AS members
 ANY LEFT JOIN
 (
     -- Who the visitor is and whether they may be exported, from all of their
-    -- events (not only the window): the latest of each identifier and of each
-    -- consent signal given, and any GPC or bot flag ever seen.
+    -- events (not only the window; copies change neither a latest value nor
+    -- a flag): the latest of each identifier and of each consent signal
+    -- given, an erasure request (pixel.erasures, pixelctl forget) for their
+    -- visitor id or email, and any GPC or bot flag ever seen.
     SELECT
         visitor_id,
         argMaxIf(email_sha256, ts_ms, email_sha256 != '') AS last_email,
@@ -93,11 +107,13 @@ ANY LEFT JOIN
                 AND maxIf(ts_ms, ad_user_data = 'denied') >= maxIf(ts_ms, ad_user_data = 'granted')
             OR countIf(ad_personalization = 'denied') > 0
                 AND maxIf(ts_ms, ad_personalization = 'denied') >= maxIf(ts_ms, ad_personalization = 'granted'), 'consent',
-            max(gpc) = 1, 'gpc',
+            max(visitor_id IN (SELECT key FROM erasures WHERE key_kind = 'visitor_id')
+                OR email_sha256 IN (SELECT key FROM erasures WHERE key_kind = 'email_sha256')) = 1, 'optout',
+            ? = 'drop' AND max(gpc) = 1, 'gpc',
             max(is_bot) = 1, 'bot',
             '') AS exclusion
     FROM events
     WHERE pixel_id = ?
     GROUP BY visitor_id
-) USING visitor_id
+) AS identities USING visitor_id
 ORDER BY visitor_id;

@@ -3,26 +3,31 @@
 -- Members had a PageView whose url is LIKE -pattern (% any text, _ one
 -- character; for example %/pricing%) in the last -days days up to -to (1 to
 -- 180, like Meta's website audiences): how many such page views and the time
--- of the last.
+-- of the last, in the pixel's time zone.
 -- Every audience returns one row per visitor: visitor_id, the columns of the
 -- rule, the latest hashed identifiers (email_sha256, email_google_sha256,
 -- phone_sha256, phone_google_sha256) and external_id from all of the
 -- visitor's events, and excluded: consent (the latest consent,
--- ad_user_data or ad_personalization signal given is denied), gpc (a request
--- sent Sec-GPC: 1 on a pixel that honours it), bot, or empty. pkg/audience
--- leaves the excluded out of every export and counts them. Every event counts
--- once (by event_id and event name; of a browser and a server copy, the
--- browser's).
+-- ad_user_data or ad_personalization signal given is denied), optout (an
+-- erasure request for the visitor id or the email, pixelctl forget: events
+-- that arrived after it), gpc (a request sent Sec-GPC: 1 and the pixel
+-- honours GPC: -gpc_mode drop), bot, or empty. pkg/audience leaves the
+-- excluded out of every export and counts them. Days are days in the pixel's
+-- time zone (-tz). Every event counts once: its copies are grouped by
+-- (event_id, event), and of a browser and a server copy the server's wins
+-- (argMax by channel = 'server'; a GROUP BY, which can spill to disk).
 --
--- param pixel   String      the pixel's id
--- param to      Date        last day of the window, inclusive (YYYY-MM-DD)
--- param days    UInt32 = 30 the window's length in days (1 to 180)
--- param pattern String      the URL pattern, as SQL LIKE reads it
--- bind pixel, pattern, to, days, to, pixel
+-- param pixel    String        the pixel's id
+-- param to       Date          last day of the window, inclusive (YYYY-MM-DD, in the pixel's time zone)
+-- param days     UInt32 = 30   the window's length in days (1 to 180)
+-- param tz       String        the pixel's IANA time zone (pixelctl takes it from the registry)
+-- param gpc_mode String = drop the pixel's GPC setting (pixelctl takes it from the registry): drop honours GPC
+-- param pattern  String        the URL pattern, as SQL LIKE reads it
+-- bind tz, pixel, to, days, to, pattern, tz, to, days, to, gpc_mode, pixel
 SELECT
     visitor_id,
     visits,
-    last_visit,
+    toString(visit_ts, ?) AS last_visit,
     last_email AS email_sha256,
     last_email_google AS email_google_sha256,
     last_phone AS phone_sha256,
@@ -31,23 +36,27 @@ SELECT
     exclusion AS excluded
 FROM
 (
-    SELECT visitor_id, count() AS visits, max(ts) AS last_visit
+    SELECT t.1 AS visitor_id, count() AS visits, max(t.2) AS visit_ts
     FROM
     (
-        SELECT event_id, visitor_id, ts
+        -- Each event once; the day bounds one wider than the window keep
+        -- the sorting key's toDate(ts) (the server's days) useful.
+        SELECT argMax(tuple(visitor_id, ts, url), channel = 'server') AS t
         FROM events
-        WHERE pixel_id = ? AND event = 'PageView' AND url LIKE ?
-          AND toDate(ts) BETWEEN toDate(?) - ? + 1 AND toDate(?)
-        ORDER BY channel = 'server'
-        LIMIT 1 BY event_id, event
+        WHERE pixel_id = ? AND event = 'PageView'
+          AND toDate(ts) BETWEEN toDate(?) - ? AND toDate(?) + 1
+        GROUP BY event_id, event
     )
+    WHERE t.3 LIKE ? AND toDate(t.2, ?) BETWEEN toDate(?) - ? + 1 AND toDate(?)
     GROUP BY visitor_id
-)
+) AS members
 ANY LEFT JOIN
 (
     -- Who the visitor is and whether they may be exported, from all of their
-    -- events (not only the window): the latest of each identifier and of each
-    -- consent signal given, and any GPC or bot flag ever seen.
+    -- events (not only the window; copies change neither a latest value nor
+    -- a flag): the latest of each identifier and of each consent signal
+    -- given, an erasure request (pixel.erasures, pixelctl forget) for their
+    -- visitor id or email, and any GPC or bot flag ever seen.
     SELECT
         visitor_id,
         argMaxIf(email_sha256, ts_ms, email_sha256 != '') AS last_email,
@@ -65,11 +74,13 @@ ANY LEFT JOIN
                 AND maxIf(ts_ms, ad_user_data = 'denied') >= maxIf(ts_ms, ad_user_data = 'granted')
             OR countIf(ad_personalization = 'denied') > 0
                 AND maxIf(ts_ms, ad_personalization = 'denied') >= maxIf(ts_ms, ad_personalization = 'granted'), 'consent',
-            max(gpc) = 1, 'gpc',
+            max(visitor_id IN (SELECT key FROM erasures WHERE key_kind = 'visitor_id')
+                OR email_sha256 IN (SELECT key FROM erasures WHERE key_kind = 'email_sha256')) = 1, 'optout',
+            ? = 'drop' AND max(gpc) = 1, 'gpc',
             max(is_bot) = 1, 'bot',
             '') AS exclusion
     FROM events
     WHERE pixel_id = ?
     GROUP BY visitor_id
-) USING visitor_id
+) AS identities USING visitor_id
 ORDER BY visitor_id;

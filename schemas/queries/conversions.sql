@@ -54,7 +54,7 @@ FROM
             AND toDate(bucket, ?) BETWEEN toDate(?) AND toDate(?)
             AND (? = 1 OR is_bot = 0)
         GROUP BY g
-    )
+    ) AS day_visitors
     ALL LEFT JOIN
     (
         SELECT
@@ -75,7 +75,7 @@ FROM
             AND toDate(bucket, ?) BETWEEN toDate(?) AND toDate(?)
             AND (? = 1 OR is_bot = 0)
         GROUP BY g, currency
-    ) USING g
+    ) AS day_conversions USING g
 
     UNION ALL
 

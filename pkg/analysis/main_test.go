@@ -28,6 +28,7 @@ type row struct {
 	Currency                                      string
 	ContentIDs                                    []string
 	Props                                         string
+	Campaign, Channel                             string // utm_campaign, channel
 }
 
 func buildRows(rs []row) *chstore.Rows {
@@ -44,6 +45,7 @@ func buildRows(rs []row) *chstore.Rows {
 			Name: b(r.Event), TS: r.TS, ReceivedAt: r.ReceivedAt,
 			Value: r.Value, Currency: b(r.Currency), Props: b(r.Props),
 		}
+		e.Tracking[event.UTMCampaign], e.Tracking[event.Channel] = b(r.Campaign), b(r.Channel)
 		for _, id := range r.ContentIDs {
 			e.ContentIDs = append(e.ContentIDs, []byte(id))
 		}

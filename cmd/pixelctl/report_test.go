@@ -56,8 +56,8 @@ func TestReportCommand(t *testing.T) {
 		t.Fatalf("report cpa: %v\n%s", err, table)
 	}
 	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
-	if !strings.HasPrefix(lines[0], "cpa: Cost per acquisition by campaign") ||
-		lines[1] != "pixel px-shop-eu, 2026-11-02 to 2026-11-15 (Europe/Paris days), bots excluded, account=ads-px-shop-eu event=Purchase" ||
+	if !strings.HasPrefix(lines[0], "cpa: Cost per acquisition (and return on ad spend) by campaign") ||
+		lines[1] != "pixel px-shop-eu, 2026-11-02 to 2026-11-15 (Europe/Paris days), bots excluded, account=ads-px-shop-eu event=Purchase order=cost" ||
 		!strings.HasPrefix(lines[3], "campaign  ") {
 		t.Fatalf("table heading:\n%s", table)
 	}

@@ -110,6 +110,7 @@ func readQueries(fsys fs.FS, dir string) ([]Query, error) {
 		return nil, err
 	}
 	var out []Query
+	var same []alias
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
 			continue
@@ -118,14 +119,108 @@ func readQueries(fsys fs.FS, dir string) ([]Query, error) {
 		if err != nil {
 			return nil, err
 		}
-		q, err := parseQuery(strings.TrimSuffix(e.Name(), ".sql"), string(data))
+		name := strings.TrimSuffix(e.Name(), ".sql")
+		if other, preset, ok := sameAs(string(data)); ok {
+			same = append(same, alias{name, string(data), other, preset})
+			continue
+		}
+		q, err := parseQuery(name, string(data))
 		if err != nil {
 			return nil, fmt.Errorf("query file %s/%s: %w", dir, e.Name(), err)
 		}
 		out = append(out, q)
 	}
+	for _, a := range same {
+		q, err := a.resolve(out)
+		if err != nil {
+			return nil, fmt.Errorf("query file %s/%s.sql: %w", dir, a.name, err)
+		}
+		out = append(out, q)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// A query file may be another query with some parameters preset, so that
+// one SQL text answers two named questions (cpa and roas are one join,
+// ordered two ways). Its header has a title, a description and the line
+//
+//	-- same cpa order=roas
+//
+// naming the query and the parameter defaults it changes; there is no SQL.
+type alias struct {
+	name, text, other string
+	preset            map[string]string
+}
+
+func sameAs(text string) (other string, preset map[string]string, ok bool) {
+	for _, line := range strings.Split(text, "\n") {
+		c, isComment := strings.CutPrefix(strings.TrimSpace(line), "--")
+		if !isComment {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			return "", nil, false
+		}
+		f := strings.Fields(c)
+		if len(f) < 2 || f[0] != "same" {
+			continue
+		}
+		preset = map[string]string{}
+		for _, kv := range f[2:] {
+			k, v, _ := strings.Cut(kv, "=")
+			preset[k] = v
+		}
+		return f[1], preset, true
+	}
+	return "", nil, false
+}
+
+func (a alias) resolve(qs []Query) (Query, error) {
+	var base *Query
+	for i := range qs {
+		if qs[i].Name == a.other {
+			base = &qs[i]
+		}
+	}
+	if base == nil {
+		return Query{}, fmt.Errorf("same names %q, which is not a query", a.other)
+	}
+	q := *base
+	q.Name, q.Title, q.Doc = a.name, "", ""
+	var doc []string
+	for _, line := range strings.Split(a.text, "\n") {
+		c, _ := strings.CutPrefix(strings.TrimSpace(line), "--")
+		c = strings.TrimSpace(c)
+		switch {
+		case strings.HasPrefix(c, "same "):
+		case q.Title == "":
+			q.Title = c
+		default:
+			doc = append(doc, c)
+		}
+	}
+	q.Doc = strings.TrimSpace(strings.Join(doc, "\n"))
+	q.Params = append([]Param(nil), base.Params...)
+	for k, v := range a.preset {
+		i := -1
+		for j := range q.Params {
+			if q.Params[j].Name == k {
+				i = j
+			}
+		}
+		if i < 0 {
+			return Query{}, fmt.Errorf("same presets %s, which %s does not take", k, a.other)
+		}
+		q.Params[i].Default, q.Params[i].HasDefault = v, true
+		if _, err := paramTypes[q.Params[i].Type](v); err != nil {
+			return Query{}, fmt.Errorf("same presets %s: %w", k, err)
+		}
+	}
+	if q.Title == "" {
+		return Query{}, fmt.Errorf("want a comment line with the title")
+	}
+	return q, nil
 }
 
 func parseQuery(name, text string) (Query, error) {

@@ -118,3 +118,28 @@ func FuzzArgs(f *testing.F) {
 		}
 	})
 }
+
+func TestSameAs(t *testing.T) {
+	base := "-- Cost by campaign.\n--\n-- param order String = cost how to sort\n-- param n UInt32 = 1 a number\nSELECT ? AS o, ? AS n;\n"
+	qs, err := readQueries(fstest.MapFS{
+		"q/cpa.sql":  {Data: []byte(base)},
+		"q/roas.sql": {Data: []byte("-- Return by campaign.\n--\n-- The cpa query, best return first.\n--\n-- same cpa order=roas\n")},
+	}, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) != 2 || qs[1].Name != "roas" || qs[1].Title != "Return by campaign." || qs[1].Doc != "The cpa query, best return first." ||
+		qs[1].SQL != qs[0].SQL || qs[1].Params[0].Default != "roas" || qs[0].Params[0].Default != "cost" || qs[1].Params[1].Default != "1" {
+		t.Fatalf("queries = %+v", qs)
+	}
+	for _, bad := range []string{
+		"-- T.\n-- same nope order=roas\n", // no such query
+		"-- T.\n-- same cpa sort=roas\n",   // no such parameter
+		"-- T.\n-- same cpa n=many\n",      // not a UInt32
+		"--\n-- same cpa order=roas\n",     // no title
+	} {
+		if _, err := readQueries(fstest.MapFS{"q/cpa.sql": {Data: []byte(base)}, "q/x.sql": {Data: []byte(bad)}}, "q"); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -1,10 +1,11 @@
--- Cost per acquisition by campaign: what each campaign's conversions cost.
+-- Cost per acquisition (and return on ad spend) by campaign: what each campaign's conversions cost.
 --
 -- One row per campaign and currency, for the campaigns with ad spend in the
 -- range (pixel.ad_spend FINAL, imported by pixelctl spend import; its
 -- date is the ad platform's day): cost, conversions, cpa = cost /
 -- conversions, revenue, roas = revenue / cost, clicks and impressions,
--- the highest cost first, then a Total row per currency. Money is never
+-- the highest cost first (the highest roas first with order roas: the roas
+-- report), then a Total row per currency. Money is never
 -- added across currencies: spend in EUR meets only conversions in EUR. A
 -- campaign whose spend is in EUR but whose conversions are (some or all) in
 -- USD has an EUR row with the cost and the EUR conversions and a USD row
@@ -34,7 +35,8 @@
 -- param bots    UInt32 = 0        1 counts bots' conversions too
 -- param event   String = Purchase the conversion event
 -- param account String = *        the ad account whose spend counts (* for every account)
--- bind from, to, account, account, pixel, event, from, to, tz, from, to, bots, pixel, from, to, from, to, account, account
+-- param order   String = cost     cost: the costliest campaign first; roas: the best return first
+-- bind from, to, account, account, pixel, event, from, to, tz, from, to, bots, pixel, from, to, from, to, account, account, order
 SELECT
     c AS campaign,
     cur AS currency,
@@ -76,7 +78,7 @@ FROM
               AND toDate(ts, ?) BETWEEN toDate(?) AND toDate(?)
               AND (? = 1 OR is_bot = 0)
             GROUP BY event_id, event
-        )
+        ) AS conversions
         ANY INNER JOIN
         (
             -- Each session's landing campaign, in ad_spend's key.
@@ -88,7 +90,7 @@ FROM
             WHERE pixel_id = ? AND session_id != '' AND utm_campaign != ''
               AND toDate(ts) BETWEEN toDate(?) - 2 AND toDate(?) + 1
             GROUP BY visitor_id, session_id
-        )
+        ) AS landings
         USING (visitor, session)
         WHERE campaign_key IN
         (
@@ -98,4 +100,4 @@ FROM
     )
     GROUP BY c, cur
 )
-ORDER BY c = 'Total', cost DESC, campaign, currency;
+ORDER BY c = 'Total', if(? = 'roas', ifNull(roas, -1), cost) DESC, cost DESC, campaign, currency;

@@ -10,15 +10,17 @@
 -- Every audience returns one row per visitor: visitor_id, the columns of the
 -- rule, the latest hashed identifiers (email_sha256, email_google_sha256,
 -- phone_sha256, phone_google_sha256) and external_id from all of the
--- visitor's events, and excluded: consent (the latest consent,
+-- visitor's events (their profile, pixel.visitors), and excluded: consent (the latest consent,
 -- ad_user_data or ad_personalization signal given is denied), optout (an
 -- erasure request for the visitor id or the email, pixelctl forget: events
 -- that arrived after it), gpc (a request sent Sec-GPC: 1 and the pixel
 -- honours GPC: -gpc_mode drop), bot, or empty. pkg/audience leaves the
 -- excluded out of every export and counts them. Days are days in the pixel's
--- time zone (-tz). Every event counts once: its copies are grouped by
--- (event_id, event), and of a browser and a server copy the server's wins
--- (argMax by channel = 'server'; a GROUP BY, which can spill to disk).
+-- time zone (-tz). Every event counts once, and of a browser and a server
+-- copy the server's wins: a browser event is read only when no server copy
+-- of it (same event_id and event) is stored, and replays, identical rows,
+-- change no maximum and no "none" (no GROUP BY of every event by its id:
+-- heartbeats are most of a window's events).
 --
 -- param pixel    String        the pixel's id
 -- param to       Date          last day of the window, inclusive (YYYY-MM-DD, in the pixel's time zone)

@@ -64,7 +64,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{"-- T\n-- param a String x\nSELECT 1", "0 ? placeholders but 1 bound"},
 		{"-- T\n-- param a String x\n-- bind a, b\nSELECT ?, ?", `"b", which is not a declared parameter`},
 		{"-- T\n-- param a String x\n-- param b String y\n-- bind a\nSELECT ?", "b is declared but never bound"},
-		{"-- T\n-- param a Decimal x\nSELECT ?", "want String, Date, UInt32 or Float64"},
+		{"-- T\n-- param a Decimal x\nSELECT ?", "want String, String(one|of|these), Date, UInt32 or Float64"},
 		{"-- T\n-- param a Float64 = nan x\nSELECT ?", "default of parameter a"},
 		{"-- T\n-- param a UInt32 = many x\nSELECT ?", "default of parameter a"},
 		{"-- T\n-- param A String x\nSELECT ?", "must match"},
@@ -139,6 +139,30 @@ func TestSameAs(t *testing.T) {
 		"--\n-- same cpa order=roas\n",     // no title
 	} {
 		if _, err := readQueries(fstest.MapFS{"q/cpa.sql": {Data: []byte(base)}, "q/x.sql": {Data: []byte(bad)}}, "q"); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestChoiceParam(t *testing.T) {
+	q, err := parseQuery("q", "-- T\n-- param by String(day|campaign) = day what a row is\nSELECT ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args, err := q.Args(map[string]string{"by": "campaign"}); err != nil || args[0] != "campaign" {
+		t.Fatalf("Args(campaign) = %v, %v", args, err)
+	}
+	if args, err := q.Args(nil); err != nil || args[0] != "day" {
+		t.Fatalf("Args() = %v, %v", args, err)
+	}
+	if _, err := q.Args(map[string]string{"by": "week"}); err == nil || !strings.Contains(err.Error(), `"week" is not one of day, campaign`) {
+		t.Fatalf("Args(week) = %v", err)
+	}
+	for _, bad := range []string{
+		"-- T\n-- param by String() = day x\nSELECT ?",              // no choices
+		"-- T\n-- param by String(day|campaign) = week x\nSELECT ?", // default not a choice
+	} {
+		if _, err := parseQuery("q", bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
 	}

@@ -10,6 +10,7 @@ package querybench
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -373,4 +374,26 @@ func median(v []float64) float64 {
 	} else {
 		return (s[n/2-1] + s[n/2]) / 2
 	}
+}
+
+var toTarget = regexp.MustCompile("(?i)\\bTO\\s+([A-Za-z0-9_.`\"]+)")
+
+// ViewTarget returns the table a materialized view writes to, from its
+// CREATE statement (system.tables' create_table_query): the table after
+// TO, without database and quotes; "" for a view with its own inner table,
+// which queries read by the view's name.
+func ViewTarget(create string) string {
+	// Only the head: a column named "to" in the SELECT is no target.
+	if i := strings.Index(strings.ToUpper(create), "SELECT"); i >= 0 {
+		create = create[:i]
+	}
+	m := toTarget.FindStringSubmatch(create)
+	if m == nil {
+		return ""
+	}
+	name := strings.NewReplacer("`", "", `"`, "").Replace(m[1])
+	if _, t, ok := strings.Cut(name, "."); ok {
+		name = t
+	}
+	return name
 }

@@ -204,3 +204,16 @@ func TestSummarise(t *testing.T) {
 		t.Errorf("no runs: %+v", s)
 	}
 }
+
+func TestViewTarget(t *testing.T) {
+	for create, want := range map[string]string{
+		"CREATE MATERIALIZED VIEW pixel.daily_stats_mv TO pixel.daily_stats (`day` Date) AS SELECT 1 FROM pixel.events": "daily_stats",
+		"CREATE MATERIALIZED VIEW pixel.sessions_mv to `sessions` AS SELECT 1 FROM pixel.events":                        "sessions",
+		"CREATE MATERIALIZED VIEW pixel.v_mv ENGINE = MergeTree() ORDER BY x AS SELECT ? AS to FROM pixel.events":       "",
+		"CREATE MATERIALIZED VIEW pixel.visitors ENGINE = AggregatingMergeTree() ORDER BY v AS SELECT 1":                "",
+	} {
+		if got := ViewTarget(create); got != want {
+			t.Errorf("ViewTarget(%q) = %q, want %q", create, got, want)
+		}
+	}
+}

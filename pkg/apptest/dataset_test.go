@@ -125,7 +125,9 @@ func TestDataSetThroughPipeline(t *testing.T) {
 		}
 	}
 	got := dedupe(stored)
-	cookieless := map[string]string{} // generated visitor id → stored one, for visitors without consent
+	// Generated visitor id and receive day → the stored id, for visitors
+	// without consent: the collector's salt changes at midnight UTC.
+	cookieless := map[[2]string]string{}
 	byKey := map[[2]string]*storedRow{}
 	for i := range got {
 		byKey[[2]string{got[i].EventID, got[i].Event}] = &got[i]
@@ -153,10 +155,11 @@ func TestDataSetThroughPipeline(t *testing.T) {
 				report("event %s %s of a visitor without consent: stored visitor %q, cookieless_id %q, consent %q; want the cookieless id as visitor, consent denied",
 					w.EventID, w.Event, r.Visitor, st.cookieless, st.consent)
 			}
-			if prev, ok := cookieless[w.Visitor]; ok && prev != r.Visitor {
-				report("generated cookieless visitor %s stored as %s and as %s", w.Visitor, prev, r.Visitor)
+			k := [2]string{w.Visitor, st.receivedDay}
+			if prev, ok := cookieless[k]; ok && prev != r.Visitor {
+				report("generated cookieless visitor %s stored as %s and as %s on %s", w.Visitor, prev, r.Visitor, st.receivedDay)
 			}
-			cookieless[w.Visitor] = r.Visitor
+			cookieless[k] = r.Visitor
 			r.Visitor = w.Visitor
 		}
 		if r != w {
@@ -387,13 +390,14 @@ type storedRow struct {
 	dataset.Row
 	extra
 	consent, cookieless string
+	receivedDay         string // the UTC day the collector received it
 }
 
 func readStored(t *testing.T, conn chstore.Conn) []storedRow {
 	t.Helper()
 	rows, err := conn.Query(context.Background(), `SELECT event_id, pixel_id, visitor_id, session_id, event, channel,
 		utm_campaign, utm_source, utm_medium, page_view_id, toUnixTimestamp(ts), ts_ms, value, currency, engaged_ms,
-		ip, gclid, fbclid, email_sha256, is_bot, consent, cookieless_id
+		ip, gclid, fbclid, email_sha256, is_bot, consent, cookieless_id, toString(toDate(received_at, 'UTC'))
 		FROM pixel.events WHERE event_id NOT LIKE 'probe-%'`)
 	if err != nil {
 		t.Fatal(err)
@@ -409,7 +413,7 @@ func readStored(t *testing.T, conn chstore.Conn) []storedRow {
 		var bot uint8
 		if err := rows.Scan(&r.EventID, &r.Pixel, &r.Visitor, &r.Session, &r.Event, &r.Channel,
 			&r.Campaign, &r.Source, &r.Medium, &r.PageView, &ts, &ms, &value, &r.Currency, &engaged,
-			&r.IP, &r.GCLID, &r.FBCLID, &r.Email, &bot, &r.consent, &r.cookieless); err != nil {
+			&r.IP, &r.GCLID, &r.FBCLID, &r.Email, &bot, &r.consent, &r.cookieless, &r.receivedDay); err != nil {
 			t.Fatal(err)
 		}
 		r.TS, r.Ms, r.EngagedMs, r.Bot = int64(ts), int64(ms), int64(engaged), bot == 1

@@ -521,6 +521,11 @@ func (l *lab) queries(ctx context.Context, queries []analysis.Query, overrides m
 				qr.Error = fmt.Sprintf("run %d returned %d rows, the first %d", k+1, n, qr.Rows)
 			}
 		}
+		walls := make([]string, len(qr.WallMs))
+		for i, ms := range qr.WallMs {
+			walls[i] = fmt.Sprintf("%.0f", ms)
+		}
+		l.printf("      %s: %s rows; as the client saw the runs: %s ms", q.Name, report.Thousands(float64(qr.Rows)), strings.Join(walls, ", "))
 		ids = append(ids, qids...)
 		qr.ids = qids
 		l.res.Queries = append(l.res.Queries, qr)

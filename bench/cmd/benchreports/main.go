@@ -149,24 +149,24 @@ const queryLogXML = `<?xml version="1.0"?>
 
 // Results is what a run measured; results.json holds it as it is.
 type Results struct {
-	Started    time.Time    `json:"started"`
-	Took       string       `json:"took"`
-	Machine    machine.Info `json:"machine"`
-	ClickHouse string       `json:"clickhouse"`
-	Seed       int64        `json:"seed"`
-	Visitors   int          `json:"visitors"`
-	Events     int          `json:"events"`
-	GenerateS  float64      `json:"generate_seconds"` // generating alone, counted before the insert
-	InsertS    float64      `json:"insert_seconds"`   // generating and inserting
-	Batch      int          `json:"batch"`
-	SettleS    float64      `json:"settle_seconds"`
-	Settled    bool         `json:"settled"`
-	DataSet    querybench.DataSet
-	MaxMemory  int64     `json:"max_memory_usage"`
-	External   int64     `json:"max_bytes_before_external_group_by"`
-	Tables     []Table   `json:"tables"`
-	Queries    []QueryRe `json:"queries"`
-	Notes      []string  `json:"notes"`
+	Started    time.Time          `json:"started"`
+	Took       string             `json:"took"`
+	Machine    machine.Info       `json:"machine"`
+	ClickHouse string             `json:"clickhouse"`
+	Seed       int64              `json:"seed"`
+	Visitors   int                `json:"visitors"`
+	Events     int                `json:"events"`
+	GenerateS  float64            `json:"generate_seconds"` // generating alone, counted before the insert
+	InsertS    float64            `json:"insert_seconds"`   // generating and inserting
+	Batch      int                `json:"batch"`
+	SettleS    float64            `json:"settle_seconds"`
+	Settled    bool               `json:"settled"`
+	DataSet    querybench.DataSet `json:"data_set"`
+	MaxMemory  int64              `json:"max_memory_usage"`
+	External   int64              `json:"max_bytes_before_external_group_by"`
+	Tables     []Table            `json:"tables"`
+	Queries    []QueryRe          `json:"queries"`
+	Notes      []string           `json:"notes"`
 }
 
 // Table is one table's size from system.parts (active parts).

@@ -167,6 +167,10 @@ type Results struct {
 	Tables     []Table            `json:"tables"`
 	Queries    []QueryRe          `json:"queries"`
 	Notes      []string           `json:"notes"`
+	// The 1-minute load average of the machine when the queries started and
+	// ended: a shared machine's figures are read with it.
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
 }
 
 // Table is one table's size from system.parts (active parts).
@@ -272,7 +276,9 @@ func run(ctx context.Context, cfg *Config, stdout io.Writer) (string, int, error
 		l.printf("      done in %s", time.Since(t0).Round(100*time.Millisecond))
 	}
 	l.printf("[%d/%d] run %d queries %d times each", len(steps)+1, len(steps)+1, len(queries), cfg.Runs)
+	res.LoadBefore = loadAverage()
 	failed := l.queries(ctx, queries, overrides)
+	res.LoadAfter = loadAverage()
 	res.Took = time.Since(started).Round(time.Second).String()
 	if err := write(dir, res); err != nil {
 		return dir, failed, err
@@ -608,6 +614,19 @@ func (l *lab) readLog(ctx context.Context, ids []string) ([]querybench.LogRow, e
 	return out, rows.Err()
 }
 
+// loadAverage is the first field of /proc/loadavg, "" where there is none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
@@ -639,10 +658,10 @@ func markdown(w io.Writer, r *Results) {
 	}
 	fmt.Fprintf(w, "Setup: %s events of %s visitors (pkg/dataset, seed %d), inserted with dataset.Insert in %s-event batches at %s events/s (%s, of which generating %s); %s. "+
 		"Each query %d times with max_memory_usage = %s MiB and max_bytes_before_external_group_by = %s MiB; the first run after SYSTEM DROP MARK CACHE and DROP UNCOMPRESSED CACHE (cold; the OS page cache stays warm), median and max of the others. "+
-		"Figures from system.query_log (query_duration_ms, memory_usage, read_rows). Parameters: pixel=%s from=%s to=%s tz=%s, the rest their defaults (below). Took %s.\n\n",
+		"Figures from system.query_log (query_duration_ms, memory_usage, read_rows); load average %s before the queries, %s after (on %d cores). Parameters: pixel=%s from=%s to=%s tz=%s, the rest their defaults (below). Took %s.\n\n",
 		report.Thousands(float64(r.Events)), report.Thousands(float64(r.Visitors)), r.Seed, report.Thousands(float64(r.Batch)),
 		report.Thousands(float64(r.Events)/r.InsertS), report.Duration(r.InsertS), report.Duration(r.GenerateS), settled,
-		runsOf(r), mib(uint64(r.MaxMemory)), mib(uint64(r.External)),
+		runsOf(r), mib(uint64(r.MaxMemory)), mib(uint64(r.External)), r.LoadBefore, r.LoadAfter, m.CPUs,
 		r.DataSet.Pixel, r.DataSet.From, r.DataSet.To, r.DataSet.TimeZone, r.Took)
 	var rows [][]string
 	for _, q := range r.Queries {

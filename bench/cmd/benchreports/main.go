@@ -31,6 +31,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
@@ -667,7 +668,7 @@ func markdown(w io.Writer, r *Results) {
 	for _, q := range r.Queries {
 		result := "ok"
 		if q.Error != "" {
-			result = "**FAIL**: " + q.Error
+			result = "**FAIL**: " + clip(q.Error, 160) // the whole text is in results.json
 		}
 		rows = append(rows, []string{q.Name, q.Source, report.Thousands(float64(q.Rows)),
 			report.Thousands(float64(q.Stat.ColdMs)), fmt.Sprintf("%.0f", q.Stat.MedianMs), report.Thousands(float64(q.Stat.MaxMs)),
@@ -697,6 +698,17 @@ func markdown(w io.Writer, r *Results) {
 			fmt.Fprintf(w, "- %s\n", n)
 		}
 	}
+}
+
+// clip shortens s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func runsOf(r *Results) int {

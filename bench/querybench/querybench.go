@@ -129,8 +129,9 @@ func FormatParams(values map[string]string) string {
 }
 
 // Tables returns the tables sql reads — the names after FROM and JOIN that
-// are not subqueries or table functions — without a database prefix, sorted,
-// each once. It skips string literals, quoted names and comments.
+// are not subqueries, table functions or ARRAY JOIN's arrays — without a
+// database prefix, sorted, each once. It skips string literals, quoted names
+// and comments.
 func Tables(sql string) []string {
 	toks := tokens(sql)
 	var out []string
@@ -138,6 +139,9 @@ func Tables(sql string) []string {
 		kw := strings.ToUpper(toks[i])
 		if kw != "FROM" && kw != "JOIN" {
 			continue
+		}
+		if kw == "JOIN" && i > 0 && strings.EqualFold(toks[i-1], "ARRAY") {
+			continue // ARRAY JOIN unfolds an array column, it reads no table
 		}
 		name := toks[i+1]
 		if !isIdent(name) || i+2 < len(toks) && toks[i+2] == "(" {

@@ -123,6 +123,7 @@ func TestTables(t *testing.T) {
 		{"SELECT * FROM `visitor_profiles` -- FROM comment\n /* JOIN hidden */ JOIN \"ad_spend\" USING x", []string{"ad_spend", "visitor_profiles"}},
 		{"SELECT toDate(ts) FROM events WHERE x IN (SELECT y FROM events)", []string{"events"}},
 		{"select 1 from daily_stats join events using k", []string{"daily_stats", "events"}},
+		{"SELECT r FROM (SELECT rs FROM events) ARRAY JOIN rs AS r LEFT ARRAY JOIN [0, 1] AS total", []string{"events"}},
 	} {
 		if got := Tables(tc.sql); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Tables(%q) = %q, want %q", tc.sql, got, tc.want)

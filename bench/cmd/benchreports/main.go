@@ -3,10 +3,11 @@
 // generated data set in a private ClickHouse. It starts a private server
 // (pkg/devstack) with the query log on, applies every migration (the
 // rollups' materialized views included), registers the data set's pixels,
-// generates and inserts -events events with pkg/dataset, waits for the
-// background merges to settle, then runs each query of schemas/queries/ and
-// schemas/queries/audiences/ -runs times with max_memory_usage and
-// max_bytes_before_external_group_by set, the first run after dropping
+// generates and inserts -events events with pkg/dataset and the data set's
+// ad spend, waits for the background merges to settle, then runs each query
+// of schemas/queries/ and schemas/queries/audiences/ -runs times with
+// max_memory_usage and max_bytes_before_external_group_by set (pixelctl
+// report's defaults), the first run after dropping
 // ClickHouse's caches (cold). Each run's duration, peak memory and rows
 // read come from system.query_log. It writes results.md and results.json
 // into <out>/<UTC timestamp>/ and exits 1 when any query failed (an error,
@@ -37,7 +38,7 @@ import (
 
 	"github.com/pixel-pipeline/pixel/bench/machine"
 	"github.com/pixel-pipeline/pixel/bench/querybench"
-	"github.com/pixel-pipeline/pixel/bench/report"
+	benchreport "github.com/pixel-pipeline/pixel/bench/report"
 	"github.com/pixel-pipeline/pixel/pkg/analysis"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/dataset"
@@ -45,6 +46,8 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 	"github.com/pixel-pipeline/pixel/pkg/registry"
+	"github.com/pixel-pipeline/pixel/pkg/report"
+	"github.com/pixel-pipeline/pixel/pkg/spend"
 )
 
 // Config is every setting of a run.
@@ -78,8 +81,8 @@ func newConfig() (*Config, *flagenv.Set) {
 	fs.String(&c.Pixel, "pixel", "BENCH_REPORTS_PIXEL", "px-shop-eu", "the data set's `pixel` the queries ask about")
 	fs.Strings(&c.Params, "param", "BENCH_REPORTS_PARAMS", "parameter values, comma-separated `list` of NAME=VALUE or QUERY.NAME=VALUE, over those picked from the data set")
 	fs.Strings(&c.Only, "only", "BENCH_REPORTS_ONLY", "run only these queries, comma-separated `names` (audiences as audiences/NAME)")
-	fs.Int64(&c.MaxMemory, "max-memory", "BENCH_REPORTS_MAX_MEMORY", 1<<30, "max_memory_usage of each query, `bytes`")
-	fs.Int64(&c.ExternalGroup, "external-group-by", "BENCH_REPORTS_EXTERNAL_GROUP_BY", 1<<29, "max_bytes_before_external_group_by of each query, `bytes` (0: never spill)")
+	fs.Int64(&c.MaxMemory, "max-memory", "BENCH_REPORTS_MAX_MEMORY", report.DefaultMaxMemoryUsage, "max_memory_usage of each query, `bytes` (pixelctl report's default)")
+	fs.Int64(&c.ExternalGroup, "external-group-by", "BENCH_REPORTS_EXTERNAL_GROUP_BY", report.DefaultMaxBytesBeforeExternalGroupBy, "max_bytes_before_external_group_by of each query, `bytes` (pixelctl report's default; 0: never spill)")
 	fs.Int(&c.Batch, "batch", "BENCH_REPORTS_BATCH", dataset.DefaultBatch, "events per insert")
 	fs.Duration(&c.SettleTimeout, "settle-timeout", "BENCH_REPORTS_SETTLE_TIMEOUT", 3*time.Minute, "longest wait for the background merges to settle after the insert")
 	fs.Duration(&c.QueryTimeout, "query-timeout", "BENCH_REPORTS_QUERY_TIMEOUT", 5*time.Minute, "longest run of one query")
@@ -160,6 +163,7 @@ type Results struct {
 	GenerateS  float64            `json:"generate_seconds"` // generating alone, counted before the insert
 	InsertS    float64            `json:"insert_seconds"`   // generating and inserting
 	Batch      int                `json:"batch"`
+	SpendRows  int                `json:"spend_rows"` // generated ad spend loaded into ad_spend
 	SettleS    float64            `json:"settle_seconds"`
 	Settled    bool               `json:"settled"`
 	DataSet    querybench.DataSet `json:"data_set"`
@@ -206,7 +210,8 @@ type lab struct {
 	ch      *devstack.ClickHouse
 	conn    chstore.Conn
 	res     *Results
-	rollups map[string]bool // the rollup tables and views, found by sizes
+	rollups map[string]bool   // the rollup tables and views, found by sizes
+	engines map[string]string // every table and view of the database: its engine
 }
 
 func (l *lab) printf(format string, args ...any) {
@@ -264,7 +269,7 @@ func run(ctx context.Context, cfg *Config, stdout io.Writer) (string, int, error
 		fn   func(context.Context, *dataset.Config) error
 	}{
 		{"start a private ClickHouse with the query log, migrate, register the data set's pixels", l.start},
-		{fmt.Sprintf("generate and insert about %s events", report.Thousands(float64(cfg.Events))), l.insert},
+		{fmt.Sprintf("generate and insert about %s events", benchreport.Thousands(float64(cfg.Events))), l.insert},
 		{"wait for the background merges to settle", l.settle},
 		{"table sizes", l.sizes},
 	}
@@ -369,9 +374,19 @@ func (l *lab) insert(ctx context.Context, gen *dataset.Config) error {
 	if inserted != n {
 		return fmt.Errorf("inserted %d events, the population has %d", inserted, n)
 	}
+	// The generated ad spend of the campaigns, as pixelctl spend import
+	// loads it, so that cpa and roas have costs to divide.
+	f, err := spend.Parse(spend.CSV, dataset.SpendCSV(pop.Spend()), spend.Options{})
+	if err != nil {
+		return fmt.Errorf("reading the generated spend: %w", err)
+	}
+	if err := spend.Write(ctx, l.conn, f, time.Now()); err != nil {
+		return fmt.Errorf("loading the generated spend: %w", err)
+	}
+	l.res.SpendRows = len(f.Rows)
 	l.printf("      %s events of %s visitors in %.1f s: %s events/s (generating alone: %.1f s)",
-		report.Thousands(float64(inserted)), report.Thousands(float64(gen.Visitors)), l.res.InsertS,
-		report.Thousands(float64(inserted)/l.res.InsertS), l.res.GenerateS)
+		benchreport.Thousands(float64(inserted)), benchreport.Thousands(float64(gen.Visitors)), l.res.InsertS,
+		benchreport.Thousands(float64(inserted)/l.res.InsertS), l.res.GenerateS)
 	return nil
 }
 
@@ -477,7 +492,7 @@ func (l *lab) sizes(ctx context.Context, _ *dataset.Config) error {
 		t.Name, t.Engine, t.Rollup = name, engines[name], rollups[name]
 		l.res.Tables = append(l.res.Tables, t)
 	}
-	l.rollups = rollups
+	l.rollups, l.engines = rollups, engines
 	return nil
 }
 
@@ -490,7 +505,13 @@ func (l *lab) queries(ctx context.Context, queries []analysis.Query, overrides m
 	failed := 0
 	for i := range queries {
 		q := &queries[i]
-		qr := QueryRe{Name: q.Name, Source: querybench.Source(querybench.Tables(q.SQL), l.rollups)}
+		var tables []string // the names after FROM that are tables of the database (not aliases)
+		for _, t := range querybench.Tables(q.SQL) {
+			if _, ok := l.engines[t]; ok {
+				tables = append(tables, t)
+			}
+		}
+		qr := QueryRe{Name: q.Name, Source: querybench.Source(tables, l.rollups)}
 		values, err := querybench.PickParams(q, l.res.DataSet, overrides)
 		var args []any
 		if err == nil {
@@ -532,7 +553,7 @@ func (l *lab) queries(ctx context.Context, queries []analysis.Query, overrides m
 		for i, ms := range qr.WallMs {
 			walls[i] = fmt.Sprintf("%.0f", ms)
 		}
-		l.printf("      %s: %s rows; as the client saw the runs: %s ms", q.Name, report.Thousands(float64(qr.Rows)), strings.Join(walls, ", "))
+		l.printf("      %s: %s rows; as the client saw the runs: %s ms", q.Name, benchreport.Thousands(float64(qr.Rows)), strings.Join(walls, ", "))
 		ids = append(ids, qids...)
 		qr.ids = qids
 		l.res.Queries = append(l.res.Queries, qr)
@@ -568,8 +589,8 @@ func (l *lab) queries(ctx context.Context, queries []analysis.Query, overrides m
 			failed++
 		}
 		l.printf("      %-32s %6s rows  cold %6d ms  median %8.1f ms  max %6d ms  peak %7.1f MiB  read %s rows %s",
-			qr.Name, report.Thousands(float64(qr.Rows)), qr.Stat.ColdMs, qr.Stat.MedianMs, qr.Stat.MaxMs,
-			float64(qr.Stat.PeakBytes)/(1<<20), report.Thousands(float64(qr.Stat.ReadRows)), qr.Error)
+			qr.Name, benchreport.Thousands(float64(qr.Rows)), qr.Stat.ColdMs, qr.Stat.MedianMs, qr.Stat.MaxMs,
+			float64(qr.Stat.PeakBytes)/(1<<20), benchreport.Thousands(float64(qr.Stat.ReadRows)), qr.Error)
 	}
 	return failed
 }
@@ -657,11 +678,11 @@ func markdown(w io.Writer, r *Results) {
 	if !r.Settled {
 		settled = fmt.Sprintf("background merges still running after %.0f s", r.SettleS)
 	}
-	fmt.Fprintf(w, "Setup: %s events of %s visitors (pkg/dataset, seed %d), inserted with dataset.Insert in %s-event batches at %s events/s (%s, of which generating %s); %s. "+
+	fmt.Fprintf(w, "Setup: %s events of %s visitors (pkg/dataset, seed %d), inserted with dataset.Insert in %s-event batches at %s events/s (%s, of which generating %s), and %s rows of its generated ad spend (dataset.Spend); %s. "+
 		"Each query %d times with max_memory_usage = %s MiB and max_bytes_before_external_group_by = %s MiB; the first run after SYSTEM DROP MARK CACHE and DROP UNCOMPRESSED CACHE (cold; the OS page cache stays warm), median and max of the others. "+
 		"Figures from system.query_log (query_duration_ms, memory_usage, read_rows); load average %s before the queries, %s after (on %d cores). Parameters: pixel=%s from=%s to=%s tz=%s, the rest their defaults (below). Took %s.\n\n",
-		report.Thousands(float64(r.Events)), report.Thousands(float64(r.Visitors)), r.Seed, report.Thousands(float64(r.Batch)),
-		report.Thousands(float64(r.Events)/r.InsertS), report.Duration(r.InsertS), report.Duration(r.GenerateS), settled,
+		benchreport.Thousands(float64(r.Events)), benchreport.Thousands(float64(r.Visitors)), r.Seed, benchreport.Thousands(float64(r.Batch)),
+		benchreport.Thousands(float64(r.Events)/r.InsertS), benchreport.Duration(r.InsertS), benchreport.Duration(r.GenerateS), benchreport.Thousands(float64(r.SpendRows)), settled,
 		runsOf(r), mib(uint64(r.MaxMemory)), mib(uint64(r.External)), r.LoadBefore, r.LoadAfter, m.CPUs,
 		r.DataSet.Pixel, r.DataSet.From, r.DataSet.To, r.DataSet.TimeZone, r.Took)
 	var rows [][]string
@@ -670,11 +691,11 @@ func markdown(w io.Writer, r *Results) {
 		if q.Error != "" {
 			result = "**FAIL**: " + clip(q.Error, 160) // the whole text is in results.json
 		}
-		rows = append(rows, []string{q.Name, q.Source, report.Thousands(float64(q.Rows)),
-			report.Thousands(float64(q.Stat.ColdMs)), fmt.Sprintf("%.0f", q.Stat.MedianMs), report.Thousands(float64(q.Stat.MaxMs)),
-			mib(q.Stat.PeakBytes), report.Thousands(float64(q.Stat.ReadRows)), result})
+		rows = append(rows, []string{q.Name, q.Source, benchreport.Thousands(float64(q.Rows)),
+			benchreport.Thousands(float64(q.Stat.ColdMs)), fmt.Sprintf("%.0f", q.Stat.MedianMs), benchreport.Thousands(float64(q.Stat.MaxMs)),
+			mib(q.Stat.PeakBytes), benchreport.Thousands(float64(q.Stat.ReadRows)), result})
 	}
-	_ = report.Table(w, []string{"query", "source table", "rows returned", "cold ms", "median ms", "max ms", "peak memory MiB", "rows read", "result"}, rows)
+	_ = benchreport.Table(w, []string{"query", "source table", "rows returned", "cold ms", "median ms", "max ms", "peak memory MiB", "rows read", "result"}, rows)
 	fmt.Fprintf(w, "\nTables after the insert (active parts, system.parts):\n\n")
 	rows = nil
 	for _, t := range r.Tables {
@@ -685,9 +706,9 @@ func markdown(w io.Writer, r *Results) {
 		case t.Rollup:
 			kind = "rollup"
 		}
-		rows = append(rows, []string{t.Name, t.Engine, kind, report.Thousands(float64(t.Rows)), report.Thousands(float64(t.Parts)), mib(t.Bytes), mib(t.Uncompressed)})
+		rows = append(rows, []string{t.Name, t.Engine, kind, benchreport.Thousands(float64(t.Rows)), benchreport.Thousands(float64(t.Parts)), mib(t.Bytes), mib(t.Uncompressed)})
 	}
-	_ = report.Table(w, []string{"table", "engine", "kind", "rows", "parts", "MiB on disk", "MiB uncompressed"}, rows)
+	_ = benchreport.Table(w, []string{"table", "engine", "kind", "rows", "parts", "MiB on disk", "MiB uncompressed"}, rows)
 	fmt.Fprintf(w, "\nParameters of each query:\n\n")
 	for _, q := range r.Queries {
 		fmt.Fprintf(w, "- %s: %s\n", q.Name, q.Params)

@@ -50,8 +50,8 @@ func TestSmallRun(t *testing.T) {
 			t.Errorf("%s: runs %+v, stat %+v, source %q: want two runs from the query log, memory and rows read", q.Name, q.Runs, q.Stat, q.Source)
 		}
 	}
-	if res.Events < 15000 || res.InsertS <= 0 {
-		t.Errorf("inserted %d events in %.2f s", res.Events, res.InsertS)
+	if res.Events < 15000 || res.InsertS <= 0 || res.SpendRows == 0 {
+		t.Errorf("inserted %d events in %.2f s and %d rows of spend", res.Events, res.InsertS, res.SpendRows)
 	}
 	var events *Table
 	for i := range res.Tables {

@@ -13,8 +13,8 @@ help:
 	@echo "make build  build the binaries into bin/"
 	@echo "make lint   gofmt, go vet, staticcheck"
 	@echo "make test-faults  only the fault-injection tests, printing their figures"
-	@echo "make bench  benchmark against baselines of the same run, about 4½ minutes (BENCH_QUICK=true make bench: 1½), then the reports on 1 million events (20 s)"
-	@echo "make bench-reports  every shipped report and audience on 10 million generated events, about 2 minutes"
+	@echo "make bench  benchmark against baselines of the same run, about 4½ minutes (BENCH_QUICK=true make bench: 1½), then the reports on 1 million events (about 30 s)"
+	@echo "make bench-reports  every shipped report and audience on 10 million generated events, about 6 minutes"
 
 # The Debian packages the project needs: ClickHouse (server and client),
 # kcat, a Kafka client that is not ours, Chromium, the browser the JS
@@ -67,7 +67,7 @@ bench: deps build
 # change), each run 5 times with max_memory_usage set, duration and peak
 # memory from system.query_log. Results go to bench/results/<UTC timestamp>/;
 # fails when a query fails or exceeds the memory limit.
-# make bench runs it on 1 million events (about 20 s).
+# make bench runs it on 1 million events (about 30 s).
 BENCH_REPORTS_QUICK_EVENTS ?= 1000000
 bench-reports: deps
 	$(GO) build -o bin/ ./bench/cmd/benchreports

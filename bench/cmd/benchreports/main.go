@@ -13,8 +13,8 @@
 // into <out>/<UTC timestamp>/ and exits 1 when any query failed (an error,
 // or the memory limit exceeded).
 //
-//	make bench-reports                                # 10 million events, about 2 minutes
-//	BENCH_REPORTS_EVENTS=1000000 make bench-reports   # 1 million, about 20 s (what make bench runs)
+//	make bench-reports                                # 10 million events, about 6 minutes
+//	BENCH_REPORTS_EVENTS=1000000 make bench-reports   # 1 million, about 30 s (what make bench runs)
 //	bin/benchreports -help                            # every setting
 package main
 

@@ -45,9 +45,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
-	"github.com/pixel-pipeline/pixel/pkg/registry"
 	"github.com/pixel-pipeline/pixel/pkg/report"
-	"github.com/pixel-pipeline/pixel/pkg/spend"
 )
 
 // Config is every setting of a run.
@@ -344,11 +342,8 @@ func (l *lab) start(ctx context.Context, _ *dataset.Config) error {
 	}
 	// The data set's pixels, with their domains and time zones, as a
 	// report that reads the registry finds them.
-	store := registry.NewStore(l.conn)
-	for _, p := range dataset.DefaultConfig(uint64(l.cfg.Seed), 0).Pixels {
-		if _, _, err := store.Create(ctx, p.Registration()); err != nil {
-			return fmt.Errorf("registering pixel %s: %w", p.ID, err)
-		}
+	if err := dataset.Register(ctx, l.conn, dataset.DefaultConfig(uint64(l.cfg.Seed), 0).Pixels); err != nil {
+		return err
 	}
 	return nil
 }
@@ -376,14 +371,9 @@ func (l *lab) insert(ctx context.Context, gen *dataset.Config) error {
 	}
 	// The generated ad spend of the campaigns, as pixelctl spend import
 	// loads it, so that cpa and roas have costs to divide.
-	f, err := spend.Parse(spend.CSV, dataset.SpendCSV(pop.Spend()), spend.Options{})
-	if err != nil {
-		return fmt.Errorf("reading the generated spend: %w", err)
+	if l.res.SpendRows, err = dataset.LoadSpend(ctx, l.conn, pop, time.Now()); err != nil {
+		return err
 	}
-	if err := spend.Write(ctx, l.conn, f, time.Now()); err != nil {
-		return fmt.Errorf("loading the generated spend: %w", err)
-	}
-	l.res.SpendRows = len(f.Rows)
 	l.printf("      %s events of %s visitors in %.1f s: %s events/s (generating alone: %.1f s)",
 		benchreport.Thousands(float64(inserted)), benchreport.Thousands(float64(gen.Visitors)), l.res.InsertS,
 		benchreport.Thousands(float64(inserted)/l.res.InsertS), l.res.GenerateS)

@@ -76,13 +76,34 @@ var paramTypes = map[string]func(string) (any, error){
 	},
 }
 
-// converter returns the check of a parameter type: one of paramTypes, or
+// converter returns the check of a parameter type: one of paramTypes;
 // String(a|b|c), a String that must be one of the values listed, so that a
 // wrong choice is told before the query runs (ClickHouse 18.16's throwIf
-// can only say "non zero").
+// can only say "non zero"); or Array(String)[N], a comma-separated list of
+// at most N non-empty strings (the funnel's steps), bound as an array.
 func converter(typ string) (func(string) (any, error), bool) {
 	if conv, ok := paramTypes[typ]; ok {
 		return conv, true
+	}
+	if m := arrayTypeRE.FindStringSubmatch(typ); m != nil {
+		most, err := strconv.Atoi(m[1])
+		if err != nil || most < 1 {
+			return nil, false
+		}
+		return func(s string) (any, error) {
+			var items []string
+			for _, item := range strings.Split(s, ",") {
+				item = strings.TrimSpace(item)
+				if item == "" {
+					return nil, fmt.Errorf("%q has an empty item; want a comma-separated list such as a,b,c", s)
+				}
+				items = append(items, item)
+			}
+			if len(items) > most {
+				return nil, fmt.Errorf("%q has %d items; at most %d", s, len(items), most)
+			}
+			return items, nil // bound as an Array(String) literal
+		}, true
 	}
 	list, ok := strings.CutPrefix(typ, "String(")
 	if list, ok = strings.CutSuffix(list, ")"); !ok || list == "" {
@@ -104,6 +125,8 @@ func convert(typ, s string) (any, error) {
 	}
 	return conv(s)
 }
+
+var arrayTypeRE = regexp.MustCompile(`^Array\(String\)\[([0-9]+)\]$`)
 
 var paramNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
@@ -336,7 +359,7 @@ func parseParam(s string) (Param, error) {
 		return p, fmt.Errorf("parameter name %q must match %s", p.Name, paramNameRE)
 	}
 	if _, ok := converter(p.Type); !ok {
-		return p, fmt.Errorf("parameter %s has type %s; want String, String(one|of|these), Date, UInt32 or Float64", p.Name, p.Type)
+		return p, fmt.Errorf("parameter %s has type %s; want String, String(one|of|these), Array(String)[N], Date, UInt32 or Float64", p.Name, p.Type)
 	}
 	if p.HasDefault {
 		if _, err := convert(p.Type, p.Default); err != nil {

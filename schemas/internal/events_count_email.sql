@@ -2,4 +2,4 @@
 -- carrying its Meta-normalised hash (email_sha256) or its Google-normalised
 -- one (email_google_sha256), and every event of the visitor ids that carried
 -- either (visitors_of_email.sql; an array, empty when there are none).
-SELECT count() FROM events WHERE email_sha256 = ? OR email_google_sha256 = ? OR has(?, visitor_id);
+SELECT count() FROM events WHERE email_sha256 = ? OR email_google_sha256 = ? OR has(CAST(? AS Array(String)), visitor_id);

@@ -3,4 +3,4 @@
 -- one (email_google_sha256), and every event of the visitor ids that carried
 -- either (an array, empty when there are none), so that events and the
 -- rollups, which are erased by those visitor ids, stay consistent.
-ALTER TABLE events DELETE WHERE email_sha256 = ? OR email_google_sha256 = ? OR has(?, visitor_id);
+ALTER TABLE events DELETE WHERE email_sha256 = ? OR email_google_sha256 = ? OR has(CAST(? AS Array(String)), visitor_id);

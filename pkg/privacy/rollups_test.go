@@ -1,0 +1,347 @@
+package privacy_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/analysis"
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/dataset"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
+	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/privacy"
+)
+
+// Forget and Retain on a generated data set (pkg/dataset), against every
+// rollup's full content before and after.
+
+// snapshots are every rollup's merged rows, one per key, each value as
+// text: the key's columns joined by '|' → its finalized states. Arrays of
+// distinct values are sorted, so that the text does not depend on the
+// order of merges.
+var snapshots = []struct {
+	table string
+	keys  int // leading columns that are the key; visitor_id is the 2nd
+	sql   string
+}{
+	{"sessions", 3, `SELECT pixel_id, visitor_id, session_id, toString(minMerge(start_ts), 'UTC'), toString(maxMerge(end_ts), 'UTC'),
+		uniqExactArrayMerge(pages), argMinMerge(landing_url), argMinMerge(landing_source), argMinMerge(landing_medium),
+		argMinMerge(landing_campaign), argMinMerge(landing_ids), arraySort(groupUniqArrayArrayMerge(goals)),
+		maxMerge(converted), maxMerge(is_bot), argMaxMerge(consent)
+		FROM sessions GROUP BY pixel_id, visitor_id, session_id`},
+	{"page_views", 4, `SELECT pixel_id, visitor_id, session_id, page_view_id, toString(minMerge(start_ts), 'UTC'), argMinMerge(url),
+		maxMerge(engaged_ms), maxMerge(is_bot)
+		FROM page_views GROUP BY pixel_id, visitor_id, session_id, page_view_id`},
+	{"visitors", 2, `SELECT pixel_id, visitor_id, toString(minMerge(first_seen), 'UTC'), toString(maxMerge(last_seen), 'UTC'), uniqExactMerge(sessions),
+		arraySort(groupUniqArrayArrayMerge(viewed)), arraySort(groupUniqArrayArrayMerge(purchased)),
+		arraySort(groupUniqArrayArrayMerge(purchases)), argMaxMerge(last_campaign), argMaxMerge(email_sha256),
+		argMaxMerge(email_google_sha256), argMaxMerge(phone_sha256), argMaxMerge(phone_google_sha256),
+		argMaxMerge(external_id), argMaxMerge(consent), maxMerge(gpc), maxMerge(is_bot)
+		FROM visitors GROUP BY pixel_id, visitor_id`},
+	// daily_stats has no visitor ids: its key is (pixel, bucket, event, ...).
+	{"daily_stats", 8, `SELECT pixel_id, toString(bucket, 'UTC'), event, is_bot, utm_source, utm_medium, utm_campaign, currency,
+		uniqExactMerge(events), uniqExactMerge(visitors), arraySort(groupUniqArrayArrayMerge(revenue))
+		FROM daily_stats GROUP BY pixel_id, bucket, event, is_bot, utm_source, utm_medium, utm_campaign, currency`},
+}
+
+type snapshot map[string]map[string]string // table → key → row
+
+func take(t *testing.T, conn chstore.Conn) snapshot {
+	t.Helper()
+	s := snapshot{}
+	for _, q := range snapshots {
+		res, err := (&analysis.Query{Name: q.table, SQL: q.sql}).Run(devstacktest.Context(t), conn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, r := range res.Rows {
+			m[strings.Join(r[:q.keys], "|")] = strings.Join(r[q.keys:], "\t")
+		}
+		s[q.table] = m
+	}
+	return s
+}
+
+// without is s less the rows whose visitor_id (the key's 2nd column) is one
+// of ids; daily_stats is kept whole.
+func (s snapshot) without(ids ...string) snapshot {
+	out := snapshot{}
+	for table, m := range s {
+		out[table] = map[string]string{}
+		for k, v := range m {
+			if table != "daily_stats" && contains(ids, strings.Split(k, "|")[1]) {
+				continue
+			}
+			out[table][k] = v
+		}
+	}
+	return out
+}
+
+func contains(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// of counts s's rows of the visitor ids, per rollup.
+func (s snapshot) of(ids ...string) map[string]uint64 {
+	n := map[string]uint64{}
+	for _, table := range []string{"sessions", "page_views", "visitors"} {
+		for k := range s[table] {
+			if contains(ids, strings.Split(k, "|")[1]) {
+				n[table]++
+			}
+		}
+	}
+	return n
+}
+
+func same(t *testing.T, what string, got, want snapshot) {
+	t.Helper()
+	for table, w := range want {
+		g := got[table]
+		if len(w) == 0 {
+			t.Errorf("%s: %s is empty: nothing compared", what, table)
+		}
+		if reflect.DeepEqual(g, w) {
+			continue
+		}
+		var diff []string
+		for k, v := range w {
+			if g[k] != v {
+				diff = append(diff, fmt.Sprintf("%s: got %q, want %q", k, g[k], v))
+			}
+		}
+		for k, v := range g {
+			if _, ok := w[k]; !ok {
+				diff = append(diff, fmt.Sprintf("%s: got %q, want no row", k, v))
+			}
+		}
+		if len(diff) > 5 {
+			diff = append(diff[:5], fmt.Sprintf("... %d differences", len(diff)))
+		}
+		t.Errorf("%s: %s differs (%d rows, want %d):\n%s", what, table, len(g), len(w), strings.Join(diff, "\n"))
+	}
+}
+
+// generated inserts a generated population into a new database.
+func generated(t *testing.T, cfg dataset.Config) (chstore.Conn, int) {
+	t.Helper()
+	conn := open(t)
+	n, err := dataset.Insert(devstacktest.Context(t), conn, dataset.Generate(cfg), 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, n
+}
+
+func removed(e privacy.Erasure) map[string]uint64 {
+	m := map[string]uint64{}
+	for _, r := range e.Removed {
+		if r.Table != "events" {
+			m[r.Table] = r.Rows
+		}
+		if r.Left != 0 {
+			m[r.Table+" left"] = r.Left
+		}
+	}
+	return m
+}
+
+// TestForgetRollups forgets a visitor, then an email seen with two visitor
+// ids (one only in its profile, the events that carried it gone), on about
+// 50 000 generated events: each disappears from events and from every
+// rollup that holds visitor ids, every other row of every rollup is as it
+// was, and forgetting again removes nothing and changes nothing.
+func TestForgetRollups(t *testing.T) {
+	ctx := devstacktest.Context(t)
+	conn, n := generated(t, dataset.DefaultConfig(11, 900))
+	t.Logf("%d events", n)
+
+	// The two visitors with the most events among those with an email.
+	var ids, emails, googles []string
+	rows, err := conn.Query(ctx, `SELECT visitor_id, any(email_sha256), any(email_google_sha256) FROM events
+		WHERE email_sha256 != '' GROUP BY visitor_id ORDER BY count() DESC, visitor_id LIMIT 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, e, g string
+		if err := rows.Scan(&id, &e, &g); err != nil {
+			t.Fatal(err)
+		}
+		ids, emails, googles = append(ids, id), append(emails, e), append(googles, g)
+	}
+	rows.Close()
+	if len(ids) != 2 {
+		t.Fatalf("visitors with an email: %q", ids)
+	}
+
+	// By visitor id.
+	before := take(t, conn)
+	want := before.of(ids[0])
+	if want["sessions"] == 0 || want["page_views"] == 0 || want["visitors"] != 1 {
+		t.Fatalf("the visitor has too little to forget: %v", want)
+	}
+	eventsBefore := count(t, conn, "1")
+	mine := count(t, conn, "visitor_id = ?", ids[0])
+	start := time.Now()
+	e, err := privacy.Forget(ctx, conn, privacy.Subject{VisitorID: ids[0]}, "dpo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("forget -visitor: %v, %+v", time.Since(start), e.Removed)
+	if e.RowsBefore != mine || e.Visitors != 1 || e.Removed[0].Table != "events" || e.Removed[0].Rows != mine || !reflect.DeepEqual(removed(e), want) {
+		t.Errorf("erasure %+v, want %d events and %v", e, mine, want)
+	}
+	if left := count(t, conn, "visitor_id = ?", ids[0]); left != 0 || count(t, conn, "1") != eventsBefore-mine {
+		t.Errorf("%d events of the visitor left; %d events, want %d", left, count(t, conn, "1"), eventsBefore-mine)
+	}
+	after := take(t, conn)
+	same(t, "forget -visitor", after, before.without(ids[0]))
+
+	// Again: nothing left to remove, nothing changes.
+	if e, err := privacy.Forget(ctx, conn, privacy.Subject{VisitorID: ids[0]}, "dpo"); err != nil || e.RowsBefore != 0 || len(removed(e)) != 3 || removed(e)["sessions"]+removed(e)["page_views"]+removed(e)["visitors"] != 0 {
+		t.Errorf("forget again: %+v, %v", e, err)
+	}
+	same(t, "forget -visitor again", take(t, conn), after)
+
+	// By email: ids[1] carries it in its events; "v-old" carried it once,
+	// in an event that retention has since dropped: only its profile has
+	// it, beside events of its own without the email.
+	who := privacy.Subject{EmailSHA256: emails[1], EmailGoogleSHA256: googles[1]}
+	oldAt := time.Date(2026, 10, 1, 10, 0, 0, 0, time.UTC).Unix()
+	newAt := time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC).Unix()
+	identified := &event.Event{EventID: []byte("old-1"), PixelID: []byte("px-shop-us"), VisitorID: []byte("v-old"), SessionID: []byte("s-old"), Name: []byte("Lead"), TS: oldAt, ReceivedAt: oldAt}
+	identified.Tracking[event.EmailSHA256], identified.Tracking[event.EmailGoogleSHA256] = []byte(emails[1]), []byte(googles[1])
+	later := &event.Event{EventID: []byte("old-2"), PixelID: []byte("px-shop-us"), VisitorID: []byte("v-old"), SessionID: []byte("s-new"), Name: []byte("PageView"), TS: newAt, ReceivedAt: newAt}
+	later.Tracking[event.PageViewID] = []byte("pv-new")
+	insert(t, conn, identified, later)
+	if err := conn.Exec(ctx, "ALTER TABLE events DELETE WHERE event_id = 'old-1'"); err != nil {
+		t.Fatal(err)
+	}
+	devstacktest.WaitFor(t, "the test's DELETE", 20*time.Second, func() (bool, string) {
+		n := count(t, conn, "event_id = 'old-1'")
+		return n == 0, fmt.Sprint(n, " rows")
+	})
+	before = take(t, conn)
+	people := []string{ids[1], "v-old"}
+	want = before.of(people...)
+	if want["visitors"] != 2 || before["visitors"]["px-shop-us|v-old"] == "" || !strings.Contains(before["visitors"]["px-shop-us|v-old"], emails[1]) {
+		t.Fatalf("the profiles to forget: %v", want)
+	}
+	eventsBefore = count(t, conn, "1")
+	mine = count(t, conn, "visitor_id IN (?, 'v-old')", ids[1])
+	start = time.Now()
+	if e, err = privacy.Forget(ctx, conn, who, "dpo"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("forget -email: %v, %+v", time.Since(start), e.Removed)
+	if e.RowsBefore != mine || e.Visitors != 2 || e.KeyKind != privacy.KindEmail || !reflect.DeepEqual(removed(e), want) {
+		t.Errorf("erasure %+v, want %d events and %v", e, mine, want)
+	}
+	if left := count(t, conn, "visitor_id IN (?, 'v-old') OR email_sha256 = ? OR email_google_sha256 = ?", ids[1], emails[1], googles[1]); left != 0 || count(t, conn, "1") != eventsBefore-mine {
+		t.Errorf("%d events of the email left; %d events, want %d", left, count(t, conn, "1"), eventsBefore-mine)
+	}
+	after = take(t, conn)
+	same(t, "forget -email", after, before.without(people...))
+	if e, err := privacy.Forget(ctx, conn, who, "dpo"); err != nil || e.RowsBefore != 0 || e.Visitors != 0 || len(e.Removed) != 1 {
+		t.Errorf("forget the email again: %+v, %v", e, err)
+	}
+	same(t, "forget -email again", take(t, conn), after)
+}
+
+// TestRetainRollups runs retention over generated events of three months:
+// the rollups lose exactly their rows older than the cut-off (sessions by
+// their last event, page views by their start, profiles by their last
+// event, daily_stats by its bucket's month) and keep every newer row as it
+// was.
+func TestRetainRollups(t *testing.T) {
+	ctx := context.Background()
+	cfg := dataset.DefaultConfig(5, 300)
+	cfg.Start, cfg.Days = time.Date(2026, 9, 20, 0, 0, 0, 0, time.UTC), 50
+	conn, _ := generated(t, cfg)
+	before := take(t, conn)
+	now := time.Date(2027, 1, 15, 12, 0, 0, 0, time.UTC)
+	r, err := privacy.Retain(ctx, conn, 3, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TTL {
+		t.Skipf("ClickHouse %v has TTLs; this test is for 18.16's partitions", r.Server)
+	}
+	cutoff := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	if !r.Cutoff.Equal(cutoff) || !reflect.DeepEqual(r.Dropped, []string{"202609"}) || !reflect.DeepEqual(r.DailyStatsDropped, []string{"202609"}) ||
+		!reflect.DeepEqual(r.DailyStatsKept, []string{"202610", "202611"}) {
+		t.Errorf("retention %+v", r)
+	}
+	// The rows a row's time says to keep: its column (after the key) that
+	// holds the time retention looks at.
+	when := map[string]int{"sessions": 1, "page_views": 0, "visitors": 1, "daily_stats": -1}
+	want := snapshot{}
+	gone := map[string]uint64{}
+	for table, m := range before {
+		want[table] = map[string]string{}
+		for k, v := range m {
+			var at string
+			if i := when[table]; i >= 0 {
+				at = strings.Split(v, "\t")[i]
+			} else {
+				at = strings.Split(k, "|")[1] // the bucket
+			}
+			ts, err := time.Parse(time.DateTime, at)
+			if err != nil {
+				t.Fatalf("%s %s: %v", table, k, err)
+			}
+			if ts.Before(cutoff) {
+				gone[table]++
+				continue
+			}
+			want[table][k] = v
+		}
+	}
+	for i, table := range []string{"sessions", "page_views", "visitors"} {
+		if gone[table] == 0 || r.Removed[i].Table != table || r.Removed[i].Rows != gone[table] || r.Removed[i].Left != 0 {
+			t.Errorf("%s: removed %+v, want %d", table, r.Removed[i], gone[table])
+		}
+	}
+	if gone["daily_stats"] == 0 {
+		t.Error("no old daily_stats rows to drop")
+	}
+	after := take(t, conn)
+	same(t, "retention", after, want)
+
+	// Again: nothing more goes.
+	if r, err := privacy.Retain(ctx, conn, 3, now); err != nil || len(r.Dropped)+len(r.DailyStatsDropped) != 0 || r.Removed[0].Rows+r.Removed[1].Rows+r.Removed[2].Rows != 0 {
+		t.Errorf("retention again: %+v, %v", r, err)
+	}
+	same(t, "retention again", take(t, conn), after)
+}
+
+func TestMonthsBefore(t *testing.T) {
+	for _, tc := range []struct {
+		now    string
+		months int
+		want   string
+	}{
+		{"2026-12-01 10:00:00", 3, "2026-09-01 10:00:00"},
+		{"2026-05-31 23:59:59", 3, "2026-02-28 23:59:59"},
+		{"2028-03-31 00:00:00", 1, "2028-02-29 00:00:00"},
+		{"2026-01-15 12:00:00", 13, "2024-12-15 12:00:00"},
+		{"2026-07-31 00:00:00", 1200, "1926-07-31 00:00:00"},
+	} {
+		now, _ := time.Parse(time.DateTime, tc.now)
+		if got := privacy.MonthsBefore(now, tc.months).Format(time.DateTime); got != tc.want {
+			t.Errorf("MonthsBefore(%s, %d) = %s, want %s", tc.now, tc.months, got, tc.want)
+		}
+	}
+}

@@ -66,7 +66,11 @@ func forgetCmd(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "Forgot %s %s (%s). Recorded in erasures (requested by %s).\n", e.KeyKind, e.Key, ids, e.RequestedBy)
 	var left []string
 	for _, r := range e.Removed {
-		fmt.Fprintf(out, "  %-12s %d %s deleted\n", r.Table, r.Rows, units[r.Table])
+		verb := "deleted"
+		if r.Table == "daily_stats" {
+			verb = "computed again without them"
+		}
+		fmt.Fprintf(out, "  %-12s %d %s %s\n", r.Table, r.Rows, units[r.Table], verb)
 		if r.Left > 0 {
 			left = append(left, fmt.Sprintf("%d %s in %s", r.Left, units[r.Table], r.Table))
 		}
@@ -74,7 +78,6 @@ func forgetCmd(ctx context.Context, args []string, out io.Writer) error {
 	if e.Visitors == 0 {
 		fmt.Fprintf(out, "  %-12s nothing: no visitor id was seen with the email\n", "rollups")
 	}
-	fmt.Fprintf(out, "  %-12s kept: counts and hashed ids only, nothing that names a person\n", "daily_stats")
 	if len(left) > 0 {
 		fmt.Fprintf(out, "Arrived during the deletion and not deleted: %s. Run forget again once the person's data stopped arriving.\n", strings.Join(left, ", "))
 	}
@@ -82,7 +85,7 @@ func forgetCmd(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // units says what a table's Removed.Rows count.
-var units = map[string]string{"events": "rows", "sessions": "sessions", "page_views": "page views", "visitors": "profiles"}
+var units = map[string]string{"events": "rows", "sessions": "sessions", "page_views": "page views", "visitors": "profiles", "daily_stats": "buckets"}
 
 // loginName is the user running pixelctl, for the audit.
 func loginName() string {

@@ -209,7 +209,7 @@ func TestForgetAndRetentionCommands(t *testing.T) {
 		t.Fatalf("forget: %v\n%s", err, out)
 	}
 	for _, want := range []string{"Forgot visitor_id v1 (1 visitor id)", "dpo@shop", "events       2 rows deleted", "sessions     1 sessions deleted",
-		"page_views   0 page views deleted", "visitors     1 profiles deleted", "daily_stats  kept"} {
+		"page_views   0 page views deleted", "visitors     1 profiles deleted", "daily_stats  1 buckets computed again without them"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("forget's output lacks %q:\n%s", want, out)
 		}

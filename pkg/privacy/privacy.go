@@ -85,9 +85,9 @@ type Removed struct {
 const DefaultWait = 10 * time.Minute
 
 // rollupTables are the rollups that hold visitor ids (migrations 0009 to
-// 0011), in the order Forget reports them. daily_stats holds none: its
-// visitors state is a set of 128-bit hashes and its revenue tuples carry
-// event ids without a visitor (schemas/README.md, "Erasure").
+// 0011), in the order Forget reports them. daily_stats holds none, only
+// hashes of them inside its states: Forget rebuilds its buckets instead
+// (rebuildDailyStats).
 var rollupTables = []string{"sessions", "page_views", "visitors"}
 
 // Forget deletes the subject from every table that can name them and waits
@@ -96,7 +96,11 @@ var rollupTables = []string{"sessions", "page_views", "visitors"}
 //     visitors rollups;
 //   - an email: the visitor ids it was seen with (in events, either hash, or
 //     as a visitors profile's latest hash), then the events carrying either
-//     hash or one of those ids, and those ids' rows of the rollups.
+//     hash or one of those ids, and those ids' rows of the rollups;
+//   - and daily_stats's rows of the 15-minute buckets that held the deleted
+//     events are computed again from the events left (rebuildDailyStats):
+//     they count everyone else as before and no longer hold the person's
+//     hashed visitor id.
 //
 // ClickHouse deletes with mutations (ALTER TABLE ... DELETE, on 18.16 and
 // current servers alike): each rewrites the parts holding such rows in the
@@ -158,6 +162,10 @@ func Forget(ctx context.Context, conn chstore.Conn, who Subject, requestedBy str
 		e.Removed = append(e.Removed, Removed{Table: t.table, Rows: n})
 	}
 	e.RowsBefore = e.Removed[0].Rows
+	groups, err := dailyStatsGroups(ctx, conn, who, ids)
+	if err != nil {
+		return e, err
+	}
 	before, err := mutations(ctx, conn)
 	if err != nil {
 		return e, err
@@ -182,6 +190,10 @@ func Forget(ctx context.Context, conn chstore.Conn, who Subject, requestedBy str
 			return e, fmt.Errorf("cannot count the %s rows left after the deletion: %w", t.table, err)
 		}
 	}
+	if err := rebuildDailyStats(ctx, conn, groups); err != nil {
+		return e, err
+	}
+	e.Removed = append(e.Removed, Removed{Table: "daily_stats", Rows: uint64(len(groups))})
 	e.FinishedAt = time.Now().UTC().Truncate(time.Second)
 	batch, err := conn.PrepareBatch(ctx, statement("erasures_insert"))
 	if err == nil {
@@ -195,6 +207,56 @@ func Forget(ctx context.Context, conn chstore.Conn, who Subject, requestedBy str
 		return e, fmt.Errorf("the person was deleted, but cannot record the erasure in erasures: %w; has pixelctl migrate run?", err)
 	}
 	return e, nil
+}
+
+// dailyStatsGroups returns the daily_stats groups ('pixel|unix time' of a
+// 15-minute bucket) that hold the subject's events, before they are
+// deleted.
+func dailyStatsGroups(ctx context.Context, conn chstore.Conn, who Subject, ids []string) ([]string, error) {
+	name, args := "daily_stats_groups_visitors", []any{ids}
+	if who.VisitorID == "" {
+		name, args = "daily_stats_groups_email", []any{who.EmailSHA256, who.EmailGoogleSHA256, ids}
+	}
+	rows, err := conn.Query(ctx, statement(name), args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the daily_stats buckets of the events to forget: %w", err)
+	}
+	defer rows.Close()
+	var groups []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, fmt.Errorf("cannot read the daily_stats buckets of the events to forget: %w", err)
+		}
+		groups = append(groups, g)
+	}
+	return groups, rows.Err()
+}
+
+// rebuildDailyStats replaces daily_stats's rows of groups by the same rows
+// computed from the events left. daily_stats names no one, but its
+// visitors states are sets of 128-bit hashes of visitor ids: whoever holds
+// an erased visitor id (the person's cookie, the erasures audit) could test
+// which buckets, events and campaigns it was counted in. Rebuilt, its
+// buckets count everyone else as before and hold nothing of the person.
+//
+// The DELETE mutation is created first and applies only to the parts that
+// exist then; the rebuilt rows, inserted after it, are kept.
+func rebuildDailyStats(ctx context.Context, conn chstore.Conn, groups []string) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	before, err := mutations(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, statement("daily_stats_delete_groups"), groups); err != nil {
+		return fmt.Errorf("the person's events and rollup rows were deleted, but cannot delete daily_stats's rows of their %d buckets to rebuild them: %w; the buckets are %s", len(groups), err, strings.Join(groups, ", "))
+	}
+	if err := conn.Exec(ctx, statement("daily_stats_rebuild_groups"), groups); err != nil {
+		return fmt.Errorf("daily_stats's rows of %d buckets are being deleted, but cannot insert them again from events: %w; run schemas/internal/daily_stats_rebuild_groups.sql with the buckets %s", len(groups), err, strings.Join(groups, ", "))
+	}
+	return waitMutations(ctx, conn, before, 1)
 }
 
 // emailVisitors returns the visitor ids the subject's email was seen with.

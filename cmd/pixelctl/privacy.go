@@ -15,7 +15,8 @@ import (
 
 func forgetCmd(ctx context.Context, args []string, out io.Writer) error {
 	c := newCmd("pixelctl forget", "Delete one person from events and from the rollups that hold visitor ids (sessions, page_views,\n"+
-		"visitors), and record the request in erasures:\n"+
+		"visitors), compute daily_stats's buckets of their events again without them, and record the\n"+
+		"request in erasures:\n"+
 		"  pixelctl forget -visitor VISITOR_ID      (the _pxid cookie's value)\n"+
 		"  pixelctl forget -email jane@example.com  (by its hashes, and every visitor id seen with them; the\n"+
 		"                                           address is not stored)\n"+

@@ -81,6 +81,7 @@ func TestStatementsOnCurrentClickHouse(t *testing.T) {
 		{"events_count_visitor", true, []any{"v1"}},
 		{"daily_stats_groups_email", true, []any{meta, google, []string{}}},
 		{"daily_stats_groups_visitors", true, []any{ids}},
+		{"daily_stats_groups_counting", true, []any{[]string{"v1", "v2"}, []string{"v1", "v2"}}},
 		{"sessions_count_visitors", true, []any{ids}},
 		{"page_views_count_visitors", true, []any{ids}},
 		{"visitors_count_visitors", true, []any{ids}},

@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -98,7 +99,8 @@ var rollupTables = []string{"sessions", "page_views", "visitors"}
 //     as a visitors profile's latest hash), then the events carrying either
 //     hash or one of those ids, and those ids' rows of the rollups;
 //   - and daily_stats's rows of the 15-minute buckets that held the deleted
-//     events are computed again from the events left (rebuildDailyStats):
+//     events, or whose states count one of the visitor ids, are computed
+//     again from the events left (rebuildDailyStats):
 //     they count everyone else as before and no longer hold the person's
 //     hashed visitor id.
 //
@@ -210,27 +212,46 @@ func Forget(ctx context.Context, conn chstore.Conn, who Subject, requestedBy str
 }
 
 // dailyStatsGroups returns the daily_stats groups ('pixel|unix time' of a
-// 15-minute bucket) that hold the subject's events, before they are
-// deleted.
+// 15-minute bucket, sorted) that hold the subject: those of their events,
+// before they are deleted, and those whose states count one of their
+// visitor ids (events dropped from events but not from daily_stats).
 func dailyStatsGroups(ctx context.Context, conn chstore.Conn, who Subject, ids []string) ([]string, error) {
 	name, args := "daily_stats_groups_visitors", []any{ids}
 	if who.VisitorID == "" {
 		name, args = "daily_stats_groups_email", []any{who.EmailSHA256, who.EmailGoogleSHA256, ids}
 	}
+	set := map[string]bool{}
+	if err := collect(ctx, conn, set, name, args...); err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		if err := collect(ctx, conn, set, "daily_stats_groups_counting", ids, ids); err != nil {
+			return nil, err
+		}
+	}
+	groups := make([]string, 0, len(set))
+	for g := range set {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	return groups, nil
+}
+
+// collect adds the strings a one-column statement returns to set.
+func collect(ctx context.Context, conn chstore.Conn, set map[string]bool, name string, args ...any) error {
 	rows, err := conn.Query(ctx, statement(name), args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot find the daily_stats buckets of the events to forget: %w", err)
+		return fmt.Errorf("cannot find the daily_stats buckets to forget (%s): %w", name, err)
 	}
 	defer rows.Close()
-	var groups []string
 	for rows.Next() {
 		var g string
 		if err := rows.Scan(&g); err != nil {
-			return nil, fmt.Errorf("cannot read the daily_stats buckets of the events to forget: %w", err)
+			return fmt.Errorf("cannot read the daily_stats buckets to forget (%s): %w", name, err)
 		}
-		groups = append(groups, g)
+		set[g] = true
 	}
-	return groups, rows.Err()
+	return rows.Err()
 }
 
 // rebuildDailyStats replaces daily_stats's rows of groups by the same rows

@@ -220,11 +220,20 @@ func generated(t *testing.T, cfg dataset.Config) (chstore.Conn, int) {
 		t.Fatal(err)
 	}
 	// One part per month: no background merge collapses copies of an event
-	// (ReplacingMergeTree) between a rebuild of daily_stats from events and
-	// the test's own computation from them.
-	if err := conn.Exec(devstacktest.Context(t), "OPTIMIZE TABLE events FINAL"); err != nil {
-		t.Fatal(err)
-	}
+	// (ReplacingMergeTree) later, between the test's counts, or between a
+	// rebuild of daily_stats from events and the test's own computation
+	// from them. OPTIMIZE does nothing, silently, while a background merge
+	// holds some of the parts: issue it until one part per month is left.
+	devstacktest.WaitFor(t, "events merged into one part per month", time.Minute, func() (bool, string) {
+		if err := conn.Exec(devstacktest.Context(t), "OPTIMIZE TABLE events FINAL"); err != nil {
+			t.Fatal(err)
+		}
+		var parts, months uint64
+		if err := conn.QueryRow(devstacktest.Context(t), "SELECT count(), uniqExact(partition) FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active").Scan(&parts, &months); err != nil {
+			t.Fatal(err)
+		}
+		return parts == months, fmt.Sprintf("%d parts in %d months", parts, months)
+	})
 	return conn, n
 }
 

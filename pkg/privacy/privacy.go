@@ -264,6 +264,15 @@ func collect(ctx context.Context, conn chstore.Conn, set map[string]bool, name s
 // The DELETE mutation is created first and applies only to the parts that
 // exist then; the rebuilt rows, inserted after it, are kept.
 func rebuildDailyStats(ctx context.Context, conn chstore.Conn, groups []string) error {
+	// The groups are spliced into the statements' text by the driver's
+	// binding: a few thousand at a time keep each statement well under
+	// the server's max_query_size (256 KiB by default).
+	for len(groups) > rebuildChunk {
+		if err := rebuildDailyStats(ctx, conn, groups[:rebuildChunk]); err != nil {
+			return err
+		}
+		groups = groups[rebuildChunk:]
+	}
 	if len(groups) == 0 {
 		return nil
 	}
@@ -279,6 +288,10 @@ func rebuildDailyStats(ctx context.Context, conn chstore.Conn, groups []string) 
 	}
 	return waitMutations(ctx, conn, before, 1)
 }
+
+// rebuildChunk is how many daily_stats groups one rebuild statement names:
+// about 30 bytes each.
+var rebuildChunk = 2000
 
 // emailVisitors returns the visitor ids the subject's email was seen with.
 func emailVisitors(ctx context.Context, conn chstore.Conn, who Subject) ([]string, error) {

@@ -105,8 +105,9 @@ func converter(typ string) (func(string) (any, error), bool) {
 			return items, nil // bound as an Array(String) literal
 		}, true
 	}
-	list, ok := strings.CutPrefix(typ, "String(")
-	if list, ok = strings.CutSuffix(list, ")"); !ok || list == "" {
+	list, isChoice := strings.CutPrefix(typ, "String(")
+	list, closed := strings.CutSuffix(list, ")")
+	if !isChoice || !closed || list == "" {
 		return nil, false
 	}
 	choices := strings.Split(list, "|")

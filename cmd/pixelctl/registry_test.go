@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -193,6 +195,7 @@ func TestForgetAndRetentionCommands(t *testing.T) {
 		{EventID: []byte("b"), VisitorID: []byte("v1"), TS: now.Unix(), ReceivedAt: now.Unix()},
 		{EventID: []byte("c"), VisitorID: []byte("v2"), TS: now.Unix(), ReceivedAt: now.Unix()},
 		{EventID: []byte("d"), VisitorID: []byte("v2"), TS: old, ReceivedAt: old},
+		{EventID: []byte("e"), VisitorID: []byte("v3"), TS: old, ReceivedAt: old},
 	} {
 		e.Name = []byte("PageView")
 		_ = i
@@ -202,12 +205,20 @@ func TestForgetAndRetentionCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := pixelctl(t, with("forget", "-visitor", "v1", "-requested-by", "dpo@shop")...)
-	if err != nil || !strings.Contains(out, "visitor_id v1: 2 rows") || !strings.Contains(out, "dpo@shop") {
+	if err != nil {
 		t.Fatalf("forget: %v\n%s", err, out)
 	}
-	var left uint64
-	if err := conn.QueryRow(context.Background(), "SELECT count() FROM events WHERE visitor_id = 'v1'").Scan(&left); err != nil || left != 0 {
-		t.Fatalf("%d rows of v1 left (%v)", left, err)
+	for _, want := range []string{"Forgot visitor_id v1 (1 visitor id)", "dpo@shop", "events       2 rows deleted", "sessions     1 sessions deleted",
+		"page_views   0 page views deleted", "visitors     1 profiles deleted", "daily_stats  1 buckets computed again without them"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("forget's output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, table := range []string{"events", "sessions", "visitors"} {
+		var left uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+table+" WHERE visitor_id = 'v1'").Scan(&left); err != nil || left != 0 {
+			t.Fatalf("%d rows of v1 left in %s (%v)", left, table, err)
+		}
 	}
 	for _, args := range [][]string{{"forget"}, {"forget", "-visitor", "v", "-email", "a@b"}, {"forget", "-email", "nobody"}, {"retention"}, {"retention", "-months", "-3"}} {
 		if out, err := pixelctl(t, with(args...)...); err == nil {
@@ -217,14 +228,29 @@ func TestForgetAndRetentionCommands(t *testing.T) {
 
 	out, err = pixelctl(t, with("retention", "-months", "12", "-format", "json")...)
 	var r struct {
-		TTL     bool
-		Dropped []string `json:"dropped_partitions"`
+		TTL               bool
+		Dropped           []string `json:"dropped_partitions"`
+		DailyStatsDropped []string `json:"daily_stats_dropped_partitions"`
+		Removed           []struct {
+			Table string
+			Rows  uint64
+		}
 	}
 	if err != nil || json.Unmarshal([]byte(out), &r) != nil {
 		t.Fatalf("retention: %v\n%s", err, out)
 	}
-	if !r.TTL && (len(r.Dropped) != 1 || r.Dropped[0] != time.Unix(old, 0).Format("200601")) {
-		t.Errorf("retention dropped %q:\n%s", r.Dropped, out)
+	oldMonth := []string{time.Unix(old, 0).UTC().Format("200601")}
+	if !r.TTL && (!reflect.DeepEqual(r.Dropped, oldMonth) || !reflect.DeepEqual(r.DailyStatsDropped, oldMonth)) {
+		t.Errorf("retention dropped %q and %q:\n%s", r.Dropped, r.DailyStatsDropped, out)
+	}
+	// v3 was last seen 14 months ago, v2 is seen now: only v3's session
+	// and profile go.
+	if fmt.Sprint(r.Removed) != "[{sessions 1} {page_views 0} {visitors 1}]" {
+		t.Errorf("retention removed %v:\n%s", r.Removed, out)
+	}
+	out, err = pixelctl(t, with("retention", "-months", "12")...)
+	if err != nil || !strings.Contains(out, "Deleted from the rollups what is older than") || !strings.Contains(out, "0 sessions, 0 page views, 0 profiles") {
+		t.Errorf("retention again: %v\n%s", err, out)
 	}
 }
 

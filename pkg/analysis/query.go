@@ -10,6 +10,7 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,6 +75,59 @@ var paramTypes = map[string]func(string) (any, error){
 		return f, nil
 	},
 }
+
+// converter returns the check of a parameter type: one of paramTypes;
+// String(a|b|c), a String that must be one of the values listed, so that a
+// wrong choice is told before the query runs (ClickHouse 18.16's throwIf
+// can only say "non zero"); or Array(String)[N], a comma-separated list of
+// at most N non-empty strings (the funnel's steps), bound as an array.
+func converter(typ string) (func(string) (any, error), bool) {
+	if conv, ok := paramTypes[typ]; ok {
+		return conv, true
+	}
+	if m := arrayTypeRE.FindStringSubmatch(typ); m != nil {
+		most, err := strconv.Atoi(m[1])
+		if err != nil || most < 1 {
+			return nil, false
+		}
+		return func(s string) (any, error) {
+			var items []string
+			for _, item := range strings.Split(s, ",") {
+				item = strings.TrimSpace(item)
+				if item == "" {
+					return nil, fmt.Errorf("%q has an empty item; want a comma-separated list such as a,b,c", s)
+				}
+				items = append(items, item)
+			}
+			if len(items) > most {
+				return nil, fmt.Errorf("%q has %d items; at most %d", s, len(items), most)
+			}
+			return items, nil // bound as an Array(String) literal
+		}, true
+	}
+	list, isChoice := strings.CutPrefix(typ, "String(")
+	list, closed := strings.CutSuffix(list, ")")
+	if !isChoice || !closed || list == "" {
+		return nil, false
+	}
+	choices := strings.Split(list, "|")
+	return func(s string) (any, error) {
+		if slices.Contains(choices, s) {
+			return s, nil
+		}
+		return nil, fmt.Errorf("%q is not one of %s", s, strings.Join(choices, ", "))
+	}, true
+}
+
+func convert(typ, s string) (any, error) {
+	conv, ok := converter(typ)
+	if !ok {
+		return nil, fmt.Errorf("unknown parameter type %s", typ)
+	}
+	return conv(s)
+}
+
+var arrayTypeRE = regexp.MustCompile(`^Array\(String\)\[([0-9]+)\]$`)
 
 var paramNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
@@ -213,7 +267,7 @@ func (a alias) resolve(qs []Query) (Query, error) {
 			return Query{}, fmt.Errorf("same presets %s, which %s does not take", k, a.other)
 		}
 		q.Params[i].Default, q.Params[i].HasDefault = v, true
-		if _, err := paramTypes[q.Params[i].Type](v); err != nil {
+		if _, err := convert(q.Params[i].Type, v); err != nil {
 			return Query{}, fmt.Errorf("same presets %s: %w", k, err)
 		}
 	}
@@ -305,12 +359,11 @@ func parseParam(s string) (Param, error) {
 	if !paramNameRE.MatchString(p.Name) {
 		return p, fmt.Errorf("parameter name %q must match %s", p.Name, paramNameRE)
 	}
-	conv, ok := paramTypes[p.Type]
-	if !ok {
-		return p, fmt.Errorf("parameter %s has type %s; want String, Date, UInt32 or Float64", p.Name, p.Type)
+	if _, ok := converter(p.Type); !ok {
+		return p, fmt.Errorf("parameter %s has type %s; want String, String(one|of|these), Array(String)[N], Date, UInt32 or Float64", p.Name, p.Type)
 	}
 	if p.HasDefault {
-		if _, err := conv(p.Default); err != nil {
+		if _, err := convert(p.Type, p.Default); err != nil {
 			return p, fmt.Errorf("default of parameter %s: %w", p.Name, err)
 		}
 	}
@@ -376,7 +429,7 @@ func (q *Query) Args(values map[string]string) ([]any, error) {
 			}
 			s = p.Default
 		}
-		v, err := paramTypes[p.Type](s)
+		v, err := convert(p.Type, s)
 		if err != nil {
 			return nil, fmt.Errorf("-%s: %w", p.Name, err)
 		}

@@ -3,6 +3,7 @@ package analysis
 import (
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -64,7 +65,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{"-- T\n-- param a String x\nSELECT 1", "0 ? placeholders but 1 bound"},
 		{"-- T\n-- param a String x\n-- bind a, b\nSELECT ?, ?", `"b", which is not a declared parameter`},
 		{"-- T\n-- param a String x\n-- param b String y\n-- bind a\nSELECT ?", "b is declared but never bound"},
-		{"-- T\n-- param a Decimal x\nSELECT ?", "want String, Date, UInt32 or Float64"},
+		{"-- T\n-- param a Decimal x\nSELECT ?", "want String, String(one|of|these), Array(String)[N], Date, UInt32 or Float64"},
 		{"-- T\n-- param a Float64 = nan x\nSELECT ?", "default of parameter a"},
 		{"-- T\n-- param a UInt32 = many x\nSELECT ?", "default of parameter a"},
 		{"-- T\n-- param A String x\nSELECT ?", "must match"},
@@ -141,5 +142,61 @@ func TestSameAs(t *testing.T) {
 		if _, err := readQueries(fstest.MapFS{"q/cpa.sql": {Data: []byte(base)}, "q/x.sql": {Data: []byte(bad)}}, "q"); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+func TestChoiceParam(t *testing.T) {
+	q, err := parseQuery("q", "-- T\n-- param by String(day|campaign) = day what a row is\nSELECT ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args, err := q.Args(map[string]string{"by": "campaign"}); err != nil || args[0] != "campaign" {
+		t.Fatalf("Args(campaign) = %v, %v", args, err)
+	}
+	if args, err := q.Args(nil); err != nil || args[0] != "day" {
+		t.Fatalf("Args() = %v, %v", args, err)
+	}
+	if _, err := q.Args(map[string]string{"by": "week"}); err == nil || !strings.Contains(err.Error(), `"week" is not one of day, campaign`) {
+		t.Fatalf("Args(week) = %v", err)
+	}
+	for _, bad := range []string{
+		"-- T\n-- param by String() = day x\nSELECT ?",              // no choices
+		"-- T\n-- param by String(day|campaign) = week x\nSELECT ?", // default not a choice
+	} {
+		if _, err := parseQuery("q", bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestArrayParam(t *testing.T) {
+	q, err := parseQuery("q", "-- T\n-- param steps Array(String)[3] = a,b the steps\nSELECT ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{"PageView, Purchase", []string{"PageView", "Purchase"}, ""},
+		{"x", []string{"x"}, ""},
+		{"a,,b", nil, "empty item"},
+		{"", nil, "empty item"},
+		{"a,b,c,d", nil, "at most 3"},
+	} {
+		args, err := q.Args(map[string]string{"steps": tc.in})
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: err %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(args[0].([]string), tc.want) {
+			t.Errorf("%q: %v, %v; want %v", tc.in, args, err, tc.want)
+		}
+	}
+	if _, err := parseQuery("q", "-- T\n-- param steps Array(String)[0] = a x\nSELECT ?"); err == nil {
+		t.Error("Array(String)[0]: no error")
 	}
 }

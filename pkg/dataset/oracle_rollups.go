@@ -221,17 +221,22 @@ type pageView struct {
 }
 
 // pageViews returns the page views of pixel (events with a page_view_id,
-// bots left out): their first event's time and url, their largest
-// engaged_ms.
+// and PageViews without one, which the pixel GIF sends: each its own page
+// view, by its event_id; bots left out): their first event's time and url,
+// their largest engaged_ms.
 func (p *Population) pageViews(pixel string) []*pageView {
 	type pk struct{ visitor, session, pv string }
 	m := map[pk]*pageView{}
 	var out []*pageView
 	p.copies(pixel, func(c *copyOf) {
-		if c.pageView == "" {
+		pv := c.pageView
+		if pv == "" && c.name == "PageView" {
+			pv = c.id
+		}
+		if pv == "" {
 			return
 		}
-		k := pk{c.visitor, c.session, c.pageView}
+		k := pk{c.visitor, c.session, pv}
 		v := m[k]
 		if v == nil {
 			v = &pageView{visitor: c.visitor, session: c.session, start: c.ts, firstMs: c.ms, url: c.url}

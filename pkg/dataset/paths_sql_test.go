@@ -2,10 +2,10 @@ package dataset
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,12 +80,7 @@ func params(px Pixel, from, to string, kv ...string) map[string]string {
 func checkFunnel(t *testing.T, ctx context.Context, conn chstore.Conn, p *Population, px Pixel, from, to string, window time.Duration, steps ...string) {
 	t.Helper()
 	v := params(px, from, to, "window", strconv.Itoa(int(window/time.Second)))
-	for i, s := range steps {
-		v[fmt.Sprintf("step%d", i+1)] = s
-	}
-	for i := len(steps); i < 8; i++ {
-		v[fmt.Sprintf("step%d", i+1)] = "-"
-	}
+	v["steps"] = strings.Join(steps, ",")
 	rows := report(t, ctx, conn, "funnel", v, "step", "event", "visitors", "visitors_share", "dropped", "dropped_rate")
 	var got []FunnelStep
 	for _, r := range rows {

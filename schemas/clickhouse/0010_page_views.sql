@@ -3,6 +3,14 @@
 -- page_views_mv. Runs on ClickHouse 18.16 and current. How to query it:
 -- schemas/README.md.
 --
+-- A PageView without a page_view_id (the pixel GIF, a <noscript> image, a
+-- server-side PageView) is a page view of its own, keyed by its event_id, so
+-- that pages counts the visits of sites without the JS tag too. Inside the
+-- expression whose alias is page_view_id the column is events.page_view_id
+-- (18.16 calls an alias that names its own column cyclic); elsewhere, the
+-- WHERE included, page_view_id is that alias, on 18.16 as on current
+-- ClickHouse: '' for an event of no page view.
+--
 -- engaged_ms is the largest engaged_ms of the page view's events: the tag's
 -- heartbeats carry the page's cumulative engaged time and its last report
 -- when the page is left, so the maximum is the page's engaged time, the last
@@ -31,7 +39,7 @@ SELECT
     pixel_id,
     visitor_id,
     session_id,
-    page_view_id,
+    if(empty(events.page_view_id), if(event = 'PageView', event_id, ''), events.page_view_id) AS page_view_id,
     minState(ts) AS start_ts,
     argMinState(url, ts_ms) AS url,
     maxState(engaged_ms) AS engaged_ms,
@@ -47,7 +55,7 @@ SELECT
     pixel_id,
     visitor_id,
     session_id,
-    page_view_id,
+    if(empty(events.page_view_id), if(event = 'PageView', event_id, ''), events.page_view_id) AS page_view_id,
     minState(ts) AS start_ts,
     argMinState(url, ts_ms) AS url,
     maxState(engaged_ms) AS engaged_ms,

@@ -26,7 +26,7 @@
 -- param tz            String            the pixel's time zone (IANA name, e.g. Europe/Paris)
 -- param bots          UInt32 = 0        1 counts bots too
 -- param event         String = Purchase the conversion event
--- param model         String = last     first, last, linear or position
+-- param model         String(first|last|linear|position) = last  the attribution model
 -- param lookback_days UInt32 = 30       most days from a touch to the conversion it gets credit for
 -- bind model, model, model, lookback_days, event, tz, from, to, pixel, event, from, lookback_days, to, bots, pixel, event, from, to, model
 SELECT

@@ -29,7 +29,7 @@
 -- param to    Date              last day, inclusive
 -- param tz    String            the pixel's IANA time zone, e.g. Europe/Paris
 -- param bots  UInt32 = 0        1 = include bots
--- param by    String = day      day, campaign, source or medium
+-- param by    String(day|campaign|source|medium) = day  what a row is: a day, or the session's landing campaign, source or medium
 -- param event String = Purchase the conversion event
 -- bind tz, by, pixel, from, to, tz, from, to, bots, tz, by, pixel, event, from, to, tz, from, to, bots, by, by, event, by, pixel, tz, from, to, bots, by
 SELECT dimension, currency, conversions, converters, visitors, conversion_rate, revenue

@@ -35,7 +35,7 @@
 -- param bots    UInt32 = 0        1 counts bots' conversions too
 -- param event   String = Purchase the conversion event
 -- param account String = *        the ad account whose spend counts (* for every account)
--- param order   String = cost     cost: the costliest campaign first; roas: the best return first
+-- param order   String(cost|roas) = cost  cost: the costliest campaign first; roas: the best return first
 -- bind from, to, account, account, pixel, event, from, to, tz, from, to, bots, pixel, from, to, from, to, account, account, order
 SELECT
     c AS campaign,

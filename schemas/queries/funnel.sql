@@ -1,8 +1,8 @@
 -- Funnel: how many visitors go through the steps in order, and where they drop out.
 --
--- One row per step given (-param step1 … step8; the defaults are PageView,
--- ViewContent, AddToCart, InitiateCheckout, Purchase; a step of - or empty
--- is unused and the steps after it move up): the visitors who did that step
+-- One row per step given (-param steps=ViewContent,AddToCart,Purchase: up to
+-- 8 event names, comma-separated; the default is PageView, ViewContent,
+-- AddToCart, InitiateCheckout, Purchase): the visitors who did that step
 -- after every step before it, in order, each step within -window seconds of
 -- the visitor's first step (ClickHouse's windowFunnel, at second
 -- precision). visitors_share is of the first step's visitors; dropped and
@@ -22,15 +22,8 @@
 -- param tz     String            the pixel's time zone (IANA name, e.g. Europe/Paris)
 -- param bots   UInt32 = 0        1 counts bots too
 -- param window UInt32 = 604800   most seconds from a visitor's first step to the last (7 days)
--- param step1  String = PageView         the first step: an event name
--- param step2  String = ViewContent      the second step (- for none)
--- param step3  String = AddToCart        the third step (- for none)
--- param step4  String = InitiateCheckout the fourth step (- for none)
--- param step5  String = Purchase         the fifth step (- for none)
--- param step6  String = -                the sixth step (- for none)
--- param step7  String = -                the seventh step (- for none)
--- param step8  String = -                the eighth step (- for none)
--- bind step1, step2, step3, step4, step5, step6, step7, step8, step1, step2, step3, step4, step5, step6, step7, step8, window, pixel, step1, step2, step3, step4, step5, step6, step7, step8, from, to, bots, tz, from, to
+-- param steps  Array(String)[8] = PageView,ViewContent,AddToCart,InitiateCheckout,Purchase the steps: event names, comma-separated
+-- bind steps, steps, window, pixel, steps, from, to, bots, tz, from, to
 SELECT
     toString(n) AS step,
     steps[n] AS event,
@@ -41,22 +34,22 @@ SELECT
 FROM
 (
     SELECT
-        -- The steps given, in order, without the unused ones: steps[k] is ''
-        -- past the last, which no event is called.
-        arrayFilter(s -> s != '' AND s != '-', [?, ?, ?, ?, ?, ?, ?, ?]) AS steps,
+        -- The steps given, in order: steps[k] is '' past the last, which no
+        -- event is called.
+        ? AS steps,
         [countIf(level >= 1), countIf(level >= 2), countIf(level >= 3), countIf(level >= 4),
          countIf(level >= 5), countIf(level >= 6), countIf(level >= 7), countIf(level >= 8)] AS counts
     FROM
     (
         SELECT
-            arrayFilter(s -> s != '' AND s != '-', [?, ?, ?, ?, ?, ?, ?, ?]) AS steps,
+            ? AS steps,
             windowFunnel(?)(sec, event = steps[1], event = steps[2], event = steps[3], event = steps[4],
                                  event = steps[5], event = steps[6], event = steps[7], event = steps[8]) AS level
         FROM
         (
             SELECT event_id, event, argMax(visitor_id, channel = 'server') AS vid, argMax(ts, channel = 'server') AS sec
             FROM events
-            WHERE pixel_id = ? AND event IN (?, ?, ?, ?, ?, ?, ?, ?)
+            WHERE pixel_id = ? AND event IN (SELECT arrayJoin(?))
               AND toDate(ts) BETWEEN toDate(?) - 1 AND toDate(?) + 1 AND (? = 1 OR is_bot = 0)
             GROUP BY event_id, event
         )

@@ -548,13 +548,25 @@ func (l *lab) queries(ctx context.Context, queries []analysis.Query, overrides m
 		qr.ids = qids
 		l.res.Queries = append(l.res.Queries, qr)
 	}
-	// The runs' figures, from the query log.
-	if err := l.conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
-		l.res.Notes = append(l.res.Notes, "SYSTEM FLUSH LOGS: "+err.Error())
-	}
-	logRows, err := l.readLog(ctx, ids)
-	if err != nil {
-		l.res.Notes = append(l.res.Notes, "reading system.query_log: "+err.Error())
+	// The runs' figures, from the query log. The server logs a query's end
+	// after its client has the answer, so the last query's end may come
+	// after the flush: flush and read again until every run has ended,
+	// within a deadline.
+	var logRows []querybench.LogRow
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if err := l.conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+			l.res.Notes = append(l.res.Notes, "SYSTEM FLUSH LOGS: "+err.Error())
+			break
+		}
+		var err error
+		if logRows, err = l.readLog(ctx, ids); err != nil {
+			l.res.Notes = append(l.res.Notes, "reading system.query_log: "+err.Error())
+			break
+		}
+		if ended(logRows) == len(ids) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	for i := range l.res.Queries {
 		qr := &l.res.Queries[i]
@@ -607,6 +619,18 @@ func (l *lab) runOnce(ctx context.Context, q *analysis.Query, args []any, id str
 	err = rows.Err()
 	rows.Close()
 	return n, time.Since(t0), err
+}
+
+// ended counts the queries whose end (a row of a type other than
+// QueryStart, 1) is in the log.
+func ended(rows []querybench.LogRow) int {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if r.Type != 1 {
+			seen[r.QueryID] = true
+		}
+	}
+	return len(seen)
 }
 
 func (l *lab) readLog(ctx context.Context, ids []string) ([]querybench.LogRow, error) {

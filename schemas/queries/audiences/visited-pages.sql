@@ -7,8 +7,9 @@
 -- Every audience returns one row per visitor: visitor_id, the columns of the
 -- rule, the latest hashed identifiers (email_sha256, email_google_sha256,
 -- phone_sha256, phone_google_sha256) and external_id from all of the
--- visitor's events (their profile, pixel.visitors), and excluded: consent (the latest consent,
--- ad_user_data or ad_personalization signal given is denied), optout (an
+-- visitor's events (their profile, pixel.visitors), and excluded: consent
+-- (the latest consent, ad_user_data or ad_personalization signal given is
+-- denied), optout (an
 -- erasure request for the visitor id or the email, pixelctl forget: events
 -- that arrived after it), gpc (a request sent Sec-GPC: 1 and the pixel
 -- honours GPC: -gpc_mode drop), bot, or empty. pkg/audience leaves the

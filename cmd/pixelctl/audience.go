@@ -9,11 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/pixel-pipeline/pixel/pkg/audience"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 	"github.com/pixel-pipeline/pixel/pkg/registry"
+	"github.com/pixel-pipeline/pixel/pkg/report"
 )
 
 const audienceUsage = `Usage: pixelctl audience export NAME -pixel ID -format meta|google|ids [-param k=v ...]
@@ -99,6 +102,8 @@ func audienceExport(ctx context.Context, args []string, out, stderr io.Writer) e
 		return nil
 	})
 	fs.String(&output, "o", "PIXELCTL_AUDIENCE_OUTPUT", "", "write the list to this `file` instead of stdout")
+	var maxMemory, spill uint64
+	memoryFlags(fs, &maxMemory, &spill)
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
@@ -148,7 +153,11 @@ func audienceExport(ctx context.Context, args []string, out, stderr io.Writer) e
 	if !toGiven {
 		params["to"] = time.Now().In(loc).Format(time.DateOnly)
 	}
-	a, err := audience.Run(ctx, conn, name, params)
+	// The rules de-duplicate raw events with GROUP BY as the reports do:
+	// the same limits, so that a long window spills to disk instead of
+	// failing.
+	qctx := clickhouse.Context(ctx, clickhouse.WithSettings(report.MemorySettings(maxMemory, spill)))
+	a, err := audience.Run(qctx, conn, name, params)
 	if err != nil {
 		return err
 	}
@@ -171,4 +180,27 @@ func audienceExport(ctx context.Context, args []string, out, stderr io.Writer) e
 	}
 	fmt.Fprintf(stderr, "audience %s of pixel %s up to %s: %s\n", name, pixelID, params["to"], c)
 	return nil
+}
+
+// memoryFlags adds pixelctl report's -max-memory-usage and
+// -max-bytes-before-external-group-by (same names, variables, defaults and
+// check) to fs; report.MemorySettings turns them into query settings.
+func memoryFlags(fs *flagenv.Set, maxMemory, spill *uint64) {
+	size := func(p *uint64, name, env string, def uint64, usage string) {
+		fs.Func(name, env, formatSize(def), usage, func(v string) (err error) {
+			*p, err = report.ParseSize(v)
+			return err
+		})
+	}
+	size(maxMemory, "max-memory-usage", "PIXELCTL_MAX_MEMORY_USAGE", report.DefaultMaxMemoryUsage,
+		"the most memory the query may use (ClickHouse's max_memory_usage): `bytes`, or with KiB, MiB, GiB")
+	size(spill, "max-bytes-before-external-group-by", "PIXELCTL_MAX_BYTES_BEFORE_EXTERNAL_GROUP_BY", report.DefaultMaxBytesBeforeExternalGroupBy,
+		"the memory a GROUP BY holds before it spills to disk (ClickHouse's setting of that name; about half of -max-memory-usage): `bytes`")
+	fs.Check(func() error {
+		if *spill == 0 || *spill >= *maxMemory {
+			return fmt.Errorf("-max-bytes-before-external-group-by %s must be more than 0 and less than -max-memory-usage %s (about half), so that a GROUP BY spills before the query fails",
+				formatSize(*spill), formatSize(*maxMemory))
+		}
+		return nil
+	})
 }

@@ -68,6 +68,13 @@ func TestAudienceExport(t *testing.T) {
 		t.Errorf("ids: %v\n%q", err, out)
 	}
 
+	// The memory limits of pixelctl report apply: a limit too small for
+	// any query fails it on the server.
+	if _, err := pixelctl(t, with("audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "ids", "-param", "to=2026-11-30",
+		"-max-memory-usage", "2000", "-max-bytes-before-external-group-by", "1000")...); err == nil || !strings.Contains(err.Error(), "Memory limit") {
+		t.Errorf("-max-memory-usage 2000: %v; want ClickHouse's memory limit error", err)
+	}
+
 	// Wrong input: one line each, exit status 2 (a flagError or usageError).
 	for _, args := range [][]string{
 		{"audience", "export", "cart-abandoners", "-pixel", "nope", "-format", "meta"},
@@ -82,6 +89,8 @@ func TestAudienceExport(t *testing.T) {
 		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "tz=UTC"},
 		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-param", "gpc_mode=drop"},
 		{"audience", "list"},
+		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-max-memory-usage", "1GiB", "-max-bytes-before-external-group-by", "1GiB"},
+		{"audience", "export", "cart-abandoners", "-pixel", "shop", "-format", "meta", "-max-memory-usage", "lots"},
 	} {
 		_, err := pixelctl(t, with(args...)...)
 		var fe flagError

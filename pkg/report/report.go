@@ -54,6 +54,19 @@ type Options struct {
 	Now      func() time.Time // nil: time.Now
 }
 
+// MemorySettings are the query settings max_memory_usage and
+// max_bytes_before_external_group_by (0: the defaults above), which pixelctl
+// report and pixelctl audience export both set.
+func MemorySettings(maxMemoryUsage, maxBytesBeforeExternalGroupBy uint64) clickhouse.Settings {
+	if maxMemoryUsage == 0 {
+		maxMemoryUsage = DefaultMaxMemoryUsage
+	}
+	if maxBytesBeforeExternalGroupBy == 0 {
+		maxBytesBeforeExternalGroupBy = DefaultMaxBytesBeforeExternalGroupBy
+	}
+	return clickhouse.Settings{"max_memory_usage": int(maxMemoryUsage), "max_bytes_before_external_group_by": int(maxBytesBeforeExternalGroupBy)}
+}
+
 // Error is wrong input, told in one line: an unknown report, pixel or
 // parameter, a bad value, a reversed range. pixelctl exits with status 2.
 type Error struct{ msg string }
@@ -208,18 +221,12 @@ func Run(ctx context.Context, conn chstore.Conn, name string, o Options) (*Resul
 	if _, err := q.Args(vals); err != nil {
 		return nil, &Error{err.Error()}
 	}
-	mem, spill := o.MaxMemoryUsage, o.MaxBytesBeforeExternalGroupBy
-	if mem == 0 {
-		mem = DefaultMaxMemoryUsage
-	}
-	if spill == 0 {
-		spill = DefaultMaxBytesBeforeExternalGroupBy
-	}
-	settings := clickhouse.Settings{}
+	settings := MemorySettings(o.MaxMemoryUsage, o.MaxBytesBeforeExternalGroupBy)
 	for k, v := range o.Settings {
-		settings[k] = v
+		if _, own := settings[k]; !own {
+			settings[k] = v
+		}
 	}
-	settings["max_memory_usage"], settings["max_bytes_before_external_group_by"] = int(mem), int(spill)
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
 	t, err := q.Table(ctx, conn, vals)
 	if err != nil {

@@ -8,8 +8,9 @@
 -- Every audience returns one row per visitor: visitor_id, the columns of the
 -- rule, the latest hashed identifiers (email_sha256, email_google_sha256,
 -- phone_sha256, phone_google_sha256) and external_id from all of the
--- visitor's events, and excluded: consent (the latest consent,
--- ad_user_data or ad_personalization signal given is denied), optout (an
+-- visitor's events (their profile, pixel.visitors), and excluded: consent
+-- (the latest consent, ad_user_data or ad_personalization signal given is
+-- denied), optout (an
 -- erasure request for the visitor id or the email, pixelctl forget: events
 -- that arrived after it), gpc (a request sent Sec-GPC: 1 and the pixel
 -- honours GPC: -gpc_mode drop), bot, or empty. pkg/audience leaves the
@@ -24,7 +25,7 @@
 -- param tz       String        the pixel's IANA time zone (pixelctl takes it from the registry)
 -- param gpc_mode String = drop the pixel's GPC setting (pixelctl takes it from the registry): drop honours GPC
 -- param purchase_days UInt32 = 7 days after the last add to cart in which a purchase leaves the audience
--- bind tz, tz, to, days, to, pixel, to, days, to, purchase_days, purchase_days, gpc_mode, pixel
+-- bind tz, tz, to, days, to, pixel, to, days, to, purchase_days, purchase_days, gpc_mode, pixel, pixel
 SELECT
     visitor_id,
     toString(cart_ts, ?) AS last_cart,
@@ -70,34 +71,57 @@ FROM
 ANY LEFT JOIN
 (
     -- Who the visitor is and whether they may be exported, from all of their
-    -- events (not only the window; copies change neither a latest value nor
-    -- a flag): the latest of each identifier and of each consent signal
-    -- given, an erasure request (pixel.erasures, pixelctl forget) for their
-    -- visitor id or email, and any GPC or bot flag ever seen.
+    -- events. The latest of each identifier and the GPC and bot flags come
+    -- from the visitor's profile, pixel.visitors (FINAL merges each
+    -- visitor's rows while reading, finalizeAggregation reads the merged
+    -- states). Consent and erasures by email come from the events, in a scan
+    -- of five narrow columns: a signal's latest value is denied when its
+    -- latest denial is no older than its latest grant (a grant and a denial
+    -- in the same millisecond exclude), which needs each signal's own times,
+    -- and an erasure request (pixel.erasures, pixelctl forget) may name any
+    -- email the visitor gave, not only the latest: the profile holds
+    -- neither. Copies of an event change neither a latest value nor a flag.
     SELECT
         visitor_id,
-        argMaxIf(email_sha256, ts_ms, email_sha256 != '') AS last_email,
-        argMaxIf(email_google_sha256, ts_ms, email_google_sha256 != '') AS last_email_google,
-        argMaxIf(phone_sha256, ts_ms, phone_sha256 != '') AS last_phone,
-        argMaxIf(phone_google_sha256, ts_ms, phone_google_sha256 != '') AS last_phone_google,
-        argMaxIf(external_id, ts_ms, external_id != '') AS last_external_id,
-        -- A signal's latest value is denied when its latest denial is no
-        -- older than its latest grant: a grant and a denial in the same
-        -- millisecond exclude, where argMax would pick either.
+        last_email,
+        last_email_google,
+        last_phone,
+        last_phone_google,
+        last_external_id,
         multiIf(
+            consent_denied = 1, 'consent',
+            visitor_id IN (SELECT key FROM erasures WHERE key_kind = 'visitor_id') OR email_erased = 1, 'optout',
+            ? = 'drop' AND gpc_flag = 1, 'gpc',
+            bot_flag = 1, 'bot',
+            '') AS exclusion
+    FROM
+    (
+        SELECT
+            visitor_id,
+            finalizeAggregation(email_sha256) AS last_email,
+            finalizeAggregation(email_google_sha256) AS last_email_google,
+            finalizeAggregation(phone_sha256) AS last_phone,
+            finalizeAggregation(phone_google_sha256) AS last_phone_google,
+            finalizeAggregation(external_id) AS last_external_id,
+            finalizeAggregation(gpc) AS gpc_flag,
+            finalizeAggregation(is_bot) AS bot_flag
+        FROM visitors FINAL
+        WHERE pixel_id = ?
+    ) AS profiles
+    ANY LEFT JOIN
+    (
+        SELECT
+            visitor_id,
             countIf(consent = 'denied') > 0
                 AND maxIf(ts_ms, consent = 'denied') >= maxIf(ts_ms, consent = 'granted')
             OR countIf(ad_user_data = 'denied') > 0
                 AND maxIf(ts_ms, ad_user_data = 'denied') >= maxIf(ts_ms, ad_user_data = 'granted')
             OR countIf(ad_personalization = 'denied') > 0
-                AND maxIf(ts_ms, ad_personalization = 'denied') >= maxIf(ts_ms, ad_personalization = 'granted'), 'consent',
-            max(visitor_id IN (SELECT key FROM erasures WHERE key_kind = 'visitor_id')
-                OR email_sha256 IN (SELECT key FROM erasures WHERE key_kind = 'email_sha256')) = 1, 'optout',
-            ? = 'drop' AND max(gpc) = 1, 'gpc',
-            max(is_bot) = 1, 'bot',
-            '') AS exclusion
-    FROM events
-    WHERE pixel_id = ?
-    GROUP BY visitor_id
+                AND maxIf(ts_ms, ad_personalization = 'denied') >= maxIf(ts_ms, ad_personalization = 'granted') AS consent_denied,
+            max(email_sha256 IN (SELECT key FROM erasures WHERE key_kind = 'email_sha256')) AS email_erased
+        FROM events
+        WHERE pixel_id = ?
+        GROUP BY visitor_id
+    ) AS signals USING visitor_id
 ) AS identities USING visitor_id
 ORDER BY visitor_id;

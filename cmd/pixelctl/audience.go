@@ -181,26 +181,3 @@ func audienceExport(ctx context.Context, args []string, out, stderr io.Writer) e
 	fmt.Fprintf(stderr, "audience %s of pixel %s up to %s: %s\n", name, pixelID, params["to"], c)
 	return nil
 }
-
-// memoryFlags adds pixelctl report's -max-memory-usage and
-// -max-bytes-before-external-group-by (same names, variables, defaults and
-// check) to fs; report.MemorySettings turns them into query settings.
-func memoryFlags(fs *flagenv.Set, maxMemory, spill *uint64) {
-	size := func(p *uint64, name, env string, def uint64, usage string) {
-		fs.Func(name, env, formatSize(def), usage, func(v string) (err error) {
-			*p, err = report.ParseSize(v)
-			return err
-		})
-	}
-	size(maxMemory, "max-memory-usage", "PIXELCTL_MAX_MEMORY_USAGE", report.DefaultMaxMemoryUsage,
-		"the most memory the query may use (ClickHouse's max_memory_usage): `bytes`, or with KiB, MiB, GiB")
-	size(spill, "max-bytes-before-external-group-by", "PIXELCTL_MAX_BYTES_BEFORE_EXTERNAL_GROUP_BY", report.DefaultMaxBytesBeforeExternalGroupBy,
-		"the memory a GROUP BY holds before it spills to disk (ClickHouse's setting of that name; about half of -max-memory-usage): `bytes`")
-	fs.Check(func() error {
-		if *spill == 0 || *spill >= *maxMemory {
-			return fmt.Errorf("-max-bytes-before-external-group-by %s must be more than 0 and less than -max-memory-usage %s (about half), so that a GROUP BY spills before the query fails",
-				formatSize(*spill), formatSize(*maxMemory))
-		}
-		return nil
-	})
-}

@@ -66,23 +66,7 @@ func reportCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	})
 	fs.Bool(&opts.IncludeBots, "include-bots", "PIXELCTL_REPORT_INCLUDE_BOTS", false, "count bots' events too (is_bot=1)")
-	sizeFlag := func(p *uint64, name, env string, def uint64, usage string) {
-		fs.Func(name, env, formatSize(def), usage, func(v string) (err error) {
-			*p, err = report.ParseSize(v)
-			return err
-		})
-	}
-	sizeFlag(&opts.MaxMemoryUsage, "max-memory-usage", "PIXELCTL_MAX_MEMORY_USAGE", report.DefaultMaxMemoryUsage,
-		"the most memory a report's query may use (ClickHouse's max_memory_usage): `bytes`, or with KiB, MiB, GiB")
-	sizeFlag(&opts.MaxBytesBeforeExternalGroupBy, "max-bytes-before-external-group-by", "PIXELCTL_MAX_BYTES_BEFORE_EXTERNAL_GROUP_BY", report.DefaultMaxBytesBeforeExternalGroupBy,
-		"the memory a GROUP BY holds before it spills to disk (ClickHouse's setting of that name; about half of -max-memory-usage): `bytes`")
-	fs.Check(func() error {
-		if opts.MaxBytesBeforeExternalGroupBy == 0 || opts.MaxBytesBeforeExternalGroupBy >= opts.MaxMemoryUsage {
-			return fmt.Errorf("-max-bytes-before-external-group-by %s must be more than 0 and less than -max-memory-usage %s (about half), so that a GROUP BY spills before the query fails",
-				formatSize(opts.MaxBytesBeforeExternalGroupBy), formatSize(opts.MaxMemoryUsage))
-		}
-		return nil
-	})
+	memoryFlags(fs, &opts.MaxMemoryUsage, &opts.MaxBytesBeforeExternalGroupBy)
 	fs.Bool(&list, "list", "PIXELCTL_REPORT_LIST", false, "list the reports, their titles and parameters")
 
 	var name string
@@ -237,4 +221,28 @@ func reportHelp(out io.Writer, name string, fs *flagenv.Set) error {
 	fmt.Fprintf(out, "\nThe SQL: schemas/queries/%s.sql, runnable in clickhouse-client with its ? replaced by values.\n\n", q.Name)
 	fs.PrintUsage(out)
 	return nil
+}
+
+// memoryFlags adds -max-memory-usage and
+// -max-bytes-before-external-group-by, the query memory limits of pixelctl
+// report and audience export, to fs; report.MemorySettings turns them into
+// query settings.
+func memoryFlags(fs *flagenv.Set, maxMemory, spill *uint64) {
+	size := func(p *uint64, name, env string, def uint64, usage string) {
+		fs.Func(name, env, formatSize(def), usage, func(v string) (err error) {
+			*p, err = report.ParseSize(v)
+			return err
+		})
+	}
+	size(maxMemory, "max-memory-usage", "PIXELCTL_MAX_MEMORY_USAGE", report.DefaultMaxMemoryUsage,
+		"the most memory the query may use (ClickHouse's max_memory_usage): `bytes`, or with KiB, MiB, GiB")
+	size(spill, "max-bytes-before-external-group-by", "PIXELCTL_MAX_BYTES_BEFORE_EXTERNAL_GROUP_BY", report.DefaultMaxBytesBeforeExternalGroupBy,
+		"the memory a GROUP BY holds before it spills to disk (ClickHouse's setting of that name; about half of -max-memory-usage): `bytes`")
+	fs.Check(func() error {
+		if *spill == 0 || *spill >= *maxMemory {
+			return fmt.Errorf("-max-bytes-before-external-group-by %s must be more than 0 and less than -max-memory-usage %s (about half), so that a GROUP BY spills before the query fails",
+				formatSize(*spill), formatSize(*maxMemory))
+		}
+		return nil
+	})
 }

@@ -39,6 +39,9 @@ type Query struct {
 	Params []Param
 	Bind   []string // the parameter behind each ?, in order
 	SQL    string   // without comments and final semicolon
+
+	same   string            // a "-- same" file: the query it presets
+	preset map[string]string // and the defaults it changes
 }
 
 // Param is a query parameter.
@@ -164,7 +167,7 @@ func readQueries(fsys fs.FS, dir string) ([]Query, error) {
 		return nil, err
 	}
 	var out []Query
-	var same []alias
+	var same []Query
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
 			continue
@@ -173,21 +176,20 @@ func readQueries(fsys fs.FS, dir string) ([]Query, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := strings.TrimSuffix(e.Name(), ".sql")
-		if other, preset, ok := sameAs(string(data)); ok {
-			same = append(same, alias{name, string(data), other, preset})
-			continue
-		}
-		q, err := parseQuery(name, string(data))
+		q, err := parseQuery(strings.TrimSuffix(e.Name(), ".sql"), string(data))
 		if err != nil {
 			return nil, fmt.Errorf("query file %s/%s: %w", dir, e.Name(), err)
+		}
+		if q.same != "" {
+			same = append(same, q)
+			continue
 		}
 		out = append(out, q)
 	}
 	for _, a := range same {
 		q, err := a.resolve(out)
 		if err != nil {
-			return nil, fmt.Errorf("query file %s/%s.sql: %w", dir, a.name, err)
+			return nil, fmt.Errorf("query file %s/%s.sql: %w", dir, a.Name, err)
 		}
 		out = append(out, q)
 	}
@@ -202,77 +204,25 @@ func readQueries(fsys fs.FS, dir string) ([]Query, error) {
 //	-- same cpa order=roas
 //
 // naming the query and the parameter defaults it changes; there is no SQL.
-type alias struct {
-	name, text, other string
-	preset            map[string]string
-}
-
-func sameAs(text string) (other string, preset map[string]string, ok bool) {
-	for _, line := range strings.Split(text, "\n") {
-		c, isComment := strings.CutPrefix(strings.TrimSpace(line), "--")
-		if !isComment {
-			if strings.TrimSpace(line) == "" {
-				continue
-			}
-			return "", nil, false
-		}
-		f := strings.Fields(c)
-		if len(f) < 2 || f[0] != "same" {
-			continue
-		}
-		preset = map[string]string{}
-		for _, kv := range f[2:] {
-			k, v, _ := strings.Cut(kv, "=")
-			preset[k] = v
-		}
-		return f[1], preset, true
+// parseQuery keeps that line in same and preset, and resolve fills in the
+// rest from the other query.
+func (a *Query) resolve(qs []Query) (Query, error) {
+	i := slices.IndexFunc(qs, func(q Query) bool { return q.Name == a.same })
+	if i < 0 {
+		return Query{}, fmt.Errorf("same names %q, which is not a query", a.same)
 	}
-	return "", nil, false
-}
-
-func (a alias) resolve(qs []Query) (Query, error) {
-	var base *Query
-	for i := range qs {
-		if qs[i].Name == a.other {
-			base = &qs[i]
-		}
-	}
-	if base == nil {
-		return Query{}, fmt.Errorf("same names %q, which is not a query", a.other)
-	}
-	q := *base
-	q.Name, q.Title, q.Doc = a.name, "", ""
-	var doc []string
-	for _, line := range strings.Split(a.text, "\n") {
-		c, _ := strings.CutPrefix(strings.TrimSpace(line), "--")
-		c = strings.TrimSpace(c)
-		switch {
-		case strings.HasPrefix(c, "same "):
-		case q.Title == "":
-			q.Title = c
-		default:
-			doc = append(doc, c)
-		}
-	}
-	q.Doc = strings.TrimSpace(strings.Join(doc, "\n"))
-	q.Params = append([]Param(nil), base.Params...)
+	q := qs[i]
+	q.Name, q.Title, q.Doc = a.Name, a.Title, a.Doc
+	q.Params = slices.Clone(q.Params)
 	for k, v := range a.preset {
-		i := -1
-		for j := range q.Params {
-			if q.Params[j].Name == k {
-				i = j
-			}
+		j := slices.IndexFunc(q.Params, func(p Param) bool { return p.Name == k })
+		if j < 0 {
+			return Query{}, fmt.Errorf("same presets %s, which %s does not take", k, a.same)
 		}
-		if i < 0 {
-			return Query{}, fmt.Errorf("same presets %s, which %s does not take", k, a.other)
-		}
-		q.Params[i].Default, q.Params[i].HasDefault = v, true
-		if _, err := convert(q.Params[i].Type, v); err != nil {
+		if _, err := convert(q.Params[j].Type, v); err != nil {
 			return Query{}, fmt.Errorf("same presets %s: %w", k, err)
 		}
-	}
-	if q.Title == "" {
-		return Query{}, fmt.Errorf("want a comment line with the title")
+		q.Params[j].Default, q.Params[j].HasDefault = v, true
 	}
 	return q, nil
 }
@@ -306,16 +256,29 @@ func parseQuery(name, text string) (Query, error) {
 			q.Params = append(q.Params, p)
 		case strings.HasPrefix(c, "bind "):
 			bind, hasBind = strings.TrimPrefix(c, "bind "), true
+		case strings.HasPrefix(c, "same "):
+			f := strings.Fields(c)[1:]
+			q.same, q.preset = f[0], map[string]string{}
+			for _, kv := range f[1:] {
+				k, v, _ := strings.Cut(kv, "=")
+				q.preset[k] = v
+			}
 		case q.Title == "":
 			q.Title = c
 		default:
 			doc = append(doc, c)
 		}
 	}
+	q.Doc = strings.TrimSpace(strings.Join(doc, "\n"))
+	if q.same != "" {
+		if q.Title == "" || q.SQL != "" || len(q.Params) > 0 || hasBind {
+			return q, fmt.Errorf("a file with -- same has a title and a description only")
+		}
+		return q, nil // readQueries resolves it
+	}
 	if q.Title == "" || q.SQL == "" {
 		return q, fmt.Errorf("want a comment line with the title, then the SQL")
 	}
-	q.Doc = strings.TrimSpace(strings.Join(doc, "\n"))
 	if hasBind {
 		for _, b := range strings.Split(bind, ",") {
 			q.Bind = append(q.Bind, strings.TrimSpace(b))

@@ -138,6 +138,7 @@ func TestSameAs(t *testing.T) {
 		"-- T.\n-- same cpa sort=roas\n",   // no such parameter
 		"-- T.\n-- same cpa n=many\n",      // not a UInt32
 		"--\n-- same cpa order=roas\n",     // no title
+		"-- T.\n-- same cpa\nSELECT 1\n",   // SQL of its own
 	} {
 		if _, err := readQueries(fstest.MapFS{"q/cpa.sql": {Data: []byte(base)}, "q/x.sql": {Data: []byte(bad)}}, "q"); err == nil {
 			t.Errorf("%q: no error", bad)

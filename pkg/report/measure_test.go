@@ -12,10 +12,7 @@ import (
 
 	"github.com/pixel-pipeline/pixel/pkg/dataset"
 	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
-	"github.com/pixel-pipeline/pixel/pkg/pixel"
-	"github.com/pixel-pipeline/pixel/pkg/registry"
 	"github.com/pixel-pipeline/pixel/pkg/report"
-	"github.com/pixel-pipeline/pixel/pkg/spend"
 )
 
 // TestMeasureReports prints how long cpa and roas take and how much memory
@@ -42,16 +39,10 @@ func TestMeasureReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("inserted %d events of %d visitors in %v", inserted, cfg.Visitors, time.Since(start).Round(time.Second))
-	for _, px := range cfg.Pixels {
-		if _, _, err := registry.NewStore(conn).Create(ctx, registry.New{ID: px.ID, Name: px.ID, TimeZone: px.TimeZone, Settings: pixel.DefaultSettings()}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f, err := spend.Parse(spend.CSV, dataset.SpendCSV(p.Spend()), spend.Options{})
-	if err != nil {
+	if err := dataset.Register(ctx, conn, cfg.Pixels); err != nil {
 		t.Fatal(err)
 	}
-	if err := spend.Write(ctx, conn, f, time.Now()); err != nil {
+	if _, err := dataset.LoadSpend(ctx, conn, p, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"cpa", "roas", "cpa"} {

@@ -1,12 +1,12 @@
 package audience
 
 import (
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
 )
 
 // Format is an export format: Meta, Google or IDs.
@@ -131,23 +131,8 @@ func Write(w io.Writer, f Format, members []Member) (Counts, error) {
 // hash returns s lower-cased if it is a hex SHA-256, else "": a value that
 // is not a hash is never written, whatever a row holds.
 func hash(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if !isSHA256(s) {
-		return ""
-	}
-	return s
-}
-
-func isSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	h, _ := pixel.AppendLowerSHA256Hex(nil, []byte(strings.TrimSpace(s)))
+	return string(h)
 }
 
 // externID is the EXTERN_ID value of an external_id: the advertiser's own
@@ -163,6 +148,5 @@ func externID(id string) string {
 	if h := hash(id); h != "" {
 		return h
 	}
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
+	return string(pixel.AppendSHA256Hex(nil, []byte(id)))
 }

@@ -11,7 +11,6 @@ package privacy
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sort"
@@ -126,7 +125,7 @@ func Forget(ctx context.Context, conn chstore.Conn, who Subject, requestedBy str
 	switch {
 	case who.VisitorID != "" && who.EmailSHA256 == "" && who.EmailGoogleSHA256 == "":
 		e.KeyKind, e.Key = KindVisitor, who.VisitorID
-	case who.VisitorID == "" && isHex64(who.EmailSHA256) && isHex64(who.EmailGoogleSHA256):
+	case who.VisitorID == "" && pixel.IsSHA256Hex([]byte(who.EmailSHA256)) && pixel.IsSHA256Hex([]byte(who.EmailGoogleSHA256)):
 		e.KeyKind, e.Key = KindEmail, who.EmailSHA256
 	default:
 		return e, errors.New("forget: give either a visitor id or an email (both hashes, lower-case hex), not both")
@@ -315,18 +314,6 @@ func countRows(ctx context.Context, conn chstore.Conn, name string, args ...any)
 	var n uint64
 	err := conn.QueryRow(ctx, statement(name), args...).Scan(&n)
 	return n, err
-}
-
-func isHex64(s string) bool {
-	if len(s) != 2*sha256.Size {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // mutationTables are the tables whose mutations Forget and Retain wait for.

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/pixel"
 )
 
 // Options fill in what a file does not say.
@@ -231,11 +233,11 @@ type record struct {
 // segmented by network or device has several). A value it cannot read is a
 // *LineError naming the line and the column.
 func Parse(p Platform, data []byte, o Options) (*File, error) {
-	l, ok := layouts[p]
-	if !ok {
-		_, err := ParsePlatform(string(p))
+	p, err := ParsePlatform(string(p))
+	if err != nil {
 		return nil, err
 	}
+	l := layouts[p]
 	sum := sha256.Sum256(data)
 	f := &File{Platform: p, SHA256: hex.EncodeToString(sum[:])}
 	text, err := decodeText(data)
@@ -391,7 +393,7 @@ func (h *header) row(p Platform, rec record, dec byte, o Options) (Row, error) {
 	if row.Currency == "" {
 		row.Currency = strings.ToUpper(o.Currency)
 	}
-	if !validCurrency(row.Currency) {
+	if !pixel.ValidCurrency([]byte(row.Currency)) {
 		if row.Currency == "" {
 			return fail(fCurrency, errors.New("no currency: add the column Currency code to the report, or give -currency"))
 		}
@@ -416,18 +418,6 @@ func maxCol(h *header) int {
 		m = max(m, c)
 	}
 	return m
-}
-
-func validCurrency(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
 }
 
 // dateLayouts are the day formats the exports write: ISO (Meta, our csv,

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pixel-pipeline/pixel/pkg/report"
 	"github.com/pixel-pipeline/pixel/pkg/spend"
 )
 
@@ -127,8 +128,8 @@ func printImport(out io.Writer, format, path string, f *spend.File, dryRun bool)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "PLATFORM\tCURRENCY\tROWS\tCOST\tCLICKS\tIMPRESSIONS\t")
 	for _, t := range totals {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Platform, t.Currency, group(strconv.Itoa(t.Rows)), groupAmount(spend.FormatMicros(t.CostMicros)),
-			group(strconv.FormatUint(t.Clicks, 10)), group(strconv.FormatUint(t.Impressions, 10)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Platform, t.Currency, report.Group(strconv.Itoa(t.Rows)), report.Group(spend.FormatMicros(t.CostMicros)),
+			report.Group(strconv.FormatUint(t.Clicks, 10)), report.Group(strconv.FormatUint(t.Impressions, 10)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -140,33 +141,4 @@ func printImport(out io.Writer, format, path string, f *spend.File, dryRun bool)
 		}
 	}
 	return nil
-}
-
-// group puts thousands separators into a run of digits: 145130 is 145,130.
-func group(digits string) string {
-	neg := len(digits) > 0 && digits[0] == '-'
-	if neg {
-		digits = digits[1:]
-	}
-	var b []byte
-	for i := range len(digits) {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b = append(b, ',')
-		}
-		b = append(b, digits[i])
-	}
-	if neg {
-		return "-" + string(b)
-	}
-	return string(b)
-}
-
-// groupAmount is group for "3895.13": 3,895.13.
-func groupAmount(s string) string {
-	for i := range len(s) {
-		if s[i] == '.' {
-			return group(s[:i]) + s[i:]
-		}
-	}
-	return group(s)
 }

@@ -97,26 +97,27 @@ func Cell(v any, c analysis.Column) string {
 	case nil:
 		return "-"
 	case int64:
-		return group(strconv.FormatInt(x, 10))
+		return Group(strconv.FormatInt(x, 10))
 	case uint64:
-		return group(strconv.FormatUint(x, 10))
+		return Group(strconv.FormatUint(x, 10))
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return "-"
 		}
 		if isFraction(c.Name) {
-			return group(strconv.FormatFloat(x*100, 'f', 1, 64)) + "%"
+			return Group(strconv.FormatFloat(x*100, 'f', 1, 64)) + "%"
 		}
-		return group(strconv.FormatFloat(x, 'f', 2, 64))
+		return Group(strconv.FormatFloat(x, 'f', 2, 64))
 	case string:
 		return x
 	}
 	return analysis.Text(v, c)
 }
 
-// group puts thousands separators into the integer part of a decimal
-// number: -1234567.5 is -1,234,567.5.
-func group(s string) string {
+// Group puts thousands separators into the integer part of a decimal
+// number: -1234567.5 is -1,234,567.5; pixelctl spend import prints its
+// totals with it too.
+func Group(s string) string {
 	sign := ""
 	if strings.HasPrefix(s, "-") {
 		sign, s = "-", s[1:]

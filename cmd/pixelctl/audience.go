@@ -133,10 +133,9 @@ func audienceExport(ctx context.Context, args []string, out, stderr io.Writer) e
 	if _, err := audience.Check(name, params); err != nil { // before connecting
 		return flagError{err}
 	}
-	from := clickhouseFrom(fs, o)
-	conn, err := chstore.Open(ctx, o)
+	conn, err := connect(ctx, fs, o)
 	if err != nil {
-		return fmt.Errorf("%w; the address came from %s", err, from)
+		return err
 	}
 	defer conn.Close()
 	p, err := registry.NewStore(conn).Get(ctx, pixelID)

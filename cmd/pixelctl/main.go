@@ -124,6 +124,17 @@ func clickhouseFlags(fs *flagenv.Set, o *chstore.Options) {
 	fs.Fallback(rundir.Env(rundir.Default), rundir.From)
 }
 
+// connect opens ClickHouse with the options of fs, saying where the address
+// came from on failure.
+func connect(ctx context.Context, fs *flagenv.Set, o chstore.Options) (chstore.Conn, error) {
+	from := clickhouseFrom(fs, o)
+	conn, err := chstore.Open(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("%w; the address came from %s", err, from)
+	}
+	return conn, nil
+}
+
 // clickhouseFrom says where the ClickHouse address came from, for messages,
 // and says which server is used when the address is make run's.
 func clickhouseFrom(fs *flagenv.Set, o chstore.Options) string {

@@ -91,14 +91,7 @@ func (c *cmdFlags) parseID(args []string, what string) (string, error) {
 }
 
 // connect opens ClickHouse, saying where the address came from on failure.
-func (c *cmdFlags) connect(ctx context.Context) (chstore.Conn, error) {
-	from := clickhouseFrom(c.fs, c.o)
-	conn, err := chstore.Open(ctx, c.o)
-	if err != nil {
-		return nil, fmt.Errorf("%w; the address came from %s", err, from)
-	}
-	return conn, nil
-}
+func (c *cmdFlags) connect(ctx context.Context) (chstore.Conn, error) { return connect(ctx, c.fs, c.o) }
 
 // collectorURL is -collector-url, else the collector of the make run that
 // runs in this directory, else the placeholder (with a warning).

@@ -119,10 +119,9 @@ func reportCmd(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := report.Check(name, opts); err != nil { // before connecting
 		return inputError(err)
 	}
-	from := clickhouseFrom(fs, o)
-	conn, err := chstore.Open(ctx, o)
+	conn, err := connect(ctx, fs, o)
 	if err != nil {
-		return fmt.Errorf("%w; the address came from %s", err, from)
+		return err
 	}
 	defer conn.Close()
 	res, err := report.Run(ctx, conn, name, opts)

@@ -16,6 +16,17 @@ import (
 //go:embed clickhouse/*.sql internal/*.sql queries/*.sql queries/audiences/*.sql
 var FS embed.FS
 
+// Internal returns schemas/internal/<name>.sql as it is sent (Statement):
+// the statements the packages run themselves (chstore, registry, privacy,
+// spend). A missing file is a build defect, not a runtime condition.
+func Internal(name string) string {
+	b, err := FS.ReadFile("internal/" + name + ".sql")
+	if err != nil {
+		panic("schemas: missing embedded statement internal/" + name + ".sql")
+	}
+	return Statement(string(b))
+}
+
 // Statement is the text of a .sql file as it is sent to ClickHouse: without
 // its "--" comment lines and without trailing semicolons and white space.
 func Statement(text string) string {

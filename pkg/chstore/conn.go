@@ -15,8 +15,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/pixel-pipeline/pixel/schemas"
 )
 
 // Options says where ClickHouse is. A zero field takes its value from
@@ -119,14 +117,4 @@ func compression(addrs []string) clickhouse.CompressionMethod {
 		}
 	}
 	return clickhouse.CompressionNone
-}
-
-// statement returns the SQL of schemas/internal/<name>.sql without comments
-// and without the final semicolon (the driver sends one statement at a time).
-func statement(name string) string {
-	b, err := schemas.FS.ReadFile("internal/" + name + ".sql")
-	if err != nil {
-		panic("chstore: missing embedded statement " + name) // a build defect, not a runtime condition
-	}
-	return schemas.Statement(string(b))
 }

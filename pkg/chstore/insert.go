@@ -15,6 +15,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/schemas"
 )
 
 // Rows is a batch of events laid out by column, ready for a columnar insert.
@@ -284,7 +285,7 @@ func insertSettings(v Version, token string) clickhouse.Settings {
 	return clickhouse.Settings{"insert_deduplication_token": token}
 }
 
-var insertEvents = statement("insert_events")
+var insertEvents = schemas.Internal("insert_events")
 
 // The driver builds fresh columns for every batch, and a String column's
 // buffers start empty and double as they grow: the largest part of the

@@ -128,7 +128,7 @@ func addColumnIfNotExists(ctx context.Context, conn Conn, st string) (string, bo
 	}
 	table, column := st[m[2]:m[3]], st[m[4]:m[5]]
 	var n uint64
-	if err := conn.QueryRow(ctx, statement("select_column_exists"), table, column).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, schemas.Internal("select_column_exists"), table, column).Scan(&n); err != nil {
 		return "", false, fmt.Errorf("cannot check for column %s.%s: %w", table, column, err)
 	}
 	if n > 0 {
@@ -171,7 +171,7 @@ func migrate(ctx context.Context, o Options, migrations []Migration, pretend *Ve
 	if err != nil {
 		return res, err
 	}
-	err = server.Exec(ctx, strings.ReplaceAll(statement("create_database"), "{database}", o.Database))
+	err = server.Exec(ctx, strings.ReplaceAll(schemas.Internal("create_database"), "{database}", o.Database))
 	_ = server.Close()
 	if err != nil {
 		return res, fmt.Errorf("cannot create database %s: %w", o.Database, err)
@@ -181,11 +181,11 @@ func migrate(ctx context.Context, o Options, migrations []Migration, pretend *Ve
 		return res, err
 	}
 	defer conn.Close()
-	if err := conn.Exec(ctx, statement("create_migrations_table")); err != nil {
+	if err := conn.Exec(ctx, schemas.Internal("create_migrations_table")); err != nil {
 		return res, fmt.Errorf("cannot create %s.schema_migrations: %w", o.Database, err)
 	}
 	applied := map[uint32]string{}
-	rows, err := conn.Query(ctx, statement("select_migrations"))
+	rows, err := conn.Query(ctx, schemas.Internal("select_migrations"))
 	if err != nil {
 		return res, fmt.Errorf("cannot read %s.schema_migrations: %w", o.Database, err)
 	}
@@ -231,7 +231,7 @@ func migrate(ctx context.Context, o Options, migrations []Migration, pretend *Ve
 				return res, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}
 		}
-		batch, err := conn.PrepareBatch(ctx, statement("insert_migration"))
+		batch, err := conn.PrepareBatch(ctx, schemas.Internal("insert_migration"))
 		if err != nil {
 			return res, err
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/pixel-pipeline/pixel/schemas"
 )
 
 // Version is a ClickHouse release such as 18.16.1 or 24.3.2.23; the fourth
@@ -69,7 +70,7 @@ func (v Version) String() string {
 // costs no round trip.
 func ServerVersion(ctx context.Context, conn driver.Conn) (Version, error) {
 	var s string
-	if err := conn.QueryRow(ctx, statement("select_version")).Scan(&s); err != nil {
+	if err := conn.QueryRow(ctx, schemas.Internal("select_version")).Scan(&s); err != nil {
 		return Version{}, fmt.Errorf("cannot read the ClickHouse version: %w", err)
 	}
 	return ParseVersion(s)

@@ -178,7 +178,7 @@ func Forget(ctx context.Context, conn chstore.Conn, who Subject, requestedBy str
 		if e.Removed[i].Rows == 0 {
 			continue
 		}
-		if err := conn.Exec(ctx, statement(t.del), t.args...); err != nil {
+		if err := conn.Exec(ctx, schemas.Internal(t.del), t.args...); err != nil {
 			return e, fmt.Errorf("cannot delete from %s (ALTER TABLE %s DELETE): %w; running forget again is harmless", t.table, t.table, err)
 		}
 		issued++
@@ -196,7 +196,7 @@ func Forget(ctx context.Context, conn chstore.Conn, who Subject, requestedBy str
 	}
 	e.Removed = append(e.Removed, Removed{Table: "daily_stats", Rows: uint64(len(groups))})
 	e.FinishedAt = time.Now().UTC().Truncate(time.Second)
-	batch, err := conn.PrepareBatch(ctx, statement("erasures_insert"))
+	batch, err := conn.PrepareBatch(ctx, schemas.Internal("erasures_insert"))
 	if err == nil {
 		if err = batch.Append(e.RequestedAt, e.FinishedAt, e.KeyKind, e.Key, e.RowsBefore, e.RequestedBy); err == nil {
 			err = batch.Send()
@@ -238,7 +238,7 @@ func dailyStatsGroups(ctx context.Context, conn chstore.Conn, who Subject, ids [
 
 // collect adds the strings a one-column statement returns to set.
 func collect(ctx context.Context, conn chstore.Conn, set map[string]bool, name string, args ...any) error {
-	rows, err := conn.Query(ctx, statement(name), args...)
+	rows, err := conn.Query(ctx, schemas.Internal(name), args...)
 	if err != nil {
 		return fmt.Errorf("cannot find the daily_stats buckets to forget (%s): %w", name, err)
 	}
@@ -279,10 +279,10 @@ func rebuildDailyStats(ctx context.Context, conn chstore.Conn, groups []string) 
 	if err != nil {
 		return err
 	}
-	if err := conn.Exec(ctx, statement("daily_stats_delete_groups"), groups); err != nil {
+	if err := conn.Exec(ctx, schemas.Internal("daily_stats_delete_groups"), groups); err != nil {
 		return fmt.Errorf("the person's events and rollup rows were deleted, but cannot delete daily_stats's rows of their %d buckets to rebuild them: %w; the buckets are %s", len(groups), err, strings.Join(groups, ", "))
 	}
-	if err := conn.Exec(ctx, statement("daily_stats_rebuild_groups"), groups); err != nil {
+	if err := conn.Exec(ctx, schemas.Internal("daily_stats_rebuild_groups"), groups); err != nil {
 		return fmt.Errorf("daily_stats's rows of %d buckets are being deleted, but cannot insert them again from events: %w; run schemas/internal/daily_stats_rebuild_groups.sql with the buckets %s", len(groups), err, strings.Join(groups, ", "))
 	}
 	return waitMutations(ctx, conn, before, 1)
@@ -294,7 +294,7 @@ var rebuildChunk = 2000
 
 // emailVisitors returns the visitor ids the subject's email was seen with.
 func emailVisitors(ctx context.Context, conn chstore.Conn, who Subject) ([]string, error) {
-	rows, err := conn.Query(ctx, statement("visitors_of_email"), who.EmailSHA256, who.EmailGoogleSHA256, who.EmailSHA256, who.EmailGoogleSHA256)
+	rows, err := conn.Query(ctx, schemas.Internal("visitors_of_email"), who.EmailSHA256, who.EmailGoogleSHA256, who.EmailSHA256, who.EmailGoogleSHA256)
 	if err != nil {
 		return nil, fmt.Errorf("cannot find the visitor ids of the email: %w; the email columns come with migration 0004 and the visitors rollup with 0011: has pixelctl migrate run?", err)
 	}
@@ -312,7 +312,7 @@ func emailVisitors(ctx context.Context, conn chstore.Conn, who Subject) ([]strin
 
 func countRows(ctx context.Context, conn chstore.Conn, name string, args ...any) (uint64, error) {
 	var n uint64
-	err := conn.QueryRow(ctx, statement(name), args...).Scan(&n)
+	err := conn.QueryRow(ctx, schemas.Internal(name), args...).Scan(&n)
 	return n, err
 }
 
@@ -321,7 +321,7 @@ var mutationTables = append([]string{"events", "daily_stats"}, rollupTables...)
 
 // mutations returns the mutations of mutationTables: table/id → done.
 func mutations(ctx context.Context, conn chstore.Conn) (map[string]bool, error) {
-	rows, err := conn.Query(ctx, statement("mutations"), mutationTables)
+	rows, err := conn.Query(ctx, schemas.Internal("mutations"), mutationTables)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read system.mutations: %w", err)
 	}
@@ -429,7 +429,7 @@ func Retain(ctx context.Context, conn chstore.Conn, months int, now time.Time) (
 	now = now.UTC()
 	if r.Server.AtLeast(TTLVersion) {
 		for _, table := range []string{"events", "daily_stats"} {
-			if err := conn.Exec(ctx, statement(table+"_modify_ttl"), months); err != nil {
+			if err := conn.Exec(ctx, schemas.Internal(table+"_modify_ttl"), months); err != nil {
 				return r, fmt.Errorf("cannot set the TTL of %s: %w", table, err)
 			}
 		}
@@ -458,7 +458,7 @@ func Retain(ctx context.Context, conn chstore.Conn, months int, now time.Time) (
 		if n == 0 {
 			continue // no mutation, which would rewrite every part for nothing
 		}
-		if err := conn.Exec(ctx, statement(table+"_delete_expired"), r.Cutoff); err != nil {
+		if err := conn.Exec(ctx, schemas.Internal(table+"_delete_expired"), r.Cutoff); err != nil {
 			return r, fmt.Errorf("cannot delete the expired rows of %s: %w", table, err)
 		}
 		issued++
@@ -477,7 +477,7 @@ func Retain(ctx context.Context, conn chstore.Conn, months int, now time.Time) (
 // dropPartitions drops the month partitions of table whose whole month is
 // more than months months before now, and returns those dropped and kept.
 func dropPartitions(ctx context.Context, conn chstore.Conn, table string, months int, now time.Time) (dropped, kept []string, err error) {
-	rows, err := conn.Query(ctx, statement("partitions"), table)
+	rows, err := conn.Query(ctx, schemas.Internal("partitions"), table)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot read the partitions of %s (system.parts): %w", table, err)
 	}
@@ -503,7 +503,7 @@ func dropPartitions(ctx context.Context, conn chstore.Conn, table string, months
 			kept = append(kept, p)
 			continue
 		}
-		if err := conn.Exec(ctx, statement(table+"_drop_partition"), uint32(month.Year()*100+int(month.Month()))); err != nil {
+		if err := conn.Exec(ctx, schemas.Internal(table+"_drop_partition"), uint32(month.Year()*100+int(month.Month()))); err != nil {
 			return dropped, kept, fmt.Errorf("cannot drop partition %s of %s: %w", p, table, err)
 		}
 		dropped = append(dropped, p)
@@ -526,13 +526,4 @@ func MonthsBefore(now time.Time, months int) time.Time {
 func Expired(month time.Time, months int, now time.Time) bool {
 	end := time.Date(month.Year(), month.Month()+1, 1, 0, 0, 0, 0, time.UTC)
 	return !end.AddDate(0, months, 0).After(now)
-}
-
-// statement returns the SQL of schemas/internal/<name>.sql as it is sent.
-func statement(name string) string {
-	b, err := schemas.FS.ReadFile("internal/" + name + ".sql")
-	if err != nil {
-		panic("privacy: missing embedded statement " + name) // a build defect, not a runtime condition
-	}
-	return schemas.Statement(string(b))
 }

@@ -117,7 +117,7 @@ func newSecret() (secret, hash string) {
 // Get returns the newest version of pixel id, or an error wrapping
 // ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Pixel, error) {
-	ps, err := s.query(ctx, statement("pixels_select_one"), id)
+	ps, err := s.query(ctx, schemas.Internal("pixels_select_one"), id)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Pixel, error) {
 
 // List returns every pixel, disabled ones included, by id.
 func (s *Store) List(ctx context.Context) ([]*Pixel, error) {
-	return s.query(ctx, statement("pixels_select"))
+	return s.query(ctx, schemas.Internal("pixels_select"))
 }
 
 // Load returns the registry as a Snapshot, for the collector.
@@ -202,7 +202,7 @@ func (s *Store) RotateSecret(ctx context.Context, id string) (*Pixel, string, er
 }
 
 func (s *Store) write(ctx context.Context, p *Pixel) error {
-	batch, err := s.conn.PrepareBatch(ctx, statement("pixels_insert"))
+	batch, err := s.conn.PrepareBatch(ctx, schemas.Internal("pixels_insert"))
 	if err != nil {
 		return fmt.Errorf("cannot write pixel %s: %w; has pixelctl migrate run?", p.ID, err)
 	}
@@ -267,13 +267,4 @@ func parseModes(s *pixel.Settings, consent, ip, gpc, dnt string) (err error) {
 	}
 	s.DNT, err = pixel.ParseSignalMode(dnt)
 	return err
-}
-
-// statement returns the SQL of schemas/internal/<name>.sql as it is sent.
-func statement(name string) string {
-	b, err := schemas.FS.ReadFile("internal/" + name + ".sql")
-	if err != nil {
-		panic("registry: missing embedded statement " + name) // a build defect, not a runtime condition
-	}
-	return schemas.Statement(string(b))
 }

@@ -34,7 +34,7 @@ func Write(ctx context.Context, conn chstore.Conn, f *File, now time.Time) error
 		costs[i], clicks[i], impressions[i] = r.CostMicros, r.Clicks, r.Impressions
 		hashes[i], lines[i], importedAt[i], versions[i] = f.SHA256, uint32(r.Line), at, version
 	}
-	batch, err := conn.PrepareBatch(ctx, statement("ad_spend_insert"))
+	batch, err := conn.PrepareBatch(ctx, schemas.Internal("ad_spend_insert"))
 	if err != nil {
 		return fmt.Errorf("cannot write ad spend: %w; has pixelctl migrate run?", err)
 	}
@@ -48,13 +48,4 @@ func Write(ctx context.Context, conn chstore.Conn, f *File, now time.Time) error
 		return fmt.Errorf("cannot write ad spend: %w", err)
 	}
 	return nil
-}
-
-// statement returns the SQL of schemas/internal/<name>.sql as it is sent.
-func statement(name string) string {
-	b, err := schemas.FS.ReadFile("internal/" + name + ".sql")
-	if err != nil {
-		panic("spend: missing embedded statement " + name) // a build defect, not a runtime condition
-	}
-	return schemas.Statement(string(b))
 }

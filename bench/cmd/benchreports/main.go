@@ -563,7 +563,7 @@ func (l *lab) queries(ctx context.Context, queries []analysis.Query, overrides m
 			l.res.Notes = append(l.res.Notes, "reading system.query_log: "+err.Error())
 			break
 		}
-		if ended(logRows) == len(ids) || time.Now().After(deadline) {
+		if _, missing := querybench.Runs(logRows, ids); missing == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -619,18 +619,6 @@ func (l *lab) runOnce(ctx context.Context, q *analysis.Query, args []any, id str
 	err = rows.Err()
 	rows.Close()
 	return n, time.Since(t0), err
-}
-
-// ended counts the queries whose end (a row of a type other than
-// QueryStart, 1) is in the log.
-func ended(rows []querybench.LogRow) int {
-	seen := map[string]bool{}
-	for _, r := range rows {
-		if r.Type != 1 {
-			seen[r.QueryID] = true
-		}
-	}
-	return len(seen)
 }
 
 func (l *lab) readLog(ctx context.Context, ids []string) ([]querybench.LogRow, error) {

@@ -150,6 +150,9 @@ func Tables(sql string) []string {
 		if _, t, ok := strings.Cut(name, "."); ok {
 			name = t
 		}
+		if name == "" {
+			continue // a lone dot, not a name
+		}
 		if !slices.Contains(out, name) {
 			out = append(out, name)
 		}

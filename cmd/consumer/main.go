@@ -96,7 +96,7 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 		}
 		log.Info().Int("applied", len(res.Applied)).Int("skipped", len(res.Skipped)).Uint32("version", res.Current).Msg("schema migrated")
 	}
-	conn, err := openRetrying(ctx, c.ch, chFrom, log)
+	conn, err := chstore.OpenRetrying(ctx, c.ch, chFrom, log)
 	if err != nil {
 		return err
 	}
@@ -118,23 +118,4 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 	_ = logging.Stop(log, "admin listener", func() error { return adm.Close(sctx) })
 	_ = logging.Stop(log, "ClickHouse connection", conn.Close)
 	return err
-}
-
-// openRetrying connects to ClickHouse, waiting for it while it starts; from
-// says where its address came from.
-func openRetrying(ctx context.Context, o chstore.Options, from string, log zerolog.Logger) (conn chstore.Conn, err error) {
-	for attempt := 1; ; attempt++ {
-		conn, err = chstore.Open(ctx, o)
-		if err == nil {
-			return conn, nil
-		}
-		if attempt == 1 {
-			log.Warn().Err(err).Strs("clickhouse", o.Addr).Str("clickhouse_from", from).Msg("ClickHouse is not reachable yet; retrying")
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w; the address came from %s", err, from)
-		case <-time.After(time.Second):
-		}
-	}
 }

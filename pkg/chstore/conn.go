@@ -15,6 +15,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/rs/zerolog"
 )
 
 // Options says where ClickHouse is. A zero field takes its value from
@@ -117,4 +118,24 @@ func compression(addrs []string) clickhouse.CompressionMethod {
 		}
 	}
 	return clickhouse.CompressionNone
+}
+
+// OpenRetrying connects to ClickHouse, waiting for it while it starts (a
+// server that starts with its database); from says where its address came
+// from, for the log and the error.
+func OpenRetrying(ctx context.Context, o Options, from string, log zerolog.Logger) (conn Conn, err error) {
+	for attempt := 1; ; attempt++ {
+		conn, err = Open(ctx, o)
+		if err == nil {
+			return conn, nil
+		}
+		if attempt == 1 {
+			log.Warn().Err(err).Strs("clickhouse", o.Addr).Str("clickhouse_from", from).Msg("ClickHouse is not reachable yet; retrying")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w; the address came from %s", err, from)
+		case <-time.After(time.Second):
+		}
+	}
 }

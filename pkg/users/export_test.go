@@ -13,3 +13,15 @@ const PasswordAlphabet = passwordAlphabet
 
 // FormatPHC is the PHC string of a hash.
 func FormatPHC(p Params, salt, key []byte) string { return formatPHC(p, salt, key) }
+
+// HoldHashSlots takes every hashing slot of s until release.
+func HoldHashSlots(s *Store) (release func()) {
+	for range cap(s.hashing) {
+		s.hashing <- struct{}{}
+	}
+	return func() {
+		for range cap(s.hashing) {
+			<-s.hashing
+		}
+	}
+}

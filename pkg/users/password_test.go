@@ -145,3 +145,14 @@ func TestParseTokenID(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheckPassword is the cost of one sign-in's hash with the
+// default parameters (64 MiB, t=1, p=2).
+func BenchmarkCheckPassword(b *testing.B) {
+	h := users.HashPassword(pw, users.DefaultParams)
+	for b.Loop() {
+		if ok, err := users.CheckPassword(h, pw); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}

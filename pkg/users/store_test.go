@@ -401,3 +401,20 @@ func queryString(t *testing.T, conn chstore.Conn, query string) string {
 	}
 	return s
 }
+
+// Hashes wait for a slot (each takes 64 MiB): with every slot taken, a
+// sign-in waits until its context ends, then fails with the context's error.
+func TestAuthenticateWaitsForAHashingSlot(t *testing.T) {
+	s, _ := newStore(t)
+	release := users.HoldHashSlots(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// "no body" is no valid name: no query, straight to the hash.
+	if _, err := s.Authenticate(ctx, "no body", pw); !errors.Is(err, context.Canceled) {
+		t.Errorf("with every slot taken: %v, want context.Canceled", err)
+	}
+	release()
+	if _, err := s.Authenticate(context.Background(), "no body", pw); err != users.ErrBadCredentials {
+		t.Errorf("with the slots free again: %v", err)
+	}
+}

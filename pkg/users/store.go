@@ -95,7 +95,7 @@ func (s *Store) Create(ctx context.Context, name, role, password string) (*User,
 // Get returns the newest version of account name, or an error wrapping
 // ErrNotFound.
 func (s *Store) Get(ctx context.Context, name string) (*User, error) {
-	n, err := NormalizeName(name)
+	n, err := lookupName(name)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +104,16 @@ func (s *Store) Get(ctx context.Context, name string) (*User, error) {
 		return nil, err
 	}
 	return &r.User, nil
+}
+
+// lookupName is NormalizeName for a name looked up: one that is not valid
+// cannot exist, so its error wraps ErrNotFound too.
+func lookupName(name string) (string, error) {
+	n, err := NormalizeName(name)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return n, nil
 }
 
 func (s *Store) get(ctx context.Context, name string) (*record, error) {
@@ -200,7 +210,7 @@ func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) err
 // update applies change to the newest version of account name and writes
 // the result as the next version.
 func (s *Store) update(ctx context.Context, name string, change func(r *record)) error {
-	n, err := NormalizeName(name)
+	n, err := lookupName(name)
 	if err != nil {
 		return err
 	}

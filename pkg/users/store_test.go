@@ -418,3 +418,22 @@ func TestAuthenticateWaitsForAHashingSlot(t *testing.T) {
 		t.Errorf("with the slots free again: %v", err)
 	}
 }
+
+// A name that cannot exist is not found (the console answers 404), and the
+// error says why.
+func TestLookupOfAnInvalidName(t *testing.T) {
+	ctx := devstacktest.Context(t)
+	s, _ := newStore(t)
+	for _, err := range []error{
+		func() error { _, err := s.Get(ctx, "no body"); return err }(),
+		s.SetRole(ctx, "no body", users.RoleAdmin),
+		s.SetDisabled(ctx, "no body", true),
+		s.SetPassword(ctx, "no body", pw),
+		func() error { _, err := s.ListTokens(ctx, "no body"); return err }(),
+		func() error { _, _, err := s.CreateToken(ctx, "no body", "x"); return err }(),
+	} {
+		if !errors.Is(err, users.ErrNotFound) || !strings.Contains(err.Error(), "not allowed") {
+			t.Errorf("%v: want ErrNotFound and the reason", err)
+		}
+	}
+}

@@ -248,7 +248,7 @@ func (s *Server) changeUserForm(w http.ResponseWriter, r *http.Request) {
 	case "role":
 		role := r.FormValue("role")
 		if _, err = s.changeUser(ctx, actor, name, &role, nil); err == nil {
-			flash = name + " is now a " + role + "."
+			flash = name + "'s role is now " + role + "."
 		}
 	case "disable", "enable":
 		off := a == "disable"

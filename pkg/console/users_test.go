@@ -154,7 +154,7 @@ func TestAdminChangesUsers(t *testing.T) {
 	bob = tc.signInWith(t, "bob", pw)
 
 	// Promoting ends bob's session too (it had the viewer role cached).
-	if res, body := admin.post("/users/bob", url.Values{"action": {"role"}, "role": {"admin"}}); res.StatusCode != http.StatusOK || !strings.Contains(body, "bob is now a admin") {
+	if res, body := admin.post("/users/bob", url.Values{"action": {"role"}, "role": {"admin"}}); res.StatusCode != http.StatusOK || !strings.Contains(body, "bob&#39;s role is now admin") {
 		t.Fatalf("promote bob: %d\n%s", res.StatusCode, body)
 	}
 	if u, _ := tc.users.Get(ctx, "bob"); u == nil || u.Role != users.RoleAdmin {

@@ -102,18 +102,18 @@ func TestTemplatesAreSafe(t *testing.T) {
 // fooled by escaped text or attribute values.
 func TestUnsafeMarkup(t *testing.T) {
 	for doc, want := range map[string]int{
-		`<p>ok</p><script src="/assets/app.js"></script>`:                    0,
+		`<p>ok</p><script src="/assets/app.js"></script>`:                   0,
 		`<script type="application/json" id="d">{"a":"&lt;"}</script>`:      0,
 		`<p title="x onerror=alert(1) style=x">&lt;script&gt; onclick=</p>`: 0,
-		`<!-- <script>x</script> --><p>`:                                     0,
-		`<script>alert(1)</script>`:                                          1,
-		`<SCRIPT type="module">x</SCRIPT>`:                                   1,
-		`<img src=x onerror=alert(1)>`:                                       1,
-		`<p style="color:red">`:                                              1,
-		`<style>p{}</style>`:                                                 1,
-		`<a href=" JavaScript:alert(1)">`:                                    1,
-		`<form action="javascript:x"><button formaction="javascript:y">`:     2,
-		`<div data-x='a' ONCLICK='b' style=c>`:                               2,
+		`<!-- <script>x</script> --><p>`:                                    0,
+		`<script>alert(1)</script>`:                                         1,
+		`<SCRIPT type="module">x</SCRIPT>`:                                  1,
+		`<img src=x onerror=alert(1)>`:                                      1,
+		`<p style="color:red">`:                                             1,
+		`<style>p{}</style>`:                                                1,
+		`<a href=" JavaScript:alert(1)">`:                                   1,
+		`<form action="javascript:x"><button formaction="javascript:y">`:    2,
+		`<div data-x='a' ONCLICK='b' style=c>`:                              2,
 	} {
 		if got := unsafeMarkup(doc); len(got) != want {
 			t.Errorf("%s: %d problems %v, want %d", doc, len(got), got, want)

@@ -382,3 +382,43 @@ func TestAccountsCSRF(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminRevokesAnyTokenThroughAPI(t *testing.T) {
+	tc := newTestConsole(t)
+	admin := tc.signIn(t, "ana", users.RoleAdmin)
+	tc.user(t, "carl", users.RoleViewer)
+	secret, tok, err := tc.users.CreateToken(context.Background(), "carl", "carl's script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, body := admin.api(http.MethodPost, "/api/tokens/"+tok.ID+"/revoke", "", nil); res.StatusCode != http.StatusOK || !strings.Contains(body, `"revoked": true`) {
+		t.Fatalf("an admin revokes carl's token through the API: %d %s", res.StatusCode, body)
+	}
+	if res, _ := tc.client(t).api(http.MethodGet, "/api/me", secret, nil); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("carl's revoked token: %d, want 401", res.StatusCode)
+	}
+	if res, _ := admin.api(http.MethodPost, "/api/tokens/aaaaaaaaaaaa/revoke", "", nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("revoke an unknown token: %d, want 404", res.StatusCode)
+	}
+}
+
+// A borrowed session cannot be used to guess the current password: wrong
+// ones count against the sign-in limit.
+func TestChangePasswordIsRateLimited(t *testing.T) {
+	tc := newTestConsole(t, func(o *Options) { o.LoginLimit = 2 })
+	pw := tc.user(t, "bob", users.RoleViewer)
+	bob := tc.signInWith(t, "bob", pw)
+	guess := url.Values{"current": {"a wrong guess!"}, "new": {"a long new password"}, "repeat": {"a long new password"}}
+	for i := 0; i < 2; i++ {
+		if res, _ := bob.post("/account/password", guess); res.StatusCode != http.StatusBadRequest {
+			t.Fatalf("wrong current password %d: %d, want 400", i+1, res.StatusCode)
+		}
+	}
+	right := url.Values{"current": {pw}, "new": {"a long new password"}, "repeat": {"a long new password"}}
+	if res, body := bob.post("/account/password", right); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Errorf("after 2 wrong current passwords: %d, want 429 with Retry-After\n%s", res.StatusCode, body)
+	}
+	if _, err := tc.users.Authenticate(context.Background(), "bob", pw); err != nil {
+		t.Errorf("the password changed while limited: %v", err)
+	}
+}

@@ -71,6 +71,10 @@ func TestLiveEventsAndInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	quiet, _, err := tc.pixels.Create(ctx, registry.New{Name: "Quiet", Settings: pixel.DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := tc.signIn(t, "vic", users.RoleViewer)
 	getLive := func(query string) (int, liveAnswer, string) {
 		t.Helper()
@@ -109,6 +113,8 @@ func TestLiveEventsAndInstall(t *testing.T) {
 		hit{id: "a", pixel: p.ID, name: "PageView", url: "https://shop.example/first", channel: "browser", campaign: "sale", received: now.Add(-40 * time.Second)},
 		hit{id: "b", pixel: p.ID, name: "Lead", url: "https://shop.example/b", channel: "browser", received: now.Add(-30 * time.Second), bot: true},
 		hit{id: "c", pixel: p.ID, name: "PageView", url: "https://shop.example/c", channel: "browser", received: now.Add(-30 * time.Second)},
+		// Only before the window: the list shows its day, from daily_stats.
+		hit{id: "q", pixel: quiet.ID, name: "PageView", url: "https://quiet.example/", channel: "browser", received: now.Add(-72 * time.Hour)},
 		hit{id: "x", pixel: other.ID, name: "PageView", url: "https://other.example/", channel: "browser", received: now.Add(-20 * time.Second)},
 	)
 
@@ -169,7 +175,11 @@ func TestLiveEventsAndInstall(t *testing.T) {
 
 	// The pages: the list's last hit, the snippet page installed, the live rows.
 	_, body = c.get("/pixels")
-	mustContain(t, "the list", body, `<td class="last-hit">`+now.Add(-10*time.Second).Format("2006-01-02 15:04:05 UTC")+`</td>`)
+	mustContain(t, "the list", body, `<td class="last-hit">`+now.Add(-10*time.Second).Format("2006-01-02 15:04:05 UTC")+`</td>`,
+		`<td class="last-hit">on `+now.Add(-72*time.Hour).Format("2006-01-02")+`</td>`)
+	if ic, err := tc.install(ctx, quiet.ID); err != nil || ic.Installed {
+		t.Errorf("a pixel whose only hit is older than the window: %+v %v, want waiting", ic, err)
+	}
 	_, body = c.get("/pixels/" + p.ID + "/snippet")
 	mustContain(t, "the installed snippet page", body, `data-state="installed"`, `<span id="install-url">https://shop.example/first</span>`)
 	_, body = c.get("/pixels/" + p.ID + "/live")

@@ -370,9 +370,9 @@ func (s *Server) pixelSetStatus(enable bool) http.HandlerFunc {
 		}
 		var err error
 		if enable {
-			p, err = s.pixels.Enable(r.Context(), p.ID)
+			_, err = s.pixels.Enable(r.Context(), p.ID)
 		} else {
-			p, err = s.pixels.Disable(r.Context(), p.ID)
+			_, err = s.pixels.Disable(r.Context(), p.ID)
 		}
 		if err != nil {
 			_, msg := s.changeError(err)

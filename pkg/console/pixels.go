@@ -257,7 +257,17 @@ func (s *Server) pixelList(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Rows = append(v.Rows, pixelRow{P: p, LastHit: lh})
 	}
-	s.renderView(w, r, http.StatusOK, "pixels.html", &view{Title: "Pixels", Pixels: ps, Data: v})
+	// After disable or enable (?disabled=ID, ?enabled=ID): say so, for a
+	// pixel that exists only (the query is the user's own input).
+	var flash string
+	for _, p := range ps {
+		for _, to := range []string{"disabled", "enabled"} {
+			if r.URL.Query().Get(to) == p.ID {
+				flash = "Pixel " + p.Name + " is " + to + " now; the collectors take it up at their next registry refresh (10 s by default)."
+			}
+		}
+	}
+	s.renderView(w, r, http.StatusOK, "pixels.html", &view{Title: "Pixels", Pixels: ps, Flash: flash, Data: v})
 }
 
 // liveWindow bounds every read of the newest events by received_at (the
@@ -379,7 +389,11 @@ func (s *Server) pixelSetStatus(enable bool) http.HandlerFunc {
 			s.errorPage(w, r, http.StatusInternalServerError, msg)
 			return
 		}
-		http.Redirect(w, r, "/pixels", http.StatusSeeOther)
+		to := "disabled"
+		if enable {
+			to = "enabled"
+		}
+		http.Redirect(w, r, "/pixels?"+to+"="+p.ID, http.StatusSeeOther)
 	}
 }
 

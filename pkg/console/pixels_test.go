@@ -146,9 +146,14 @@ func TestPixelLifecycle(t *testing.T) {
 	}
 
 	// Disable, enable.
-	if res, _ := c.post("/pixels/"+id+"/disable", nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("disable: %d", res.StatusCode)
+	res, _ = c.post("/pixels/"+id+"/disable", nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/pixels?disabled="+id {
+		t.Fatalf("disable: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
+	_, body = c.get(res.Header.Get("Location"))
+	mustContain(t, "the list after disabling", body, `class="flash"`, "Pixel Shop EU is disabled now")
+	_, body = c.get("/pixels?disabled=nope")
+	mustNotContain(t, "the list with an unknown pixel in ?disabled=", body, `class="flash"`)
 	_, body = c.get("/pixels")
 	mustContain(t, "the list after disabling", body, `<span class="badge bad">disabled</span>`, `action="/pixels/`+id+`/enable"`)
 	if p, _ = tc.pixels.Get(ctx, id); p.Active() {

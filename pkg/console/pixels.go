@@ -334,7 +334,7 @@ func (s *Server) pixelCreate(w http.ResponseWriter, r *http.Request) {
 		s.renderView(w, r, status, "pixel_form.html", &view{Title: "New pixel", Data: pixelFormView{Form: f, Error: msg, Choices: modeChoices}})
 		return
 	}
-	shelf.put(sessionID(r), p.ID, secret, s.opts.Now())
+	s.secrets.put(sessionID(r), p.ID, secret, s.opts.Now())
 	http.Redirect(w, r, "/pixels/"+p.ID+"/snippet", http.StatusSeeOther)
 }
 
@@ -433,7 +433,7 @@ func (s *Server) pixelSnippet(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	v := snippetView{Pixel: p, Snippets: p.Snippets(s.opts.CollectorURL), Secret: shelf.take(sessionID(r), p.ID, s.opts.Now())}
+	v := snippetView{Pixel: p, Snippets: p.Snippets(s.opts.CollectorURL), Secret: s.secrets.take(sessionID(r), p.ID, s.opts.Now())}
 	var err error
 	if v.Install, err = s.install(r.Context(), p.ID); err != nil {
 		// live.js asks again in 2 s; the snippets matter more.
@@ -466,9 +466,7 @@ type shelved struct {
 
 const secretShelfTTL = 10 * time.Minute
 
-// shelf is the process's one shelf: session ids are random, so consoles
-// in one process (tests) cannot see each other's secrets.
-var shelf = &secretShelf{m: map[[2]string]shelved{}}
+func newSecretShelf() *secretShelf { return &secretShelf{m: map[[2]string]shelved{}} }
 
 func (s *secretShelf) put(session, id, secret string, now time.Time) {
 	if session == "" {

@@ -313,3 +313,7 @@ func (r *Result) writeJSON(w io.Writer) error {
 // the console puts it into its tables' data-value attributes, so that a
 // page's numbers can be compared with pixelctl report -format json.
 func JSONValue(v any, c analysis.Column) any { return jsonValue(v, c) }
+
+// Numeric says whether a column holds numbers, which the table format
+// aligns right (the console too).
+func Numeric(c analysis.Column) bool { return numeric(c) }

@@ -30,7 +30,7 @@ var dsNow = time.Date(2026, 11, 16, 12, 0, 0, 0, time.UTC)
 // withDataset is a console on a database holding pkg/dataset's population
 // (small: a few hundred visitors), its pixels registered and its ad spend
 // imported, with the clock at dsNow.
-func withDataset(t *testing.T, visitors int) *testConsole {
+func withDataset(t *testing.T, visitors int) (*testConsole, *dataset.Population) {
 	t.Helper()
 	tc := newTestConsole(t, func(o *Options) { o.Now = func() time.Time { return dsNow } })
 	ctx := devstacktest.Context(t)
@@ -44,7 +44,7 @@ func withDataset(t *testing.T, visitors int) *testConsole {
 	if _, err := dataset.LoadSpend(ctx, tc.conn, p, dsNow); err != nil {
 		t.Fatal(err)
 	}
-	return tc
+	return tc, p
 }
 
 // runJSON is what pixelctl report NAME -format json prints for the options.
@@ -137,7 +137,7 @@ func noInlineScript(t *testing.T, what, body string) {
 }
 
 func TestDashboardEqualsTheReports(t *testing.T) {
-	tc := withDataset(t, 150)
+	tc, _ := withDataset(t, 150)
 	c := tc.signIn(t, "vera", users.RoleViewer)
 	res, body := c.get("/pixels/" + dsPixel + "/dashboard?from=" + dsFrom + "&to=" + dsTo)
 	if res.StatusCode != http.StatusOK {
@@ -324,7 +324,7 @@ func TestDashboardRange(t *testing.T) {
 }
 
 func TestDashboardShowsAFailingReportInItsCard(t *testing.T) {
-	tc := withDataset(t, 40)
+	tc, _ := withDataset(t, 40)
 	c := tc.signIn(t, "vera", users.RoleViewer)
 	// Nine funnel steps: the funnel report refuses them, the others run.
 	res, body := c.get("/pixels/" + dsPixel + "/dashboard?last=30d&steps=a,b,c,d,e,f,g,h,i")

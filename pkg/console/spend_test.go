@@ -75,7 +75,7 @@ func TestSpendUpload(t *testing.T) {
 		t.Errorf("an upload without the CSRF token: %d, want 403", res.StatusCode)
 	}
 
-	res, body = admin.get("/spend")
+	_, body = admin.get("/spend")
 	for _, id := range []string{`id="spend-platform"`, `for="spend-platform"`, `id="spend-file"`, `for="spend-file"`, `enctype="multipart/form-data"`} {
 		if !strings.Contains(body, id) {
 			t.Errorf("the admin's spend page has no %s", id)

@@ -31,14 +31,15 @@ document.addEventListener("DOMContentLoaded", function () {
         backgroundColor: colors[i % colors.length] + (isMoney ? "" : "99"),
         borderWidth: isMoney ? 2 : 1,
         pointRadius: s.labels.length > 40 ? 0 : 2,
-        tension: 0.2
+        tension: 0
       };
     });
     var scales = { count: { type: "linear", position: "left", beginAtZero: true, ticks: { precision: 0 } } };
     if (money) {
       scales.money = { type: "linear", position: "right", beginAtZero: true, grid: { drawOnChartArea: false } };
     }
-    // Bars for counts, lines for money; traffic is lines only.
+    // Bars for counts, straight lines for money (a curve would invent
+    // values between days); traffic is lines only.
     if (id === "chart-traffic") {
       datasets.forEach(function (d) { d.type = "line"; d.backgroundColor = d.borderColor; });
     }

@@ -355,3 +355,32 @@ func TestDashboardShowsAFailingReportInItsCard(t *testing.T) {
 		t.Error("the steps reached the page unescaped")
 	}
 }
+
+func TestInsightsNeedSignIn(t *testing.T) {
+	tc, _ := withDataset(t, 20)
+	anon := tc.client(t)
+	for _, path := range []string{"/pixels/" + dsPixel + "/dashboard", "/pixels/" + dsPixel + "/audiences", "/pixels/" + dsPixel + "/audiences/purchasers",
+		"/pixels/" + dsPixel + "/audiences/purchasers/download?format=meta", "/spend"} {
+		if res, _ := anon.get(path); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+			t.Errorf("GET %s without a session: %d %s, want 303 to /login", path, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
+	for _, path := range []string{"/api/reports", "/api/reports/engaged?pixel=" + dsPixel, "/api/audiences", "/api/audiences/purchasers?pixel=" + dsPixel, "/api/spend"} {
+		if res, _ := anon.api("GET", path, "", nil); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without a session: %d, want 401", path, res.StatusCode)
+		}
+	}
+	if res, _ := anon.api("POST", "/api/spend?platform=csv", "", strings.NewReader("x")); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("POST /api/spend without a session: %d, want 401", res.StatusCode)
+	}
+	// An API token is enough for a script.
+	tc.user(t, "bot", users.RoleViewer)
+	secret, _, err := tc.users.CreateToken(devstacktest.Context(t), "bot", "report script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, got := anon.api("GET", "/api/reports/pages?pixel="+dsPixel+"&from="+dsFrom+"&to="+dsTo+"&limit=3", secret, nil)
+	if want := runJSON(t, tc, "pages", report.Options{Pixel: dsPixel, From: dsFrom, To: dsTo, Params: map[string]string{"limit": "3"}}); res.StatusCode != http.StatusOK || got != string(want) {
+		t.Errorf("the report API with a token: %d\n%s\nwant\n%s", res.StatusCode, got, want)
+	}
+}

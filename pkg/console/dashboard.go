@@ -60,7 +60,15 @@ const (
 	cardCPA         = "cpa"
 	cardFunnel      = "funnel"
 	cardPages       = "pages"
+	// cardCampaigns is the conversions report by landing campaign: the
+	// campaigns' conversion rates, which the cpa report does not have.
+	cardCampaigns = "campaigns"
 )
+
+// cardReports are the report behind each card, in the page's order.
+var cardReports = []struct{ card, report string }{
+	{cardEngaged, "engaged"}, {cardConversions, "conversions"}, {cardCPA, "cpa"}, {cardCampaigns, "conversions"}, {cardFunnel, "funnel"}, {cardPages, "pages"},
+}
 
 // reportCard is one report on the dashboard: its table, or the error it gave.
 type reportCard struct {
@@ -202,6 +210,7 @@ func (s *Server) runCards(ctx context.Context, p *registry.Pixel, v *dashboardVi
 		cardEngaged:     {"seconds": strconv.Itoa(v.EngagedSeconds)},
 		cardConversions: {"by": "day"},
 		cardCPA:         {},
+		cardCampaigns:   {"by": "campaign"},
 		cardFunnel:      {},
 		cardPages:       {},
 	}
@@ -209,12 +218,13 @@ func (s *Server) runCards(ctx context.Context, p *registry.Pixel, v *dashboardVi
 		params[cardFunnel]["steps"] = v.Steps
 	}
 	v.Cards = map[string]*reportCard{}
-	for _, name := range []string{cardEngaged, cardConversions, cardCPA, cardFunnel, cardPages} {
+	for _, cr := range cardReports {
+		name := cr.card
 		c := &reportCard{Name: name}
-		if q, err := report.Lookup(name); err == nil {
+		if q, err := report.Lookup(cr.report); err == nil {
 			c.Title = q.Title
 		}
-		res, err := report.Run(ctx, s.conn, name, report.Options{
+		res, err := report.Run(ctx, s.conn, cr.report, report.Options{
 			Pixel: p.ID, Last: v.Range.Last, From: v.Range.From, To: v.Range.To, Params: params[name], Now: s.opts.Now,
 		})
 		var re *report.Error

@@ -14,7 +14,7 @@ func init() {
 			Rows: [][]reportCell{{{Col: h, Value: h, Text: h}, {Col: h, Value: h, Text: h, Numeric: true}}}, Totals: [][]reportCell{{{Col: h, Value: h, Text: h}}}}
 		res := &report.Result{Range: report.Range{From: h, To: h}}
 		cards := map[string]*reportCard{}
-		for i, n := range []string{cardEngaged, cardConversions, cardCPA, cardFunnel, cardPages} {
+		for i, n := range []string{cardEngaged, cardConversions, cardCPA, cardCampaigns, cardFunnel, cardPages} {
 			c := &reportCard{Name: n, Title: h, Result: res, Table: table}
 			if i%2 == 1 {
 				c.Error = h
@@ -33,7 +33,7 @@ func init() {
 		c := audience.Counts{Exported: 3, Consent: 1}
 		return &audienceView{Name: h, Title: h, Doc: h, To: h, Members: 4,
 			Params: []ruleParam{{Name: h, Type: "Date", Default: h, Doc: h, Value: h}, {Name: h, Type: "UInt32", HasDefault: true, Default: h, Value: h}, {Name: "to", Value: h}},
-			Meta: &formatCount{Format: h, Label: h, Counts: c, Download: h}, Google: &formatCount{Format: h, Label: h, Counts: c, Download: h}}
+			Meta:   &formatCount{Format: h, Label: h, Counts: c, Download: h}, Google: &formatCount{Format: h, Label: h, Counts: c, Download: h}}
 	}
 	sampleData["spend.html"] = func(h string) any {
 		t := spendTotal{Platform: h, Currency: h, Cost: h, FirstDay: h, LastDay: h, RowsText: h, CostText: h, ClicksText: h, ImpressionsText: h, Rows: 2}

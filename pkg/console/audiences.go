@@ -156,8 +156,8 @@ func audienceList() ([]audienceListRow, error) {
 
 // audiencesPage lists the rules for a pixel.
 func (s *Server) audiencesPage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.insightsPixel(w, r)
-	if !ok {
+	p := s.pagePixel(w, r)
+	if p == nil {
 		return
 	}
 	list, err := audienceList()
@@ -184,8 +184,8 @@ type audienceView struct {
 
 // audiencePage is a rule's form, its live count and its download links.
 func (s *Server) audiencePage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.insightsPixel(w, r)
-	if !ok {
+	p := s.pagePixel(w, r)
+	if p == nil {
 		return
 	}
 	name := r.PathValue("name")
@@ -291,32 +291,13 @@ func safeFileName(s string) string {
 
 // audienceDownloadPage is the page's download: meta or google.
 func (s *Server) audienceDownloadPage(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.insightsPixel(w, r)
-	if !ok {
+	p := s.pagePixel(w, r)
+	if p == nil {
 		return
 	}
 	s.audienceFile(w, r, p, r.PathValue("name"), []audience.Format{audience.Meta, audience.Google}, func(status int, msg string) {
 		s.errorPage(w, r, status, msg)
 	})
-}
-
-// apiPixel is the pixel of ?pixel=ID, or answers the API's error.
-func (s *Server) apiPixel(w http.ResponseWriter, r *http.Request) (*registry.Pixel, bool) {
-	id := r.URL.Query().Get("pixel")
-	if id == "" {
-		apiError(w, http.StatusBadRequest, "give the pixel: ?pixel=ID")
-		return nil, false
-	}
-	p, err := s.pixels.Get(r.Context(), id)
-	if errors.Is(err, registry.ErrNotFound) {
-		apiError(w, http.StatusNotFound, "no pixel "+id)
-		return nil, false
-	} else if err != nil {
-		s.log.Error().Err(err).Msg("cannot read a pixel")
-		apiError(w, http.StatusInternalServerError, "cannot read the pixel: "+err.Error())
-		return nil, false
-	}
-	return p, true
 }
 
 // apiAudiences lists the rules and their parameters.
@@ -349,8 +330,8 @@ func (s *Server) apiAudiences(w http.ResponseWriter, r *http.Request) {
 // apiAudience counts who a rule matches, for a format (meta unless given):
 // count is how many rows its file has; excluded says who was left out.
 func (s *Server) apiAudience(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.apiPixel(w, r)
-	if !ok {
+	p := s.queryPixel(w, r)
+	if p == nil {
 		return
 	}
 	f := audience.Meta
@@ -393,8 +374,8 @@ func (s *Server) apiAudience(w http.ResponseWriter, r *http.Request) {
 
 // apiAudienceDownload answers the file: meta, google or ids.
 func (s *Server) apiAudienceDownload(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.apiPixel(w, r)
-	if !ok {
+	p := s.queryPixel(w, r)
+	if p == nil {
 		return
 	}
 	s.audienceFile(w, r, p, r.PathValue("name"), []audience.Format{audience.Meta, audience.Google, audience.IDs}, func(status int, msg string) {

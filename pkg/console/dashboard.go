@@ -174,8 +174,8 @@ type dashboardView struct {
 
 // dashboard shows one pixel's reports for a range.
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.insightsPixel(w, r)
-	if !ok {
+	p := s.pagePixel(w, r)
+	if p == nil {
 		return
 	}
 	v := &dashboardView{Ranges: dashboardRanges, EngagedSeconds: p.Settings.EngagementSeconds, TimeZone: insightsZone(p)}
@@ -407,20 +407,6 @@ func insightsZone(p *registry.Pixel) string {
 		return "UTC"
 	}
 	return p.TimeZone
-}
-
-// insightsPixel is the pixel of the request's {id}, or answers 404.
-func (s *Server) insightsPixel(w http.ResponseWriter, r *http.Request) (*registry.Pixel, bool) {
-	p, err := s.pixels.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, registry.ErrNotFound) {
-		s.errorPage(w, r, http.StatusNotFound, "There is no pixel "+r.PathValue("id")+".")
-		return nil, false
-	} else if err != nil {
-		s.log.Error().Err(err).Msg("cannot read a pixel")
-		s.errorPage(w, r, http.StatusServiceUnavailable, "The console cannot reach ClickHouse right now. Try again in a moment.")
-		return nil, false
-	}
-	return p, true
 }
 
 // The query keys of GET /api/reports/{name} that are not report

@@ -56,34 +56,50 @@ func (s *Server) pixelRoutes() {
 }
 
 // pagePixel is the pixel of the route's {id}, or nil after answering a
-// 404 page (or 500 when ClickHouse failed).
+// 404 or 503 page.
 func (s *Server) pagePixel(w http.ResponseWriter, r *http.Request) *registry.Pixel {
-	p, err := s.pixels.Get(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, registry.ErrNotFound):
-		s.errorPage(w, r, http.StatusNotFound, "There is no pixel "+strconv.Quote(r.PathValue("id"))+".")
-		return nil
-	case err != nil:
-		s.log.Error().Err(err).Msg("cannot read a pixel")
-		s.errorPage(w, r, http.StatusInternalServerError, "Cannot read the pixel: ClickHouse did not answer. Try again in a moment.")
-		return nil
+	p, status, msg := s.findPixel(r, r.PathValue("id"))
+	if p == nil {
+		s.errorPage(w, r, status, msg)
 	}
 	return p
 }
 
-// apiPixel is pagePixel for the API: 404 or 500 JSON.
+// apiPixel is pagePixel for the API: 404 or 503 JSON.
 func (s *Server) apiPixel(w http.ResponseWriter, r *http.Request) *registry.Pixel {
-	p, err := s.pixels.Get(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, registry.ErrNotFound):
-		apiError(w, http.StatusNotFound, "no pixel "+strconv.Quote(r.PathValue("id"))+" (GET /api/pixels lists them)")
-		return nil
-	case err != nil:
-		s.log.Error().Err(err).Msg("cannot read a pixel")
-		apiError(w, http.StatusInternalServerError, "cannot read the pixel: ClickHouse did not answer")
-		return nil
+	p, status, msg := s.findPixel(r, r.PathValue("id"))
+	if p == nil {
+		apiError(w, status, msg)
 	}
 	return p
+}
+
+// queryPixel is apiPixel for the routes that name the pixel as ?pixel=ID
+// (reports, audiences): 400 without it.
+func (s *Server) queryPixel(w http.ResponseWriter, r *http.Request) *registry.Pixel {
+	id := r.URL.Query().Get("pixel")
+	if id == "" {
+		apiError(w, http.StatusBadRequest, "give the pixel: ?pixel=ID (GET /api/pixels lists them)")
+		return nil
+	}
+	p, status, msg := s.findPixel(r, id)
+	if p == nil {
+		apiError(w, status, msg)
+	}
+	return p
+}
+
+// findPixel reads pixel id, or says what to answer instead.
+func (s *Server) findPixel(r *http.Request, id string) (*registry.Pixel, int, string) {
+	p, err := s.pixels.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return nil, http.StatusNotFound, "There is no pixel " + strconv.Quote(id) + " (the pixel list shows them)."
+	case err != nil:
+		s.log.Error().Err(err).Msg("cannot read a pixel")
+		return nil, http.StatusServiceUnavailable, "Cannot read the pixel: ClickHouse did not answer. Try again in a moment."
+	}
+	return p, 0, ""
 }
 
 // inputError is the user's mistake in a form or a JSON body.

@@ -5,6 +5,7 @@ package apptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +25,14 @@ func BuildBinaries(dir string) (string, error) {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(out)))
+	// The console embeds what make build's npm step puts under
+	// assets/vendor/: without it, it would refuse to start in every test
+	// that runs it.
+	if _, err := os.Stat(filepath.Join(root, "pkg/console/web/package.json")); err == nil {
+		if v, err := os.ReadDir(filepath.Join(root, "pkg/console/assets/vendor")); err != nil || len(v) == 0 {
+			return "", errors.New("pkg/console/assets/vendor/ is empty: run `make build` first (it installs the console's charting library with npm)")
+		}
+	}
 	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -8,6 +8,7 @@
 //	pixelctl retention  remove events older than N months
 //	pixelctl spend      import ad spend from Google Ads and Meta Ads Manager exports
 //	pixelctl audience   export a retargeting audience as a customer list
+//	pixelctl user       the web console's accounts and API tokens
 package main
 
 import (
@@ -46,6 +47,9 @@ Commands:
               pixelctl spend import -platform google|meta|csv FILE
   audience  a retargeting audience as a customer list (pixelctl audience -help):
               pixelctl audience export NAME -pixel ID -format meta|google|ids [-param k=v]
+  user      the web console's accounts and API tokens (pixelctl user -help):
+              pixelctl user create -name ann -role admin|viewer [-password-stdin]
+              pixelctl user list|set-role|password|disable|enable NAME, user token create|list|revoke
 
 Run "pixelctl <command> -help" for the command's flags. Run from the checkout
 while make run runs, pixelctl uses that stack's ClickHouse (run/stack.env)
@@ -110,6 +114,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return spendCmd(ctx, args[1:], out)
 	case "audience":
 		return audienceCmd(ctx, args[1:], out)
+	case "user":
+		return userCmd(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil

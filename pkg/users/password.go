@@ -98,6 +98,12 @@ func ParsePHC(s string) (p Params, salt, key []byte, err error) {
 		return p, nil, nil, fmt.Errorf("argon2id parameters m=%d,t=%d,p=%d out of range (m at most %d and at least 8*p, t at most %d, p at most 255)", v[0], v[1], v[2], maxMemory, maxTime)
 	}
 	p = Params{Memory: uint32(v[0]), Time: uint32(v[1]), Threads: uint8(v[2])}
+	// encoding/base64 skips \r and \n inside its input: refuse them (and
+	// anything else outside the alphabet) first, so that one hash has one
+	// spelling.
+	if !isBase64(parts[4]) || !isBase64(parts[5]) {
+		return Params{}, nil, nil, errPHC
+	}
 	if salt, err = b64.DecodeString(parts[4]); err != nil || len(salt) < minSaltLen || len(salt) > maxSaltLen {
 		return Params{}, nil, nil, fmt.Errorf("argon2id salt: want %d to %d bytes of unpadded base64", minSaltLen, maxSaltLen)
 	}
@@ -105,6 +111,15 @@ func ParsePHC(s string) (p Params, salt, key []byte, err error) {
 		return Params{}, nil, nil, fmt.Errorf("argon2id hash: want %d to %d bytes of unpadded base64", minKeyLen, maxKeyLen)
 	}
 	return p, salt, key, nil
+}
+
+func isBase64(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 // passwordAlphabet leaves out the characters people confuse: 0 O o, 1 l I.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
@@ -18,11 +19,36 @@ type Store struct {
 	conn   chstore.Conn
 	now    func() time.Time // tests move the clock
 	params Params           // of new hashes, and of the dummy hash
+	// hashing holds a slot per argon2id hash under way: each takes
+	// params.Memory (64 MiB), so a burst of sign-ins waits for a slot
+	// rather than taking a gigabyte.
+	hashing chan struct{}
 }
 
 // NewStore returns a Store on a connection to the pixel database.
 func NewStore(conn chstore.Conn) *Store {
-	return &Store{conn: conn, now: time.Now, params: DefaultParams}
+	return &Store{conn: conn, now: time.Now, params: DefaultParams, hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+}
+
+// hashSlot waits for a free hashing slot; the caller runs release after
+// its hash.
+func (s *Store) hashSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.hashing <- struct{}{}:
+		return func() { <-s.hashing }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to hash a password: %w", ctx.Err())
+	}
+}
+
+// hash is HashPassword with s's parameters, in a hashing slot.
+func (s *Store) hash(ctx context.Context, password string) (string, error) {
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return HashPassword(password, s.params), nil
 }
 
 // record is a user's row: the User and its password hash.
@@ -50,10 +76,14 @@ func (s *Store) Create(ctx context.Context, name, role, password string) (*User,
 	case !errors.Is(err, ErrNotFound):
 		return nil, err
 	}
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC().Truncate(time.Second)
 	r := &record{
 		User: User{Name: n, Role: role, CreatedAt: now, UpdatedAt: now, Version: uint64(s.now().UnixNano())},
-		hash: HashPassword(password, s.params),
+		hash: hash,
 	}
 	if err := s.write(ctx, r); err != nil {
 		return nil, err
@@ -65,7 +95,7 @@ func (s *Store) Create(ctx context.Context, name, role, password string) (*User,
 // Get returns the newest version of account name, or an error wrapping
 // ErrNotFound.
 func (s *Store) Get(ctx context.Context, name string) (*User, error) {
-	n, err := NormalizeName(name)
+	n, err := lookupName(name)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +104,16 @@ func (s *Store) Get(ctx context.Context, name string) (*User, error) {
 		return nil, err
 	}
 	return &r.User, nil
+}
+
+// lookupName is NormalizeName for a name looked up: one that is not valid
+// cannot exist, so its error wraps ErrNotFound too.
+func lookupName(name string) (string, error) {
+	n, err := NormalizeName(name)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return n, nil
 }
 
 func (s *Store) get(ctx context.Context, name string) (*record, error) {
@@ -125,7 +165,12 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (*User,
 			return nil, err
 		}
 	}
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ok, err := CheckPassword(phc, password)
+	release()
 	if err != nil { // only a stored hash can be malformed: the dummy is not
 		return nil, fmt.Errorf("user %s: the stored password hash is unreadable (%v); set a new password with pixelctl user password", r.Name, err)
 	}
@@ -141,7 +186,10 @@ func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if err := ValidPassword(password); err != nil {
 		return err
 	}
-	hash := HashPassword(password, s.params)
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return err
+	}
 	return s.update(ctx, name, func(r *record) { r.hash = hash })
 }
 
@@ -162,7 +210,7 @@ func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) err
 // update applies change to the newest version of account name and writes
 // the result as the next version.
 func (s *Store) update(ctx context.Context, name string, change func(r *record)) error {
-	n, err := NormalizeName(name)
+	n, err := lookupName(name)
 	if err != nil {
 		return err
 	}

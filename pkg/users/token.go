@@ -143,7 +143,7 @@ func (s *Store) ListTokens(ctx context.Context, user string) ([]*Token, error) {
 	if user == "" {
 		rs, err = s.queryTokens(ctx, schemas.Internal("api_tokens_select"))
 	} else {
-		n, nerr := NormalizeName(user)
+		n, nerr := lookupName(user)
 		if nerr != nil {
 			return nil, nerr
 		}

@@ -148,20 +148,23 @@ func TestConsoleBrowser(t *testing.T) {
 	b.shot("snippet", true)
 	closeShop() // its last PageEngagement goes out now, not while the dashboard is compared
 
-	// Hostile hits, from the pixel's domain as the collector requires.
-	sendHostile(t, s, pixelID, shop)
-	q := fmt.Sprintf("SELECT count() FROM pixel.events WHERE pixel_id = '%s' AND event_id LIKE 'hostile-%%'", pixelID)
+	// Hostile hits, from the pixel's domain as the collector requires:
+	// the first two before live events opens (the page's own rows, from
+	// the template), the next two while it is open (rows its script adds).
+	sendHostile(t, s, pixelID, shop, "a")
+	q := fmt.Sprintf("SELECT count() FROM pixel.events WHERE pixel_id = '%s' AND event_id LIKE 'hostile-a-%%'", pixelID)
 	if n := WaitCount(t, conn, q, 2, 30*time.Second); n != 2 {
 		t.Fatalf("%d hostile events stored, want 2", n)
 	}
-
-	// Live events: the shop's PageView and Purchase, and the hostile text,
-	// as text.
 	b.open("/pixels/" + pixelID + "/live")
 	b.poll(`(() => { const n = [...document.querySelectorAll('#live-events tr.event-row td.ev-name')].map(td => td.textContent);
 		return n.includes('PageView') && n.includes('Purchase') && n.includes('Hostile'); })()`, 30*time.Second,
-		"live events lists PageView, Purchase and Hostile")
+		"live events lists the shop's PageView and Purchase, and a Hostile event")
 	b.checkHostile("live events", hostile...)
+	sendHostile(t, s, pixelID, shop, "b")
+	b.poll(`[...document.querySelectorAll('#live-events tr.event-row td.ev-name')].filter(td => td.textContent === 'Hostile').length === 2`, 30*time.Second,
+		"live events adds the Hostile event that arrived while it was open")
+	b.checkHostile("live events, rows added while open", hostile...)
 	b.shot("live", false)
 
 	// The pixel list: status and last hit.
@@ -637,19 +640,20 @@ func serveConsoleShop(t *testing.T, snippet string) string {
 	return "http://" + ln.Addr().String() + "/thanks"
 }
 
-// sendHostile posts two events to the collector's /collect as the shop's
-// page would (its Origin: the pixel's domain), whose page URL, referrer,
-// campaign, properties and user agent hold the hostile strings: a PageView
-// (the dashboard's top pages list its path) and a custom event.
-func sendHostile(t *testing.T, s *devstack.Stack, pixelID, shop string) {
+// sendHostile posts two events (ids hostile-BATCH-1 and -2) to the
+// collector's /collect as the shop's page would (its Origin: the pixel's
+// domain), whose page URL, referrer, campaign, properties and user agent
+// hold the hostile strings: a PageView (the dashboard's top pages list its
+// path) and a custom event.
+func sendHostile(t *testing.T, s *devstack.Stack, pixelID, shop, batch string) {
 	t.Helper()
 	origin := strings.TrimSuffix(shop, "/thanks")
 	props := map[string]any{"note": hostile[0], "html": hostile[1], "link": hostile[2]}
 	events := []map[string]any{
-		{"id": pixelID, "ev": "PageView", "eid": "hostile-1",
+		{"id": pixelID, "ev": "PageView", "eid": "hostile-" + batch + "-1",
 			"dl": origin + "/" + hostile[0] + "?utm_source=" + url.QueryEscape(hostile[1]) + "&utm_campaign=" + url.QueryEscape(hostile[0]),
 			"rl": hostile[2], "cd": props},
-		{"id": pixelID, "ev": "Hostile", "eid": "hostile-2",
+		{"id": pixelID, "ev": "Hostile", "eid": "hostile-" + batch + "-2",
 			"dl": hostile[2], "rl": origin + "/" + hostile[1], "cd": map[string]any{"value": 1, "currency": "EUR", "x": hostile[1]}},
 	}
 	body, err := json.Marshal(events)

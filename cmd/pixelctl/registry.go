@@ -261,7 +261,8 @@ func (c *cmdFlags) checkedCollectorURL() (string, error) {
 func writeSnippets(out io.Writer, sn registry.Snippets) {
 	fmt.Fprintf(out, "JS tag: paste into every page, in <head> (the <noscript> image counts visitors without JavaScript):\n\n%s\n\n", sn.JS)
 	fmt.Fprintf(out, "<noscript> image alone:\n\n%s\n\n", sn.NoScript)
-	fmt.Fprintf(out, "Image URL, where only an image URL can go:\n\n%s\n\n  %s\n", sn.ImageURL, sn.ImageURLNote)
+	fmt.Fprintf(out, "Image URL, where only an image URL can go:\n\n%s\n\n  %s\n\n", sn.ImageURL, sn.ImageURLNote)
+	fmt.Fprintf(out, "Server events from your backend ($PIXEL_SECRET: the pixel's server-API secret):\n\n%s\n", sn.Server)
 }
 
 // showPixel writes one pixel for people.

@@ -25,6 +25,10 @@ type Snippets struct {
 	ImageURL string
 	// ImageURLNote says so, for people.
 	ImageURLNote string
+	// Server is a backend's call of the server API (POST /v1/ID/events,
+	// like Meta's Conversions API) as a curl command; $PIXEL_SECRET stands
+	// for the pixel's server-API secret, which is never part of a snippet.
+	Server string
 }
 
 // Snippets returns the pixel's snippets for the collector at collectorURL
@@ -49,7 +53,14 @@ func (p *Pixel) Snippets(collectorURL string) Snippets {
 		NoScript:     noscript,
 		ImageURL:     gif + "&dl={PAGE_URL}",
 		ImageURLNote: "replace {PAGE_URL} with the page's URL, URL-encoded (the place's macro for it), or remove &dl={PAGE_URL}: the collector then takes the Referer, which browsers cut to the origin across sites",
+		Server: "curl -sS " + shellQuote(base+"/v1/"+url.PathEscape(p.ID)+"/events") + ` -H "Authorization: Bearer $PIXEL_SECRET" -H 'Content-Type: application/json' \` + "\n" +
+			`  -d '{"events":[{"event":"Purchase","event_id":"order-1001","value":129.99,"currency":"EUR","order_id":"1001","url":"https://shop.example/thanks"}]}'`,
 	}
+}
+
+// shellQuote quotes s for a POSIX shell, in single quotes.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // jsString escapes s for a single-quoted JavaScript string inside an HTML

@@ -76,3 +76,11 @@ console.log(JSON.stringify({scripts: added.map(function (s) { return s.tag + ' '
 		t.Fatalf("node printed\n%s\nwant\n%s", out, want)
 	}
 }
+
+func TestServerSnippet(t *testing.T) {
+	s := (&registry.Pixel{ID: "demo"}).Snippets("https://c.example/it's")
+	want := `curl -sS 'https://c.example/it'\''s/v1/demo/events' -H "Authorization: Bearer $PIXEL_SECRET"`
+	if !strings.HasPrefix(s.Server, want) || !strings.Contains(s.Server, `"event":"Purchase"`) {
+		t.Errorf("Server =\n%s\nwant it to start with\n%s", s.Server, want)
+	}
+}

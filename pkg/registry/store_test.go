@@ -221,3 +221,29 @@ func FuzzNormalizeDomains(f *testing.F) {
 		}
 	})
 }
+
+func TestInvalidIsErrInvalid(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	for _, n := range []registry.New{
+		{Name: "", Settings: pixel.DefaultSettings()},
+		{Name: "Shop", Domains: []string{"https://shop.example"}, Settings: pixel.DefaultSettings()},
+		{Name: "Shop", TimeZone: "Mars/Base", Settings: pixel.DefaultSettings()},
+		{Name: "Shop", Settings: pixel.Settings{EngagementSeconds: 0}},
+		{ID: "track", Name: "Shop", Settings: pixel.DefaultSettings()},
+	} {
+		if _, _, err := s.Create(ctx, n); !errors.Is(err, registry.ErrInvalid) {
+			t.Errorf("Create(%+v) = %v, want an ErrInvalid", n, err)
+		}
+	}
+	p, _, err := s.Create(ctx, registry.New{Name: "Shop", Settings: pixel.DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, p.ID, func(p *registry.Pixel) error { p.Domains = []string{"a b"}; return nil }); !errors.Is(err, registry.ErrInvalid) || strings.Contains(err.Error(), "invalid pixel") {
+		t.Errorf("Update with a bad domain = %v, want an ErrInvalid whose message is the reason alone", err)
+	}
+	if _, err := s.Get(ctx, "nope"); errors.Is(err, registry.ErrInvalid) {
+		t.Errorf("a missing pixel is no ErrInvalid: %v", err)
+	}
+}

@@ -147,9 +147,27 @@ func validSettings(s pixel.Settings) error {
 	return nil
 }
 
+// ErrInvalid marks what is wrong with a pixel as given (a name, a domain,
+// a time zone, a setting), for errors.Is: a front end answers it as the
+// user's mistake (400), everything else as its own failure.
+var ErrInvalid = errors.New("invalid pixel")
+
+// invalidError is a validation error: its message stays the reason alone.
+type invalidError struct{ error }
+
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+func (e invalidError) Unwrap() error        { return e.error }
+
 // validate checks a pixel before it is written, normalising its domains and
-// time zone in place.
+// time zone in place; its errors are ErrInvalid.
 func validate(p *Pixel) error {
+	if err := validateFields(p); err != nil {
+		return invalidError{err}
+	}
+	return nil
+}
+
+func validateFields(p *Pixel) error {
 	if err := ValidID(p.ID); err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func TestConsoleBrowser(t *testing.T) {
 	b.watch()
 
 	// Sign in, with the keyboard only.
-	b.open("/login")
+	b.mustOpen("/login")
 	b.shot("login", false)
 	b.do(chromedp.SendKeys("#name", "ana"), chromedp.SendKeys("#password", password))
 	b.tabTo(`form[action="/login"] button[type=submit]`, 6)
@@ -97,7 +97,7 @@ func TestConsoleBrowser(t *testing.T) {
 	b.waitPath("/pixels")
 
 	// A pixel, created in the form.
-	b.open("/pixels/new")
+	b.mustOpen("/pixels/new")
 	b.do(chromedp.Focus("#pixel-name"))
 	b.tabTo(`main form button[type=submit]`, 20)
 	b.do(chromedp.SendKeys("#pixel-name", "Console shop"),
@@ -156,7 +156,7 @@ func TestConsoleBrowser(t *testing.T) {
 	if n := WaitCount(t, conn, q, 2, 30*time.Second); n != 2 {
 		t.Fatalf("%d hostile events stored, want 2", n)
 	}
-	b.open("/pixels/" + pixelID + "/live")
+	b.mustOpen("/pixels/" + pixelID + "/live")
 	b.poll(`(() => { const n = [...document.querySelectorAll('#live-events tr.event-row td.ev-name')].map(td => td.textContent);
 		return n.includes('PageView') && n.includes('Purchase') && n.includes('Hostile'); })()`, 30*time.Second,
 		"live events lists the shop's PageView and Purchase, and a Hostile event")
@@ -168,7 +168,7 @@ func TestConsoleBrowser(t *testing.T) {
 	b.shot("live", false)
 
 	// The pixel list: status and last hit.
-	b.open("/pixels")
+	b.mustOpen("/pixels")
 	if got := b.eval(`document.querySelector('#pixels tr[data-pixel="` + pixelID + `"] td.status').textContent.trim()`); got != "active" {
 		t.Errorf("pixel list status %q, want active", got)
 	}
@@ -178,10 +178,10 @@ func TestConsoleBrowser(t *testing.T) {
 	b.checkDashboard(s, pixelID)
 
 	// The purchasers audience and its Meta customer list.
-	b.open("/pixels/" + pixelID + "/audiences")
-	b.do(chromedp.WaitVisible(`#audiences tr[data-audience="purchasers"]`))
+	b.mustOpen("/pixels/" + pixelID + "/audiences")
+	b.waitFor(`#audiences tr[data-audience="purchasers"]`)
 	b.shot("audiences", false)
-	b.open("/pixels/" + pixelID + "/audiences/purchasers")
+	b.mustOpen("/pixels/" + pixelID + "/audiences/purchasers")
 	b.checkMetaDownload()
 	b.shot("audience", false)
 
@@ -323,6 +323,20 @@ func (b *consoleTab) open(path string) bool {
 		return false
 	}
 	return true
+}
+
+// mustOpen is open for the pages the test cannot do without.
+func (b *consoleTab) mustOpen(path string) {
+	b.t.Helper()
+	if !b.open(path) {
+		b.t.Fatalf("%s is the skeleton's placeholder: the test needs the page", path)
+	}
+}
+
+// waitFor waits until an element matches sel.
+func (b *consoleTab) waitFor(sel string) {
+	b.t.Helper()
+	b.poll(fmt.Sprintf(`document.querySelector(%q)`, sel), 15*time.Second, sel+" on the page")
 }
 
 // poll waits until a JavaScript condition holds, at most within.
@@ -474,8 +488,9 @@ func (b *consoleTab) checkDashboard(s *devstack.Stack, pixelID string) {
 	b.t.Helper()
 	deadline := time.Now().Add(40 * time.Second)
 	for try := 1; ; try++ {
-		b.open("/pixels/" + pixelID + "/dashboard?last=7d")
-		b.do(chromedp.WaitVisible("#report-engaged"), chromedp.WaitVisible("#report-conversions"))
+		b.mustOpen("/pixels/" + pixelID + "/dashboard?last=7d")
+		b.waitFor("#report-engaged")
+		b.waitFor("#report-conversions")
 		from, to := b.eval(`document.getElementById('range-from').value`), b.eval(`document.getElementById('range-to').value`)
 		seconds := regexp.MustCompile(`over (\d+) seconds`).FindStringSubmatch(b.eval(`document.body.innerText`))
 		if seconds == nil {
@@ -557,7 +572,7 @@ func jsString(v any) string {
 // the shop's buyer's.
 func (b *consoleTab) checkMetaDownload() {
 	b.t.Helper()
-	b.do(chromedp.WaitVisible("#audience-count"))
+	b.waitFor("#audience-count")
 	if n := b.eval(`document.getElementById('audience-count').dataset.value`); n == "0" || n == "" {
 		b.t.Errorf("purchasers audience counts %q people for Meta, want the buyers", n)
 	}

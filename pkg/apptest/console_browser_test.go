@@ -67,7 +67,8 @@ var hostile = []string{
 // carries the Content-Security-Policy and fits a 390 px phone.
 //
 // With PIXEL_SCREENSHOTS=dir (make screenshots: docs/screenshots) it writes
-// a PNG of each page there, at 1280x800 and for some at 390x844.
+// a PNG of each page there, at 1280x800, the snippet and the dashboard also
+// at 390x844, and the whole dashboard (dashboard-full.png).
 func TestConsoleBrowser(t *testing.T) {
 	chromium := findChromium(t)
 	start := time.Now()
@@ -460,6 +461,23 @@ func (b *consoleTab) shot(name string, phone bool) {
 	}
 }
 
+// fullShot writes a screenshot of the whole page, 1280 px wide, as
+// NAME.png (with screenshots on).
+func (b *consoleTab) fullShot(name string) {
+	b.t.Helper()
+	if b.shots == "" {
+		return
+	}
+	b.settle()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 // settle waits for two animation frames and for the charts, if any, to
 // have drawn: a screenshot shows the page as a person sees it.
 func (b *consoleTab) settle() {
@@ -551,6 +569,7 @@ func (b *consoleTab) checkDashboard(s *devstack.Stack, pixelID string) {
 	}
 	b.checkHostile("dashboard", hostile[0]) // the top pages list the hostile PageView's path
 	b.shot("dashboard", true)
+	b.fullShot("dashboard-full")
 }
 
 // jsString is a JSON value as the data-value attributes hold it: a

@@ -9,7 +9,7 @@ FUZZTIME    ?= 10s
 help:
 	@echo "make run    the whole pipeline on this machine (Ctrl-C stops it)"
 	@echo "make test   every test against real servers (what CI runs)"
-	@echo "make deps   install ClickHouse and kcat with apt-get when missing (root)"
+	@echo "make deps   install with apt-get what is missing: ClickHouse, kcat, Chromium, wrk, Node.js, npm (root)"
 	@echo "make build  build the console's front-end assets (npm) and the binaries into bin/"
 	@echo "make lint   gofmt, go vet, staticcheck"
 	@echo "make test-faults  only the fault-injection tests, printing their figures"

@@ -144,13 +144,18 @@ func audienceExport(ctx context.Context, args []string, out, stderr io.Writer) e
 	} else if err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(p.TimeZone)
-	if err != nil {
-		return fmt.Errorf("pixel %s has time zone %q, which this machine does not know: %w; set another with pixelctl pixel update -time-zone", pixelID, p.TimeZone, err)
+	own := map[string]string{}
+	for k, v := range params {
+		own[k] = v
 	}
-	params["tz"], params["gpc_mode"] = loc.String(), p.Settings.GPC.String()
+	for _, k := range audience.RegistryParams {
+		delete(own, k) // the placeholders of the check above
+	}
 	if !toGiven {
-		params["to"] = time.Now().In(loc).Format(time.DateOnly)
+		delete(own, "to")
+	}
+	if params, err = audience.ForPixel(p, own, time.Now()); err != nil {
+		return err
 	}
 	// The rules de-duplicate raw events with GROUP BY as the reports do:
 	// the same limits, so that a long window spills to disk instead of

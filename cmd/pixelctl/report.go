@@ -164,20 +164,6 @@ func formatSize(n uint64) string {
 	return fmt.Sprint(n)
 }
 
-// ownParams are a report's parameters that -param sets (the others the
-// command fills).
-func ownParams(q *analysis.Query) []analysis.Param {
-	var out []analysis.Param
-	for _, p := range q.Params {
-		switch p.Name {
-		case "pixel", "from", "to", "tz", "bots":
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
 func listReports(out io.Writer) error {
 	qs, err := analysis.Queries()
 	if err != nil {
@@ -185,7 +171,7 @@ func listReports(out io.Writer) error {
 	}
 	for _, q := range qs {
 		var params []string
-		for _, p := range ownParams(&q) {
+		for _, p := range report.OwnParams(&q) {
 			if p.HasDefault {
 				params = append(params, fmt.Sprintf("[-param %s=%s]", p.Name, p.Default))
 			} else {
@@ -206,7 +192,7 @@ func reportHelp(out io.Writer, name string, fs *flagenv.Set) error {
 		return inputError(err)
 	}
 	fmt.Fprintf(out, "pixelctl report %s: %s\n\n  %s\n\nParameters (-param name=value):\n", q.Name, q.Title, strings.ReplaceAll(q.Doc, "\n", "\n  "))
-	own := ownParams(&q)
+	own := report.OwnParams(&q)
 	if len(own) == 0 {
 		fmt.Fprintln(out, "  none")
 	}

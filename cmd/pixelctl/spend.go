@@ -89,34 +89,10 @@ func spendImport(ctx context.Context, args []string, out io.Writer) error {
 	return printImport(out, c.format, path, f, dryRun)
 }
 
-type importTotal struct {
-	spend.Total
-	Cost string `json:"cost"`
-}
-
 func printImport(out io.Writer, format, path string, f *spend.File, dryRun bool) error {
-	totals := spend.Totals(f.Rows)
+	sum := spend.Summarize(path, f, dryRun)
 	if format == "json" {
-		ts := make([]importTotal, len(totals))
-		for i, t := range totals {
-			ts[i] = importTotal{t, spend.FormatMicros(t.CostMicros)}
-		}
-		skipped := f.Skipped
-		if skipped == nil {
-			skipped = []spend.Skip{}
-		}
-		return writeJSON(out, struct {
-			File       string        `json:"file"`
-			Platform   string        `json:"platform"`
-			SHA256     string        `json:"sha256"`
-			HeaderLine int           `json:"header_line"`
-			Read       int           `json:"lines_read"`
-			Merged     int           `json:"lines_summed"`
-			Skipped    []spend.Skip  `json:"skipped"`
-			Rows       int           `json:"rows"`
-			DryRun     bool          `json:"dry_run"`
-			Totals     []importTotal `json:"totals"`
-		}{path, string(f.Platform), f.SHA256, f.Header, f.Read, f.Merged, skipped, len(f.Rows), dryRun, ts})
+		return writeJSON(out, sum)
 	}
 	verb := "Imported"
 	if dryRun {
@@ -127,8 +103,8 @@ func printImport(out io.Writer, format, path string, f *spend.File, dryRun bool)
 		f.Header, f.Read, len(f.Rows), f.Merged, len(f.Skipped))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "PLATFORM\tCURRENCY\tROWS\tCOST\tCLICKS\tIMPRESSIONS\t")
-	for _, t := range totals {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Platform, t.Currency, report.Group(strconv.Itoa(t.Rows)), report.Group(spend.FormatMicros(t.CostMicros)),
+	for _, t := range sum.Totals {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Platform, t.Currency, report.Group(strconv.Itoa(t.Rows)), report.Group(t.Cost),
 			report.Group(strconv.FormatUint(t.Clicks, 10)), report.Group(strconv.FormatUint(t.Impressions, 10)))
 	}
 	if err := tw.Flush(); err != nil {

@@ -20,7 +20,7 @@ import (
 var files embed.FS
 
 // vendorAssets must be present: `make build` puts them there.
-var vendorAssets = []string{}
+var vendorAssets = []string{"vendor/chart.umd.min.js"}
 
 // assetSet is the served files with their content hashes: URLs carry the
 // hash (?v=), so browsers may cache an asset for a long time and still

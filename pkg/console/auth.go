@@ -215,6 +215,7 @@ func (s *Server) page(pattern, role string, h http.HandlerFunc) {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &auth{user: sess.user, session: sess}))
+		limitBody(w, r)
 		if !unsafeMethod(r.Method) {
 			// GET and HEAD change nothing.
 		} else if !sameOrigin(r) || !equalTokens(formOrHeaderCSRF(r), sess.csrf) {
@@ -236,6 +237,7 @@ func (s *Server) page(pattern, role string, h http.HandlerFunc) {
 func (s *Server) api(pattern, role string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		a := &auth{}
+		limitBody(w, r)
 		if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			u, err := s.users.CheckToken(r.Context(), strings.TrimSpace(bearer))
 			if errors.Is(err, users.ErrBadCredentials) {
@@ -283,8 +285,25 @@ func formOrHeaderCSRF(r *http.Request) string {
 	return r.FormValue("csrf")
 }
 
-// maxUpload bounds a request body with a file (a spend export).
-const maxUpload = 32 << 20
+// maxUpload bounds a request body with a file (a spend export); maxForm
+// every other body. A larger body is refused while it is read, before it
+// fills memory or temporary files.
+const (
+	maxUpload = 32 << 20
+	maxForm   = 1 << 20
+)
+
+// limitBody caps the request's body: maxUpload for a file upload (a
+// multipart form, or a CSV to the API), maxForm otherwise. The slack
+// covers the multipart framing around the file.
+func limitBody(w http.ResponseWriter, r *http.Request) {
+	limit := int64(maxForm)
+	ct := r.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "multipart/form-data") || strings.HasPrefix(r.URL.Path, "/api/spend") {
+		limit = maxUpload + maxForm
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+}
 
 // clientIP is the address a login attempt counts against: the TCP peer
 // (the console is not behind a proxy it trusts).

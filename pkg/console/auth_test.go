@@ -246,3 +246,21 @@ func TestSafeURL(t *testing.T) {
 		}
 	}
 }
+
+func TestBodyLimit(t *testing.T) {
+	tc := newTestConsole(t)
+	var got int
+	tc.page("POST /test/form", "", func(w http.ResponseWriter, r *http.Request) {
+		got = len(r.PostFormValue("big"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	c := tc.signIn(t, "ana", users.RoleAdmin)
+	if res, _ := c.post("/test/form", url.Values{"big": {strings.Repeat("x", maxForm/2)}}); res.StatusCode != http.StatusNoContent || got != maxForm/2 {
+		t.Fatalf("a form under the limit: %d, %d bytes read", res.StatusCode, got)
+	}
+	got = -1
+	res, _ := c.post("/test/form", url.Values{"big": {strings.Repeat("x", maxForm+1)}})
+	if res.StatusCode != http.StatusForbidden || got != -1 {
+		t.Errorf("a form over %d bytes: %d (handler ran: %v), want it refused before the handler", maxForm, res.StatusCode, got != -1)
+	}
+}

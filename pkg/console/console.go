@@ -86,6 +86,7 @@ type Server struct {
 	assets   *assetSet
 	sessions *sessions
 	limiter  *loginLimiter
+	secrets  *secretShelf // a new pixel's secret, from its create form to its snippet page
 	counts   *counts
 }
 
@@ -118,6 +119,7 @@ func New(conn chstore.Conn, o Options, log zerolog.Logger, m *metrics.Set) (*Ser
 		mux:      http.NewServeMux(),
 		sessions: newSessions(o.SessionIdle, o.Now),
 		limiter:  newLoginLimiter(o.LoginLimit, o.LoginWindow, o.Now),
+		secrets:  newSecretShelf(),
 	}
 	s.counts = &counts{
 		loginOK:      m.Counter("console_logins_total", "sign-in attempts by outcome", "outcome", "ok"),

@@ -56,34 +56,50 @@ func (s *Server) pixelRoutes() {
 }
 
 // pagePixel is the pixel of the route's {id}, or nil after answering a
-// 404 page (or 500 when ClickHouse failed).
+// 404 or 503 page.
 func (s *Server) pagePixel(w http.ResponseWriter, r *http.Request) *registry.Pixel {
-	p, err := s.pixels.Get(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, registry.ErrNotFound):
-		s.errorPage(w, r, http.StatusNotFound, "There is no pixel "+strconv.Quote(r.PathValue("id"))+".")
-		return nil
-	case err != nil:
-		s.log.Error().Err(err).Msg("cannot read a pixel")
-		s.errorPage(w, r, http.StatusInternalServerError, "Cannot read the pixel: ClickHouse did not answer. Try again in a moment.")
-		return nil
+	p, status, msg := s.findPixel(r, r.PathValue("id"))
+	if p == nil {
+		s.errorPage(w, r, status, msg)
 	}
 	return p
 }
 
-// apiPixel is pagePixel for the API: 404 or 500 JSON.
+// apiPixel is pagePixel for the API: 404 or 503 JSON.
 func (s *Server) apiPixel(w http.ResponseWriter, r *http.Request) *registry.Pixel {
-	p, err := s.pixels.Get(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, registry.ErrNotFound):
-		apiError(w, http.StatusNotFound, "no pixel "+strconv.Quote(r.PathValue("id"))+" (GET /api/pixels lists them)")
-		return nil
-	case err != nil:
-		s.log.Error().Err(err).Msg("cannot read a pixel")
-		apiError(w, http.StatusInternalServerError, "cannot read the pixel: ClickHouse did not answer")
-		return nil
+	p, status, msg := s.findPixel(r, r.PathValue("id"))
+	if p == nil {
+		apiError(w, status, msg)
 	}
 	return p
+}
+
+// queryPixel is apiPixel for the routes that name the pixel as ?pixel=ID
+// (reports, audiences): 400 without it.
+func (s *Server) queryPixel(w http.ResponseWriter, r *http.Request) *registry.Pixel {
+	id := r.URL.Query().Get("pixel")
+	if id == "" {
+		apiError(w, http.StatusBadRequest, "give the pixel: ?pixel=ID (GET /api/pixels lists them)")
+		return nil
+	}
+	p, status, msg := s.findPixel(r, id)
+	if p == nil {
+		apiError(w, status, msg)
+	}
+	return p
+}
+
+// findPixel reads pixel id, or says what to answer instead.
+func (s *Server) findPixel(r *http.Request, id string) (*registry.Pixel, int, string) {
+	p, err := s.pixels.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return nil, http.StatusNotFound, "There is no pixel " + strconv.Quote(id) + " (the pixel list shows them)."
+	case err != nil:
+		s.log.Error().Err(err).Msg("cannot read a pixel")
+		return nil, http.StatusServiceUnavailable, "Cannot read the pixel: ClickHouse did not answer. Try again in a moment."
+	}
+	return p, 0, ""
 }
 
 // inputError is the user's mistake in a form or a JSON body.
@@ -334,7 +350,7 @@ func (s *Server) pixelCreate(w http.ResponseWriter, r *http.Request) {
 		s.renderView(w, r, status, "pixel_form.html", &view{Title: "New pixel", Data: pixelFormView{Form: f, Error: msg, Choices: modeChoices}})
 		return
 	}
-	shelf.put(sessionID(r), p.ID, secret, s.opts.Now())
+	s.secrets.put(sessionID(r), p.ID, secret, s.opts.Now())
 	http.Redirect(w, r, "/pixels/"+p.ID+"/snippet", http.StatusSeeOther)
 }
 
@@ -433,7 +449,7 @@ func (s *Server) pixelSnippet(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	v := snippetView{Pixel: p, Snippets: p.Snippets(s.opts.CollectorURL), Secret: shelf.take(sessionID(r), p.ID, s.opts.Now())}
+	v := snippetView{Pixel: p, Snippets: p.Snippets(s.opts.CollectorURL), Secret: s.secrets.take(sessionID(r), p.ID, s.opts.Now())}
 	var err error
 	if v.Install, err = s.install(r.Context(), p.ID); err != nil {
 		// live.js asks again in 2 s; the snippets matter more.
@@ -466,9 +482,7 @@ type shelved struct {
 
 const secretShelfTTL = 10 * time.Minute
 
-// shelf is the process's one shelf: session ids are random, so consoles
-// in one process (tests) cannot see each other's secrets.
-var shelf = &secretShelf{m: map[[2]string]shelved{}}
+func newSecretShelf() *secretShelf { return &secretShelf{m: map[[2]string]shelved{}} }
 
 func (s *secretShelf) put(session, id, secret string, now time.Time) {
 	if session == "" {

@@ -308,3 +308,12 @@ func (r *Result) writeJSON(w io.Writer) error {
 	_, err = w.Write(append(b, '\n'))
 	return err
 }
+
+// JSONValue is a value as Write's json format writes it (see jsonValue):
+// the console puts it into its tables' data-value attributes, so that a
+// page's numbers can be compared with pixelctl report -format json.
+func JSONValue(v any, c analysis.Column) any { return jsonValue(v, c) }
+
+// Numeric says whether a column holds numbers, which the table format
+// aligns right (the console too).
+func Numeric(c analysis.Column) bool { return numeric(c) }

@@ -243,3 +243,15 @@ func Run(ctx context.Context, conn chstore.Conn, name string, o Options) (*Resul
 	}
 	return &Result{Report: q.Name, Title: q.Title, Pixel: p.ID, TimeZone: tz, Range: r, Bots: o.IncludeBots, Params: own, Table: t}, nil
 }
+
+// OwnParams are a report's own parameters, those Options.Params sets (Run
+// fills the others: pixel, from, to, tz, bots).
+func OwnParams(q *analysis.Query) []analysis.Param {
+	var out []analysis.Param
+	for _, p := range q.Params {
+		if _, ok := standard[p.Name]; !ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}

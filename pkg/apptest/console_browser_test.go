@@ -162,6 +162,9 @@ func TestConsoleBrowser(t *testing.T) {
 		return n.includes('PageView') && n.includes('Purchase') && n.includes('Hostile'); })()`, 30*time.Second,
 		"live events lists the shop's PageView and Purchase, and a Hostile event")
 	b.checkHostile("live events", hostile...)
+	if got := b.eval(`[...document.querySelectorAll('#live-events tr.event-row')].filter(tr => tr.querySelector('td.ev-name').textContent === 'Purchase').map(tr => tr.querySelector('td.ev-page').textContent).join(' ')`); got != shop {
+		t.Errorf("live events shows the Purchase on page %q, want the shop's %s", got, shop)
+	}
 	sendHostile(t, s, pixelID, shop, "b")
 	b.poll(`[...document.querySelectorAll('#live-events tr.event-row td.ev-name')].filter(td => td.textContent === 'Hostile').length === 2`, 30*time.Second,
 		"live events adds the Hostile event that arrived while it was open")
@@ -172,6 +175,9 @@ func TestConsoleBrowser(t *testing.T) {
 	b.mustOpen("/pixels")
 	if got := b.eval(`document.querySelector('#pixels tr[data-pixel="` + pixelID + `"] td.status').textContent.trim()`); got != "active" {
 		t.Errorf("pixel list status %q, want active", got)
+	}
+	if got := b.eval(`document.querySelector('#pixels tr[data-pixel="` + pixelID + `"] td.last-hit').textContent.trim()`); got == "" {
+		t.Error("the pixel list shows no last hit for the pixel that has hits")
 	}
 	b.shot("pixels", false)
 
@@ -417,11 +423,19 @@ func (b *consoleTab) checkHostile(what string, shown ...string) {
 }
 
 // shot writes a screenshot of the tab as NAME.png (1280x800) and, with
-// phone, NAME-phone.png (390x844); at 390 px it checks that the page does
-// not scroll sideways, with or without screenshots.
+// phone, NAME-phone.png (390x844); with or without screenshots, it checks
+// that every control of the page has a name a screen reader says, and at
+// 390 px that the page does not scroll sideways.
 func (b *consoleTab) shot(name string, phone bool) {
 	b.t.Helper()
 	b.settle()
+	var unlabelled []string
+	b.evalJSON(`[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href]')]
+		.filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby') && !e.textContent.trim() && !e.title)
+		.map(e => e.outerHTML.slice(0, 160))`, &unlabelled)
+	for _, e := range unlabelled {
+		b.t.Errorf("%s: a control without a label: %s", name, e)
+	}
 	if b.shots != "" {
 		png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 		if err != nil {

@@ -119,7 +119,9 @@ func TestConsoleBrowser(t *testing.T) {
 	if st := b.eval(`document.getElementById('install-check').getAttribute('data-state')`); st != "waiting" {
 		t.Errorf("install check %q before any hit, want waiting", st)
 	}
-	shop := serveConsoleShop(t, snippet)
+	// The visitor came from a Google Ads campaign, whose spend the test
+	// uploads below: the dashboard's campaign table then has its CPA.
+	shop := serveConsoleShop(t, snippet) + "?utm_source=google&utm_medium=cpc&utm_campaign=spring_sale"
 
 	// The shop in a second tab, loaded again every 3 s until the
 	// collector's registry has the new pixel and a hit is stored; the
@@ -181,6 +183,9 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	b.shot("pixels", false)
 
+	// The campaign's spend, uploaded on the spend page.
+	b.uploadSpend()
+
 	// The dashboard equals pixelctl report for the range it shows.
 	b.checkDashboard(s, pixelID)
 
@@ -193,7 +198,7 @@ func TestConsoleBrowser(t *testing.T) {
 	b.shot("audience", false)
 
 	// The other pages, where they are built.
-	for _, p := range []struct{ path, shot string }{{"/spend", "spend"}, {"/users", "users"}, {"/account", "account"}} {
+	for _, p := range []struct{ path, shot string }{{"/users", "users"}, {"/account", "account"}} {
 		if b.open(p.path) {
 			b.shot(p.shot, false)
 		}
@@ -512,8 +517,8 @@ type reportTable struct {
 }
 
 // checkDashboard opens the dashboard of the last 7 days and compares its
-// engaged-visits and conversions tables with pixelctl report's JSON for
-// the days it shows. Events may still arrive between the page and
+// engaged-visits, conversions and campaign CPA tables with pixelctl
+// report's JSON for the days it shows. Events may still arrive between the page and
 // pixelctl (the consumer's batches): both are read again until they agree,
 // within a deadline.
 func (b *consoleTab) checkDashboard(s *devstack.Stack, pixelID string) {
@@ -523,18 +528,23 @@ func (b *consoleTab) checkDashboard(s *devstack.Stack, pixelID string) {
 		b.mustOpen("/pixels/" + pixelID + "/dashboard?last=7d")
 		b.waitFor("#report-engaged")
 		b.waitFor("#report-conversions")
+		b.waitFor("#report-cpa")
 		from, to := b.eval(`document.getElementById('range-from').value`), b.eval(`document.getElementById('range-to').value`)
 		seconds := regexp.MustCompile(`over (\d+) seconds`).FindStringSubmatch(b.eval(`document.body.innerText`))
 		if seconds == nil {
 			b.t.Fatal("the dashboard does not say over how many seconds a visit is engaged")
 		}
 		var page map[string]reportTable
-		b.evalJSON(`Object.fromEntries(['engaged', 'conversions'].map(n => [n, {rows: [...document.querySelectorAll('#report-' + n + ' tbody tr')]
+		b.evalJSON(`Object.fromEntries(['engaged', 'conversions', 'cpa'].map(n => [n, {rows: [...document.querySelectorAll('#report-' + n + ' tbody tr')]
 			.filter(tr => tr.querySelector('td[data-col]'))
 			.map(tr => ({total: tr.classList.contains('total'), cells: Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map(td => [td.dataset.col, td.dataset.value]))}))}]))`, &page)
 		diffs := []string{}
-		for _, r := range []struct{ name, param string }{{"engaged", "seconds=" + seconds[1]}, {"conversions", "by=day"}} {
-			out := pixelctl(b.t, s, "report", r.name, "-pixel", pixelID, "-from", from, "-to", to, "-param", r.param, "-format", "json")
+		for _, r := range []struct{ name, param string }{{"engaged", "seconds=" + seconds[1]}, {"conversions", "by=day"}, {"cpa", ""}} {
+			args := []string{"report", r.name, "-pixel", pixelID, "-from", from, "-to", to, "-format", "json"}
+			if r.param != "" {
+				args = append(args, "-param", r.param)
+			}
+			out := pixelctl(b.t, s, args...)
 			var want struct {
 				Columns []struct{ Name string }
 				Rows    []map[string]any
@@ -563,7 +573,11 @@ func (b *consoleTab) checkDashboard(s *devstack.Stack, pixelID string) {
 				diffs = append(diffs, fmt.Sprintf("pixelctl report %s has no Total row for %s to %s", r.name, from, to))
 			}
 		}
-		// Not trivially equal: the shop's visit and purchase are there.
+		// Not trivially equal: the shop's visit and purchase are there,
+		// and the campaign's cost.
+		if c := page["cpa"].Rows; len(c) == 0 || c[0].Cells["cost"] != "12.5" {
+			diffs = append(diffs, fmt.Sprintf("#report-cpa %v, want spring_sale with its cost 12.5", c))
+		}
 		var kpi struct{ Visitors, Conversions string }
 		b.evalJSON(`({Visitors: document.getElementById('kpi-visitors').dataset.value, Conversions: document.getElementById('kpi-conversions').dataset.value})`, &kpi)
 		if kpi.Visitors == "0" || kpi.Visitors == "" || kpi.Conversions == "0" || kpi.Conversions == "" {
@@ -584,6 +598,34 @@ func (b *consoleTab) checkDashboard(s *devstack.Stack, pixelID string) {
 	b.checkHostile("dashboard", hostile[0]) // the top pages list the hostile PageView's path
 	b.shot("dashboard", true)
 	b.fullShot("dashboard-full")
+}
+
+// uploadSpend uploads a day of spend of the campaign spring_sale in the
+// csv format through the spend page's form, and checks what it says it
+// imported.
+func (b *consoleTab) uploadSpend() {
+	b.t.Helper()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	file := filepath.Join(b.t.TempDir(), "spend.csv")
+	csv := "date,platform,account,campaign,cost,currency,clicks,impressions\n" +
+		time.Now().In(berlin).Format("2006-01-02") + ",google,123-456-7890,Spring Sale,12.50,EUR,30,1000\n"
+	if err := os.WriteFile(file, []byte(csv), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.mustOpen("/spend")
+	b.do(chromedp.SetValue("#spend-platform", "csv"), chromedp.SetUploadFiles("#spend-file", []string{file}),
+		chromedp.Click(`form[action="/spend"] button[type=submit]`))
+	b.poll(`document.getElementById('spend-imported')`, 15*time.Second, "the spend page says what it imported")
+	if got := b.eval(`document.querySelector('#spend-imported h2').textContent`); !strings.HasPrefix(got, "Imported 1 rows of") {
+		b.t.Errorf("spend upload: %q, want 1 row imported", got)
+	}
+	if got := b.eval(`[...document.querySelectorAll('#spend-rows tbody tr td')].map(td => td.textContent).join('|')`); !strings.Contains(got, "Spring Sale|spring_sale|12.50|EUR") {
+		b.t.Errorf("#spend-rows %q, want the Spring Sale row", got)
+	}
+	b.shot("spend", false)
 }
 
 // jsString is a JSON value as the data-value attributes hold it: a
@@ -695,7 +737,7 @@ func serveConsoleShop(t *testing.T, snippet string) string {
 // path) and a custom event.
 func sendHostile(t *testing.T, s *devstack.Stack, pixelID, shop, batch string) {
 	t.Helper()
-	origin := strings.TrimSuffix(shop, "/thanks")
+	origin := shop[:strings.Index(shop, "/thanks")]
 	props := map[string]any{"note": hostile[0], "html": hostile[1], "link": hostile[2]}
 	events := []map[string]any{
 		{"id": pixelID, "ev": "PageView", "eid": "hostile-" + batch + "-1",

@@ -4,23 +4,26 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
 
-.PHONY: run test build deps lint unit fuzz test-faults bench bench-reports clean help
+.PHONY: run test build assets deps lint unit fuzz test-faults screenshots bench bench-reports clean help
 
 help:
 	@echo "make run    the whole pipeline on this machine (Ctrl-C stops it)"
 	@echo "make test   every test against real servers (what CI runs)"
-	@echo "make deps   install ClickHouse and kcat with apt-get when missing (root)"
-	@echo "make build  build the binaries into bin/"
+	@echo "make deps   install with apt-get what is missing: ClickHouse, kcat, Chromium, wrk, Node.js, npm (root)"
+	@echo "make build  build the console's front-end assets (npm) and the binaries into bin/"
 	@echo "make lint   gofmt, go vet, staticcheck"
 	@echo "make test-faults  only the fault-injection tests, printing their figures"
+	@echo "make screenshots  the console's browser test, writing a PNG of each page into docs/screenshots/ (commit them)"
 	@echo "make bench  benchmark against baselines of the same run, about 4½ minutes (BENCH_QUICK=true make bench: 1½), then the reports on 1 million events (about 30 s)"
 	@echo "make bench-reports  every shipped report and audience on 10 million generated events, about 6 minutes"
 
 # The Debian packages the project needs: ClickHouse (server and client),
 # kcat, a Kafka client that is not ours, Chromium, the browser the JS
-# tag's end-to-end test runs in, wrk, the HTTP load tool of make bench, and
-# Node.js, which runs the JS tag's and the snippets' unit tests.
-# Installed only when missing.
+# tag's end-to-end test runs in, wrk, the HTTP load tool of make bench,
+# Node.js, which runs the JS tag's and the snippets' unit tests, and npm,
+# which installs the console's charting library at build time (Debian's
+# nodejs comes without it; NodeSource's bundles it, and then it is not
+# installed twice). Installed only when missing.
 deps:
 	@missing=""; \
 	command -v clickhouse-server >/dev/null 2>&1 || missing="$$missing clickhouse-server"; \
@@ -29,6 +32,7 @@ deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: missing$$missing; run as root or: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	  command -v apt-get >/dev/null 2>&1 || { echo "make deps: missing$$missing and no apt-get; install them by hand" >&2; exit 1; }; \
@@ -36,8 +40,33 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || { echo "make deps: apt-get install$$missing failed" >&2; exit 1; }; \
 	fi
 
-build:
+build: assets
 	$(GO) build -o bin/ ./cmd/...
+
+# The console's front-end assets: the charting library from npm (the
+# versions pinned in package-lock.json), copied by its vendor script into
+# pkg/console/assets/vendor/, which the console embeds. npm ci runs only
+# when node_modules is older than package.json or package-lock.json, so
+# that make test does not install it again each time.
+WEB := pkg/console/web
+assets:
+	@if [ -f $(WEB)/package.json ]; then \
+	  command -v npm >/dev/null 2>&1 || { echo "make build: npm is missing; run make deps (as root: apt-get install npm)" >&2; exit 1; }; \
+	  stamp=$(WEB)/node_modules/.package-lock.json; \
+	  if [ ! -f $$stamp ] || [ $(WEB)/package-lock.json -nt $$stamp ] || [ $(WEB)/package.json -nt $$stamp ]; then \
+	    echo "npm ci in $(WEB) (the console's charting library)"; \
+	    out=$$(mktemp); \
+	    if ! (cd $(WEB) && npm ci --no-audit --no-fund) >$$out 2>&1; then \
+	      cat $$out >&2; \
+	      if grep -qE 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network|proxy' $$out; then \
+	        echo "make build: npm cannot reach its registry ($$(npm config get registry)); check the network, set a proxy (npm config set https-proxy URL) or a mirror (npm config set registry URL), then run make build again" >&2; \
+	      else echo "make build: npm ci failed in $(WEB) (its output is above)" >&2; fi; \
+	      rm -f $$out; exit 1; \
+	    fi; \
+	    rm -f $$out; \
+	  fi; \
+	  (cd $(WEB) && npm run --silent vendor) || { echo "make build: npm run vendor failed in $(WEB)" >&2; exit 1; }; \
+	fi
 
 run: deps build
 	bin/devstack
@@ -54,6 +83,13 @@ unit:
 # The fault-injection tests alone (make unit runs them too), with their figures.
 test-faults: deps
 	$(GO) test -count=1 -run TestFaults -v ./pkg/apptest
+
+# The console's real-browser test, which also writes a PNG of each page
+# (1280x800, and 390x844 for some) into docs/screenshots/; the README shows
+# them. Commit what it wrote.
+screenshots: deps build
+	PIXEL_SCREENSHOTS=docs/screenshots $(GO) test -count=1 -run TestConsoleBrowser -v ./pkg/apptest
+	@echo "make screenshots: PNGs in docs/screenshots/; git add docs/screenshots to commit them"
 
 # The benchmark: our components against baselines measured in the same run
 # (see README, Benchmarks). Results go to bench/results/<UTC timestamp>/.
@@ -97,4 +133,4 @@ fuzz:
 test: deps build lint unit fuzz
 
 clean:
-	rm -rf bin run
+	rm -rf bin run $(WEB)/node_modules pkg/console/assets/vendor

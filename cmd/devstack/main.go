@@ -1,8 +1,9 @@
 // Command devstack is `make run`: the whole pipeline on one machine. It starts
 // a private ClickHouse server (or uses CLICKHOUSE_ADDR), the embedded Kafka
-// broker (or uses KAFKA_BROKERS), applies the migrations, starts the consumer
-// and the collector, serves a small demo site that embeds the pixel, prints
-// where to look, starts again with backoff any of its servers that exits, and
+// broker (or uses KAFKA_BROKERS), applies the migrations, creates the
+// console's first admin, starts the consumer, the collector and the web
+// console, serves a small demo site that embeds the pixel, prints where to
+// look and how to sign in, starts again with backoff any of its servers that exits, and
 // on Ctrl-C stops everything in reverse order, flushing.
 package main
 
@@ -29,6 +30,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 	"github.com/pixel-pipeline/pixel/pkg/registry"
 	"github.com/pixel-pipeline/pixel/pkg/rundir"
+	"github.com/pixel-pipeline/pixel/pkg/users"
 )
 
 type config struct {
@@ -48,10 +50,12 @@ func newConfig() (*config, *flagenv.Set) {
 		"The servers it starts inherit its -log-level and -log-format. While it runs, -dir holds LOCK (its pid)\n"+
 		"and stack.env (its addresses), which pixelctl, the consumer and the collector run from this directory read.")
 	fs.String(&st.Dir, "dir", "DEVSTACK_DIR", st.Dir, "directory for the private ClickHouse, the broker's data, logs, LOCK and stack.env")
-	fs.String(&st.BinDir, "bin-dir", "DEVSTACK_BIN_DIR", "", "directory holding collector, consumer, devbroker and pixelctl (empty: devstack's own directory)")
+	fs.String(&st.BinDir, "bin-dir", "DEVSTACK_BIN_DIR", "", "directory holding collector, consumer, console, devbroker and pixelctl (empty: devstack's own directory)")
 	fs.String(&st.CollectorAddr, "collector-addr", "COLLECTOR_ADDR", st.CollectorAddr, "the collector's public address (the pixel)")
 	fs.String(&st.CollectorAdminAddr, "collector-admin-addr", "COLLECTOR_ADMIN_ADDR", st.CollectorAdminAddr, "the collector's admin address (metrics)")
 	fs.String(&st.ConsumerAdminAddr, "consumer-admin-addr", "CONSUMER_ADMIN_ADDR", st.ConsumerAdminAddr, "the consumer's admin address (metrics)")
+	fs.String(&st.ConsoleAddr, "console-addr", "CONSOLE_ADDR", st.ConsoleAddr, "the web console's address (empty: no console)")
+	fs.String(&st.ConsoleAdminAddr, "console-admin-addr", "CONSOLE_ADMIN_ADDR", st.ConsoleAdminAddr, "the web console's admin address (metrics)")
 	fs.String(&st.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "", "use this ClickHouse (native protocol) instead of starting a private one (empty: the private server)")
 	fs.Int(&st.ClickHouseTCPPort, "clickhouse-port", "DEVSTACK_CLICKHOUSE_PORT", st.ClickHouseTCPPort, "native port of the private ClickHouse")
 	fs.Int(&st.ClickHouseHTTPPort, "clickhouse-http-port", "DEVSTACK_CLICKHOUSE_HTTP_PORT", st.ClickHouseHTTPPort, "HTTP port of the private ClickHouse")
@@ -99,9 +103,10 @@ type demo struct {
 	secret string // only when it was created by this run
 }
 
-// registerDemo registers the demo pixel, for pages on this machine, unless
-// it exists (its data lives in -dir across runs).
-func registerDemo(ctx context.Context, s *devstack.Stack, d *demo) error {
+// afterMigrate is what make run writes into the fresh (or kept) database
+// before the servers start: the demo pixel, so that the collector's first
+// registry load has it, and the console's first admin.
+func afterMigrate(ctx context.Context, s *devstack.Stack, d *demo, a *firstAdmin) error {
 	o := chstore.DefaultOptions()
 	o.Addr = []string{s.ClickHouseAddr()}
 	conn, err := chstore.Open(ctx, o)
@@ -109,6 +114,18 @@ func registerDemo(ctx context.Context, s *devstack.Stack, d *demo) error {
 		return err
 	}
 	defer conn.Close()
+	if err := registerDemo(ctx, conn, d); err != nil {
+		return err
+	}
+	if s.Cfg.ConsoleAddr == "" {
+		return nil
+	}
+	return ensureAdmin(ctx, conn, filepath.Join(s.Cfg.Dir, adminPasswordFile), a)
+}
+
+// registerDemo registers the demo pixel, for pages on this machine, unless
+// it exists (its data lives in -dir across runs).
+func registerDemo(ctx context.Context, conn chstore.Conn, d *demo) error {
 	store := registry.NewStore(conn)
 	p, err := store.Get(ctx, demoPixelID)
 	if errors.Is(err, registry.ErrNotFound) {
@@ -124,6 +141,76 @@ func registerDemo(ctx context.Context, s *devstack.Stack, d *demo) error {
 	return nil
 }
 
+// The console's first admin, which make run creates when the database has
+// no admin, and the file in -dir that keeps its generated password for the
+// banners of later runs.
+const (
+	adminName         = "admin"
+	adminPasswordFile = "console-admin-password"
+)
+
+// firstAdmin is what the banner says about signing in to the console.
+type firstAdmin struct {
+	name     string // who to sign in as; "" with no console
+	password string // the password, when make run knows it
+	file     string // where the password is kept
+	problem  string // why the password is not shown, and how to set one
+}
+
+// ensureAdmin creates the user admin with a generated password when the
+// database has no admin yet, and keeps the password in file (0600, like an
+// SSH key: only this account reads it). On later runs it reads the file
+// back, and checks that the password still works.
+func ensureAdmin(ctx context.Context, conn chstore.Conn, file string, a *firstAdmin) error {
+	store := users.NewStore(conn)
+	all, err := store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot list the console's users: %w", err)
+	}
+	var admins []string
+	hasAdmin := false
+	for _, u := range all {
+		if u.Name == adminName {
+			hasAdmin = true
+		}
+		if u.IsAdmin() {
+			admins = append(admins, u.Name)
+		}
+	}
+	a.name, a.file = adminName, file
+	switch {
+	case !hasAdmin && len(admins) > 0:
+		// Someone made their own (pixelctl user create): no second one.
+		a.name = strings.Join(admins, " or ")
+		a.problem = "with the password given to pixelctl user create"
+		return nil
+	case !hasAdmin:
+		pw := users.GeneratePassword()
+		// The file first: a password that is not kept is not created.
+		if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
+			return fmt.Errorf("cannot keep the console admin's password: %w", err)
+		}
+		if _, err := store.Create(ctx, adminName, users.RoleAdmin, pw); err != nil {
+			_ = os.Remove(file)
+			return fmt.Errorf("cannot create the console's first admin: %w", err)
+		}
+		a.password = pw
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		a.problem = fmt.Sprintf("(its password is no longer in %s; set a new one with: pixelctl user password %s)", file, adminName)
+		return nil
+	}
+	pw := strings.TrimSpace(string(b))
+	if _, err := store.Authenticate(ctx, adminName, pw); err != nil {
+		a.problem = fmt.Sprintf("(the password in %s no longer works: changed or disabled since; set a new one with: pixelctl user password %s)", file, adminName)
+		return nil
+	}
+	a.password = pw
+	return nil
+}
+
 // run is make run's story: the stack under a supervisor, the demo pixel and
 // its shop, the banner; then Ctrl-C; then everything stopped in reverse order.
 func run(c *config, log zerolog.Logger) error {
@@ -134,7 +221,8 @@ func run(c *config, log zerolog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var d demo
-	c.stack.AfterMigrate = func(ctx context.Context, s *devstack.Stack) error { return registerDemo(ctx, s, &d) }
+	var a firstAdmin
+	c.stack.AfterMigrate = func(ctx context.Context, s *devstack.Stack) error { return afterMigrate(ctx, s, &d, &a) }
 	s := &devstack.Stack{Cfg: c.stack}
 	start := time.Now()
 	if err := s.StartSupervised(ctx, devstack.NewSupervisor(c.restart, log)); err != nil {
@@ -146,17 +234,17 @@ func run(c *config, log zerolog.Logger) error {
 			return err
 		}
 	}
-	printBanner(s, c.demoAddr, d, c.restart, time.Since(start))
+	printBanner(s, c.demoAddr, d, a, c.restart, time.Since(start))
 
 	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "\ndevstack: stopping collector, consumer, broker and ClickHouse (flushing what is in flight)...")
+	fmt.Fprintln(os.Stderr, "\ndevstack: stopping console, collector, consumer, broker and ClickHouse (flushing what is in flight)...")
 	t := time.Now()
 	err := s.Stop()
 	fmt.Fprintf(os.Stderr, "devstack: stopped in %s\n", time.Since(t).Round(time.Millisecond))
 	return err
 }
 
-func printBanner(s *devstack.Stack, demoAddr string, d demo, restart devstack.Backoff, took time.Duration) {
+func printBanner(s *devstack.Stack, demoAddr string, d demo, a firstAdmin, restart devstack.Backoff, took time.Duration) {
 	collectorURL := "http://" + s.Cfg.CollectorAddr
 	chClient := "clickhouse-client --host 127.0.0.1 --port " + portOf(s.ClickHouseAddr())
 	pixelctl := filepath.Join(s.Cfg.BinDir, "pixelctl")
@@ -165,10 +253,10 @@ func printBanner(s *devstack.Stack, demoAddr string, d demo, restart devstack.Ba
 	}
 	fmt.Printf(`
 pixel is running (started in %s)
-
+%s
   Pixel          %s/p.gif?id=%s&ev=PageView   (pixel "%s", registered for pages on 127.0.0.1 and localhost)
   Your pixel     %s pixel create -name "My shop" -domains shop.example,*.shop.example   (prints its snippet)
-`, took.Round(time.Millisecond), collectorURL, demoPixelID, demoPixelID, pixelctl)
+`, took.Round(time.Millisecond), consoleLine(s, a, pixelctl), collectorURL, demoPixelID, demoPixelID, pixelctl)
 	if demoAddr != "" {
 		fmt.Printf("  Open this      http://%s/   (a demo shop that pastes the JS tag: page views, products, cart, purchase, engaged time)\n", demoAddr)
 	}
@@ -188,6 +276,25 @@ pixel is running (started in %s)
 	fmt.Printf("  Other shells   export CLICKHOUSE_ADDR=%s KAFKA_BROKERS=%s KAFKA_TOPIC=%s   (or: set -a; . %s; set +a)\n",
 		s.ClickHouseAddr(), s.Brokers(), s.Cfg.Topic, envFile)
 	fmt.Printf("\nA server that exits is started again (after %s, doubling to %s). Ctrl-C stops everything cleanly.\n", restart.Min, restart.Max)
+}
+
+// consoleLine is the banner's first line: where the console is and how to
+// sign in ("" without a console).
+func consoleLine(s *devstack.Stack, a firstAdmin, pixelctl string) string {
+	if s.ConsoleURL() == "" {
+		return ""
+	}
+	file := a.file
+	if s.Cfg.Dir == rundir.Default {
+		file = relative(file)
+	}
+	line := "\n  Console        " + s.ConsoleURL() + "/   sign in as " + a.name
+	switch {
+	case a.password != "":
+		return line + " with password " + a.password + "   (kept in " + file + ")"
+	default:
+		return line + " " + strings.ReplaceAll(a.problem, "pixelctl ", pixelctl+" ")
+	}
 }
 
 // relative returns path relative to the working directory when it is below

@@ -5,6 +5,7 @@ package apptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +25,14 @@ func BuildBinaries(dir string) (string, error) {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(out)))
+	// The console embeds what make build's npm step puts under
+	// assets/vendor/: without it, it would refuse to start in every test
+	// that runs it.
+	if _, err := os.Stat(filepath.Join(root, "pkg/console/web/package.json")); err == nil {
+		if v, err := os.ReadDir(filepath.Join(root, "pkg/console/assets/vendor")); err != nil || len(v) == 0 {
+			return "", errors.New("pkg/console/assets/vendor/ is empty: run `make build` first (it installs the console's charting library with npm)")
+		}
+	}
 	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -56,6 +65,8 @@ func NewStack(t testing.TB, binDir string) *devstack.Stack {
 	// The pipeline's tests send hits for pixel ids of their own; the
 	// tracking tests turn the registry on (NewTrackingStack).
 	c.Registry = "off"
+	// Nor do they need pages: the console's tests add it (AddConsole).
+	c.ConsoleAddr, c.ConsoleAdminAddr = "", ""
 	log, err := os.Create(filepath.Join(c.Dir, "stack.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +74,22 @@ func NewStack(t testing.TB, binDir string) *devstack.Stack {
 	t.Cleanup(func() { log.Close() })
 	c.Out = log
 	return &devstack.Stack{Cfg: c}
+}
+
+// AddConsole gives s a web console on free ports: Start and devstack then
+// start it after the collector.
+func AddConsole(t testing.TB, s *devstack.Stack) {
+	t.Helper()
+	var addrs [2]string
+	for i := range addrs {
+		p, err := devstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", p)
+	}
+	s.Cfg.ConsoleAddr, s.Cfg.ConsoleAdminAddr = addrs[0], addrs[1]
+	s.Cfg.ConsoleArgs = []string{"-log-level", "warn"}
 }
 
 // Start starts s and stops it when the test ends; on failure it prints the

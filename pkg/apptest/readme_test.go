@@ -25,7 +25,7 @@ func TestREADMEDocumentsEveryFlag(t *testing.T) {
 	}
 	envRE := regexp.MustCompile(`\[\$([A-Z0-9_]+)\]`)
 	flagRE := regexp.MustCompile(`(?m)^  (-[a-z0-9-]+)`)
-	for _, cmd := range [][]string{{"collector"}, {"consumer"}, {"devbroker"}, {"devstack"}, {"pixelctl", "migrate"}} {
+	for _, cmd := range [][]string{{"collector"}, {"consumer"}, {"devbroker"}, {"devstack"}, {"console"}, {"pixelctl", "migrate"}} {
 		help, _ := exec.Command(filepath.Join(binDir, cmd[0]), append(cmd[1:], "-help")...).CombinedOutput()
 		envs := envRE.FindAllStringSubmatch(string(help), -1)
 		if len(envs) == 0 {
@@ -74,6 +74,7 @@ func TestREADMEAgreesWithHelp(t *testing.T) {
 		{[]string{"pixelctl", "report"}, "### pixelctl report"},
 		{[]string{"devstack"}, "### devstack"},
 		{[]string{"devbroker"}, "### devbroker"},
+		{[]string{"console"}, "### console"},
 		{[]string{"bench"}, "| setting |"},
 	} {
 		t.Run(strings.Join(tc.cmd, " "), func(t *testing.T) {

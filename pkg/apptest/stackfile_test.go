@@ -29,7 +29,7 @@ func cleanEnv() []string {
 		switch {
 		case strings.HasPrefix(name, "CLICKHOUSE_"), strings.HasPrefix(name, "KAFKA_"), strings.HasPrefix(name, "COLLECTOR_"),
 			strings.HasPrefix(name, "CONSUMER_"), strings.HasPrefix(name, "DEVSTACK_"), strings.HasPrefix(name, "DEVBROKER_"),
-			strings.HasPrefix(name, "PIXELCTL_"), strings.HasPrefix(name, "LOG_"):
+			strings.HasPrefix(name, "PIXELCTL_"), strings.HasPrefix(name, "CONSOLE_"), strings.HasPrefix(name, "LOG_"):
 			continue
 		}
 		env = append(env, kv)
@@ -171,6 +171,7 @@ func TestSecondMakeRunRefuses(t *testing.T) {
 	start := time.Now()
 	stdout, stderr, err := runIn(t, t.TempDir(), cleanEnv(), "devstack", "-dir", s.Cfg.Dir, "-bin-dir", binDir,
 		"-collector-addr", "127.0.0.1:0", "-collector-admin-addr", "127.0.0.1:0", "-consumer-admin-addr", "127.0.0.1:0",
+		"-console-addr", "127.0.0.1:0", "-console-admin-addr", "127.0.0.1:0",
 		"-clickhouse-port", "0", "-clickhouse-http-port", "0", "-broker-addr", "127.0.0.1:0", "-demo-addr=")
 	took := time.Since(start)
 	var ee *exec.ExitError

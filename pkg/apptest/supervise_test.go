@@ -27,15 +27,20 @@ type devstackRun struct {
 }
 
 // startDevstack runs bin/devstack on s's ports and directory, with its output
-// and its servers' in s's stack.log, and waits until the collector and the
-// consumer are ready. The test's end stops it as Ctrl-C would.
+// and its servers' in s's stack.log, and waits until the collector, the
+// consumer and the console are ready. The test's end stops it as Ctrl-C
+// would.
 func startDevstack(t *testing.T, s *devstack.Stack) *devstackRun {
 	t.Helper()
+	if s.Cfg.ConsoleAddr == "" {
+		AddConsole(t, s) // as make run: with the console
+	}
 	c := s.Cfg
 	cmd := exec.Command(filepath.Join(binDir, "devstack"),
 		"-dir", c.Dir, "-bin-dir", c.BinDir,
 		"-collector-addr", c.CollectorAddr, "-collector-admin-addr", c.CollectorAdminAddr,
 		"-consumer-admin-addr", c.ConsumerAdminAddr,
+		"-console-addr", c.ConsoleAddr, "-console-admin-addr", c.ConsoleAdminAddr,
 		"-clickhouse-addr=", "-clickhouse-port", strconv.Itoa(c.ClickHouseTCPPort), "-clickhouse-http-port", strconv.Itoa(c.ClickHouseHTTPPort),
 		"-kafka-brokers=", "-broker-addr", c.BrokerAddr,
 		"-demo-addr=", "-log-format", "json", "-registry", c.Registry)
@@ -57,7 +62,7 @@ func startDevstack(t *testing.T, s *devstack.Stack) *devstackRun {
 			t.Logf("stack log:\n%s", tail(b, 8000))
 		}
 	})
-	for _, url := range []string{"http://" + c.CollectorAdminAddr + "/readyz", "http://" + c.ConsumerAdminAddr + "/readyz"} {
+	for _, url := range []string{"http://" + c.CollectorAdminAddr + "/readyz", "http://" + c.ConsumerAdminAddr + "/readyz", "http://" + c.ConsoleAdminAddr + "/readyz"} {
 		if err := d.waitHTTP(url, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +237,7 @@ func TestFaultsSupervisor(t *testing.T) {
 	for _, e := range logEntries(t, s, "child stopped") {
 		order = append(order, fmt.Sprintf("%v (%v restarts)", e["child"], e["restarts"]))
 	}
-	if want := fmt.Sprintf("collector (0 restarts), consumer (%d restarts), devbroker (0 restarts), clickhouse (0 restarts)", kills); strings.Join(order, ", ") != want {
+	if want := fmt.Sprintf("console (0 restarts), collector (0 restarts), consumer (%d restarts), devbroker (0 restarts), clickhouse (0 restarts)", kills); strings.Join(order, ", ") != want {
 		t.Fatalf("stopped %v, want %s", order, want)
 	}
 

@@ -19,11 +19,15 @@ import (
 // defaults; tests move every address to a free port and Dir to a temp dir.
 type StackConfig struct {
 	Dir    string // ClickHouse and broker data, logs, LOCK and stack.env: "run" under the repo for make run
-	BinDir string // where collector, consumer, devbroker and pixelctl are
+	BinDir string // where collector, consumer, console, devbroker and pixelctl are
 
 	CollectorAddr      string // public pixel listener
 	CollectorAdminAddr string
 	ConsumerAdminAddr  string
+	// ConsoleAddr is the web console's address; empty starts no console
+	// (the pipeline's own tests, which need no pages).
+	ConsoleAddr      string
+	ConsoleAdminAddr string
 
 	ClickHouseAddr     string // an existing server; empty starts a private one
 	ClickHouseTCPPort  int    // private server's native port
@@ -45,6 +49,7 @@ type StackConfig struct {
 
 	CollectorArgs []string // extra flags, e.g. for tests
 	ConsumerArgs  []string
+	ConsoleArgs   []string
 	Out           io.Writer // children's logs
 }
 
@@ -55,6 +60,8 @@ func DefaultStackConfig() StackConfig {
 		CollectorAddr:      "127.0.0.1:8080",
 		CollectorAdminAddr: "127.0.0.1:8081",
 		ConsumerAdminAddr:  "127.0.0.1:8082",
+		ConsoleAddr:        "127.0.0.1:8088",
+		ConsoleAdminAddr:   "127.0.0.1:8089",
 		ClickHouseTCPPort:  19000,
 		ClickHouseHTTPPort: 18123,
 		BrokerAddr:         "127.0.0.1:19092",
@@ -76,6 +83,7 @@ type Stack struct {
 	Broker     *Process
 	Consumer   *Process
 	Collector  *Process
+	Console    *Process
 
 	sup  *Supervisor
 	lock *rundir.Lock // Dir, held from the start until Stop
@@ -102,7 +110,7 @@ func (s *Stack) bin(name string) string { return filepath.Join(s.Cfg.BinDir, nam
 // Addrs are the addresses of the running stack as KEY=value lines of the
 // variables the tools read: what Dir/stack.env holds while the stack runs.
 func (s *Stack) Addrs() []string {
-	return []string{
+	addrs := []string{
 		"CLICKHOUSE_ADDR=" + s.ClickHouseAddr(),
 		"KAFKA_BROKERS=" + s.Brokers(),
 		"KAFKA_TOPIC=" + s.Cfg.Topic,
@@ -110,6 +118,18 @@ func (s *Stack) Addrs() []string {
 		"COLLECTOR_ADMIN_ADDR=" + s.Cfg.CollectorAdminAddr,
 		"CONSUMER_ADMIN_ADDR=" + s.Cfg.ConsumerAdminAddr,
 	}
+	if s.Cfg.ConsoleAddr != "" {
+		addrs = append(addrs, "CONSOLE_ADDR="+s.Cfg.ConsoleAddr)
+	}
+	return addrs
+}
+
+// ConsoleURL is the web console's address as a URL ("" without a console).
+func (s *Stack) ConsoleURL() string {
+	if s.Cfg.ConsoleAddr == "" {
+		return ""
+	}
+	return "http://" + s.Cfg.ConsoleAddr
 }
 
 // env is the environment every child gets: one source of truth for addresses.
@@ -118,6 +138,12 @@ func (s *Stack) env() []string {
 		"COLLECTOR_SPOOL_DIR="+filepath.Join(s.Cfg.Dir, "spool"),
 		"COLLECTOR_DRAIN_DELAY=0", // no load balancer in front of it
 		"COLLECTOR_REGISTRY="+s.Cfg.Registry,
+		// A pixel created in the console records within seconds, not
+		// after the production default of 10 s.
+		"COLLECTOR_REGISTRY_REFRESH=2s",
+		"CONSOLE_ADMIN_ADDR="+s.Cfg.ConsoleAdminAddr,
+		// The snippets the console shows point at this stack's collector.
+		"CONSOLE_COLLECTOR_URL=http://"+s.Cfg.CollectorAddr,
 	)
 }
 
@@ -138,12 +164,14 @@ func (s *Stack) lockDir() error {
 }
 
 // Start brings everything up in order: ClickHouse, broker, migrations,
-// consumer, collector. On error it stops what it started.
+// consumer, collector, console (when ConsoleAddr is set). On error it stops
+// what it started.
 func (s *Stack) Start(ctx context.Context) error { return s.start(ctx, nil) }
 
 // StartSupervised starts the stack in the order Start does, each server
 // under sup: ClickHouse (when it is the private one), the broker (when it is
-// the embedded one), the consumer and the collector; sup starts again any of
+// the embedded one), the consumer, the collector and the console (when
+// ConsoleAddr is set); sup starts again any of
 // them that exits, and Stop stops them through it. The first start of each
 // must succeed; on error StartSupervised stops what it started.
 //
@@ -208,7 +236,14 @@ func (s *Stack) start(ctx context.Context, sup *Supervisor) (err error) {
 	if sup != nil {
 		wait = "/healthz"
 	}
-	return s.serve(ctx, "collector", func(ctx context.Context) (*Process, error) { return s.startCollector(ctx, wait) }, &s.Collector)
+	if err := s.serve(ctx, "collector", func(ctx context.Context) (*Process, error) { return s.startCollector(ctx, wait) }, &s.Collector); err != nil {
+		return err
+	}
+	// Last: it serves people, not the pipeline, and stops first.
+	if s.Cfg.ConsoleAddr == "" {
+		return nil
+	}
+	return s.serve(ctx, "console", s.startConsole, &s.Console)
 }
 
 // serve starts a server: under the supervisor when there is one, otherwise
@@ -231,7 +266,11 @@ func running(start func(context.Context) (*Process, error)) StartFunc {
 }
 
 func (s *Stack) checkBinaries() error {
-	for _, name := range []string{"collector", "consumer", "pixelctl", "devbroker"} {
+	names := []string{"collector", "consumer", "pixelctl", "devbroker"}
+	if s.Cfg.ConsoleAddr != "" {
+		names = append(names, "console")
+	}
+	for _, name := range names {
 		if _, err := os.Stat(s.bin(name)); err != nil {
 			return fmt.Errorf("binary %s is missing: %w; build with `make build` (go build -o bin/ ./cmd/...)", s.bin(name), err)
 		}
@@ -328,6 +367,28 @@ func (s *Stack) startCollector(ctx context.Context, path string) (*Process, erro
 	return p, nil
 }
 
+// StartConsole starts the console and waits until it is ready.
+func (s *Stack) StartConsole(ctx context.Context) error {
+	return keep(&s.Console)(s.startConsole(ctx))
+}
+
+// startConsole starts the console and waits until its admin address answers
+// /readyz (it has reached ClickHouse) and its pages' address accepts
+// connections.
+func (s *Stack) startConsole(ctx context.Context) (*Process, error) {
+	p, err := StartProcess("console", s.bin("console"), s.Cfg.ConsoleArgs, s.env(), s.Cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.WaitHTTP(ctx, "http://"+s.Cfg.ConsoleAdminAddr+"/readyz"); err != nil {
+		return nil, stopStarted(p, err)
+	}
+	if err := p.WaitTCP(ctx, s.Cfg.ConsoleAddr); err != nil {
+		return nil, stopStarted(p, err)
+	}
+	return p, nil
+}
+
 // Stop stops everything in reverse order, each gracefully: the collector
 // flushes to Kafka, the consumer inserts and commits its last batch. It
 // removes Dir/stack.env first, and unlocks Dir once everything stopped.
@@ -344,7 +405,7 @@ func (s *Stack) stop() error {
 		return s.sup.Stop(60 * time.Second)
 	}
 	var errs []error
-	for _, p := range []*Process{s.Collector, s.Consumer, s.Broker} {
+	for _, p := range []*Process{s.Console, s.Collector, s.Consumer, s.Broker} {
 		if p != nil {
 			if err := p.Stop(60 * time.Second); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))

@@ -1,4 +1,4 @@
--- Engaged visits per day: sessions and visitors with engaged time over -seconds, and the engaged-visit rate.
+-- Engaged visits per day: sessions and visitors with engaged time over the goal (seconds, 60 unless given), and the engaged-visit rate.
 --
 -- A session's engaged time is the sum over its page views of their largest
 -- engaged_ms: the tag's heartbeats carry each page's cumulative engaged time

@@ -1,4 +1,4 @@
--- Retarget: visitors who added to cart and did not buy within -purchase_days.
+-- Retarget: visitors who added to cart and did not buy within purchase_days days.
 --
 -- Members had an AddToCart event in the last -days days up to -to (1 to
 -- 180, like Meta's website audiences) and no Purchase from their last add to

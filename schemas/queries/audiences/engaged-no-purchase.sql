@@ -1,4 +1,4 @@
--- Retarget: visitors engaged at least -seconds in one session, no purchase.
+-- Retarget: visitors engaged at least `seconds` in one session, no purchase.
 --
 -- A session's engaged time is the sum over its page views of each page
 -- view's largest engaged_ms (the tag's heartbeats carry the cumulative time,

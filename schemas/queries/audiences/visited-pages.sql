@@ -1,4 +1,4 @@
--- Retarget: visitors who viewed pages whose URL matches -pattern.
+-- Retarget: visitors who viewed pages whose URL matches `pattern`.
 --
 -- Members had a PageView whose url is LIKE -pattern (% any text, _ one
 -- character; for example %/pricing%) in the last -days days up to -to (1 to

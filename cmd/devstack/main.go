@@ -255,8 +255,8 @@ func printBanner(s *devstack.Stack, demoAddr string, d demo, a firstAdmin, resta
 pixel is running (started in %s)
 %s
   Pixel          %s/p.gif?id=%s&ev=PageView   (pixel "%s", registered for pages on 127.0.0.1 and localhost)
-  Your pixel     %s pixel create -name "My shop" -domains shop.example,*.shop.example   (prints its snippet)
-`, took.Round(time.Millisecond), consoleLine(s, a, pixelctl), collectorURL, demoPixelID, demoPixelID, pixelctl)
+  Your pixel     %s%s pixel create -name "My shop" -domains shop.example,*.shop.example   (prints its snippet)
+`, took.Round(time.Millisecond), consoleLine(s, a, pixelctl), collectorURL, demoPixelID, demoPixelID, yourPixelVia(s), pixelctl)
 	if demoAddr != "" {
 		fmt.Printf("  Open this      http://%s/   (a demo shop that pastes the JS tag: page views, products, cart, purchase, engaged time)\n", demoAddr)
 	}
@@ -266,9 +266,9 @@ pixel is running (started in %s)
 		fmt.Printf("                 (the demo pixel's secret, shown this once; %s pixel rotate-secret %s makes a new one)\n", pixelctl, demoPixelID)
 	}
 	fmt.Printf(`  Rows arriving  %s --query "SELECT event, count() FROM pixel.events GROUP BY event"
-  Metrics        http://%s/metrics (collector)   http://%s/metrics (consumer)
+  Metrics        http://%s/metrics (collector)   http://%s/metrics (consumer)%s
   Kafka          %s, topic %s (kcat -b %s -t %s -C)
-`, chClient, s.Cfg.CollectorAdminAddr, s.Cfg.ConsumerAdminAddr, s.Brokers(), s.Cfg.Topic, s.Brokers(), s.Cfg.Topic)
+`, chClient, s.Cfg.CollectorAdminAddr, s.Cfg.ConsumerAdminAddr, consoleMetrics(s), s.Brokers(), s.Cfg.Topic, s.Brokers(), s.Cfg.Topic)
 	envFile := filepath.Join(s.Cfg.Dir, "stack.env")
 	if s.Cfg.Dir == rundir.Default {
 		fmt.Printf("  Reports        %s report conversions -pixel demo -last 1d   (from here: it reads %s; %s report -list shows them all)\n", pixelctl, envFile, pixelctl)
@@ -276,6 +276,23 @@ pixel is running (started in %s)
 	fmt.Printf("  Other shells   export CLICKHOUSE_ADDR=%s KAFKA_BROKERS=%s KAFKA_TOPIC=%s   (or: set -a; . %s; set +a)\n",
 		s.ClickHouseAddr(), s.Brokers(), s.Cfg.Topic, envFile)
 	fmt.Printf("\nA server that exits is started again (after %s, doubling to %s). Ctrl-C stops everything cleanly.\n", restart.Min, restart.Max)
+}
+
+// yourPixelVia names the console's New pixel before pixelctl, when the
+// stack has a console.
+func yourPixelVia(s *devstack.Stack) string {
+	if s.ConsoleURL() == "" {
+		return ""
+	}
+	return "New pixel in the console, or "
+}
+
+// consoleMetrics is the console's metrics URL for the banner ("" without).
+func consoleMetrics(s *devstack.Stack) string {
+	if s.ConsoleURL() == "" {
+		return ""
+	}
+	return "   http://" + s.Cfg.ConsoleAdminAddr + "/metrics (console)"
 }
 
 // consoleLine is the banner's first line: where the console is and how to

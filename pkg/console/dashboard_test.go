@@ -345,6 +345,10 @@ func TestDashboardShowsAFailingReportInItsCard(t *testing.T) {
 		}
 	}
 	noInlineScript(t, "dashboard", body)
+	// The range links keep the steps asked for.
+	if !strings.Contains(body, `data-range="7d" href="?last=7d&amp;steps=a%2cb%2cc%2cd%2ce%2cf%2cg%2ch%2ci"`) {
+		t.Errorf("the 7d link drops the funnel's steps:\n%s", body)
+	}
 
 	// A bad range is a 400 with the range form, and no report runs.
 	res, body = c.get("/pixels/" + dsPixel + "/dashboard?from=2026-11-15&to=2026-11-01")

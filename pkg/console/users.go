@@ -68,7 +68,7 @@ func (s *Server) outcome(err error) (int, string) {
 		return f.status, f.msg
 	case errors.Is(err, users.ErrNotFound):
 		return http.StatusNotFound, err.Error()
-	case errors.Is(err, users.ErrExists):
+	case errors.Is(err, users.ErrExists), errors.Is(err, users.ErrInvalid):
 		return http.StatusBadRequest, err.Error()
 	}
 	s.log.Error().Err(err).Msg("cannot change the console's accounts")
@@ -189,9 +189,10 @@ func (s *Server) createToken(ctx context.Context, u *users.User, label string) (
 		return "", nil, refuse("Give the token a label that says what it is for (a script's name, say).")
 	}
 	secret, t, err := s.users.CreateToken(ctx, u.Name, label)
-	if err != nil {
-		// pkg/users tells a bad label from a failed write only by its text.
+	if errors.Is(err, users.ErrInvalid) {
 		return "", nil, refuse(err.Error())
+	} else if err != nil {
+		return "", nil, err
 	}
 	return secret, t, nil
 }

@@ -258,7 +258,17 @@ func TestValidation(t *testing.T) {
 			t.Errorf("%s: %v", c.what, err)
 		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
 			t.Errorf("%s: %v, want an error with %q", c.what, err, c.wantErr)
+		case c.wantErr != "" && !errors.Is(err, users.ErrInvalid):
+			t.Errorf("%s: %v is not ErrInvalid (a front end answers it 500, not 400)", c.what, err)
 		}
+	}
+	for _, label := range []string{"", "a\nb", strings.Repeat("x", 101)} {
+		if _, _, err := s.CreateToken(ctx, "ann", label); !errors.Is(err, users.ErrInvalid) {
+			t.Errorf("token label %q: %v, want ErrInvalid", label, err)
+		}
+	}
+	if _, err := s.Create(ctx, "ann", users.RoleViewer, pw); errors.Is(err, users.ErrInvalid) || !errors.Is(err, users.ErrExists) {
+		t.Errorf("a taken name: %v, want ErrExists and not ErrInvalid", err)
 	}
 	if n := devstacktest.QueryUint64(t, conn, "SELECT count() FROM users"); n != 5 {
 		t.Errorf("%d users written, want the 5 valid ones", n)

@@ -47,7 +47,7 @@ func (s *Store) CreateToken(ctx context.Context, user, label string) (string, *T
 		return "", nil, err
 	}
 	if u.Disabled {
-		return "", nil, fmt.Errorf("user %s is disabled: enable it first (pixelctl user enable %s)", u.Name, u.Name)
+		return "", nil, invalidf("user %s is disabled: enable it first (pixelctl user enable %s)", u.Name, u.Name)
 	}
 	id := randomString(tokenIDLen, tokenAlphabet)
 	secret := TokenPrefix + id + "_" + randomString(tokenSecretLen, tokenAlphabet)
@@ -65,11 +65,11 @@ func (s *Store) CreateToken(ctx context.Context, user, label string) (string, *T
 
 func validLabel(label string) error {
 	if label == "" || utf8.RuneCountInString(label) > maxLabelLen || !utf8.ValidString(label) {
-		return fmt.Errorf("token label %q: want 1 to %d characters that say what the token is for", label, maxLabelLen)
+		return invalidf("token label %q: want 1 to %d characters that say what the token is for", label, maxLabelLen)
 	}
 	for _, c := range label {
 		if unicode.IsControl(c) {
-			return fmt.Errorf("token label %q: no control characters", label)
+			return invalidf("token label %q: no control characters", label)
 		}
 	}
 	return nil

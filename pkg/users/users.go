@@ -32,6 +32,11 @@ var (
 	// password, disabled user, malformed, unknown or revoked token. Telling
 	// them apart would tell an attacker which names exist.
 	ErrBadCredentials = errors.New("wrong name or password, or the account is disabled")
+	// ErrInvalid marks input a person can fix (a name, a role, a password,
+	// a token label, a disabled account asked for a token), for errors.Is:
+	// a front end answers it as the user's mistake (400), anything else as
+	// its own failure.
+	ErrInvalid = errors.New("invalid account input")
 )
 
 // User is one account in its newest version.
@@ -61,12 +66,12 @@ type Token struct {
 func NormalizeName(name string) (string, error) {
 	n := strings.ToLower(strings.TrimSpace(name))
 	if n == "" || len(n) > 64 {
-		return "", fmt.Errorf("user name %q: want 1 to 64 characters of a-z, 0-9 and . _ @ -", name)
+		return "", invalidf("user name %q: want 1 to 64 characters of a-z, 0-9 and . _ @ -", name)
 	}
 	for i := 0; i < len(n); i++ {
 		c := n[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-') {
-			return "", fmt.Errorf("user name %q: character %q is not allowed; want 1 to 64 characters of a-z, 0-9 and . _ @ -", name, c)
+			return "", invalidf("user name %q: character %q is not allowed; want 1 to 64 characters of a-z, 0-9 and . _ @ -", name, c)
 		}
 	}
 	return n, nil
@@ -75,7 +80,7 @@ func NormalizeName(name string) (string, error) {
 // ValidRole checks that role is admin or viewer.
 func ValidRole(role string) error {
 	if role != RoleAdmin && role != RoleViewer {
-		return fmt.Errorf("role %q: want %s or %s", role, RoleAdmin, RoleViewer)
+		return invalidf("role %q: want %s or %s", role, RoleAdmin, RoleViewer)
 	}
 	return nil
 }
@@ -84,10 +89,18 @@ func ValidRole(role string) error {
 func ValidPassword(password string) error {
 	n := len([]rune(password))
 	if n < MinPasswordLength {
-		return fmt.Errorf("the password has %d characters; it needs at least %d (pixelctl user password NAME without -password-stdin generates one)", n, MinPasswordLength)
+		return invalidf("the password has %d characters; it needs at least %d (pixelctl user password NAME without -password-stdin generates one)", n, MinPasswordLength)
 	}
 	if len(password) > MaxPasswordLength {
-		return fmt.Errorf("the password is longer than %d bytes", MaxPasswordLength)
+		return invalidf("the password is longer than %d bytes", MaxPasswordLength)
 	}
 	return nil
 }
+
+// invalidError is a validation error: its message stays the reason alone.
+type invalidError struct{ error }
+
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+func (e invalidError) Unwrap() error        { return e.error }
+
+func invalidf(format string, a ...any) error { return invalidError{fmt.Errorf(format, a...)} }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ func (s *Server) pixelRoutes() {
 	s.page("POST /pixels/{id}/disable", users.RoleAdmin, s.pixelSetStatus(false))
 	s.page("POST /pixels/{id}/enable", users.RoleAdmin, s.pixelSetStatus(true))
 	s.page("POST /pixels/{id}/rotate-secret", users.RoleAdmin, s.pixelRotate)
+	s.page("GET /pixels/{id}/secret", users.RoleAdmin, s.pixelSecret)
 	s.page("GET /pixels/{id}/snippet", "", s.pixelSnippet)
 
 	s.api("GET /api/pixels", "", s.apiPixelList)
@@ -434,6 +436,23 @@ func (s *Server) pixelRotate(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusInternalServerError, msg)
 		return
 	}
+	// The secret waits on the shelf for the page the browser is sent to, so
+	// that reloading that page shows no secret and rotates nothing again.
+	s.secrets.put(sessionID(r), rotatedKey+p.ID, secret, s.opts.Now())
+	http.Redirect(w, r, "/pixels/"+url.PathEscape(p.ID)+"/secret", http.StatusSeeOther)
+}
+
+// rotatedKey prefixes a rotated secret's pixel id on the shelf, apart
+// from a new pixel's.
+const rotatedKey = "rotated/"
+
+// pixelSecret shows a rotated secret, once.
+func (s *Server) pixelSecret(w http.ResponseWriter, r *http.Request) {
+	p := s.pagePixel(w, r)
+	if p == nil {
+		return
+	}
+	secret := s.secrets.take(sessionID(r), rotatedKey+p.ID, s.opts.Now())
 	s.renderView(w, r, http.StatusOK, "secret.html", &view{Title: "New secret of " + p.Name, Pixel: p, Data: secretView{Pixel: p, Secret: secret}})
 }
 

@@ -173,12 +173,20 @@ func TestPixelLifecycle(t *testing.T) {
 	if p, _ = tc.pixels.Get(ctx, id); !p.CheckSecret([]byte(secret)) {
 		t.Fatal("an unconfirmed rotation changed the secret")
 	}
-	res, body = c.post("/pixels/"+id+"/rotate-secret", url.Values{"confirm": {"yes"}})
+	res, _ = c.post("/pixels/"+id+"/rotate-secret", url.Values{"confirm": {"yes"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/pixels/"+id+"/secret" {
+		t.Fatalf("rotate: %d to %q, want 303 to the secret's page", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, body = c.get("/pixels/" + id + "/secret")
 	m := newSecretRe.FindStringSubmatch(body)
 	if res.StatusCode != http.StatusOK || m == nil || m[1] == secret {
-		t.Fatalf("rotate: %d\n%s", res.StatusCode, body)
+		t.Fatalf("the rotated secret's page: %d\n%s", res.StatusCode, body)
 	}
 	mustContain(t, "the rotation", body, "old secret stops working")
+	// Shown once: a reload shows no secret (and rotates nothing).
+	if _, again := c.get("/pixels/" + id + "/secret"); newSecretRe.MatchString(again) || !strings.Contains(again, `id="secret-gone"`) {
+		t.Errorf("the secret's page reloaded still shows a secret:\n%s", again)
+	}
 	if p, _ = tc.pixels.Get(ctx, id); p.CheckSecret([]byte(secret)) || !p.CheckSecret([]byte(m[1])) {
 		t.Error("after the rotation the old secret still works, or the new one does not")
 	}

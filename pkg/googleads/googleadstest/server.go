@@ -253,9 +253,6 @@ func check(req *request) []string {
 		if c.CurrencyCode != "" && !currencyRE.MatchString(c.CurrencyCode) {
 			add("conversions[%d].currencyCode %q is not ISO 4217", i, c.CurrencyCode)
 		}
-		if len(c.OrderID) > 255 {
-			add("conversions[%d].orderId is %d bytes long", i, len(c.OrderID))
-		}
 		if len(c.UserIdentifiers) > 0 && c.GCLID == "" {
 			add("conversions[%d]: userIdentifiers with a gbraid or wbraid (VALUE_MUST_BE_UNSET)", i)
 		}

@@ -131,8 +131,10 @@ type Conversion struct {
 // e.g. "2019-01-01 12:32:45-08:00" (ClickConversion.conversion_date_time:
 // "The timezone must be specified").
 func (c *Conversion) DateTime() string {
-	return c.Time.Format("2006-01-02 15:04:05-07:00")
+	return c.Time.Format(dateTimeLayout)
 }
+
+const dateTimeLayout = "2006-01-02 15:04:05-07:00"
 
 // MaxClickAge is the longest time between a click and its conversion that
 // Google accepts: a conversion action's click-through window is at most 90

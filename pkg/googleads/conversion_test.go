@@ -51,12 +51,12 @@ func TestNewConversion(t *testing.T) {
 // One click id per conversion, with the documented combinations.
 func TestNewConversionClickIDs(t *testing.T) {
 	for _, tc := range []struct {
-		name                 string
+		name                  string
 		gclid, wbraid, gbraid string
-		kind                 ClickKind
-		id                   string
-		identifiers          bool
-		err                  error
+		kind                  ClickKind
+		id                    string
+		identifiers           bool
+		err                   error
 	}{
 		{name: "gclid", gclid: "G1", kind: GCLID, id: "G1", identifiers: true},
 		{name: "gclid wins over braids", gclid: "G1", wbraid: "W1", gbraid: "B1", kind: GCLID, id: "G1", identifiers: true},

@@ -105,7 +105,9 @@ func appendConversion(dst []byte, c *Conversion) ([]byte, error) {
 		return nil, ErrNoClickID
 	}
 	dst = appendField(dst, `,"conversionAction":`, c.ConversionAction)
-	dst = appendField(dst, `,"conversionDateTime":`, c.DateTime())
+	dst = append(dst, `,"conversionDateTime":"`...) // digits and punctuation: nothing to escape
+	dst = c.Time.AppendFormat(dst, dateTimeLayout)
+	dst = append(dst, '"')
 	if c.HasValue {
 		if math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
 			return nil, ErrValue

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func mustConversion(t testing.TB) Conversion {
@@ -171,4 +172,50 @@ func TestAppendBodyAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { buf, _ = AppendBody(buf[:0], convs, true) }); n != 0 {
 		t.Fatalf("%v allocations per body", n)
 	}
+}
+
+// FuzzAppendBody: any order id, currency and value give valid JSON that
+// reads back to the same order id (invalid UTF-8 becomes U+FFFD).
+func FuzzAppendBody(f *testing.F) {
+	f.Add("order-1", "EUR", 49.9)
+	f.Add("a\"b\\\x00\xff", "", 1e300)
+	f.Fuzz(func(t *testing.T, orderID, currency string, value float64) {
+		c := mustConversion(t)
+		c.OrderID, c.Currency, c.Value = orderID, currency, value
+		body, err := AppendBody(nil, []Conversion{c}, false)
+		if err != nil {
+			if value == value && value-value == 0 { // finite
+				t.Fatalf("finite value %v: %v", value, err)
+			}
+			return
+		}
+		var got struct {
+			Conversions []struct {
+				OrderID         string   `json:"orderId"`
+				ConversionValue *float64 `json:"conversionValue"`
+			} `json:"conversions"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if len(got.Conversions) != 1 || got.Conversions[0].OrderID != replaceInvalid(orderID) || *got.Conversions[0].ConversionValue != value {
+			t.Fatalf("%s read back as %+v", body, got)
+		}
+	})
+}
+
+// replaceInvalid replaces each byte that is not UTF-8 with U+FFFD, as
+// event.AppendString does.
+func replaceInvalid(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }

@@ -33,7 +33,7 @@ func TestWriteCSVGolden(t *testing.T) {
 		convs = append(convs, c)
 	}
 	add(func(e *event.Event) {}) // a winter purchase, consent given for user data
-	add(func(e *event.Event) { // a summer purchase with a comma in its order id
+	add(func(e *event.Event) {   // a summer purchase with a comma in its order id
 		e.TS, e.TSMs, e.ClickTSMs = 1784111445, 1784111445000, 1784111000000
 		e.Value, e.OrderID = 1234.5, []byte("A,7")
 		e.Tracking[event.GCLID] = []byte("EAIaIQobChMI_second")

@@ -231,3 +231,48 @@ func TestURL(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// From events to the contract server: the gate keeps out a bot, a revoked
+// consent and an opted-out visitor; the rest arrive once each with their
+// click ids, hashes and order ids.
+func TestGatedEventsArrive(t *testing.T) {
+	srv := googleadstest.New()
+	defer srv.Close()
+	evs := events(6)
+	evs[1].IsBot = true
+	evs[3].Tracking[event.AdUserData] = []byte("denied") // revoked
+	evs[4].VisitorID = []byte("forgotten")
+	opts := googleads.GateOptions{HonourGPC: true, OptedOut: func(e *event.Event) bool { return string(e.VisitorID) == "forgotten" }}
+	var kept []*event.Event
+	reasons := map[string]int{}
+	for _, e := range evs {
+		if ok, reason := googleads.Allowed(e, opts); !ok {
+			reasons[reason]++
+			continue
+		}
+		kept = append(kept, e)
+	}
+	if len(reasons) != 3 || reasons["bot"] != 1 || reasons["consent"] != 1 || reasons["optout"] != 1 {
+		t.Fatalf("refused %v", reasons)
+	}
+	reqs, err := googleads.Build(dest.CustomerID, conversions(t, kept), googleads.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := client(srv).Send(context.Background(), reqs[0]); err != nil || res.AcceptedRows() != 3 {
+		t.Fatalf("send: %v %+v", err, res)
+	}
+	noViolations(t, srv)
+	var got []string
+	for _, c := range srv.Uploads()[0].Conversions {
+		id := c.GCLID + c.WBRAID
+		if len(c.UserIdentifiers) == 1 {
+			id += " " + c.UserIdentifiers[0].HashedEmail
+		}
+		got = append(got, id+" "+c.OrderID)
+	}
+	want := []string{"gclid-0 " + sha("p0@example.com") + " order-0", "wbraid-2 order-2", "wbraid-5 order-5"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("received\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

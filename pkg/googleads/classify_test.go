@@ -51,6 +51,7 @@ func TestClassify(t *testing.T) {
 		{name: "429 garbage header, body delay", code: 429, retryAfter: "soon", body: rpc(429, "RESOURCE_EXHAUSTED"), outcome: Retry, delay: 12500 * time.Millisecond},
 		{name: "500", code: 500, body: `oops`, outcome: Retry},
 		{name: "502", code: 502, outcome: Retry},
+		{name: "408", code: 408, outcome: Retry},
 		{name: "RESOURCE_EXHAUSTED as 400", code: 400, body: rpc(400, "RESOURCE_EXHAUSTED"), outcome: Retry, delay: 12500 * time.Millisecond},
 		{name: "UNAVAILABLE", code: 400, body: rpc(400, "UNAVAILABLE"), outcome: Retry, delay: 12500 * time.Millisecond},
 		{name: "INTERNAL", code: 400, body: rpc(400, "INTERNAL"), outcome: Retry, delay: 12500 * time.Millisecond},

@@ -108,7 +108,7 @@ const (
 	// Accepted: Google took the request. Rows refused inside it are listed
 	// in Result.Refused (permanent refusals of those rows only).
 	Accepted Outcome = iota
-	// Retry: send the same request again after Result.Delay (429, 5xx,
+	// Retry: send the same request again after Result.Delay (429, 408, 5xx,
 	// RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL, no answer).
 	Retry
 	// Permanent: Google refused the whole request for what it holds (a 4xx
@@ -234,7 +234,7 @@ func Classify(code int, retryAfter string, body []byte, rows int, now time.Time)
 			r.Refused = refused
 		}
 		return r
-	case code == http.StatusTooManyRequests || code >= 500 || retryStatuses[r.ErrorStatus]:
+	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500 || retryStatuses[r.ErrorStatus]:
 		r.Outcome = Retry
 		r.Delay = retryDelay(retryAfter, answer.Error, now)
 		return r

@@ -166,6 +166,9 @@ func NewConversion(e *event.Event, d Destination, loc *time.Location) (Conversio
 	if loc == nil {
 		return Conversion{}, ErrNoTimeZone
 	}
+	if err := d.Validate(); err != nil {
+		return Conversion{}, err
+	}
 	var c Conversion
 	switch {
 	case len(e.Tracking[event.GCLID]) > 0:

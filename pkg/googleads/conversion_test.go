@@ -211,4 +211,7 @@ func TestDestinationValidate(t *testing.T) {
 	if err := dest.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := NewConversion(purchase(), Destination{CustomerID: "1", ConversionActionID: "x"}, time.UTC); err == nil {
+		t.Fatal("NewConversion took a bad destination")
+	}
 }

@@ -48,12 +48,12 @@ const (
 
 // Reasons an event is not built, stable strings for metrics.
 const (
-	SkipTooOld       = "too_old"        // event_time more than MaxAge before now
-	SkipActionSource = "action_source"  // an action_source Meta does not know
-	SkipNoURL        = "no_source_url"  // a website event without event_source_url
-	SkipNoUserAgent  = "no_user_agent"  // a website event without client_user_agent
-	SkipNoEventName  = "no_event_name"  // an event without a name
-	SkipNoCurrency   = "no_currency"    // a Purchase without a currency
+	SkipTooOld       = "too_old"       // event_time more than MaxAge before now
+	SkipActionSource = "action_source" // an action_source Meta does not know
+	SkipNoURL        = "no_source_url" // a website event without event_source_url
+	SkipNoUserAgent  = "no_user_agent" // a website event without client_user_agent
+	SkipNoEventName  = "no_event_name" // an event without a name
+	SkipNoCurrency   = "no_currency"   // a Purchase without a currency
 )
 
 // actionSources are Meta's action_source values (server-event: action_source).

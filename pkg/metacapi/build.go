@@ -176,7 +176,9 @@ func (b *Builder) Build(events []*event.Event, now time.Time) ([]Request, []Skip
 			continue
 		}
 		if len(idx) == 0 {
-			body = make([]byte, 0, 1024*min(b.batch, len(events)-i)+64)
+			n := min(b.batch, len(events)-i)
+			body = make([]byte, 0, 1024*n+64) // a purchase takes ~700 bytes
+			idx = make([]int, 0, n)
 			body = append(body, `{"data":[`...)
 		} else {
 			body = append(body, ',')

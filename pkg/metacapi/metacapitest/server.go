@@ -148,7 +148,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		now = s.Now()
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-	rec, problems, tokenOK := s.check(r, body, now)
+	rec, problems := Check(r.Method, r.URL.Path, r.URL.Query(), r.Header.Get("Content-Type"), body, now)
+	tokenOK := s.Token == "" || r.URL.Query().Get("access_token") == s.Token
 	if len(problems) > 0 {
 		s.violations = append(s.violations, problems...)
 		answer(w, http.StatusBadRequest, "", fmt.Sprintf(`{"error":{"message":"Invalid parameter","type":"OAuthException","code":100,"error_subcode":2804019,"is_transient":false,"error_user_title":"Server-side API parameter error","error_user_msg":%q,"fbtrace_id":"AtestContract"}}`, problems[0]))
@@ -198,33 +199,33 @@ var (
 		"contents": true, "order_id": true, "num_items": true, "search_string": true, "status": true, "predicted_ltv": true, "delivery_category": true}
 )
 
-// check returns the accepted request, its violations of the format, and
-// whether the token is the expected one.
-func (s *Server) check(r *http.Request, body []byte, now time.Time) (Received, []string, bool) {
+// Check checks one request against Meta's format at the time now and
+// returns it decoded, with every violation found (none: a valid request).
+// The server calls it for every request; a test may call it directly.
+func Check(method, path string, query url.Values, contentType string, body []byte, now time.Time) (Received, []string) {
 	var p problems
 	rec := Received{Body: body}
-	if r.Method != http.MethodPost {
-		p.add("method %s, want POST", r.Method)
+	if method != http.MethodPost {
+		p.add("method %s, want POST", method)
 	}
-	m := pathRE.FindStringSubmatch(r.URL.Path)
+	m := pathRE.FindStringSubmatch(path)
 	if m == nil {
-		p.add("path %q is not /{version}/{pixel_id}/events", r.URL.Path)
+		p.add("path %q is not /{version}/{pixel_id}/events", path)
 	} else {
 		rec.Version, rec.PixelID = m[1], m[2]
 	}
-	token := r.URL.Query().Get("access_token")
-	if token == "" {
+	if query.Get("access_token") == "" {
 		p.add("no access_token in the query")
 	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		p.add("Content-Type %q, want application/json", ct)
+	if !strings.HasPrefix(contentType, "application/json") {
+		p.add("Content-Type %q, want application/json", contentType)
 	}
 	var top map[string]any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&top); err != nil {
 		p.add("body is not a JSON object: %v", err)
-		return rec, p, false
+		return rec, p
 	}
 	if dec.More() {
 		p.add("body holds more than one JSON value")
@@ -259,7 +260,7 @@ func (s *Server) check(r *http.Request, body []byte, now time.Time) (Received, [
 		checkEvent(&p, fmt.Sprintf("data[%d]", i), ev, now)
 		rec.Events = append(rec.Events, ev)
 	}
-	return rec, p, s.Token == "" || token == s.Token
+	return rec, p
 }
 
 type problems []string

@@ -20,6 +20,7 @@ package metacapi
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ const (
 	SkipNoUserAgent  = "no_user_agent" // a website event without client_user_agent
 	SkipNoEventName  = "no_event_name" // an event without a name
 	SkipNoCurrency   = "no_currency"   // a Purchase without a currency
+	SkipBadValue     = "bad_value"     // a value that is not a finite number
 )
 
 // actionSources are Meta's action_source values (server-event: action_source).
@@ -201,6 +203,9 @@ func (b *Builder) check(e *event.Event, oldest int64) string {
 	if e.TS < oldest {
 		return SkipTooOld
 	}
+	if math.IsNaN(e.Value) || math.IsInf(e.Value, 0) {
+		return SkipBadValue // event.Validate refuses it; JSON cannot hold it
+	}
 	src := actionSource(e)
 	if !actionSources[src] {
 		return SkipActionSource
@@ -246,8 +251,10 @@ func (b *Builder) appendEvent(dst []byte, e *event.Event, now int64) []byte {
 	// event_id equal to the browser's: with event_name, Meta de-duplicates
 	// the browser and server copies for 48 hours
 	// (conversions-api/deduplicate-pixel-and-server-events).
-	dst = append(dst, `,"event_id":`...)
-	dst = event.AppendString(dst, e.EventID)
+	if len(e.EventID) > 0 {
+		dst = append(dst, `,"event_id":`...)
+		dst = event.AppendString(dst, e.EventID)
+	}
 	dst = append(dst, `,"action_source":`...)
 	if s := e.Tracking[event.ActionSource]; len(s) > 0 {
 		dst = event.AppendString(dst, s)
@@ -258,7 +265,7 @@ func (b *Builder) appendEvent(dst []byte, e *event.Event, now int64) []byte {
 		dst = append(dst, `,"event_source_url":`...)
 		dst = event.AppendString(dst, e.URL)
 	}
-	dst = b.appendUserData(dst, e)
+	dst = b.appendUserData(dst, e, now)
 	dst = appendCustomData(dst, e)
 	if b.opts.LimitedDataUse {
 		// Country and state 0: Meta geolocates the event itself
@@ -274,7 +281,7 @@ func (b *Builder) appendEvent(dst []byte, e *event.Event, now int64) []byte {
 // lower-case hex SHA-256 (a foreign producer's garbage) is left out rather
 // than risk Meta refusing the whole batch. The IP, user agent, fbc and fbp
 // are sent unhashed, as Meta requires.
-func (b *Builder) appendUserData(dst []byte, e *event.Event) []byte {
+func (b *Builder) appendUserData(dst []byte, e *event.Event, now int64) []byte {
 	dst = append(dst, `,"user_data":{`...)
 	start := len(dst)
 	sep := func() {
@@ -313,7 +320,9 @@ func (b *Builder) appendUserData(dst []byte, e *event.Event) []byte {
 	if id := e.Tracking[event.FBCLID]; len(id) > 0 {
 		sep()
 		dst = append(dst, `"fbc":`...)
-		b.scratch = AppendFBC(b.scratch[:0], id, clickMillis(e))
+		// A click time after now (clock skew) is sent as now: Meta flags
+		// an fbc created in the future.
+		b.scratch = AppendFBC(b.scratch[:0], id, min(clickMillis(e), now*1000))
 		dst = event.AppendString(dst, b.scratch)
 	}
 	// fbp: the collector does not record Meta's _fbp cookie (no column in

@@ -3,6 +3,7 @@ package metacapi
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -173,9 +174,14 @@ func TestBuildSkips(t *testing.T) {
 		{"default action source", func(e *event.Event) { e.Tracking[event.ActionSource] = nil }, ""},
 		{"website without url", func(e *event.Event) { e.URL = nil }, SkipNoURL},
 		{"website without user agent", func(e *event.Event) { e.UserAgent = nil }, SkipNoUserAgent},
-		{"phone call without url", func(e *event.Event) { e.Tracking[event.ActionSource] = []byte("phone_call"); e.URL, e.UserAgent = nil, nil }, ""},
+		{"phone call without url", func(e *event.Event) {
+			e.Tracking[event.ActionSource] = []byte("phone_call")
+			e.URL, e.UserAgent = nil, nil
+		}, ""},
 		{"purchase without currency", func(e *event.Event) { e.Currency = nil }, SkipNoCurrency},
 		{"lead without currency", func(e *event.Event) { e.Name = []byte("Lead"); e.Currency = nil }, ""},
+		{"NaN value", func(e *event.Event) { e.Value = math.NaN() }, SkipBadValue},
+		{"infinite value", func(e *event.Event) { e.Value = math.Inf(1) }, SkipBadValue},
 	} {
 		e := purchase("x")
 		tc.edit(e)

@@ -199,12 +199,14 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	var d time.Duration
-	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-		if n > uint64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
+	n, err := strconv.ParseUint(v, 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange) || err == nil && n > uint64(maxRetryAfter/time.Second):
+		return maxRetryAfter
+	case err == nil:
 		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
+	}
+	if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	}
 	return max(0, min(d, maxRetryAfter))

@@ -325,3 +325,15 @@ func BenchmarkBuild1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "bytes/request")
 }
+
+// TestAppendEventAllocs: building an event into a buffer with room
+// allocates nothing.
+func TestAppendEventAllocs(t *testing.T) {
+	b := newBuilder(t, Options{LimitedDataUse: true})
+	e := purchase("01a21bf6-d56d-74e3-925c-612785c086ff")
+	buf := make([]byte, 0, 4096)
+	buf = b.AppendEvent(buf[:0], e, now) // warms the fbc scratch buffer
+	if n := testing.AllocsPerRun(100, func() { buf = b.AppendEvent(buf[:0], e, now) }); n != 0 {
+		t.Errorf("AppendEvent allocates %v times", n)
+	}
+}

@@ -142,3 +142,17 @@ func TestServerAnswers(t *testing.T) {
 		t.Errorf("received %d, events %d, attempts %d", len(s.Received()), len(s.Events()), s.Attempts())
 	}
 }
+
+// FuzzCheck: the contract check reads any body without a panic, and a body
+// it finds valid is a JSON object with 1 to 1,000 events.
+func FuzzCheck(f *testing.F) {
+	f.Add([]byte(body(good())))
+	f.Add([]byte(`{"data":[{"user_data":{"em":[1,null]},"data_processing_options":"LDU"}]}`))
+	f.Add([]byte(`{"data":[{"custom_data":{"value":1,"content_ids":{}}}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, p := Check(http.MethodPost, "/v25.0/1/events", q, "application/json", b, now)
+		if len(p) == 0 && (len(rec.Events) == 0 || len(rec.Events) > 1000) {
+			t.Fatalf("valid with %d events", len(rec.Events))
+		}
+	})
+}

@@ -151,7 +151,9 @@ func (b *Builder) URL() string { return b.url }
 // MaxAge at now, or that Meta would refuse (and with them the whole batch:
 // an unknown action_source, a website event without URL or user agent).
 // An event time after now (clock skew between collector and forwarder) is
-// sent as now, which Meta accepts.
+// sent as now, which Meta accepts. Meta refuses a whole batch for one
+// event past seven days, so a caller that retries a request long after
+// building it (near the limit) builds it again from the events instead.
 func (b *Builder) Build(events []*event.Event, now time.Time) ([]Request, []Skip) {
 	var reqs []Request
 	var skips []Skip

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 	"github.com/pixel-pipeline/pixel/pkg/event"
@@ -137,6 +138,7 @@ var EventReasons = []*Error{
 	ErrType, ErrMissingEvent, ErrBadEvent, ErrBadEventID, ErrBadVisitorID, ErrBadTime, ErrTooOld,
 	ErrInFuture, ErrActionSource, ErrBadValue, ErrBadCurrency, ErrBadIP, ErrBadHash, ErrBadConsent,
 	ErrBadContentIDs, ErrBadProp, ErrTooManyProps, ErrTooLong, ErrUnknownField, ErrInvalid,
+	ErrSegmentType,
 }
 
 // ActionSources are the values of action_source (Meta's names).
@@ -146,8 +148,9 @@ var ActionSources = []string{"website", "app", "phone_call", "chat", "email", "p
 type Shape uint8
 
 const (
-	Ours Shape = iota // {"events":[...]}
-	Meta              // {"data":[...]}
+	Ours    Shape = iota // {"events":[...]}
+	Meta                 // {"data":[...]}
+	Segment              // Segment's HTTP Tracking API (segment.go)
 )
 
 // Body reads the events of one request body. Reset checks the whole body
@@ -172,6 +175,16 @@ type Body struct {
 	hashes  [numHashes]hashSlot
 	hasTS   bool
 	err     *Error // the first problem found; the event is read to its end regardless
+
+	// The Segment shape's state (segment.go).
+	segFixed, segType       int   // the path's type (segNone on /v1/batch); the message's
+	segSentAt, segMsgSentAt int64 // the batch's and the message's sentAt, Unix ms (0: none)
+	segTS                   int64 // the message's timestamp, Unix ms (0: none)
+	segName                 []byte
+	segPageURL, segPageRef  []byte // context.page's
+	segValueRank            int    // which of revenue, total, value set the value
+	segBatchCtx             jsonscan.Scanner
+	hasBatchCtx             bool
 }
 
 // Reset makes b read data with limits lim, and returns the *Error that
@@ -297,17 +310,26 @@ func (b *Body) Next(e *event.Event, pixelID []byte, now time.Time) error {
 		b.advance()
 		return ErrType
 	}
-	fields := b.ourField
-	if b.shape == Meta {
-		fields = b.metaField
+	var ok bool
+	switch b.shape {
+	case Segment:
+		ok = b.segmentMessage()
+	case Meta:
+		ok = b.members(b.metaField)
+	default:
+		ok = b.members(b.ourField)
 	}
-	ok := b.members(fields)
 	b.advance()
 	if !ok {
 		return ErrType // unreachable: Reset checked the body
 	}
 	if b.err != nil {
 		return b.err
+	}
+	if b.shape == Segment {
+		if err := b.segmentFinish(); err != nil {
+			return err
+		}
 	}
 	return b.finish(pixelID)
 }
@@ -557,7 +579,7 @@ func (b *Body) field(f field, key []byte) {
 			e.Referrer = v
 		}
 	case fIP:
-		a, err := netip.ParseAddr(string(v))
+		a, err := netip.ParseAddr(b2s(v))
 		if err != nil || a.Zone() != "" {
 			b.fail(ErrBadIP)
 			return
@@ -900,6 +922,11 @@ func (b *Body) identifier(v []byte, slot int, email bool) {
 	b.scratch = b.hashes[slot].setRaw(meta, v, b.scratch)
 	b.scratch = b.hashes[slot+1].setRaw(google, v, b.scratch)
 }
+
+// b2s views b as a string without copying, for a parser that keeps
+// nothing of it (netip.ParseAddr keeps its input only in the error, which
+// is dropped at once); string(b) would allocate, as the error escapes.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func typeError(key []byte, want string) *Error {
 	return &Error{ErrType.Reason, fmt.Sprintf("%s must be %s", key, want)}

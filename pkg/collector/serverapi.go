@@ -229,7 +229,7 @@ func (s *Server) nextServerEvent(w *apiWork, p *registry.Pixel, pixelID []byte, 
 	a := s.api
 	err := w.body.Next(&w.e, pixelID, now)
 	if err == nil {
-		w.ip = applyIPMode(w.ip[:0], p, w.e.IP)
+		w.ip = applyIPMode(w.ip[:0], p, w.e.IP, w.body.Addr())
 		w.e.IP = w.ip
 		// The campaign and click ids of the page, as for a browser hit;
 		// the fields the backend sent win.
@@ -259,15 +259,14 @@ func secretOf(ctx *fasthttp.RequestCtx) []byte {
 	return ctx.QueryArgs().Peek("access_token")
 }
 
-// applyIPMode applies the pixel's IP mode to the event's ip (text), into
-// dst, as pixel.ApplyIPMode does for browser hits.
-func applyIPMode(dst []byte, p *registry.Pixel, ip []byte) []byte {
+// applyIPMode applies the pixel's IP mode to the event's ip (text; a
+// parsed), into dst, as pixel.ApplyIPMode does for browser hits.
+func applyIPMode(dst []byte, p *registry.Pixel, ip []byte, a netip.Addr) []byte {
 	dst = append(dst, ip...)
 	if p.Settings.IP == pixel.IPKeep {
 		return dst
 	}
-	a, err := netip.ParseAddr(string(ip))
-	if err != nil {
+	if !a.IsValid() {
 		return dst[:0] // nothing an IP mode could keep
 	}
 	return pixel.ApplyIPMode(dst, p.Settings.IP, a)
@@ -292,13 +291,22 @@ func (s *Server) apiError(ctx *fasthttp.RequestCtx, r, status int, msg string) {
 }
 
 // apiErrorReason answers a refused request: the count by r, and reason
-// (the finer one of a bad body) in the JSON.
+// (the finer one of a bad body) in the JSON. It is written by hand, into
+// buffers on the stack, so that a flood of refused requests (wrong keys)
+// costs no allocation.
 func (s *Server) apiErrorReason(ctx *fasthttp.RequestCtx, r, status int, reason, msg string) {
 	s.api.refused[r].Inc()
-	writeJSON(ctx, status, struct {
-		Error  string `json:"error"`
-		Reason string `json:"reason"`
-	}{msg, reason})
+	var text [512]byte
+	var out [1024]byte
+	b := append(out[:0], `{"error":`...)
+	b = event.AppendString(b, append(text[:0], msg...))
+	b = append(b, `,"reason":`...)
+	b = event.AppendString(b, append(text[:0], reason...))
+	b = append(b, "}\n"...)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType(jsonAnswer)
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetBody(b)
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {

@@ -174,7 +174,8 @@ type Body struct {
 	props   event.Props
 	hashes  [numHashes]hashSlot
 	hasTS   bool
-	err     *Error // the first problem found; the event is read to its end regardless
+	addr    netip.Addr // the ip, parsed
+	err     *Error     // the first problem found; the event is read to its end regardless
 
 	// The Segment shape's state (segment.go).
 	segFixed, segType       int   // the path's type (segNone on /v1/batch); the message's
@@ -280,6 +281,10 @@ func (b *Body) More() bool { return b.left > 0 }
 // events out.
 func (b *Body) TestEventCode() []byte { return b.testEventCode }
 
+// Addr is the ip of the event Next read last, parsed (the zero Addr when
+// it had none), so that the caller need not parse e.IP again.
+func (b *Body) Addr() netip.Addr { return b.addr }
+
 // EventID is the event_id of the event Next read last, as given (nil when
 // it had none, or it was unreadable): for the answer's list of refusals.
 func (b *Body) EventID() []byte { return b.eventID }
@@ -290,7 +295,7 @@ func (b *Body) EventID() []byte { return b.eventID }
 func (b *Body) Next(e *event.Event, pixelID []byte, now time.Time) error {
 	b.left--
 	e.Reset()
-	b.e, b.now, b.seen, b.err, b.hasTS = e, now, 0, nil, false
+	b.e, b.now, b.seen, b.err, b.hasTS, b.addr = e, now, 0, nil, false, netip.Addr{}
 	b.eventID, b.scratch, b.ids = nil, b.scratch[:0], b.ids[:0]
 	b.props.Reset()
 	// The buffers events point into are grown once, up front, so that no
@@ -584,8 +589,9 @@ func (b *Body) field(f field, key []byte) {
 			b.fail(ErrBadIP)
 			return
 		}
+		b.addr = a.Unmap()
 		start := len(b.ids)
-		b.ids = a.Unmap().AppendTo(b.ids)
+		b.ids = b.addr.AppendTo(b.ids)
 		e.IP = b.ids[start:len(b.ids):len(b.ids)]
 	case fUserAgent:
 		if len(v) > lim.MaxUserAgentLen {

@@ -37,7 +37,7 @@ import (
 //	properties.revenue/total/value   value (the first of these that is present, in this order)
 //	properties.currency, order_id    currency, order_id
 //	properties.product_id,
-//	  products[].product_id          content_ids
+//	  products[].product_id (or id)  content_ids
 //	properties.url, referrer         url, referrer; else context.page.url, context.page.referrer
 //	other scalar properties          props (keys that are not 1-64 of A-Z a-z 0-9 _ . : - are skipped)
 //	context.campaign.name/source/
@@ -310,7 +310,13 @@ func (b *Body) propertyField(key []byte) {
 				s.Skip()
 				continue
 			}
+			b.segProductID, b.segProductV1 = nil, nil
 			b.members(b.productField)
+			if id := b.segProductID; id != nil {
+				b.addContentID(id)
+			} else if id := b.segProductV1; id != nil {
+				b.addContentID(id)
+			}
 		}
 	default:
 		switch b.s.Peek() {
@@ -326,13 +332,25 @@ func (b *Body) propertyField(key []byte) {
 	}
 }
 
-// productField reads a member of one of properties.products.
+// productField reads a member of one of properties.products: its
+// product_id (e-commerce spec v2), else its id (spec v1, which
+// analytics-go's Product still writes).
 func (b *Body) productField(key []byte) {
-	if string(key) == "product_id" {
-		b.contentID()
-		return
+	switch string(key) {
+	case "product_id", "id":
+		k, v := b.value()
+		switch {
+		case k == jsonscan.Null || len(v) == 0:
+		case k != jsonscan.String && k != jsonscan.Number:
+			b.fail(ErrBadContentIDs)
+		case string(key) == "product_id":
+			b.segProductID = v
+		default:
+			b.segProductV1 = v
+		}
+	default:
+		b.s.Skip()
 	}
-	b.s.Skip()
 }
 
 // contentID reads one product id into content_ids.
@@ -340,11 +358,20 @@ func (b *Body) contentID() {
 	k, v := b.value()
 	switch {
 	case k == jsonscan.Null || len(v) == 0:
-	case k != jsonscan.String && k != jsonscan.Number, len(v) > b.lim.MaxIDLen, len(b.e.ContentIDs) >= b.lim.MaxContentIDs:
+	case k != jsonscan.String && k != jsonscan.Number:
 		b.fail(ErrBadContentIDs)
 	default:
-		b.e.ContentIDs = append(b.e.ContentIDs, v)
+		b.addContentID(v)
 	}
+}
+
+// addContentID appends a product id to content_ids, within the limits.
+func (b *Body) addContentID(v []byte) {
+	if len(v) > b.lim.MaxIDLen || len(b.e.ContentIDs) >= b.lim.MaxContentIDs {
+		b.fail(ErrBadContentIDs)
+		return
+	}
+	b.e.ContentIDs = append(b.e.ContentIDs, v)
 }
 
 // traitField reads a member of traits or context.traits: only the email

@@ -178,14 +178,15 @@ type Body struct {
 	err     *Error     // the first problem found; the event is read to its end regardless
 
 	// The Segment shape's state (segment.go).
-	segFixed, segType       int   // the path's type (segNone on /v1/batch); the message's
-	segSentAt, segMsgSentAt int64 // the batch's and the message's sentAt, Unix ms (0: none)
-	segTS                   int64 // the message's timestamp, Unix ms (0: none)
-	segName                 []byte
-	segPageURL, segPageRef  []byte // context.page's
-	segValueRank            int    // which of revenue, total, value set the value
-	segBatchCtx             jsonscan.Scanner
-	hasBatchCtx             bool
+	segFixed, segType          int   // the path's type (segNone on /v1/batch); the message's
+	segSentAt, segMsgSentAt    int64 // the batch's and the message's sentAt, Unix ms (0: none)
+	segTS                      int64 // the message's timestamp, Unix ms (0: none)
+	segName                    []byte
+	segPageURL, segPageRef     []byte // context.page's
+	segValueRank               int    // which of revenue, total, value set the value
+	segProductID, segProductV1 []byte // the current product's product_id and id
+	segBatchCtx                jsonscan.Scanner
+	hasBatchCtx                bool
 }
 
 // Reset makes b read data with limits lim, and returns the *Error that

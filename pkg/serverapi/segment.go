@@ -35,7 +35,8 @@ import (
 //	page                             PageView; name and category to props
 //	identify                         Identify
 //	properties.revenue/total/value   value (the first of these that is present, in this order)
-//	properties.currency, order_id    currency, order_id
+//	properties.currency, order_id
+//	  (or orderId)                   currency, order_id
 //	properties.product_id,
 //	  products[].product_id (or id)  content_ids
 //	properties.url, referrer         url, referrer; else context.page.url, context.page.referrer
@@ -291,7 +292,7 @@ func (b *Body) propertyField(key []byte) {
 		b.e.Value, b.segValueRank = x, rank
 	case "currency":
 		b.field(fCurrency, key)
-	case "order_id":
+	case "order_id", "orderId": // orderId: e-commerce spec v1, analytics-go's SetOrderId
 		b.field(fOrderID, key)
 	case "url":
 		b.field(fURL, key)

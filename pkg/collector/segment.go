@@ -30,7 +30,9 @@ import (
 //	401 wrong or missing write key (WWW-Authenticate: Basic), 403 disabled pixel
 //	429 the pixel's rate limit (Retry-After)
 //
-// Segment's libraries look only at the status: 200 is delivered (an
+// Segment's other ways to pass the write key (a "writeKey" member of the
+// body, OAuth) are not supported: basic auth is what its server libraries
+// send. Segment's libraries look only at the status: 200 is delivered (an
 // event refused on its own would be refused again: there is no point in a
 // retry), 429 and 5xx are retried.
 

@@ -41,7 +41,7 @@ func segmentSnapshot() *registry.Snapshot {
 	})
 }
 
-func newSegmentServer(t *testing.T, change func(*collector.Config)) *testServer {
+func newSegmentServer(t testing.TB, change func(*collector.Config)) *testServer {
 	t.Helper()
 	var snap atomic.Pointer[registry.Snapshot]
 	snap.Store(segmentSnapshot())

@@ -100,11 +100,11 @@ func (b *Body) ResetSegment(data []byte, lim *Limits, typ string) error {
 		return ErrSegmentBody
 	}
 	if typ != "" {
-		if first := s; !s.Skip() || !s.AtEnd() {
+		first := s
+		if !s.Skip() || !s.AtEnd() {
 			return ErrSegmentBody
-		} else {
-			b.s, b.left, b.n = first, 1, 1
 		}
+		b.s, b.left, b.n = first, 1, 1
 		return nil
 	}
 	var batch jsonscan.Scanner

@@ -1,7 +1,8 @@
 // Package serverapi reads the bodies of the server-side events API, POST
 // /v1/{pixel_id}/events: the conversions a backend sends, in our own shape
-// or in the shape of Meta's Conversions API, turned into event.Event one at
-// a time with a reason for each one refused. It does no I/O and never logs;
+// or in the shape of Meta's Conversions API, and of Segment's HTTP Tracking
+// API (POST /v1/track, /v1/page, /v1/identify, /v1/batch; segment.go),
+// turned into event.Event one at a time with a reason for each one refused. It does no I/O and never logs;
 // the collector authenticates, limits and publishes.
 package serverapi
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/pixel-pipeline/pixel/pkg/collector"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 )
 
@@ -68,4 +69,27 @@ func BenchmarkCollectHandlerBatch10(b *testing.B) {
 func BenchmarkTag(b *testing.B) {
 	ts := newTestServer(b, nil)
 	benchmarkRequest(b, ts.handler, rawGET("/px.js", "Accept-Encoding: gzip"))
+}
+
+// segmentTrack is analytics-go's Order Completed, as the library writes it.
+const segmentTrack = `{"type":"track","event":"Order Completed","messageId":"2d8b5b2c-6c1a-4c8e-9d0e-6b1f5a3e9c10","anonymousId":"anon-1","userId":"u-42",` +
+	`"timestamp":"2026-12-01T20:59:00.123456789Z","properties":{"orderId":"1001","revenue":129.99,"currency":"eur","coupon":"WINTER",` +
+	`"products":[{"id":"sku-1","price":99.99},{"id":"sku-2","price":30}]},"context":{"ip":"198.51.100.4","userAgent":"` + browserUA + `",` +
+	`"page":{"url":"https://shop.example/thanks?utm_source=news"},"campaign":{"name":"spring"},"traits":{"email":"Jane.Doe@gmail.com"},` +
+	`"library":{"name":"analytics-go","version":"3.0.0"}}}`
+
+// BenchmarkSegmentTrack is one Segment track call on /v1/track.
+func BenchmarkSegmentTrack(b *testing.B) {
+	ts := newSegmentServer(b, func(c *collector.Config) { c.ServerAPI.Rate, c.ServerAPI.Limits.MaxAge = 0, 1<<62 })
+	ts.pub.keep = false
+	benchmarkRequest(b, ts.handler, rawPOST("/v1/track", "application/json", segmentTrack, segAuth))
+}
+
+// BenchmarkSegmentBatch10 is ten of them in one /v1/batch request; ns/op
+// is per request.
+func BenchmarkSegmentBatch10(b *testing.B) {
+	ts := newSegmentServer(b, func(c *collector.Config) { c.ServerAPI.Rate, c.ServerAPI.Limits.MaxAge = 0, 1<<62 })
+	ts.pub.keep = false
+	batch := `{"batch":[` + strings.TrimSuffix(strings.Repeat(segmentTrack+",", 10), ",") + `],"sentAt":"2026-12-01T20:59:01Z"}`
+	benchmarkRequest(b, ts.handler, rawPOST("/v1/batch", "application/json", batch, segAuth))
 }

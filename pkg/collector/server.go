@@ -2,9 +2,10 @@
 // pixel request (GET /p.gif) with the GIF and every JSON post (POST /collect)
 // with 204 at once, turns valid hits into events and hands them to the
 // publisher, serves the JS tag (GET /px.js), the click redirect (GET /r),
-// the opt-out pages (GET /optout, /optin) and the server-side events API
-// (POST /v1/{pixel_id}/events), and refuses hostile requests with a counted
-// reason. It never waits on Kafka or ClickHouse.
+// the opt-out pages (GET /optout, /optin), the server-side events API
+// (POST /v1/{pixel_id}/events) and Segment's HTTP Tracking API (POST
+// /v1/track, /v1/page, /v1/identify, /v1/batch), and refuses hostile
+// requests with a counted reason. It never waits on Kafka or ClickHouse.
 package collector
 
 import (

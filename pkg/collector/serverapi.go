@@ -32,7 +32,7 @@ import (
 // An event Kafka cannot take now is refused with reason "unavailable": the
 // sender may retry it (event_id de-duplicates). The pixel's IP mode applies
 // to each event's ip. /v1/track, /v1/page, /v1/identify and /v1/batch are
-// reserved for a Segment-compatible API and answer 404 for now.
+// Segment's HTTP Tracking API (segment.go).
 
 // ServerAPIConfig configures POST /v1/{pixel_id}/events.
 type ServerAPIConfig struct {
@@ -57,7 +57,6 @@ var (
 // The reasons a request is refused as a whole.
 const (
 	apiNotFound = iota
-	apiReserved
 	apiNoRegistry
 	apiLoading
 	apiUnknownPixel
@@ -71,7 +70,7 @@ const (
 )
 
 var apiRefusalReasons = [numAPIRefusals]string{
-	apiNotFound: "not_found", apiReserved: "reserved", apiNoRegistry: "no_registry", apiLoading: "registry_loading",
+	apiNotFound: "not_found", apiNoRegistry: "no_registry", apiLoading: "registry_loading",
 	apiUnknownPixel: "unknown_pixel", apiUnauthorized: "unauthorized", apiDisabled: "disabled_pixel",
 	apiRateLimited: "rate_limited", apiContentType: "content_type", apiTooLarge: "too_large", apiBadBody: "bad_body",
 }
@@ -82,6 +81,7 @@ type serverAPI struct {
 	limiter  rateLimiter
 	work     sync.Pool // *apiWork
 	requests *metrics.Counter
+	segment  [numSegmentPaths]*metrics.Counter // requests by Segment path
 	refused  [numAPIRefusals]*metrics.Counter
 	events   map[string]*metrics.Counter // accepted, refused, dropped
 	reasons  map[string]*metrics.Counter // refused events by reason
@@ -93,6 +93,8 @@ type apiWork struct {
 	e        event.Event
 	ip       []byte
 	campaign []byte
+	answer   []byte // the Segment API's answer
+	pixelID  []byte
 }
 
 func newServerAPI(cfg *Config, m *metrics.Set) *serverAPI {
@@ -103,6 +105,9 @@ func newServerAPI(cfg *Config, m *metrics.Set) *serverAPI {
 		requests: m.Counter("pixel_http_requests_total", "Requests by route.", "path", "/v1/events"),
 		events:   map[string]*metrics.Counter{},
 		reasons:  map[string]*metrics.Counter{},
+	}
+	for i, path := range segmentPaths {
+		a.segment[i] = m.Counter("pixel_http_requests_total", "Requests by route.", "path", path)
 	}
 	for r, reason := range apiRefusalReasons {
 		a.refused[r] = m.Counter("pixel_server_requests_refused_total", "Server-side events requests refused as a whole, by reason.", "reason", reason)
@@ -128,17 +133,27 @@ func (s *Server) bodyLimit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 // serverEvents serves every path under /v1/.
 func (s *Server) serverEvents(ctx *fasthttp.RequestCtx) {
 	a := s.api
-	a.requests.Inc()
 	id, ok := bytes.CutSuffix(ctx.Path()[len(v1Prefix):], []byte("/events"))
 	if !ok || len(id) == 0 || bytes.IndexByte(id, '/') >= 0 {
 		switch string(ctx.Path()[len(v1Prefix):]) {
-		case "track", "page", "identify", "batch":
-			s.apiError(ctx, apiReserved, fasthttp.StatusNotFound, "reserved for the Segment-compatible API, which this collector does not serve yet; send POST /v1/{pixel_id}/events")
+		case "track":
+			s.segment(ctx, segTrack)
+			return
+		case "page":
+			s.segment(ctx, segPage)
+			return
+		case "identify":
+			s.segment(ctx, segIdentify)
+			return
+		case "batch":
+			s.segment(ctx, segBatch)
 			return
 		}
-		s.apiError(ctx, apiNotFound, fasthttp.StatusNotFound, "not found: the server-side events API is POST /v1/{pixel_id}/events")
+		a.requests.Inc()
+		s.apiError(ctx, apiNotFound, fasthttp.StatusNotFound, "not found: the server-side events API is POST /v1/{pixel_id}/events, and Segment's POST /v1/track, /v1/page, /v1/identify, /v1/batch")
 		return
 	}
+	a.requests.Inc()
 	if !ctx.IsPost() {
 		ctx.Response.Header.Set(fasthttp.HeaderAllow, "POST")
 		s.refuse(ctx, refusedMethod, fasthttp.StatusMethodNotAllowed, "method not allowed; use POST\n")
@@ -198,29 +213,39 @@ func (s *Server) serverEvents(ctx *fasthttp.RequestCtx) {
 	answer := apiAnswer{Received: w.body.Len(), Refused: []apiRefusal{}, TestEventCode: string(w.body.TestEventCode())}
 	pixelID := []byte(p.ID)
 	for i := 0; w.body.More(); i++ {
-		err := w.body.Next(&w.e, pixelID, now)
-		if err == nil {
-			w.ip = applyIPMode(w.ip[:0], p, w.e.IP)
-			w.e.IP = w.ip
-			// The campaign and click ids of the page, as for a browser hit;
-			// the fields the backend sent win.
-			w.campaign, _ = pixel.AppendCampaign(w.campaign[:0], &w.e)
-			if s.publish(&w.e, now) {
-				a.events["accepted"].Inc()
-				answer.Accepted++
-				continue
-			}
-			a.events["dropped"].Inc()
-			err = errUnavailable
-		} else {
-			a.events["refused"].Inc()
+		if e := s.nextServerEvent(w, p, pixelID, now); e != nil {
+			answer.Refused = append(answer.Refused, apiRefusal{Index: i, EventID: string(w.body.EventID()), Reason: e.Reason, Message: e.Msg})
+			continue
 		}
-		e := err.(*serverapi.Error)
-		a.reasons[e.Reason].Inc()
-		answer.Refused = append(answer.Refused, apiRefusal{Index: i, EventID: string(w.body.EventID()), Reason: e.Reason, Message: e.Msg})
+		answer.Accepted++
 	}
 	w.e.Reset()
 	writeJSON(ctx, fasthttp.StatusOK, answer)
+}
+
+// nextServerEvent reads w's next event for pixel p and publishes it, and
+// counts the outcome; it returns nil, or why the event was not kept.
+func (s *Server) nextServerEvent(w *apiWork, p *registry.Pixel, pixelID []byte, now time.Time) *serverapi.Error {
+	a := s.api
+	err := w.body.Next(&w.e, pixelID, now)
+	if err == nil {
+		w.ip = applyIPMode(w.ip[:0], p, w.e.IP, w.body.Addr())
+		w.e.IP = w.ip
+		// The campaign and click ids of the page, as for a browser hit;
+		// the fields the backend sent win.
+		w.campaign, _ = pixel.AppendCampaign(w.campaign[:0], &w.e)
+		if s.publish(&w.e, now) {
+			a.events["accepted"].Inc()
+			return nil
+		}
+		a.events["dropped"].Inc()
+		err = errUnavailable
+	} else {
+		a.events["refused"].Inc()
+	}
+	e := err.(*serverapi.Error)
+	a.reasons[e.Reason].Inc()
+	return e
 }
 
 var errUnavailable = &serverapi.Error{Reason: "unavailable", Msg: "the collector cannot keep events right now; retry later (event_id de-duplicates)"}
@@ -234,15 +259,14 @@ func secretOf(ctx *fasthttp.RequestCtx) []byte {
 	return ctx.QueryArgs().Peek("access_token")
 }
 
-// applyIPMode applies the pixel's IP mode to the event's ip (text), into
-// dst, as pixel.ApplyIPMode does for browser hits.
-func applyIPMode(dst []byte, p *registry.Pixel, ip []byte) []byte {
+// applyIPMode applies the pixel's IP mode to the event's ip (text; a
+// parsed), into dst, as pixel.ApplyIPMode does for browser hits.
+func applyIPMode(dst []byte, p *registry.Pixel, ip []byte, a netip.Addr) []byte {
 	dst = append(dst, ip...)
 	if p.Settings.IP == pixel.IPKeep {
 		return dst
 	}
-	a, err := netip.ParseAddr(string(ip))
-	if err != nil {
+	if !a.IsValid() {
 		return dst[:0] // nothing an IP mode could keep
 	}
 	return pixel.ApplyIPMode(dst, p.Settings.IP, a)
@@ -267,13 +291,22 @@ func (s *Server) apiError(ctx *fasthttp.RequestCtx, r, status int, msg string) {
 }
 
 // apiErrorReason answers a refused request: the count by r, and reason
-// (the finer one of a bad body) in the JSON.
+// (the finer one of a bad body) in the JSON. It is written by hand, into
+// buffers on the stack, so that a flood of refused requests (wrong keys)
+// costs no allocation.
 func (s *Server) apiErrorReason(ctx *fasthttp.RequestCtx, r, status int, reason, msg string) {
 	s.api.refused[r].Inc()
-	writeJSON(ctx, status, struct {
-		Error  string `json:"error"`
-		Reason string `json:"reason"`
-	}{msg, reason})
+	var text [512]byte
+	var out [1024]byte
+	b := append(out[:0], `{"error":`...)
+	b = event.AppendString(b, append(text[:0], msg...))
+	b = append(b, `,"reason":`...)
+	b = event.AppendString(b, append(text[:0], reason...))
+	b = append(b, "}\n"...)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType(jsonAnswer)
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	ctx.SetBody(b)
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {

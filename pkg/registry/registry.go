@@ -99,16 +99,45 @@ func equalFold(b []byte, s string) bool {
 // Snapshot is the registry at one moment, immutable: the collector swaps a
 // new one in atomically on every refresh.
 type Snapshot struct {
-	byID map[string]*Pixel
+	byID     map[string]*Pixel
+	bySecret map[[sha256.Size]byte]*Pixel // by the SHA-256 of the server secret
 }
 
-// NewSnapshot indexes pixels by id (the last of an id wins).
+// NewSnapshot indexes pixels by id (the last of an id wins) and by their
+// secret's hash (a pixel without a secret, or with a malformed hash, has
+// none).
 func NewSnapshot(pixels []*Pixel) *Snapshot {
-	s := &Snapshot{byID: make(map[string]*Pixel, len(pixels))}
+	s := &Snapshot{byID: make(map[string]*Pixel, len(pixels)), bySecret: make(map[[sha256.Size]byte]*Pixel, len(pixels))}
 	for _, p := range pixels {
 		s.byID[p.ID] = p
 	}
+	// From the pixels that won their id, so that a replaced pixel's old
+	// secret does not stay valid. Two pixels with one secret (never
+	// issued so: secrets are 256 random bits) cannot be told apart: that
+	// secret finds none.
+	for _, p := range s.byID {
+		var h [sha256.Size]byte
+		if n, err := hex.Decode(h[:], []byte(p.SecretHash)); err == nil && n == len(h) {
+			if _, dup := s.bySecret[h]; dup {
+				s.bySecret[h] = nil
+				continue
+			}
+			s.bySecret[h] = p
+		}
+	}
 	return s
+}
+
+// LookupSecret returns the pixel whose server secret is secret, or nil
+// (also for a secret two pixels share): the Segment-compatible API
+// authenticates by the secret alone, its write key, without a pixel id.
+// The map is keyed by the secret's SHA-256, so its timing tells nothing
+// usable about the secret. It does not allocate.
+func (s *Snapshot) LookupSecret(secret []byte) *Pixel {
+	if s == nil || len(secret) == 0 {
+		return nil
+	}
+	return s.bySecret[sha256.Sum256(secret)]
 }
 
 // Lookup returns the pixel with id, or nil. It does not allocate.

@@ -1,7 +1,8 @@
 // Package serverapi reads the bodies of the server-side events API, POST
 // /v1/{pixel_id}/events: the conversions a backend sends, in our own shape
-// or in the shape of Meta's Conversions API, turned into event.Event one at
-// a time with a reason for each one refused. It does no I/O and never logs;
+// or in the shape of Meta's Conversions API, and of Segment's HTTP Tracking
+// API (POST /v1/track, /v1/page, /v1/identify, /v1/batch; segment.go),
+// turned into event.Event one at a time with a reason for each one refused. It does no I/O and never logs;
 // the collector authenticates, limits and publishes.
 package serverapi
 
@@ -12,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/pixel-pipeline/pixel/internal/jsonscan"
 	"github.com/pixel-pipeline/pixel/pkg/event"
@@ -137,6 +139,7 @@ var EventReasons = []*Error{
 	ErrType, ErrMissingEvent, ErrBadEvent, ErrBadEventID, ErrBadVisitorID, ErrBadTime, ErrTooOld,
 	ErrInFuture, ErrActionSource, ErrBadValue, ErrBadCurrency, ErrBadIP, ErrBadHash, ErrBadConsent,
 	ErrBadContentIDs, ErrBadProp, ErrTooManyProps, ErrTooLong, ErrUnknownField, ErrInvalid,
+	ErrSegmentType,
 }
 
 // ActionSources are the values of action_source (Meta's names).
@@ -146,8 +149,9 @@ var ActionSources = []string{"website", "app", "phone_call", "chat", "email", "p
 type Shape uint8
 
 const (
-	Ours Shape = iota // {"events":[...]}
-	Meta              // {"data":[...]}
+	Ours    Shape = iota // {"events":[...]}
+	Meta                 // {"data":[...]}
+	Segment              // Segment's HTTP Tracking API (segment.go)
 )
 
 // Body reads the events of one request body. Reset checks the whole body
@@ -171,7 +175,19 @@ type Body struct {
 	props   event.Props
 	hashes  [numHashes]hashSlot
 	hasTS   bool
-	err     *Error // the first problem found; the event is read to its end regardless
+	addr    netip.Addr // the ip, parsed
+	err     *Error     // the first problem found; the event is read to its end regardless
+
+	// The Segment shape's state (segment.go).
+	segFixed, segType          int   // the path's type (segNone on /v1/batch); the message's
+	segSentAt, segMsgSentAt    int64 // the batch's and the message's sentAt, Unix ms (0: none)
+	segTS                      int64 // the message's timestamp, Unix ms (0: none)
+	segName                    []byte
+	segPageURL, segPageRef     []byte // context.page's
+	segValueRank               int    // which of revenue, total, value set the value
+	segProductID, segProductV1 []byte // the current product's product_id and id
+	segBatchCtx                jsonscan.Scanner
+	hasBatchCtx                bool
 }
 
 // Reset makes b read data with limits lim, and returns the *Error that
@@ -267,6 +283,10 @@ func (b *Body) More() bool { return b.left > 0 }
 // events out.
 func (b *Body) TestEventCode() []byte { return b.testEventCode }
 
+// Addr is the ip of the event Next read last, parsed (the zero Addr when
+// it had none), so that the caller need not parse e.IP again.
+func (b *Body) Addr() netip.Addr { return b.addr }
+
 // EventID is the event_id of the event Next read last, as given (nil when
 // it had none, or it was unreadable): for the answer's list of refusals.
 func (b *Body) EventID() []byte { return b.eventID }
@@ -277,7 +297,7 @@ func (b *Body) EventID() []byte { return b.eventID }
 func (b *Body) Next(e *event.Event, pixelID []byte, now time.Time) error {
 	b.left--
 	e.Reset()
-	b.e, b.now, b.seen, b.err, b.hasTS = e, now, 0, nil, false
+	b.e, b.now, b.seen, b.err, b.hasTS, b.addr = e, now, 0, nil, false, netip.Addr{}
 	b.eventID, b.scratch, b.ids = nil, b.scratch[:0], b.ids[:0]
 	b.props.Reset()
 	// The buffers events point into are grown once, up front, so that no
@@ -297,17 +317,26 @@ func (b *Body) Next(e *event.Event, pixelID []byte, now time.Time) error {
 		b.advance()
 		return ErrType
 	}
-	fields := b.ourField
-	if b.shape == Meta {
-		fields = b.metaField
+	var ok bool
+	switch b.shape {
+	case Segment:
+		ok = b.segmentMessage()
+	case Meta:
+		ok = b.members(b.metaField)
+	default:
+		ok = b.members(b.ourField)
 	}
-	ok := b.members(fields)
 	b.advance()
 	if !ok {
 		return ErrType // unreachable: Reset checked the body
 	}
 	if b.err != nil {
 		return b.err
+	}
+	if b.shape == Segment {
+		if err := b.segmentFinish(); err != nil {
+			return err
+		}
 	}
 	return b.finish(pixelID)
 }
@@ -557,13 +586,14 @@ func (b *Body) field(f field, key []byte) {
 			e.Referrer = v
 		}
 	case fIP:
-		a, err := netip.ParseAddr(string(v))
+		a, err := netip.ParseAddr(b2s(v))
 		if err != nil || a.Zone() != "" {
 			b.fail(ErrBadIP)
 			return
 		}
+		b.addr = a.Unmap()
 		start := len(b.ids)
-		b.ids = a.Unmap().AppendTo(b.ids)
+		b.ids = b.addr.AppendTo(b.ids)
 		e.IP = b.ids[start:len(b.ids):len(b.ids)]
 	case fUserAgent:
 		if len(v) > lim.MaxUserAgentLen {
@@ -900,6 +930,11 @@ func (b *Body) identifier(v []byte, slot int, email bool) {
 	b.scratch = b.hashes[slot].setRaw(meta, v, b.scratch)
 	b.scratch = b.hashes[slot+1].setRaw(google, v, b.scratch)
 }
+
+// b2s views b as a string without copying, for a parser that keeps
+// nothing of it (netip.ParseAddr keeps its input only in the error, which
+// is dropped at once); string(b) would allocate, as the error escapes.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func typeError(key []byte, want string) *Error {
 	return &Error{ErrType.Reason, fmt.Sprintf("%s must be %s", key, want)}

@@ -145,7 +145,10 @@ func FuzzWrite(f *testing.F) {
 						t.Fatalf("%s: wrote %q, which is no SHA-256", format, v)
 					}
 				}
-				if format == audience.IDs && rec[0] != visitor && rec[0] != "fixed" {
+				// encoding/csv's reader drops a carriage return before a
+				// newline even inside a quoted field: the file holds the
+				// id, the reader gives it back without the \r.
+				if format == audience.IDs && rec[0] != strings.ReplaceAll(visitor, "\r\n", "\n") && rec[0] != "fixed" {
 					t.Fatalf("ids: wrote %q, no member's visitor id", rec[0])
 				}
 			}

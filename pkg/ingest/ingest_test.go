@@ -677,6 +677,13 @@ func TestIngestPartitionsOnSeveralLeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	// kfake picks each partition's leader at random, so all four could land
+	// on one broker (one run in 27): spread them over the three.
+	for p := int32(0); p < partitions; p++ {
+		if err := c.MoveTopicPartition(topic, p, p%3); err != nil {
+			t.Fatal(err)
+		}
+	}
 	brokers := c.ListenAddrs()
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
 	md, err := client.Metadata(testContext(t), &kafka.MetadataRequest{Topics: []string{topic}})

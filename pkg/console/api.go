@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 )
 
@@ -23,4 +24,15 @@ func apiError(w http.ResponseWriter, status int, msg string) {
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
 	u := current(r)
 	writeJSON(w, http.StatusOK, map[string]any{"name": u.Name, "role": u.Role})
+}
+
+// maxJSONBody bounds an API request's JSON body.
+const maxJSONBody = 64 << 10
+
+// decodeJSON decodes the request body into v, at most maxJSONBody bytes,
+// refusing unknown fields (a typo would otherwise change nothing, silently).
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }

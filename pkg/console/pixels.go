@@ -2,10 +2,8 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -545,16 +543,10 @@ func (s *Server) apiPixelList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// maxPixelBody bounds a pixel's JSON body.
-const maxPixelBody = 64 << 10
-
-// readEdit decodes a JSON pixel body, refusing unknown fields (a typo
-// would otherwise change nothing, silently).
+// readEdit decodes a JSON pixel body (decodeJSON).
 func readEdit(r *http.Request) (pixelEdit, error) {
 	var e pixelEdit
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxPixelBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
+	if err := decodeJSON(r, &e); err != nil {
 		return e, inputError{fmt.Errorf("the body is not a pixel's JSON (name, domains, engagement_seconds, consent, ip, gpc, dnt, time_zone): %v", err)}
 	}
 	return e, nil

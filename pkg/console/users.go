@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -401,15 +400,10 @@ func toTokenJSON(t *users.Token) tokenJSON {
 	return tokenJSON{ID: t.ID, User: t.User, Label: t.Label, CreatedAt: t.CreatedAt, Revoked: t.Revoked}
 }
 
-// maxJSONBody bounds the JSON bodies of the accounts API.
-const maxJSONBody = 64 << 10
-
-// readJSON decodes the request body into v, refusing unknown fields; false
-// means the answer (400) has been written.
+// readJSON decodes the request body into v (decodeJSON); false means the
+// answer (400) has been written.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := decodeJSON(r, v); err != nil {
 		apiError(w, http.StatusBadRequest, "cannot read the JSON body: "+err.Error())
 		return false
 	}

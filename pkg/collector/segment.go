@@ -3,9 +3,7 @@ package collector
 import (
 	"bytes"
 	"encoding/base64"
-	"math"
 	"strconv"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -61,14 +59,8 @@ func (s *Server) segment(ctx *fasthttp.RequestCtx, path int) {
 		s.refuse(ctx, refusedMethod, fasthttp.StatusMethodNotAllowed, "method not allowed; use POST\n")
 		return
 	}
-	if s.cfg.Registry == nil {
-		s.apiError(ctx, apiNoRegistry, fasthttp.StatusNotFound, "this collector runs without a pixel registry (-registry=off): it cannot authenticate Segment's write keys")
-		return
-	}
-	snap := s.cfg.Registry()
+	snap := s.apiRegistry(ctx, "Segment's write keys")
 	if snap == nil {
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "5")
-		s.apiError(ctx, apiLoading, fasthttp.StatusServiceUnavailable, "the pixel registry is not loaded yet; retry in a few seconds")
 		return
 	}
 	var buf [256]byte
@@ -78,23 +70,8 @@ func (s *Server) segment(ctx *fasthttp.RequestCtx, path int) {
 		s.apiError(ctx, apiUnauthorized, fasthttp.StatusUnauthorized, "wrong or missing write key: send HTTP basic auth with the pixel's secret (pxs_...) as the user name and no password (Segment's libraries do, with the secret as their write key)")
 		return
 	}
-	if !p.Active() {
-		s.apiError(ctx, apiDisabled, fasthttp.StatusForbidden, "the pixel is disabled")
-		return
-	}
-	now := time.Now()
-	if ok, wait := a.limiter.allow(p.ID, now); !ok {
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		s.apiError(ctx, apiRateLimited, fasthttp.StatusTooManyRequests, "the pixel's rate limit is reached: send fewer, larger batches (up to 1000 messages each)")
-		return
-	}
-	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !hasPrefixFold(ct, jsonType) {
-		s.apiError(ctx, apiContentType, fasthttp.StatusUnsupportedMediaType, "send Content-Type: application/json")
-		return
-	}
-	body := ctx.PostBody()
-	if len(body) > a.cfg.MaxBodyBytes {
-		s.apiError(ctx, apiTooLarge, fasthttp.StatusRequestEntityTooLarge, "the body is larger than "+strconv.Itoa(a.cfg.MaxBodyBytes)+" bytes: split the batch")
+	body, now, ok := s.apiAdmit(ctx, p, "the pixel's rate limit is reached: send fewer, larger batches (up to 1000 messages each)")
+	if !ok {
 		return
 	}
 

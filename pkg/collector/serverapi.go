@@ -159,14 +159,8 @@ func (s *Server) serverEvents(ctx *fasthttp.RequestCtx) {
 		s.refuse(ctx, refusedMethod, fasthttp.StatusMethodNotAllowed, "method not allowed; use POST\n")
 		return
 	}
-	if s.cfg.Registry == nil {
-		s.apiError(ctx, apiNoRegistry, fasthttp.StatusNotFound, "this collector runs without a pixel registry (-registry=off): it cannot authenticate server events")
-		return
-	}
-	snap := s.cfg.Registry()
+	snap := s.apiRegistry(ctx, "server events")
 	if snap == nil {
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "5")
-		s.apiError(ctx, apiLoading, fasthttp.StatusServiceUnavailable, "the pixel registry is not loaded yet; retry in a few seconds")
 		return
 	}
 	p := snap.Lookup(id)
@@ -179,23 +173,8 @@ func (s *Server) serverEvents(ctx *fasthttp.RequestCtx) {
 		s.apiError(ctx, apiUnauthorized, fasthttp.StatusUnauthorized, "wrong or missing secret: send Authorization: Bearer SECRET (the pixel's secret; pixelctl pixel rotate-secret issues a new one)")
 		return
 	}
-	if !p.Active() {
-		s.apiError(ctx, apiDisabled, fasthttp.StatusForbidden, "the pixel is disabled")
-		return
-	}
-	now := time.Now()
-	if ok, wait := a.limiter.allow(p.ID, now); !ok {
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		s.apiError(ctx, apiRateLimited, fasthttp.StatusTooManyRequests, "the pixel's rate limit is reached: send fewer, larger batches (up to 1000 events each)")
-		return
-	}
-	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !bytes.HasPrefix(bytes.ToLower(ct), jsonType) {
-		s.apiError(ctx, apiContentType, fasthttp.StatusUnsupportedMediaType, "send Content-Type: application/json")
-		return
-	}
-	body := ctx.PostBody()
-	if len(body) > a.cfg.MaxBodyBytes {
-		s.apiError(ctx, apiTooLarge, fasthttp.StatusRequestEntityTooLarge, "the body is larger than "+strconv.Itoa(a.cfg.MaxBodyBytes)+" bytes: split the batch")
+	body, now, ok := s.apiAdmit(ctx, p, "the pixel's rate limit is reached: send fewer, larger batches (up to 1000 events each)")
+	if !ok {
 		return
 	}
 
@@ -221,6 +200,51 @@ func (s *Server) serverEvents(ctx *fasthttp.RequestCtx) {
 	}
 	w.e.Reset()
 	writeJSON(ctx, fasthttp.StatusOK, answer)
+}
+
+// apiRegistry is the registry's snapshot for an authenticated API (what
+// names its requests in the refusal), or nil after answering 404 without
+// a registry or 503 while it loads.
+func (s *Server) apiRegistry(ctx *fasthttp.RequestCtx, what string) *registry.Snapshot {
+	if s.cfg.Registry == nil {
+		s.apiError(ctx, apiNoRegistry, fasthttp.StatusNotFound, "this collector runs without a pixel registry (-registry=off): it cannot authenticate "+what)
+		return nil
+	}
+	snap := s.cfg.Registry()
+	if snap == nil {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "5")
+		s.apiError(ctx, apiLoading, fasthttp.StatusServiceUnavailable, "the pixel registry is not loaded yet; retry in a few seconds")
+	}
+	return snap
+}
+
+// apiAdmit checks what both server APIs check once the pixel is known: it
+// is active, within its rate limit, and the body is JSON of an allowed
+// size; rateLimited is the refusal at the rate limit, a constant, so that
+// refusing allocates nothing. It returns the body and the request's time,
+// or false after answering.
+func (s *Server) apiAdmit(ctx *fasthttp.RequestCtx, p *registry.Pixel, rateLimited string) ([]byte, time.Time, bool) {
+	a := s.api
+	if !p.Active() {
+		s.apiError(ctx, apiDisabled, fasthttp.StatusForbidden, "the pixel is disabled")
+		return nil, time.Time{}, false
+	}
+	now := time.Now()
+	if ok, wait := a.limiter.allow(p.ID, now); !ok {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		s.apiError(ctx, apiRateLimited, fasthttp.StatusTooManyRequests, rateLimited)
+		return nil, now, false
+	}
+	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !hasPrefixFold(ct, jsonType) {
+		s.apiError(ctx, apiContentType, fasthttp.StatusUnsupportedMediaType, "send Content-Type: application/json")
+		return nil, now, false
+	}
+	body := ctx.PostBody()
+	if len(body) > a.cfg.MaxBodyBytes {
+		s.apiError(ctx, apiTooLarge, fasthttp.StatusRequestEntityTooLarge, "the body is larger than "+strconv.Itoa(a.cfg.MaxBodyBytes)+" bytes: split the batch")
+		return nil, now, false
+	}
+	return body, now, true
 }
 
 // nextServerEvent reads w's next event for pixel p and publishes it, and

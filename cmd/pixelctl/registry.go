@@ -41,16 +41,10 @@ type cmdFlags struct {
 	collector string
 }
 
+// newCmd is a registry command's flags: ClickHouse, -format table|json,
+// and -collector-url when the command prints snippets or links.
 func newCmd(name, desc string, collector bool) *cmdFlags {
-	c := &cmdFlags{name: name, fs: flagenv.New(name, desc), o: chstore.DefaultOptions()}
-	clickhouseFlags(c.fs, &c.o)
-	c.fs.Func("format", "PIXELCTL_FORMAT", "table", "output `format`: table (for people) or json (for scripts)", func(v string) error {
-		if v != "table" && v != "json" {
-			return fmt.Errorf("unknown format %q; use table or json", v)
-		}
-		c.format = v
-		return nil
-	})
+	c := newFormatCmd(name, desc, "table", "json")
 	if collector {
 		c.fs.String(&c.collector, "collector-url", "PIXEL_COLLECTOR_URL", "", "the collector's public `URL` in snippets and links, https:// for https:// sites (empty: make run's collector while it runs here, else "+placeholderCollector+")")
 	}

@@ -66,9 +66,9 @@ func userCmd(ctx context.Context, args []string, out io.Writer) error {
 	return usageError{fmt.Errorf("user: unknown command %q (pixelctl user -help lists them)", args[0])}
 }
 
-// newUserCmd is newCmd for the user commands: formats lists the -format
-// values the command takes (none: no -format flag).
-func newUserCmd(name, desc string, formats ...string) *cmdFlags {
+// newFormatCmd is the flags every pixelctl data command shares: ClickHouse,
+// and -format with the values formats lists (none: no -format flag).
+func newFormatCmd(name, desc string, formats ...string) *cmdFlags {
 	c := &cmdFlags{name: name, fs: flagenv.New(name, desc), o: chstore.DefaultOptions(), format: "table"}
 	clickhouseFlags(c.fs, &c.o)
 	if len(formats) > 0 {
@@ -126,7 +126,7 @@ func printGenerated(out io.Writer, name, password string) {
 }
 
 func userCreate(ctx context.Context, args []string, out io.Writer) error {
-	c := newUserCmd("pixelctl user create", "Add a console account. Without -password-stdin a password is generated and printed once.\n  pixelctl user create -name ann@shop.example -role admin\n  pixelctl user create -name bob -role viewer -password-stdin < password.txt")
+	c := newFormatCmd("pixelctl user create", "Add a console account. Without -password-stdin a password is generated and printed once.\n  pixelctl user create -name ann@shop.example -role admin\n  pixelctl user create -name bob -role viewer -password-stdin < password.txt")
 	var (
 		name, role string
 		fromStdin  bool
@@ -182,7 +182,7 @@ func status(disabled bool, off string) string {
 const timeFormat = "2006-01-02 15:04:05 MST"
 
 func userList(ctx context.Context, args []string, out io.Writer) error {
-	c := newUserCmd("pixelctl user list", "List every console account, disabled ones too.", "table", "csv", "json")
+	c := newFormatCmd("pixelctl user list", "List every console account, disabled ones too.", "table", "csv", "json")
 	if _, err := c.parseID(args, ""); err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func userList(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func userSetRole(ctx context.Context, args []string, out io.Writer) error {
-	c := newUserCmd("pixelctl user set-role", "Make an account an admin or a viewer.\n  pixelctl user set-role NAME -role viewer")
+	c := newFormatCmd("pixelctl user set-role", "Make an account an admin or a viewer.\n  pixelctl user set-role NAME -role viewer")
 	var role string
 	roleFlag(c.fs, &role)
 	name, err := c.parseID(args, "user name")
@@ -243,7 +243,7 @@ func userSetRole(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func userPassword(ctx context.Context, args []string, out io.Writer) error {
-	c := newUserCmd("pixelctl user password", "Give an account a new password: from standard input with -password-stdin, else a generated\none, printed once.\n  pixelctl user password NAME [-password-stdin]")
+	c := newFormatCmd("pixelctl user password", "Give an account a new password: from standard input with -password-stdin, else a generated\none, printed once.\n  pixelctl user password NAME [-password-stdin]")
 	var fromStdin bool
 	passwordStdinFlag(c.fs, &fromStdin)
 	name, err := c.parseID(args, "user name")
@@ -275,7 +275,7 @@ func userSetDisabled(ctx context.Context, verb string, args []string, out io.Wri
 		"disable": "Disable an account: it cannot sign in and its API tokens stop working (kept, for enable).",
 		"enable":  "Enable a disabled account again (its tokens that were not revoked work again).",
 	}[verb]
-	c := newUserCmd("pixelctl user "+verb, desc+"\n  pixelctl user "+verb+" NAME")
+	c := newFormatCmd("pixelctl user "+verb, desc+"\n  pixelctl user "+verb+" NAME")
 	name, err := c.parseID(args, "user name")
 	if err != nil {
 		return err
@@ -311,7 +311,7 @@ func tokenCmd(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func tokenCreate(ctx context.Context, args []string, out io.Writer) error {
-	c := newUserCmd("pixelctl user token create", "Make an API token for an account and print it (only this once): scripts send it as\nAuthorization: Bearer TOKEN to the console's /api/ and act with the account's role.\n  pixelctl user token create -user ann -label \"nightly export\"")
+	c := newFormatCmd("pixelctl user token create", "Make an API token for an account and print it (only this once): scripts send it as\nAuthorization: Bearer TOKEN to the console's /api/ and act with the account's role.\n  pixelctl user token create -user ann -label \"nightly export\"")
 	var user, label string
 	c.fs.String(&user, "user", "PIXELCTL_TOKEN_USER", "", "the account (`name`) the token acts as")
 	c.fs.String(&label, "label", "PIXELCTL_TOKEN_LABEL", "", "what the token is for (`text`, 1 to 100 characters), shown in token list")
@@ -346,7 +346,7 @@ type tokenRecord struct {
 }
 
 func tokenList(ctx context.Context, args []string, out io.Writer) error {
-	c := newUserCmd("pixelctl user token list", "List the API tokens (revoked ones too), of one account with -user.", "table", "csv", "json")
+	c := newFormatCmd("pixelctl user token list", "List the API tokens (revoked ones too), of one account with -user.", "table", "csv", "json")
 	var user string
 	c.fs.String(&user, "user", "PIXELCTL_TOKEN_USER", "", "only this account's tokens (`name`; empty: every account's)")
 	if _, err := c.parseID(args, ""); err != nil {
@@ -386,7 +386,7 @@ func tokenList(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func tokenRevoke(ctx context.Context, args []string, out io.Writer) error {
-	c := newUserCmd("pixelctl user token revoke", "Revoke an API token: it stops working, for good.\n  pixelctl user token revoke ID")
+	c := newFormatCmd("pixelctl user token revoke", "Revoke an API token: it stops working, for good.\n  pixelctl user token revoke ID")
 	id, err := c.parseID(args, "token id")
 	if err != nil {
 		return err

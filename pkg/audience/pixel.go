@@ -26,10 +26,7 @@ func ForPixel(p *registry.Pixel, params map[string]string, now time.Time) (map[s
 		}
 		out[k] = v
 	}
-	tz := p.TimeZone
-	if tz == "" {
-		tz = "UTC"
-	}
+	tz := p.Zone()
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
 		return nil, fmt.Errorf("pixel %s has time zone %q, which this machine does not know: %w; set another with pixelctl pixel update -time-zone", p.ID, tz, err)

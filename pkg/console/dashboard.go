@@ -178,7 +178,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	v := &dashboardView{Ranges: dashboardRanges, EngagedSeconds: p.Settings.EngagementSeconds, TimeZone: insightsZone(p)}
+	v := &dashboardView{Ranges: dashboardRanges, EngagedSeconds: p.Settings.EngagementSeconds, TimeZone: p.Zone()}
 	if v.EngagedSeconds <= 0 {
 		v.EngagedSeconds = 60
 	}
@@ -399,14 +399,6 @@ func conversionSeries(res *report.Result, days []string) *chartSeries {
 		s.Datasets = append(s.Datasets, chartDataset{Label: "Revenue " + c, Data: revenue[c], Axis: "money"})
 	}
 	return s
-}
-
-// insightsZone is the pixel's time zone ("" is UTC).
-func insightsZone(p *registry.Pixel) string {
-	if p.TimeZone == "" {
-		return "UTC"
-	}
-	return p.TimeZone
 }
 
 // The query keys of GET /api/reports/{name} that are not report

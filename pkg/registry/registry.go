@@ -35,6 +35,15 @@ type Pixel struct {
 	Version    uint64 // the ReplacingMergeTree version: the highest row wins
 }
 
+// Zone is the pixel's IANA time zone, UTC when none is set: the zone
+// whose days its reports, audiences and dashboard count.
+func (p *Pixel) Zone() string {
+	if p.TimeZone == "" {
+		return "UTC"
+	}
+	return p.TimeZone
+}
+
 // Active reports whether the pixel records hits.
 func (p *Pixel) Active() bool { return p.Status == StatusActive }
 

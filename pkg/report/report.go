@@ -198,10 +198,7 @@ func Run(ctx context.Context, conn chstore.Conn, name string, o Options) (*Resul
 	} else if err != nil {
 		return nil, err
 	}
-	tz := p.TimeZone
-	if tz == "" {
-		tz = "UTC"
-	}
+	tz := p.Zone()
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
 		return nil, fmt.Errorf("pixel %s: time zone %q: %w (fix it with pixelctl pixel update -time-zone)", p.ID, tz, err)

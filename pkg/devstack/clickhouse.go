@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -47,8 +48,21 @@ type ClickHouse struct {
 // Addr is the native-protocol address.
 func (c *ClickHouse) Addr() string { return "127.0.0.1:" + strconv.Itoa(c.TCPPort) }
 
-// FreePort asks the kernel for a free loopback TCP port.
+// FreePort returns a loopback TCP port that is free now, for a server
+// started a moment later. It picks at random below Linux's default
+// ephemeral range (32768-60999): a port the kernel hands out with ":0"
+// is also the next local port of some outgoing connection, and with test
+// packages running side by side one of their connections took such a port
+// between the pick and the server's listen. Only when no port of the range
+// is free does it ask the kernel.
 func FreePort() (int, error) {
+	for range 100 {
+		port := freePortLow + rand.IntN(freePortHigh-freePortLow+1)
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			ln.Close()
+			return port, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -56,6 +70,10 @@ func FreePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// The range FreePort picks from: above make run's fixed ports (8080-8090,
+// 18123, 19000, 19092), below the ephemeral range.
+const freePortLow, freePortHigh = 20000, 32767
 
 // NewClickHouse prepares a private server in dir on the given ports (0 picks
 // a free one). Start runs it.

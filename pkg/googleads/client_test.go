@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/gate"
 	"github.com/pixel-pipeline/pixel/pkg/googleads"
 	"github.com/pixel-pipeline/pixel/pkg/googleads/googleadstest"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
@@ -242,11 +243,11 @@ func TestGatedEventsArrive(t *testing.T) {
 	evs[1].IsBot = true
 	evs[3].Tracking[event.AdUserData] = []byte("denied") // revoked
 	evs[4].VisitorID = []byte("forgotten")
-	opts := googleads.GateOptions{HonourGPC: true, OptedOut: func(e *event.Event) bool { return string(e.VisitorID) == "forgotten" }}
+	opts := gate.Options{OptedOut: func(e *event.Event) bool { return string(e.VisitorID) == "forgotten" }}
 	var kept []*event.Event
 	reasons := map[string]int{}
 	for _, e := range evs {
-		if ok, reason := googleads.Allowed(e, opts); !ok {
+		if ok, reason := gate.Check(e, opts); !ok {
 			reasons[reason]++
 			continue
 		}

@@ -1,7 +1,7 @@
 // Package metacapi turns pixel events into Meta Conversions API requests and
 // sends them: a pure builder (events → request bodies of at most 1,000
 // server events, see Build), the consent gate every forwarded event passes
-// first (Allowed), and a small HTTP client that sends one request and
+// first (pkg/gate), and a small HTTP client that sends one request and
 // classifies Meta's answer as accepted, to retry (with the delay) or
 // permanently refused (with Meta's error body) (Client.Send). It starts no
 // goroutines and never retries by itself: the caller (the forwarder) owns
@@ -146,7 +146,7 @@ func NewBuilder(o Options) (*Builder, error) {
 // URL is where the requests go (without the access token).
 func (b *Builder) URL() string { return b.url }
 
-// Build turns events (already passed through Allowed) into requests of at
+// Build turns events (already passed through gate.Check) into requests of at
 // most the batch size, and reports the events it left out: older than
 // MaxAge at now, or that Meta would refuse (and with them the whole batch:
 // an unknown action_source, a website event without URL or user agent).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/event"
+	"github.com/pixel-pipeline/pixel/pkg/gate"
 	"github.com/pixel-pipeline/pixel/pkg/metacapi"
 	"github.com/pixel-pipeline/pixel/pkg/metacapi/metacapitest"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
@@ -214,7 +215,7 @@ func TestGateThenBuild(t *testing.T) {
 	var send []*event.Event
 	refused := map[string]int{}
 	for _, e := range []*event.Event{granted, revoked} {
-		if ok, reason := metacapi.Allowed(e, metacapi.GateOptions{HonorGPC: true}); ok {
+		if ok, reason := gate.Check(e, gate.Options{}); ok {
 			send = append(send, e)
 		} else {
 			refused[reason]++
@@ -227,7 +228,7 @@ func TestGateThenBuild(t *testing.T) {
 		}
 	}
 	noViolations(t, srv)
-	if got := srv.Events(); len(got) != 1 || got[0]["event_id"] != "ok" || refused[metacapi.RefuseConsent] != 1 {
+	if got := srv.Events(); len(got) != 1 || got[0]["event_id"] != "ok" || refused[gate.Consent] != 1 {
 		t.Errorf("events %v, refused %v", got, refused)
 	}
 }

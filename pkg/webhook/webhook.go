@@ -120,10 +120,10 @@ func Verify(secret, timestamp, signature string, body []byte, now time.Time, tol
 		return fmt.Errorf("%w: %s is %v from now, more than %v", ErrTimestamp, timestamp, d.Round(time.Second), tolerance)
 	}
 	want := mac([]byte(secret), timestamp, body)
-	entries := strings.Split(signature, ",")
-	if len(entries) > maxSignatures {
-		return fmt.Errorf("%w: %d entries, at most %d", ErrSignature, len(entries), maxSignatures)
+	if n := strings.Count(signature, ",") + 1; n > maxSignatures {
+		return fmt.Errorf("%w: %d entries, at most %d", ErrSignature, n, maxSignatures)
 	}
+	entries := strings.Split(signature, ",")
 	found := false
 	for _, entry := range entries {
 		hexSig, ok := strings.CutPrefix(strings.TrimSpace(entry), "v1=")

@@ -324,3 +324,22 @@ func TestSendNoRedirect(t *testing.T) {
 		t.Errorf("the redirect was followed")
 	}
 }
+
+func BenchmarkBuild(b *testing.B) {
+	evs := samples(webhook.MaxBatch)
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		n = len(webhook.Build(evs, now))
+	}
+	b.SetBytes(int64(n))
+}
+
+// TestBuildAllocs: a body is one allocation when its events are of a
+// usual size (the buffer is sized for 512 bytes an event).
+func TestBuildAllocs(t *testing.T) {
+	evs := samples(webhook.MaxBatch)
+	if n := testing.AllocsPerRun(20, func() { webhook.Build(evs, now) }); n != 1 {
+		t.Errorf("Build allocates %v times for %d events, want 1", n, len(evs))
+	}
+}

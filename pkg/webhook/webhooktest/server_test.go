@@ -98,3 +98,22 @@ func TestCheckViolations(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheck: the contract check never panics on a signed body of any
+// shape, and what it accepts decodes to events.
+func FuzzCheck(f *testing.F) {
+	f.Add(body(good()))
+	f.Add(body())
+	f.Add(`{"sent_at":"2026-12-01T21:00:00Z","events":[{"event_id":1}]}`)
+	f.Add(`{"sent_at":null,"events":null}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, b string) {
+		rec, status, p := Check(secret, http.MethodPost, signed(b), []byte(b), now, 0)
+		if len(p) == 0 && (status != 200 || len(rec.Events) == 0 || len(rec.Events) > webhook.MaxBatch) {
+			t.Fatalf("accepted %q: status %d, %d events", b, status, len(rec.Events))
+		}
+		if len(p) > 0 && status == 200 {
+			t.Fatalf("refused %q with status 200", b)
+		}
+	})
+}

@@ -50,13 +50,6 @@ func exportCmd(ctx context.Context, args []string, out io.Writer) error {
 	return usageError{errors.New("export: the command is pixelctl export google-conversions -pixel ID -action-name NAME")}
 }
 
-// exportEvents are the default events of the file: a destination's default
-// events but EngagedVisit, which the forwarder derives from the heartbeats
-// as they stream by and which is not stored.
-func exportEvents() []string {
-	return slices.DeleteFunc(slices.Clone(destination.DefaultEvents), func(n string) bool { return n == destination.EngagedVisit })
-}
-
 // exportCounts says what happened to each event read.
 type exportCounts struct {
 	read, written, braid, belowMin int
@@ -93,7 +86,10 @@ func exportGoogle(ctx context.Context, args []string, out, stderr io.Writer) err
 	o := chstore.DefaultOptions()
 	var pixelID, actionName, from, to, last, output string
 	var minValue float64
-	events := exportEvents()
+	// One file goes to one conversion action: by default the purchases,
+	// not every conversion event a destination forwards (an add to cart
+	// uploaded as a purchase would count as one).
+	events := []string{"Purchase"}
 	fs := flagenv.New("pixelctl export google-conversions", "Write a pixel's click conversions as Google Ads' offline-conversion file:\n  pixelctl export google-conversions -pixel ID -action-name NAME [-from D -to D | -last 30d] [-events a,b] [-min-value X] [-o FILE]")
 	clickhouseFlags(fs, &o)
 	fs.String(&pixelID, "pixel", "PIXELCTL_PIXEL", "", "the pixel's `id`")
@@ -101,7 +97,7 @@ func exportGoogle(ctx context.Context, args []string, out, stderr io.Writer) err
 	fs.String(&from, "from", "PIXELCTL_EXPORT_FROM", "", "the first `day`, YYYY-MM-DD in the pixel's time zone (with -to)")
 	fs.String(&to, "to", "PIXELCTL_EXPORT_TO", "", "the last `day`, included (with -from)")
 	fs.String(&last, "last", "PIXELCTL_EXPORT_LAST", "", "the last N days, weeks or months up to today, today included: 30d, 4w, 3m (the default is 30d)")
-	fs.Strings(&events, "events", "PIXELCTL_EXPORT_EVENTS", "the `events` exported, comma-separated, as the site names them (default "+strings.Join(events, ",")+")")
+	fs.Strings(&events, "events", "PIXELCTL_EXPORT_EVENTS", "the `events` exported, comma-separated, as the site names them; all go to the one conversion action (default "+strings.Join(events, ",")+")")
 	fs.Float64(&minValue, "min-value", "PIXELCTL_EXPORT_MIN_VALUE", 0, "leave out conversions whose value is below this `amount` (0: none; an event without a value has 0)")
 	fs.String(&output, "o", "PIXELCTL_EXPORT_OUTPUT", "", "write the file to this `file` instead of stdout")
 	var maxMemory, spill uint64

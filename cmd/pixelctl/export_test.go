@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/dataset"
+	"github.com/pixel-pipeline/pixel/pkg/destination"
 	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/privacy"
@@ -185,6 +186,10 @@ func extraConversions(pixel string, loc *time.Location) []event.Event {
 	return out
 }
 
+// conversionEvents are the events of destination.DefaultEvents that are
+// stored (EngagedVisit is the forwarder's).
+var conversionEvents = slices.DeleteFunc(slices.Clone(destination.DefaultEvents), func(n string) bool { return n == destination.EngagedVisit })
+
 func TestExportGoogleConversions(t *testing.T) {
 	o := devstacktest.Database(t)
 	conn := devstacktest.Open(t, o)
@@ -250,15 +255,22 @@ func TestExportGoogleConversions(t *testing.T) {
 
 	const action = "Purchase (pixel)"
 	for _, c := range []exportCase{
-		{pixel: "px-shop-us", from: "2026-11-01", to: "2026-11-20", events: exportEvents()},
-		{pixel: "px-shop-eu", from: "2026-11-01", to: "2026-11-20", events: exportEvents()},
+		{pixel: "px-shop-us", from: "2026-11-01", to: "2026-11-20", events: conversionEvents},
+		{pixel: "px-shop-eu", from: "2026-11-01", to: "2026-11-20", events: conversionEvents},
 		{pixel: "px-shop-eu", from: "2026-11-05", to: "2026-11-10", events: []string{"Purchase"}, minValue: 20},
+		{pixel: "px-shop-us", from: "2026-11-01", to: "2026-11-20"}, // the default events: Purchase
 	} {
 		name := fmt.Sprintf("%s %s..%s %v ≥%v", c.pixel, c.from, c.to, c.events, c.minValue)
-		want := oracle(p, all, c, action, erasedVisitors, erasedEmails)
 		file := filepath.Join(t.TempDir(), "conversions.csv")
-		args := with("export", "google-conversions", "-pixel", c.pixel, "-action-name", action, "-from", c.from, "-to", c.to,
-			"-events", strings.Join(c.events, ","), "-min-value", fmt.Sprint(c.minValue), "-o", file)
+		args := []string{"export", "google-conversions", "-pixel", c.pixel, "-action-name", action, "-from", c.from, "-to", c.to,
+			"-min-value", fmt.Sprint(c.minValue), "-o", file}
+		if c.events == nil {
+			c.events = []string{"Purchase"} // the default
+		} else {
+			args = append(args, "-events", strings.Join(c.events, ","))
+		}
+		args = with(args...)
+		want := oracle(p, all, c, action, erasedVisitors, erasedEmails)
 		stderr, err := pixelctlStderr(t, args...)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", name, err, stderr)
@@ -316,7 +328,7 @@ func TestExportGoogleConversions(t *testing.T) {
 	// Each pixel's conversions meet every refusal at least once, so that
 	// the cases above test them all.
 	for _, px := range pixels {
-		full := oracle(p, all, exportCase{pixel: px.ID, from: "2026-11-01", to: "2026-11-20", events: exportEvents()}, action, erasedVisitors, erasedEmails)
+		full := oracle(p, all, exportCase{pixel: px.ID, from: "2026-11-01", to: "2026-11-20", events: conversionEvents}, action, erasedVisitors, erasedEmails)
 		for _, r := range []string{"consent", "gpc", "optout", "bot"} {
 			if full.gated[r] == 0 {
 				t.Errorf("no conversion of %s is refused for %s: the test does not test it", px.ID, r)

@@ -332,15 +332,15 @@ func readDestForm(r *http.Request) destForm {
 // form shows all three), the credentials typed (an empty input keeps the
 // credential) and those ticked "clear".
 func (f destForm) editOf(r *http.Request) (destEdit, error) {
-	min := 0.0
+	minValue := 0.0
 	if s := strings.TrimSpace(f.MinValue); s != "" {
 		var err error
-		if min, err = strconv.ParseFloat(s, 64); err != nil || math.IsNaN(min) || math.IsInf(min, 0) {
+		if minValue, err = strconv.ParseFloat(s, 64); err != nil || math.IsNaN(minValue) || math.IsInf(minValue, 0) {
 			return destEdit{}, inputError{fmt.Errorf("minimum value %q: give a number such as 10 or 9.99, or leave it empty", f.MinValue)}
 		}
 	}
 	events := splitDomains(f.Events) // the same comma-separated list
-	e := destEdit{Name: &f.Name, Kind: &f.Kind, Events: &events, MinValue: &min, Credentials: &credEdit{}}
+	e := destEdit{Name: &f.Name, Kind: &f.Kind, Events: &events, MinValue: &minValue, Credentials: &credEdit{}}
 	switch strings.TrimSpace(f.Kind) {
 	case destination.KindMeta:
 		e.Meta = &metaEdit{DatasetID: &f.MetaDatasetID, BaseURL: &f.MetaBaseURL, Version: &f.MetaVersion,

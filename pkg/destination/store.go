@@ -70,7 +70,7 @@ func (s *Store) Create(ctx context.Context, d Destination) (*Destination, error)
 		}
 		return nil, err
 	}
-	old, err := s.row(ctx, d.ID)
+	old, err := s.newest(ctx, d.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func (s *Store) writeSealed(ctx context.Context, d *Destination, settings, seale
 // get returns the stored row of destination id, or ErrNotFound when there
 // is none or it is deleted.
 func (s *Store) get(ctx context.Context, id string) (*row, error) {
-	r, err := s.row(ctx, id)
+	r, err := s.newest(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -338,9 +338,9 @@ func (s *Store) get(ctx context.Context, id string) (*row, error) {
 	return r, nil
 }
 
-// row returns the newest stored version of destination id, deleted or not,
+// newest returns the newest stored version of destination id, deleted or not,
 // or nil when there is none.
-func (s *Store) row(ctx context.Context, id string) (*row, error) {
+func (s *Store) newest(ctx context.Context, id string) (*row, error) {
 	rs, err := s.query(ctx, schemas.Internal("destinations_select_one"), id)
 	if err != nil || len(rs) == 0 {
 		return nil, err

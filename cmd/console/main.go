@@ -90,8 +90,12 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 	if c.destinationKeyFile != "" {
 		// Created when missing, as pixelctl destination create does: every
 		// program that edits or forwards destinations names the same file.
+		_, statErr := os.Stat(c.destinationKeyFile)
 		if c.console.DestinationKey, err = destination.LoadOrCreateKey(c.destinationKeyFile); err != nil {
 			return err
+		}
+		if errors.Is(statErr, os.ErrNotExist) {
+			log.Warn().Str("destination_key_file", c.destinationKeyFile).Msg("created a new destination key: give the forwarder and pixelctl this same file")
 		}
 	} else {
 		log.Warn().Msg("no -destination-key-file (PIXEL_DESTINATION_KEY_FILE): the destination pages and API are unavailable")

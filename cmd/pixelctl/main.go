@@ -10,6 +10,7 @@
 //	pixelctl audience   export a retargeting audience as a customer list
 //	pixelctl export     export click conversions as Google Ads' offline-conversion file
 //	pixelctl user       the web console's accounts and API tokens
+//	pixelctl destination where conversions are forwarded (Meta, Google Ads, webhooks)
 package main
 
 import (
@@ -53,6 +54,9 @@ Commands:
   user      the web console's accounts and API tokens (pixelctl user -help):
               pixelctl user create -name ann -role admin|viewer [-password-stdin]
               pixelctl user list|set-role|password|disable|enable NAME, user token create|list|revoke
+  destination where a pixel's conversions are forwarded (pixelctl destination -help):
+              pixelctl destination create -pixel ID -kind meta|google|webhook -name N [-credentials-stdin]
+              pixelctl destination list|show|update|disable|enable|delete ID
 
 Run "pixelctl <command> -help" for the command's flags. Run from the checkout
 while make run runs, pixelctl uses that stack's ClickHouse (run/stack.env)
@@ -121,6 +125,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return exportCmd(ctx, args[1:], out)
 	case "user":
 		return userCmd(ctx, args[1:], out)
+	case "destination":
+		return destinationCmd(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pixel-pipeline/pixel/pkg/destination"
 	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
 	"github.com/pixel-pipeline/pixel/pkg/rundir"
 )
@@ -117,11 +118,23 @@ func (s *Stack) Addrs() []string {
 		"COLLECTOR_ADDR=" + s.Cfg.CollectorAddr,
 		"COLLECTOR_ADMIN_ADDR=" + s.Cfg.CollectorAdminAddr,
 		"CONSUMER_ADMIN_ADDR=" + s.Cfg.ConsumerAdminAddr,
+		// The key that seals the destinations' credentials: the console,
+		// the forwarder and pixelctl run from the checkout share it.
+		destination.KeyFileEnv + "=" + s.DestinationKeyFile(),
 	}
 	if s.Cfg.ConsoleAddr != "" {
 		addrs = append(addrs, "CONSOLE_ADDR="+s.Cfg.ConsoleAddr)
 	}
 	return addrs
+}
+
+// DestinationKeyFile is the stack's destination key file, in Dir (made by
+// start when missing, so that it survives restarts with the data).
+func (s *Stack) DestinationKeyFile() string {
+	if abs, err := filepath.Abs(s.Cfg.Dir); err == nil {
+		return filepath.Join(abs, "destination.key")
+	}
+	return filepath.Join(s.Cfg.Dir, "destination.key")
 }
 
 // ConsoleURL is the web console's address as a URL ("" without a console).
@@ -195,6 +208,9 @@ func (s *Stack) start(ctx context.Context, sup *Supervisor) (err error) {
 		}
 	}()
 	if err := s.checkBinaries(); err != nil {
+		return err
+	}
+	if _, err := destination.LoadOrCreateKey(s.DestinationKeyFile()); err != nil {
 		return err
 	}
 	if s.Cfg.ClickHouseAddr == "" {

@@ -50,12 +50,13 @@ func newConfig() (*config, *flagenv.Set) {
 		"The servers it starts inherit its -log-level and -log-format. While it runs, -dir holds LOCK (its pid)\n"+
 		"and stack.env (its addresses), which pixelctl, the consumer and the collector run from this directory read.")
 	fs.String(&st.Dir, "dir", "DEVSTACK_DIR", st.Dir, "directory for the private ClickHouse, the broker's data, logs, LOCK and stack.env")
-	fs.String(&st.BinDir, "bin-dir", "DEVSTACK_BIN_DIR", "", "directory holding collector, consumer, console, devbroker and pixelctl (empty: devstack's own directory)")
+	fs.String(&st.BinDir, "bin-dir", "DEVSTACK_BIN_DIR", "", "directory holding collector, consumer, console, forwarder, devbroker and pixelctl (empty: devstack's own directory)")
 	fs.String(&st.CollectorAddr, "collector-addr", "COLLECTOR_ADDR", st.CollectorAddr, "the collector's public address (the pixel)")
 	fs.String(&st.CollectorAdminAddr, "collector-admin-addr", "COLLECTOR_ADMIN_ADDR", st.CollectorAdminAddr, "the collector's admin address (metrics)")
 	fs.String(&st.ConsumerAdminAddr, "consumer-admin-addr", "CONSUMER_ADMIN_ADDR", st.ConsumerAdminAddr, "the consumer's admin address (metrics)")
 	fs.String(&st.ConsoleAddr, "console-addr", "CONSOLE_ADDR", st.ConsoleAddr, "the web console's address (empty: no console)")
 	fs.String(&st.ConsoleAdminAddr, "console-admin-addr", "CONSOLE_ADMIN_ADDR", st.ConsoleAdminAddr, "the web console's admin address (metrics)")
+	fs.String(&st.ForwarderAdminAddr, "forwarder-admin-addr", "FORWARDER_ADMIN_ADDR", st.ForwarderAdminAddr, "the forwarder's admin address (metrics; empty: no forwarder)")
 	fs.String(&st.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "", "use this ClickHouse (native protocol) instead of starting a private one (empty: the private server)")
 	fs.Int(&st.ClickHouseTCPPort, "clickhouse-port", "DEVSTACK_CLICKHOUSE_PORT", st.ClickHouseTCPPort, "native port of the private ClickHouse")
 	fs.Int(&st.ClickHouseHTTPPort, "clickhouse-http-port", "DEVSTACK_CLICKHOUSE_HTTP_PORT", st.ClickHouseHTTPPort, "HTTP port of the private ClickHouse")
@@ -237,7 +238,7 @@ func run(c *config, log zerolog.Logger) error {
 	printBanner(s, c.demoAddr, d, a, c.restart, time.Since(start))
 
 	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "\ndevstack: stopping console, collector, consumer, broker and ClickHouse (flushing what is in flight)...")
+	fmt.Fprintln(os.Stderr, "\ndevstack: stopping console, collector, forwarder, consumer, broker and ClickHouse (flushing what is in flight)...")
 	t := time.Now()
 	err := s.Stop()
 	fmt.Fprintf(os.Stderr, "devstack: stopped in %s\n", time.Since(t).Round(time.Millisecond))
@@ -268,7 +269,10 @@ pixel is running (started in %s)
 	fmt.Printf(`  Rows arriving  %s --query "SELECT event, count() FROM pixel.events GROUP BY event"
   Metrics        http://%s/metrics (collector)   http://%s/metrics (consumer)%s
   Kafka          %s, topic %s (kcat -b %s -t %s -C)
-`, chClient, s.Cfg.CollectorAdminAddr, s.Cfg.ConsumerAdminAddr, consoleMetrics(s), s.Brokers(), s.Cfg.Topic, s.Brokers(), s.Cfg.Topic)
+`, chClient, s.Cfg.CollectorAdminAddr, s.Cfg.ConsumerAdminAddr, consoleMetrics(s)+forwarderMetrics(s), s.Brokers(), s.Cfg.Topic, s.Brokers(), s.Cfg.Topic)
+	if s.Cfg.ForwarderAdminAddr != "" {
+		fmt.Printf("  Ad platforms   a pixel's Destinations page in the console, or %s destination create -pixel ID -kind meta|google|webhook ...   (the forwarder sends within seconds)\n", pixelctl)
+	}
 	envFile := filepath.Join(s.Cfg.Dir, "stack.env")
 	if s.Cfg.Dir == rundir.Default {
 		fmt.Printf("  Reports        %s report conversions -pixel demo -last 1d   (from here: it reads %s; %s report -list shows them all)\n", pixelctl, envFile, pixelctl)
@@ -293,6 +297,14 @@ func consoleMetrics(s *devstack.Stack) string {
 		return ""
 	}
 	return "   http://" + s.Cfg.ConsoleAdminAddr + "/metrics (console)"
+}
+
+// forwarderMetrics is the forwarder's metrics URL for the banner ("" without).
+func forwarderMetrics(s *devstack.Stack) string {
+	if s.Cfg.ForwarderAdminAddr == "" {
+		return ""
+	}
+	return "   http://" + s.Cfg.ForwarderAdminAddr + "/metrics (forwarder)"
 }
 
 // consoleLine is the banner's first line: where the console is and how to

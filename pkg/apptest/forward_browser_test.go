@@ -102,7 +102,7 @@ func TestForwardBrowser(t *testing.T) {
 	where := fmt.Sprintf("pixel_id = '%s' AND order_id = 'order-consented' AND event = 'Purchase'", px)
 	WaitCount(t, conn, "SELECT count() FROM pixel.events WHERE "+where, 1, 30*time.Second)
 	var eventID, visitor, session string
-	var clickMs int64
+	var clickMs uint64
 	if err := conn.QueryRow(context.Background(), "SELECT event_id, visitor_id, session_id, click_ts_ms FROM pixel.events WHERE "+where+" LIMIT 1").
 		Scan(&eventID, &visitor, &session, &clickMs); err != nil {
 		t.Fatal(err)
@@ -125,7 +125,8 @@ func TestForwardBrowser(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60 s: %v gated for consent, Meta has %d events, Google %d conversions", gated, len(meta.Events()), len(googleConversions(google)))
+			t.Fatalf("after 60 s: %v gated for consent, Meta has %d events, Google %d conversions; the forwarder's metrics:\n%s",
+				gated, len(meta.Events()), len(googleConversions(google)), forwardMetrics(metrics))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -164,7 +165,7 @@ func TestForwardBrowser(t *testing.T) {
 		if ud["fbc"] != wantFBC {
 			t.Errorf("Meta %s: fbc %v, want %s", name, ud["fbc"], wantFBC)
 		}
-		if ua, _ := ud["client_user_agent"].(string); !strings.Contains(ua, "HeadlessChrome") {
+		if ua, _ := ud["client_user_agent"].(string); ua != visitorAgent {
 			t.Errorf("Meta %s: client_user_agent %q", name, ua)
 		}
 		if ev["action_source"] != "website" || !strings.HasPrefix(fmt.Sprint(ev["event_source_url"]), shop+"/") {
@@ -195,13 +196,20 @@ func TestForwardBrowser(t *testing.T) {
 	}
 }
 
+// visitorAgent is the user agent of the test's visitors: Chromium's, as a
+// person's desktop browser sends it.
+const visitorAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
+
 // visit is one visitor's visit in a fresh browser: the landing page from
 // an ad, then the page's own calls (consent, identify), activity until
 // the engaged time is past 2 s, a purchase with orderID, and leaving the
 // page, which sends the last engaged time.
 func visit(t *testing.T, chromium, landing, calls, orderID string) {
 	t.Helper()
-	_, ctx := newChromium(t, chromium)
+	// As a person's browser: the collector rightly takes HeadlessChrome
+	// and navigator.webdriver for a bot, and bots are never forwarded.
+	_, ctx := newChromium(t, chromium, chromedp.UserAgent(visitorAgent),
+		chromedp.Flag("disable-blink-features", "AutomationControlled"), chromedp.Flag("enable-automation", false))
 	if err := chromedp.Do(ctx, chromedp.Navigate(landing)); err != nil {
 		t.Fatal(err)
 	}
@@ -324,4 +332,23 @@ func waitForwarderIdle(t *testing.T, url string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// forwardMetrics are the forward_* lines of the forwarder's metrics, for
+// a failure's message.
+func forwardMetrics(url string) string {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var lines []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "forward_") {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "\n")
 }

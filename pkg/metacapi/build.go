@@ -159,7 +159,7 @@ func (b *Builder) Build(events []*event.Event, now time.Time) ([]Request, []Skip
 	var skips []Skip
 	var body []byte
 	var idx []int
-	nowS := now.Unix()
+	nowMs := now.UnixMilli()
 	oldest := now.Add(-MaxAge).Unix()
 	flush := func() {
 		if len(idx) == 0 {
@@ -187,7 +187,7 @@ func (b *Builder) Build(events []*event.Event, now time.Time) ([]Request, []Skip
 		} else {
 			body = append(body, ',')
 		}
-		body = b.appendEvent(body, e, nowS)
+		body = b.appendEvent(body, e, nowMs)
 		idx = append(idx, i)
 		if len(idx) == b.batch {
 			flush()
@@ -242,14 +242,15 @@ func actionSource(e *event.Event) string {
 // AppendEvent appends e as one Meta server event (a JSON object), sending
 // an event time after now as now. It does not check e: Build does.
 func (b *Builder) AppendEvent(dst []byte, e *event.Event, now time.Time) []byte {
-	return b.appendEvent(dst, e, now.Unix())
+	return b.appendEvent(dst, e, now.UnixMilli())
 }
 
-func (b *Builder) appendEvent(dst []byte, e *event.Event, now int64) []byte {
+// appendEvent appends e at nowMs, the Unix time in milliseconds.
+func (b *Builder) appendEvent(dst []byte, e *event.Event, nowMs int64) []byte {
 	dst = append(dst, `{"event_name":`...)
 	dst = event.AppendString(dst, e.Name)
 	dst = append(dst, `,"event_time":`...)
-	dst = strconv.AppendInt(dst, min(e.TS, now), 10)
+	dst = strconv.AppendInt(dst, min(e.TS, nowMs/1000), 10)
 	// event_id equal to the browser's: with event_name, Meta de-duplicates
 	// the browser and server copies for 48 hours
 	// (conversions-api/deduplicate-pixel-and-server-events).
@@ -267,7 +268,7 @@ func (b *Builder) appendEvent(dst []byte, e *event.Event, now int64) []byte {
 		dst = append(dst, `,"event_source_url":`...)
 		dst = event.AppendString(dst, e.URL)
 	}
-	dst = b.appendUserData(dst, e, now)
+	dst = b.appendUserData(dst, e, nowMs)
 	dst = appendCustomData(dst, e)
 	if b.opts.LimitedDataUse {
 		// Country and state 0: Meta geolocates the event itself
@@ -283,7 +284,7 @@ func (b *Builder) appendEvent(dst []byte, e *event.Event, now int64) []byte {
 // lower-case hex SHA-256 (a foreign producer's garbage) is left out rather
 // than risk Meta refusing the whole batch. The IP, user agent, fbc and fbp
 // are sent unhashed, as Meta requires.
-func (b *Builder) appendUserData(dst []byte, e *event.Event, now int64) []byte {
+func (b *Builder) appendUserData(dst []byte, e *event.Event, nowMs int64) []byte {
 	dst = append(dst, `,"user_data":{`...)
 	start := len(dst)
 	sep := func() {
@@ -324,7 +325,7 @@ func (b *Builder) appendUserData(dst []byte, e *event.Event, now int64) []byte {
 		dst = append(dst, `"fbc":`...)
 		// A click time after now (clock skew) is sent as now: Meta flags
 		// an fbc created in the future.
-		b.scratch = AppendFBC(b.scratch[:0], id, min(clickMillis(e), now*1000))
+		b.scratch = AppendFBC(b.scratch[:0], id, min(clickMillis(e), nowMs))
 		dst = event.AppendString(dst, b.scratch)
 	}
 	// fbp: the collector does not record Meta's _fbp cookie (no column in

@@ -337,3 +337,28 @@ func TestAppendEventAllocs(t *testing.T) {
 		t.Errorf("AppendEvent allocates %v times", n)
 	}
 }
+
+// A click a few milliseconds before the build, in the same second, keeps
+// its milliseconds in fbc: only a click time after now is cut to now.
+func TestFBCSameSecondAsNow(t *testing.T) {
+	b := newBuilder(t, Options{})
+	at := now.Add(500 * time.Millisecond)
+	e := purchase("same-second")
+	e.ClickTSMs = at.UnixMilli() - 30
+	reqs, _ := b.Build([]*event.Event{e}, at)
+	var body struct{ Data []map[string]any }
+	if err := json.Unmarshal(reqs[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ud(body.Data[0])["fbc"], fmt.Sprintf("fb.1.%d.IwAR2F4-dbP0l7Mn1IawQQ", at.UnixMilli()-30); got != want {
+		t.Errorf("fbc %v, want %s", got, want)
+	}
+	e.ClickTSMs = at.UnixMilli() + 5000 // the forwarder's clock behind the collector's
+	reqs, _ = b.Build([]*event.Event{e}, at)
+	if err := json.Unmarshal(reqs[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ud(body.Data[0])["fbc"], fmt.Sprintf("fb.1.%d.IwAR2F4-dbP0l7Mn1IawQQ", at.UnixMilli()); got != want {
+		t.Errorf("fbc of a click after now: %v, want %s", got, want)
+	}
+}

@@ -298,9 +298,13 @@ func (h *Hit) enrich(ctx *fasthttp.RequestCtx, cfg *Config, now time.Time) error
 		e.IP = h.eventIP
 	}
 	if h.parseCampaign() {
-		e.ClickTSMs = now.UnixMilli()
-		if !cookieless {
-			h.newClick = appendClickCookie(h.newClick[:0], e, e.ClickTSMs)
+		if ms := h.cookieClickTime(); !cookieless && ms > 0 && ms <= now.UnixMilli() {
+			e.ClickTSMs = ms // the click the cookie saw first: it stays as it is
+		} else {
+			e.ClickTSMs = now.UnixMilli()
+			if !cookieless {
+				h.newClick = appendClickCookie(h.newClick[:0], e, e.ClickTSMs)
+			}
 		}
 	} else if !cookieless && h.clickCookie != nil {
 		h.clickFromCookie()

@@ -246,6 +246,32 @@ const ClickCookie = "_pxclk"
 // (a new click replaces them all: the last ad click is the one a
 // conversion is credited to).
 
+// cookieClickTime is when the request's _pxclk cookie first saw the very
+// click ids the event's URL carries (Unix ms), or 0 when the cookie holds
+// another click, or none, or one we did not write. Every event of a
+// landing page carries the ad's click ids in its URL, and so does a
+// reload: that is the click seen earlier, whose time Meta's fbc and
+// Google's click window count from, not a new click.
+func (h *Hit) cookieClickTime() int64 {
+	v := h.clickCookie
+	if len(v) < 3 || v[0] != '1' || v[1] != '|' {
+		return 0
+	}
+	msText, v, ok := bytes.Cut(v[2:], pipe)
+	ms, okMs := parseUint(msText)
+	if !ok || !okMs || ms == 0 || ms/1000 > event.MaxTime {
+		return 0
+	}
+	for _, col := range clickColumns {
+		var f []byte
+		f, v, _ = bytes.Cut(v, pipe)
+		if !bytes.Equal(f, h.Event.Tracking[col]) {
+			return 0
+		}
+	}
+	return int64(ms)
+}
+
 // clickFromCookie fills the click-id columns of an event whose URL had
 // none from the request's _pxclk cookie.
 func (h *Hit) clickFromCookie() {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -88,6 +89,32 @@ func TestCampaignAndClickIDs(t *testing.T) {
 	h2.SetCookies(&resp2, &cc)
 	if c := resp2.PeekCookie(ClickCookie); c != nil {
 		t.Fatalf("a hit without new click ids rewrote the cookie: %s", c)
+	}
+
+	// A later event of the landing page (or a reload), whose URL still
+	// carries the ad's click ids, is the click the cookie saw: its time
+	// stays, and the cookie is not written again. A URL with another
+	// click id is a new click.
+	later := testNow.UnixMilli() - 5000
+	same := fmt.Sprintf("1|%d|EAIaIQobChMI_x-1|||IwAR2x.y||", later)
+	h4, err := fromRequest(t, DefaultConfig(), newCtx(t, "203.0.113.7", q, "User-Agent: "+browserUA, "Cookie: _pxclk="+same))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp4 fasthttp.ResponseHeader
+	h4.SetCookies(&resp4, &cc)
+	if h4.Event.ClickTSMs != later || resp4.PeekCookie(ClickCookie) != nil {
+		t.Errorf("the landing page again: click_ts_ms %d (want the cookie's %d), Set-Cookie %s", h4.Event.ClickTSMs, later, resp4.PeekCookie(ClickCookie))
+	}
+	other := fmt.Sprintf("1|%d|EAIaIQobChMI_old|||IwAR2x.y||", later)
+	h5, err := fromRequest(t, DefaultConfig(), newCtx(t, "203.0.113.7", q, "User-Agent: "+browserUA, "Cookie: _pxclk="+other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp5 fasthttp.ResponseHeader
+	h5.SetCookies(&resp5, &cc)
+	if h5.Event.ClickTSMs != testNow.UnixMilli() || resp5.PeekCookie(ClickCookie) == nil {
+		t.Errorf("a new click: click_ts_ms %d (want the receive time), Set-Cookie %s", h5.Event.ClickTSMs, resp5.PeekCookie(ClickCookie))
 	}
 
 	// A cookie we did not write is ignored.

@@ -9,6 +9,7 @@
 //	pixelctl spend      import ad spend from Google Ads and Meta Ads Manager exports
 //	pixelctl audience   export a retargeting audience as a customer list
 //	pixelctl user       the web console's accounts and API tokens
+//	pixelctl destination where conversions are forwarded (Meta, Google Ads, webhooks)
 package main
 
 import (
@@ -50,6 +51,9 @@ Commands:
   user      the web console's accounts and API tokens (pixelctl user -help):
               pixelctl user create -name ann -role admin|viewer [-password-stdin]
               pixelctl user list|set-role|password|disable|enable NAME, user token create|list|revoke
+  destination where a pixel's conversions are forwarded (pixelctl destination -help):
+              pixelctl destination create -pixel ID -kind meta|google|webhook -name N [-credentials-stdin]
+              pixelctl destination list|show|update|disable|enable|delete ID
 
 Run "pixelctl <command> -help" for the command's flags. Run from the checkout
 while make run runs, pixelctl uses that stack's ClickHouse (run/stack.env)
@@ -116,6 +120,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return audienceCmd(ctx, args[1:], out)
 	case "user":
 		return userCmd(ctx, args[1:], out)
+	case "destination":
+		return destinationCmd(ctx, args[1:], out)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil

@@ -162,7 +162,7 @@ func (s *stack) googleDest(id string) *destination.Destination {
 
 // start runs a forwarder until the test ends or stop is called.
 func (s *stack) start() (f *Forwarder, stop func()) {
-	f = New(s.cfg, s.src, zerolog.New(zerolog.NewTestWriter(s.t)).Level(zerolog.WarnLevel), s.m)
+	f = New(s.cfg, s.src, testLogger(s.t), s.m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
@@ -270,4 +270,8 @@ func heartbeat(v, pv string, engagedMs int64, n int) *event.Event {
 	e.EngagedMs = engagedMs
 	e.Tracking[event.PageViewID] = []byte(pv)
 	return e
+}
+
+func testLogger(t *testing.T) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 }

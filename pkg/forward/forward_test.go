@@ -372,3 +372,39 @@ func TestNoCredentialsNotStarted(t *testing.T) {
 		t.Errorf("%d pipelines running for a destination without credentials", n)
 	}
 }
+
+// TestStopFlushesTheBatch: on stop (SIGTERM in cmd/forwarder) a pipeline
+// stops fetching, sends what it batched and commits it, without waiting
+// for the linger.
+func TestStopFlushesTheBatch(t *testing.T) {
+	s := newStack(t)
+	s.cfg.Linger = time.Hour
+	s.src.set(s.metaDest("meta1"))
+	f, stop := s.start()
+	s.publish(purchase("p-1", "v-1"))
+	waitFor(t, "the purchase fetched and batched", func() (bool, string) {
+		lag := s.counter("forward_lag", "destination", "meta1")
+		return lag > 0, fmt.Sprint(lag)
+	})
+	if len(metaIDs(s.meta)) != 0 {
+		t.Fatal("sent before the linger or the stop")
+	}
+	stop()
+	if f.Ready() == nil {
+		t.Error("ready after stop")
+	}
+	if m := metaIDs(s.meta); m["p-1"] != 1 {
+		t.Errorf("after stop Meta has %v, want p-1", m)
+	}
+	if lag := s.counter("forward_lag", "destination", "meta1"); lag != 0 {
+		t.Errorf("lag after stop = %v, want 0 (committed)", lag)
+	}
+	// Committed: a new forwarder does not send it again.
+	s.cfg.Linger = 50 * time.Millisecond
+	_, _ = s.start()
+	s.publish(purchase("p-2", "v-2"))
+	waitFor(t, "the next purchase", func() (bool, string) { return metaIDs(s.meta)["p-2"] == 1, fmt.Sprint(metaIDs(s.meta)) })
+	if m := metaIDs(s.meta); m["p-1"] != 1 {
+		t.Errorf("p-1 sent %d times", m["p-1"])
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/admin"
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/console"
+	"github.com/pixel-pipeline/pixel/pkg/destination"
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 	"github.com/pixel-pipeline/pixel/pkg/logging"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
@@ -34,6 +35,10 @@ type config struct {
 	ch              chstore.Options
 	shutdownTimeout time.Duration
 	log             logging.Options
+	// destinationKeyFile is the key file that seals destinations'
+	// credentials, shared with the forwarder and pixelctl; "" leaves the
+	// destination pages unavailable (they say so).
+	destinationKeyFile string
 }
 
 // newConfig returns the console's settings at their defaults and the flags
@@ -52,6 +57,8 @@ func newConfig() (*config, *flagenv.Set) {
 	fs.Duration(&o.SessionIdle, "session-idle", "CONSOLE_SESSION_IDLE", o.SessionIdle, "a session ends this long after its last request")
 	fs.Int(&o.LoginLimit, "login-limit", "CONSOLE_LOGIN_LIMIT", o.LoginLimit, "wrong passwords per name, and per client address, before sign-in is refused for the rest of -login-window")
 	fs.Duration(&o.LoginWindow, "login-window", "CONSOLE_LOGIN_WINDOW", o.LoginWindow, "the window -login-limit counts in")
+	fs.String(&c.destinationKeyFile, "destination-key-file", "PIXEL_DESTINATION_KEY_FILE", "",
+		"key file that seals the destinations' credentials (the forwarder's and pixelctl's; created, 0600, when missing); empty: the destination pages say it is not configured")
 	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "CONSOLE_SHUTDOWN_TIMEOUT", 10*time.Second, "time for requests in flight to finish on SIGTERM")
 	fs.Logging(&c.log.Level, &c.log.Format)
 	fs.Check(o.Validate)
@@ -80,6 +87,19 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 		return err
 	}
 	defer func() { _ = logging.Stop(log, "ClickHouse connection", conn.Close) }()
+	if c.destinationKeyFile != "" {
+		// Created when missing, as pixelctl destination create does: every
+		// program that edits or forwards destinations names the same file.
+		_, statErr := os.Stat(c.destinationKeyFile)
+		if c.console.DestinationKey, err = destination.LoadOrCreateKey(c.destinationKeyFile); err != nil {
+			return err
+		}
+		if errors.Is(statErr, os.ErrNotExist) {
+			log.Warn().Str("destination_key_file", c.destinationKeyFile).Msg("created a new destination key: give the forwarder and pixelctl this same file")
+		}
+	} else {
+		log.Warn().Msg("no -destination-key-file (PIXEL_DESTINATION_KEY_FILE): the destination pages and API are unavailable")
+	}
 	con, err := console.New(conn, c.console, log, m)
 	if err != nil {
 		return err
@@ -114,7 +134,7 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 		scheme = "https"
 	}
 	log.Info().Str("url", scheme+"://"+ln.Addr().String()+"/").Str("admin_addr", adm.Addr()).Strs("clickhouse", c.ch.Addr).
-		Str("clickhouse_from", chFrom).Str("collector_url", c.console.CollectorURL).Msg("console started")
+		Str("clickhouse_from", chFrom).Str("collector_url", c.console.CollectorURL).Str("destination_key_file", c.destinationKeyFile).Msg("console started")
 
 	select {
 	case <-ctx.Done():

@@ -8,6 +8,7 @@
 //	pixelctl retention  remove events older than N months
 //	pixelctl spend      import ad spend from Google Ads and Meta Ads Manager exports
 //	pixelctl audience   export a retargeting audience as a customer list
+//	pixelctl export     export click conversions as Google Ads' offline-conversion file
 //	pixelctl user       the web console's accounts and API tokens
 //	pixelctl destination where conversions are forwarded (Meta, Google Ads, webhooks)
 package main
@@ -48,6 +49,8 @@ Commands:
               pixelctl spend import -platform google|meta|csv FILE
   audience  a retargeting audience as a customer list (pixelctl audience -help):
               pixelctl audience export NAME -pixel ID -format meta|google|ids [-param k=v]
+  export    click conversions as Google Ads' offline-conversion file (pixelctl export -help):
+              pixelctl export google-conversions -pixel ID -action-name NAME [-last 30d] [-o FILE]
   user      the web console's accounts and API tokens (pixelctl user -help):
               pixelctl user create -name ann -role admin|viewer [-password-stdin]
               pixelctl user list|set-role|password|disable|enable NAME, user token create|list|revoke
@@ -118,6 +121,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return spendCmd(ctx, args[1:], out)
 	case "audience":
 		return audienceCmd(ctx, args[1:], out)
+	case "export":
+		return exportCmd(ctx, args[1:], out)
 	case "user":
 		return userCmd(ctx, args[1:], out)
 	case "destination":

@@ -67,6 +67,8 @@ func NewStack(t testing.TB, binDir string) *devstack.Stack {
 	c.Registry = "off"
 	// Nor do they need pages: the console's tests add it (AddConsole).
 	c.ConsoleAddr, c.ConsoleAdminAddr = "", ""
+	// Nor a forwarder: the forwarding tests add it (AddForwarder).
+	c.ForwarderAdminAddr = ""
 	log, err := os.Create(filepath.Join(c.Dir, "stack.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +92,19 @@ func AddConsole(t testing.TB, s *devstack.Stack) {
 	}
 	s.Cfg.ConsoleAddr, s.Cfg.ConsoleAdminAddr = addrs[0], addrs[1]
 	s.Cfg.ConsoleArgs = []string{"-log-level", "warn"}
+}
+
+// AddForwarder gives s a forwarder on a free admin port, reloading the
+// destinations every 500 ms and sending batches after 200 ms, with args
+// added: Start then starts it after the consumer.
+func AddForwarder(t testing.TB, s *devstack.Stack, args ...string) {
+	t.Helper()
+	p, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Cfg.ForwarderAdminAddr = fmt.Sprintf("127.0.0.1:%d", p)
+	s.Cfg.ForwarderArgs = append([]string{"-log-level", "warn", "-refresh", "500ms", "-linger", "200ms"}, args...)
 }
 
 // Start starts s and stops it when the test ends; on failure it prints the

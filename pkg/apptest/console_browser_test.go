@@ -197,6 +197,30 @@ func TestConsoleBrowser(t *testing.T) {
 	b.checkMetaDownload()
 	b.shot("audience", false)
 
+	// A webhook destination: the form shows the chosen kind's section
+	// only, and the signing secret typed into it is never shown again.
+	b.mustOpen("/pixels/" + pixelID + "/destinations/new")
+	b.eval(`(() => { const s = document.getElementById('dest-kind'); s.value = 'webhook'; s.dispatchEvent(new Event('change')); return ''; })()`)
+	if b.eval(`String(document.getElementById('kind-meta').hidden)`) != "true" {
+		t.Error("the destination form shows the Meta section for a webhook")
+	}
+	b.do(chromedp.SendKeys("#dest-name", "CRM webhook"), chromedp.SetValue("#webhook-url", "https://crm.example/pixel"),
+		chromedp.SendKeys("#cred-signing_secret", "whsec_browser_secret"))
+	b.shot("destination-new", false)
+	b.do(chromedp.Click("#dest-save"))
+	b.waitPath("/pixels/" + pixelID + "/destinations")
+	b.waitFor(`#destinations tr[data-destination]`)
+	if strings.Contains(b.eval(`document.documentElement.outerHTML`), "whsec_browser_secret") {
+		t.Error("the destinations page shows the signing secret")
+	}
+	b.shot("destinations", false)
+	b.do(chromedp.Click(`#destinations tr[data-destination] td a`))
+	b.waitFor("#cred-signing_secret-state")
+	if strings.Contains(b.eval(`document.documentElement.outerHTML`), "whsec_browser_secret") {
+		t.Error("the destination's page shows the signing secret")
+	}
+	b.shot("destination", false)
+
 	// The other pages, where they are built.
 	for _, p := range []struct{ path, shot string }{{"/users", "users"}, {"/account", "account"}} {
 		if b.open(p.path) {

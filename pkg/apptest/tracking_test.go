@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/destination"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
 )
 
@@ -52,7 +53,8 @@ func pixelctl(t testing.TB, s *devstack.Stack, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(s.Cfg.BinDir, "pixelctl"), args...)
-	cmd.Env = append(os.Environ(), "CLICKHOUSE_ADDR="+s.ClickHouseAddr(), "PIXEL_COLLECTOR_URL=http://"+s.Cfg.CollectorAddr)
+	cmd.Env = append(os.Environ(), "CLICKHOUSE_ADDR="+s.ClickHouseAddr(), "PIXEL_COLLECTOR_URL=http://"+s.Cfg.CollectorAddr,
+		destination.KeyFileEnv+"="+s.DestinationKeyFile())
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/destination"
 	"github.com/pixel-pipeline/pixel/pkg/metrics"
 	"github.com/pixel-pipeline/pixel/pkg/registry"
 	"github.com/pixel-pipeline/pixel/pkg/users"
@@ -37,6 +38,10 @@ type Options struct {
 	// LoginWindow refuse further attempts (429) until the window has passed.
 	LoginLimit  int
 	LoginWindow time.Duration
+	// DestinationKey seals and opens the destinations' credentials (the
+	// forwarder's and pixelctl's key file); nil leaves the destination
+	// pages saying that it is not configured.
+	DestinationKey *destination.Key
 	// Now is the clock (tests move it); nil is time.Now.
 	Now func() time.Time
 }
@@ -74,12 +79,15 @@ func (o Options) Validate() error {
 
 // Server is the console: New builds it, Handler serves it.
 type Server struct {
-	opts    Options
-	conn    chstore.Conn
-	pixels  *registry.Store
-	users   *users.Store
-	log     zerolog.Logger
-	metrics *metrics.Set
+	opts   Options
+	conn   chstore.Conn
+	pixels *registry.Store
+	users  *users.Store
+	// destinations has no key (every call fails with ErrNoKey) when
+	// Options.DestinationKey is nil.
+	destinations *destination.Store
+	log          zerolog.Logger
+	metrics      *metrics.Set
 
 	mux      *http.ServeMux
 	pages    map[string]*template.Template // by file name, each with the layout
@@ -110,16 +118,17 @@ func New(conn chstore.Conn, o Options, log zerolog.Logger, m *metrics.Set) (*Ser
 		m = metrics.NewSet()
 	}
 	s := &Server{
-		opts:     o,
-		conn:     conn,
-		pixels:   registry.NewStore(conn),
-		users:    users.NewStore(conn),
-		log:      log,
-		metrics:  m,
-		mux:      http.NewServeMux(),
-		sessions: newSessions(o.SessionIdle, o.Now),
-		limiter:  newLoginLimiter(o.LoginLimit, o.LoginWindow, o.Now),
-		secrets:  newSecretShelf(),
+		opts:         o,
+		conn:         conn,
+		pixels:       registry.NewStore(conn),
+		destinations: destination.NewStore(conn, o.DestinationKey),
+		users:        users.NewStore(conn),
+		log:          log,
+		metrics:      m,
+		mux:          http.NewServeMux(),
+		sessions:     newSessions(o.SessionIdle, o.Now),
+		limiter:      newLoginLimiter(o.LoginLimit, o.LoginWindow, o.Now),
+		secrets:      newSecretShelf(),
 	}
 	s.counts = &counts{
 		loginOK:      m.Counter("console_logins_total", "sign-in attempts by outcome", "outcome", "ok"),

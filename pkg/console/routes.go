@@ -29,6 +29,7 @@ func (s *Server) routes() {
 	s.dashboardRoutes()
 	s.audienceRoutes()
 	s.spendRoutes()
+	s.destinationRoutes()
 	s.userRoutes()
 	s.accountRoutes()
 }

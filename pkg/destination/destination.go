@@ -49,6 +49,13 @@ const EngagedVisit = "EngagedVisit"
 // them names them.
 var DefaultEvents = []string{"Purchase", "Lead", "CompleteRegistration", "Subscribe", "StartTrial", "AddToCart", "InitiateCheckout", "AddPaymentInfo", "Contact", "SubmitApplication", "Schedule", EngagedVisit}
 
+// DefaultGoogleEvents are forwarded to a Google destination that names
+// none: a Google destination is one conversion action, and mixing add-to-carts
+// into the purchases' action would count them as purchases. A second
+// destination with Events [EngagedVisit] and its own action carries the
+// engaged visits (pixelctl export google-conversions defaults alike).
+var DefaultGoogleEvents = []string{"Purchase"}
+
 // Destination is one place a pixel's conversions go.
 type Destination struct {
 	ID      string // random, URL-safe (registry.NewID)
@@ -58,7 +65,8 @@ type Destination struct {
 	Status  string // StatusActive or StatusDisabled
 
 	// Events are the event names forwarded (case-sensitive, as the site
-	// sends them); empty means DefaultEvents.
+	// sends them); empty means DefaultEvents, DefaultGoogleEvents for a
+	// Google destination.
 	Events []string
 	// MinValue leaves out events whose value is below it (0: no minimum;
 	// an event without a value has value 0).
@@ -122,8 +130,11 @@ type Credentials struct {
 // Active reports whether the destination forwards.
 func (d *Destination) Active() bool { return d.Status == StatusActive }
 
-// EventNames are the names forwarded: Events, or DefaultEvents.
+// EventNames are the names forwarded: Events, or the kind's defaults.
 func (d *Destination) EventNames() []string {
+	if len(d.Events) == 0 && d.Kind == KindGoogle {
+		return DefaultGoogleEvents
+	}
 	if len(d.Events) == 0 {
 		return DefaultEvents
 	}

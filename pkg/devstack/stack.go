@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pixel-pipeline/pixel/pkg/destination"
 	"github.com/pixel-pipeline/pixel/pkg/kafkadefault"
 	"github.com/pixel-pipeline/pixel/pkg/rundir"
 )
@@ -28,6 +29,9 @@ type StackConfig struct {
 	// (the pipeline's own tests, which need no pages).
 	ConsoleAddr      string
 	ConsoleAdminAddr string
+	// ForwarderAdminAddr is the forwarder's admin address (metrics);
+	// empty starts no forwarder (the tests that forward nothing).
+	ForwarderAdminAddr string
 
 	ClickHouseAddr     string // an existing server; empty starts a private one
 	ClickHouseTCPPort  int    // private server's native port
@@ -50,6 +54,7 @@ type StackConfig struct {
 	CollectorArgs []string // extra flags, e.g. for tests
 	ConsumerArgs  []string
 	ConsoleArgs   []string
+	ForwarderArgs []string
 	Out           io.Writer // children's logs
 }
 
@@ -62,6 +67,7 @@ func DefaultStackConfig() StackConfig {
 		ConsumerAdminAddr:  "127.0.0.1:8082",
 		ConsoleAddr:        "127.0.0.1:8088",
 		ConsoleAdminAddr:   "127.0.0.1:8089",
+		ForwarderAdminAddr: "127.0.0.1:8091",
 		ClickHouseTCPPort:  19000,
 		ClickHouseHTTPPort: 18123,
 		BrokerAddr:         "127.0.0.1:19092",
@@ -84,6 +90,7 @@ type Stack struct {
 	Consumer   *Process
 	Collector  *Process
 	Console    *Process
+	Forwarder  *Process
 
 	sup  *Supervisor
 	lock *rundir.Lock // Dir, held from the start until Stop
@@ -117,11 +124,26 @@ func (s *Stack) Addrs() []string {
 		"COLLECTOR_ADDR=" + s.Cfg.CollectorAddr,
 		"COLLECTOR_ADMIN_ADDR=" + s.Cfg.CollectorAdminAddr,
 		"CONSUMER_ADMIN_ADDR=" + s.Cfg.ConsumerAdminAddr,
+		// The key that seals the destinations' credentials: the console,
+		// the forwarder and pixelctl run from the checkout share it.
+		destination.KeyFileEnv + "=" + s.DestinationKeyFile(),
 	}
 	if s.Cfg.ConsoleAddr != "" {
 		addrs = append(addrs, "CONSOLE_ADDR="+s.Cfg.ConsoleAddr)
 	}
+	if s.Cfg.ForwarderAdminAddr != "" {
+		addrs = append(addrs, "FORWARDER_ADMIN_ADDR="+s.Cfg.ForwarderAdminAddr)
+	}
 	return addrs
+}
+
+// DestinationKeyFile is the stack's destination key file, in Dir (made by
+// start when missing, so that it survives restarts with the data).
+func (s *Stack) DestinationKeyFile() string {
+	if abs, err := filepath.Abs(s.Cfg.Dir); err == nil {
+		return filepath.Join(abs, "destination.key")
+	}
+	return filepath.Join(s.Cfg.Dir, "destination.key")
 }
 
 // ConsoleURL is the web console's address as a URL ("" without a console).
@@ -164,15 +186,15 @@ func (s *Stack) lockDir() error {
 }
 
 // Start brings everything up in order: ClickHouse, broker, migrations,
-// consumer, collector, console (when ConsoleAddr is set). On error it stops
-// what it started.
+// consumer, forwarder (when ForwarderAdminAddr is set), collector, console
+// (when ConsoleAddr is set). On error it stops what it started.
 func (s *Stack) Start(ctx context.Context) error { return s.start(ctx, nil) }
 
 // StartSupervised starts the stack in the order Start does, each server
 // under sup: ClickHouse (when it is the private one), the broker (when it is
-// the embedded one), the consumer, the collector and the console (when
-// ConsoleAddr is set); sup starts again any of
-// them that exits, and Stop stops them through it. The first start of each
+// the embedded one), the consumer, the forwarder (when ForwarderAdminAddr
+// is set), the collector and the console (when ConsoleAddr is set); sup
+// starts again any of them that exits, and Stop stops them through it. The first start of each
 // must succeed; on error StartSupervised stops what it started.
 //
 // Start and StartSupervised first lock Dir (rundir) and write the stack's
@@ -195,6 +217,9 @@ func (s *Stack) start(ctx context.Context, sup *Supervisor) (err error) {
 		}
 	}()
 	if err := s.checkBinaries(); err != nil {
+		return err
+	}
+	if _, err := destination.LoadOrCreateKey(s.DestinationKeyFile()); err != nil {
 		return err
 	}
 	if s.Cfg.ClickHouseAddr == "" {
@@ -228,6 +253,11 @@ func (s *Stack) start(ctx context.Context, sup *Supervisor) (err error) {
 	}
 	if err := s.serve(ctx, "consumer", s.startConsumer, &s.Consumer); err != nil {
 		return err
+	}
+	if s.Cfg.ForwarderAdminAddr != "" {
+		if err := s.serve(ctx, "forwarder", s.startForwarder, &s.Forwarder); err != nil {
+			return err
+		}
 	}
 	// Supervised, it waits for serving, not ready: a collector whose spool
 	// is full is unready but answers every hit, and must not be taken for
@@ -269,6 +299,9 @@ func (s *Stack) checkBinaries() error {
 	names := []string{"collector", "consumer", "pixelctl", "devbroker"}
 	if s.Cfg.ConsoleAddr != "" {
 		names = append(names, "console")
+	}
+	if s.Cfg.ForwarderAdminAddr != "" {
+		names = append(names, "forwarder")
 	}
 	for _, name := range names {
 		if _, err := os.Stat(s.bin(name)); err != nil {
@@ -346,6 +379,22 @@ func (s *Stack) startConsumer(ctx context.Context) (*Process, error) {
 	return p, nil
 }
 
+// StartForwarder starts the forwarder and waits for its admin endpoint.
+func (s *Stack) StartForwarder(ctx context.Context) error {
+	return keep(&s.Forwarder)(s.startForwarder(ctx))
+}
+
+func (s *Stack) startForwarder(ctx context.Context) (*Process, error) {
+	p, err := StartProcess("forwarder", s.bin("forwarder"), s.Cfg.ForwarderArgs, s.env(), s.Cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.WaitHTTP(ctx, "http://"+s.Cfg.ForwarderAdminAddr+"/healthz"); err != nil {
+		return nil, stopStarted(p, err)
+	}
+	return p, nil
+}
+
 // StartCollector starts the collector and waits until it is ready.
 func (s *Stack) StartCollector(ctx context.Context) error {
 	return keep(&s.Collector)(s.startCollector(ctx, "/readyz"))
@@ -405,7 +454,7 @@ func (s *Stack) stop() error {
 		return s.sup.Stop(60 * time.Second)
 	}
 	var errs []error
-	for _, p := range []*Process{s.Console, s.Collector, s.Consumer, s.Broker} {
+	for _, p := range []*Process{s.Console, s.Collector, s.Forwarder, s.Consumer, s.Broker} {
 		if p != nil {
 			if err := p.Stop(60 * time.Second); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))

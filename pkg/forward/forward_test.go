@@ -12,6 +12,7 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/gate"
 	"github.com/pixel-pipeline/pixel/pkg/googleads/googleadstest"
 	"github.com/pixel-pipeline/pixel/pkg/metacapi/metacapitest"
+	"github.com/pixel-pipeline/pixel/pkg/webhook/webhooktest"
 )
 
 // metaIDs are the event ids Meta accepted, with how often each came.
@@ -22,6 +23,21 @@ func metaIDs(s *metacapitest.Server) map[string]int {
 		out[id]++
 	}
 	return out
+}
+
+// hookIDs are the event ids the webhook accepted, with how often each came.
+func hookIDs(s *webhooktest.Server) map[string]int {
+	out := map[string]int{}
+	for _, e := range s.Events() {
+		id, _ := e["event_id"].(string)
+		out[id]++
+	}
+	return out
+}
+
+func webhookDest(id, url, secret string) *destination.Destination {
+	return &destination.Destination{ID: id, PixelID: pixelID, Name: "Hook " + id, Kind: destination.KindWebhook, Status: destination.StatusActive,
+		Webhook: destination.Webhook{URL: url}, Credentials: destination.Credentials{SigningSecret: secret}, Version: 1}
 }
 
 // googleOrders are the order ids of the conversions Google received in
@@ -38,7 +54,13 @@ func googleOrders(s *googleadstest.Server) map[string]int {
 
 func TestForwardsToMetaAndGoogleGated(t *testing.T) {
 	s := newStack(t)
-	s.src.set(s.metaDest("meta1"), s.googleDest("goo1"))
+	// Google: one conversion action a destination, the purchases' (the
+	// default events of a Google destination) and the engaged visits'.
+	goo2 := s.googleDest("goo2")
+	goo2.Google.ConversionActionID, goo2.Events = "988", []string{destination.EngagedVisit}
+	hook := webhooktest.New([]byte("hook-secret"))
+	t.Cleanup(hook.Close)
+	s.src.set(s.metaDest("meta1"), s.googleDest("goo1"), goo2, webhookDest("hook1", hook.URL, "hook-secret"))
 	s.src.erased = map[string]bool{"v-erased": true}
 	_, _ = s.start()
 
@@ -62,13 +84,22 @@ func TestForwardsToMetaAndGoogleGated(t *testing.T) {
 	engagedID := EngagedEventID([]byte(pixelID), []byte("v-eng"), []byte("s-v-eng"))
 	waitFor(t, "the purchase and the engaged visit at Meta and Google", func() (bool, string) {
 		m, g := metaIDs(s.meta), googleOrders(s.google)
-		return m["p-1"] == 1 && m[engagedID] == 1 && g["order-p-1"] == 1 && g[engagedID] == 1, fmt.Sprintf("meta %v google %v", m, g)
+		h := hookIDs(hook)
+		return m["p-1"] == 1 && m[engagedID] == 1 && g["order-p-1"] == 1 && g[engagedID] == 1 && h["p-1"] == 1 && h[engagedID] == 1,
+			fmt.Sprintf("meta %v google %v webhook %v", m, g, h)
 	})
 	// The rest of the topic was read and committed: nothing more arrives.
 	waitFor(t, "lag 0", func() (bool, string) {
-		a, b := s.counter("forward_lag", "destination", "meta1"), s.counter("forward_lag", "destination", "goo1")
-		return a == 0 && b == 0 && s.counter("forward_events_total", "destination", "meta1", "kind", "meta", "outcome", "accepted") == 2, fmt.Sprint(a, b)
+		a, b, c := s.counter("forward_lag", "destination", "meta1"), s.counter("forward_lag", "destination", "goo1"), s.counter("forward_lag", "destination", "hook1")
+		return a == 0 && b == 0 && c == 0 && s.counter("forward_events_total", "destination", "meta1", "kind", "meta", "outcome", "accepted") == 2 &&
+			s.counter("forward_events_total", "destination", "hook1", "kind", "webhook", "outcome", "accepted") == 2, fmt.Sprint(a, b, c)
 	})
+	if h := hookIDs(hook); len(h) != 2 {
+		t.Errorf("the webhook received %v, want the purchase and the engaged visit once each", h)
+	}
+	if v := hook.Violations(); len(v) > 0 {
+		t.Errorf("webhook contract violations: %v", v)
+	}
 	if m := metaIDs(s.meta); len(m) != 2 {
 		t.Errorf("Meta received %v, want the purchase and the engaged visit once each", m)
 	}
@@ -81,14 +112,16 @@ func TestForwardsToMetaAndGoogleGated(t *testing.T) {
 	if v := s.google.Violations(); len(v) > 0 {
 		t.Errorf("Google contract violations: %v", v)
 	}
-	for _, d := range []string{"meta1", "goo1"} {
+	for _, d := range []string{"meta1", "goo1", "hook1"} {
 		for _, r := range gate.Reasons {
 			if got := s.counter("forward_gated_total", "destination", d, "reason", r); got != 1 {
 				t.Errorf("%s gated %s = %v, want 1", d, r, got)
 			}
 		}
-		if got := s.counter("forward_engaged_total", "destination", d); got != 1 {
-			t.Errorf("%s engaged visits = %v, want 1", d, got)
+	}
+	for d, want := range map[string]float64{"meta1": 1, "goo1": 0, "goo2": 1, "hook1": 1} {
+		if got := s.counter("forward_engaged_total", "destination", d); got != want {
+			t.Errorf("%s engaged visits = %v, want %v", d, got, want)
 		}
 	}
 
@@ -119,7 +152,11 @@ func TestForwardsToMetaAndGoogleGated(t *testing.T) {
 			t.Errorf("upload credentials: %+v", u)
 		}
 		for _, c := range u.Conversions {
-			if c.ConversionAction != "customers/1234567890/conversionActions/987" || !strings.HasPrefix(c.GCLID, "gclid-") ||
+			action := "customers/1234567890/conversionActions/987"
+			if c.OrderID == engagedID {
+				action = "customers/1234567890/conversionActions/988"
+			}
+			if c.ConversionAction != action || !strings.HasPrefix(c.GCLID, "gclid-") ||
 				len(c.UserIdentifiers) != 1 || c.UserIdentifiers[0].HashedEmail != emailGoogleHash || c.Consent == nil || c.Consent.AdUserData != "GRANTED" {
 				t.Errorf("conversion at Google: %+v", c)
 			}
@@ -131,8 +168,8 @@ func TestForwardsToMetaAndGoogleGated(t *testing.T) {
 			}
 		}
 	}
-	if s.tokens.Load() != 1 {
-		t.Errorf("token endpoint asked %d times, want once (the access token is reused)", s.tokens.Load())
+	if s.tokens.Load() != 2 {
+		t.Errorf("token endpoint asked %d times, want once per Google destination (the access token is reused)", s.tokens.Load())
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/pixel-pipeline/pixel/pkg/destination"
 	"github.com/pixel-pipeline/pixel/pkg/event"
 	"github.com/pixel-pipeline/pixel/pkg/gate"
@@ -444,4 +446,47 @@ func TestStopFlushesTheBatch(t *testing.T) {
 	if m := metaIDs(s.meta); m["p-1"] != 1 {
 		t.Errorf("p-1 sent %d times", m["p-1"])
 	}
+}
+
+// TestWebhookRetriesRefusesAndHolds: a 429 then success is delivered once;
+// a 400 is dead-lettered with the receiver's answer; a receiver that does
+// not take the signature (wrong secret) holds the pipeline.
+func TestWebhookRetriesRefusesAndHolds(t *testing.T) {
+	s := newStack(t)
+	hook := webhooktest.New([]byte("hook-secret"))
+	t.Cleanup(hook.Close)
+	wrong := webhooktest.New([]byte("another-secret"))
+	t.Cleanup(wrong.Close)
+	hook.FailNext(1, webhooktest.RateLimited("1"))
+	s.cfg.Linger = 20 * time.Millisecond
+	s.src.set(webhookDest("hook1", hook.URL, "hook-secret"), webhookDest("wrong", wrong.URL, "hook-secret"))
+	_, _ = s.start()
+	s.publish(purchase("p-1", "v-1"))
+	waitFor(t, "p-1 at the webhook", func() (bool, string) {
+		return hookIDs(hook)["p-1"] == 1 && s.counter("forward_lag", "destination", "hook1") == 0, fmt.Sprint(hookIDs(hook))
+	})
+	hook.FailNext(1, webhooktest.Refusal())
+	s.publish(purchase("p-2", "v-2"))
+	dl := s.deadLetters(1)
+	if len(dl) != 1 || string(headers(dl[0])[HeaderError]) != webhooktest.RefusalBody || headers(dl[0])[HeaderDestinationKind] != "webhook" {
+		t.Fatalf("dead letters %v", dl)
+	}
+	waitFor(t, "the wrong secret held", func() (bool, string) {
+		r := s.counter("forward_events_total", "destination", "wrong", "kind", "webhook", "outcome", "retried")
+		return r >= 2 && s.counter("forward_lag", "destination", "wrong") > 0, fmt.Sprint(r)
+	})
+	if got := s.counter("forward_events_total", "destination", "wrong", "kind", "webhook", "outcome", "refused"); got != 0 {
+		t.Errorf("wrong secret refused %v events: it must hold them", got)
+	}
+	if h := hookIDs(hook); len(h) != 1 {
+		t.Errorf("webhook received %v, want p-1 once", h)
+	}
+}
+
+func headers(m kafka.Message) map[string]string {
+	h := map[string]string{}
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	return h
 }

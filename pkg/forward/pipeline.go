@@ -102,7 +102,7 @@ func newPipeline(cfg *Config, d *destination.Destination, m *destMetrics, w *ato
 		StartOffset:       kafka.FirstOffset,
 		MinBytes:          1,
 		MaxBytes:          10 << 20,
-		MaxWait:           min(cfg.Linger, 500*time.Millisecond), // Close waits for a fetch in flight
+		MaxWait:           500 * time.Millisecond, // a message returns the fetch at once; Close waits for one in flight
 		HeartbeatInterval: time.Second,
 		SessionTimeout:    10 * time.Second,
 		RebalanceTimeout:  10 * time.Second,

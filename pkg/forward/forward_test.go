@@ -490,3 +490,22 @@ func headers(m kafka.Message) map[string]string {
 	}
 	return h
 }
+
+// TestTooOldSkippedAndCommitted: an event Meta would refuse for its age
+// (and with it the whole batch) is left out, counted, and committed.
+func TestTooOldSkippedAndCommitted(t *testing.T) {
+	s := newStack(t)
+	s.src.set(s.metaDest("meta1"))
+	_, _ = s.start()
+	old := purchase("p-old", "v-old")
+	old.TS -= 8 * 24 * 3600
+	old.ReceivedAt, old.ClickTSMs = old.TS, 0
+	s.publish(old, purchase("p-1", "v-1"))
+	waitFor(t, "p-1 sent, p-old skipped, both committed", func() (bool, string) {
+		sk := s.counter("forward_skipped_total", "destination", "meta1", "reason", "too_old")
+		return metaIDs(s.meta)["p-1"] == 1 && sk == 1 && s.counter("forward_lag", "destination", "meta1") == 0, fmt.Sprint(sk, metaIDs(s.meta))
+	})
+	if m := metaIDs(s.meta); len(m) != 1 {
+		t.Errorf("Meta received %v", m)
+	}
+}

@@ -70,9 +70,11 @@ type partitionLag struct{ hwm, next int64 }
 
 // item is an event the destination forwards, with the message it came in.
 type item struct {
-	msg   *kafka.Message
-	ev    *event.Event
-	value []byte // what a dead letter holds
+	key       []byte // the message's key
+	partition int
+	offset    int64
+	ev        *event.Event
+	value     []byte // what a dead letter holds
 }
 
 type batch struct {
@@ -190,7 +192,6 @@ func (p *pipeline) fetch(ctx context.Context, msgs chan<- kafka.Message) {
 // events it wants, and the engaged visits they make, that pass the gate.
 func (p *pipeline) add(b *batch, m kafka.Message) {
 	b.msgs = append(b.msgs, m)
-	msg := &b.msgs[len(b.msgs)-1]
 	l := p.lag[m.Partition]
 	if l == nil {
 		l = &partitionLag{next: m.Offset}
@@ -214,11 +215,11 @@ func (p *pipeline) add(b *batch, m kafka.Message) {
 		if p.tracker.Observe(&e, goal) {
 			p.m.engaged.Inc()
 			ev := EngagedVisit(&e)
-			p.keep(b, msg, ev, event.AppendJSON(nil, ev), w)
+			p.keep(b, &m, ev, event.AppendJSON(nil, ev), w)
 		}
 	}
 	if p.d.WantsEvent(&e) {
-		p.keep(b, msg, &e, m.Value, w)
+		p.keep(b, &m, &e, m.Value, w)
 	}
 }
 
@@ -227,7 +228,7 @@ func (p *pipeline) keep(b *batch, msg *kafka.Message, e *event.Event, value []by
 		p.m.gated[reason].Inc()
 		return
 	}
-	b.items = append(b.items, item{msg: msg, ev: e, value: value})
+	b.items = append(b.items, item{key: msg.Key, partition: msg.Partition, offset: msg.Offset, ev: e, value: value})
 }
 
 // flush forwards the batch's events, dead-letters those refused and
@@ -345,15 +346,15 @@ func backoff(attempt int, retryAfter, lo, hi time.Duration) time.Duration {
 
 func (p *pipeline) deadLetter(it *item, status int, answer []byte) kafka.Message {
 	return kafka.Message{
-		Key:   it.msg.Key,
+		Key:   it.key,
 		Value: it.value,
 		Headers: []kafka.Header{
 			{Key: HeaderDestination, Value: []byte(p.d.ID)},
 			{Key: HeaderDestinationKind, Value: []byte(p.d.Kind)},
 			{Key: HeaderError, Value: truncate(answer, MaxErrorBytes)},
 			{Key: HeaderStatus, Value: strconv.AppendInt(nil, int64(status), 10)},
-			{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(it.msg.Partition), 10)},
-			{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, it.msg.Offset, 10)},
+			{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(it.partition), 10)},
+			{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, it.offset, 10)},
 		},
 	}
 }

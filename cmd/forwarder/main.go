@@ -113,7 +113,7 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 	}
 	log.Info().Str("admin_addr", adm.Addr()).Strs("kafka_brokers", c.forward.Brokers).Str("kafka_brokers_from", fs.Source("kafka-brokers").String()).
 		Str("topic", c.forward.Topic).Str("dlq_topic", c.forward.DLQTopic).Strs("clickhouse", c.ch.Addr).Str("clickhouse_from", chFrom).
-		Str("key_file", path).Str("key_file_from", keyFrom).Dur("refresh", c.forward.Refresh).Msg("forwarder started")
+		Str("key_file", path).Str("key_file_from", keyFrom).Dur("refresh_ms", c.forward.Refresh).Msg("forwarder started")
 
 	err = f.Run(ctx) // returns after the signal, with the last batches committed
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -315,7 +315,7 @@ func (p *pipeline) sendRetrying(ctx context.Context, r request) (answer, error) 
 		default:
 			wait = backoff(attempt, a.retryAfter, p.cfg.MinBackoff, p.cfg.MaxBackoff)
 			if ok, held := p.retryLog.Allow(); ok {
-				ev := p.log.Warn().Int("status", a.status).Str("reason", a.reason).Dur("retry_in", wait).Int("attempt", attempt+1).Int("held", held)
+				ev := p.log.Warn().Int("status", a.status).Str("reason", a.reason).Dur("retry_in_ms", wait).Int("attempt", attempt+1).Int("held", held)
 				if err != nil {
 					ev = ev.Err(err)
 				}

@@ -55,13 +55,14 @@ func TestForwardBrowser(t *testing.T) {
 	token := newTokenServer(t)
 
 	// Every httptest TLS server has the same certificate: the forwarder
-	// trusts it through -tls-ca-file, as it would a gateway's private CA.
+	// binary trusts it as Go programs trust a private CA, by SSL_CERT_FILE.
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: meta.Certificate().Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("SSL_CERT_FILE", caFile)
 	s := NewTrackingStack(t)
-	AddForwarder(t, s, "-tls-ca-file", caFile)
+	AddForwarder(t, s)
 	Start(t, s)
 	conn := Conn(t, s)
 

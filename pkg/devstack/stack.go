@@ -339,7 +339,7 @@ func (s *Stack) StartBroker(ctx context.Context) error {
 func (s *Stack) startBroker(ctx context.Context) (*Process, error) {
 	p, err := StartProcess("devbroker", s.bin("devbroker"), []string{
 		"-addr", s.Cfg.BrokerAddr,
-		"-topics", s.Cfg.Topic + "," + s.Cfg.Topic + ".dlq",
+		"-topics", s.Cfg.Topic + "," + s.Cfg.Topic + ".dlq," + kafkadefault.ForwardDeadLetterTopic,
 		"-partitions", strconv.Itoa(s.Cfg.Partitions),
 		"-data-dir", filepath.Join(s.Cfg.Dir, "kafka"),
 	}, nil, s.Cfg.Out)

@@ -37,7 +37,7 @@ import (
 )
 
 // DefaultDLQTopic is where refused events go.
-const DefaultDLQTopic = "pixel.forward.dlq"
+const DefaultDLQTopic = kafkadefault.ForwardDeadLetterTopic
 
 // DefaultGroupPrefix starts each pipeline's consumer group; the
 // destination's id ends it.

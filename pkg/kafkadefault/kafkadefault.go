@@ -14,3 +14,7 @@ const Topic = "pixel.events"
 // DeadLetterTopic is the default dead-letter topic of topic: where the
 // consumer sends the messages of topic that are not valid events.
 func DeadLetterTopic(topic string) string { return topic + ".dlq" }
+
+// ForwardDeadLetterTopic is where the forwarder sends the events an ad
+// platform refused for good, with the platform's answer.
+const ForwardDeadLetterTopic = "pixel.forward.dlq"

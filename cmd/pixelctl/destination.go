@@ -288,9 +288,9 @@ func destinationList(ctx context.Context, args []string, out io.Writer) error {
 	}
 	switch c.format {
 	case "json":
-		rs := make([]destinationRecord, len(ds))
+		rs := make([]destination.Record, len(ds))
 		for i, d := range ds {
-			rs[i] = record(d)
+			rs[i] = d.Record()
 		}
 		return writeJSON(out, rs)
 	case "csv":
@@ -396,48 +396,9 @@ func destinationUpdate(ctx context.Context, args []string, out io.Writer) error 
 	return printDestination(out, c.format, d)
 }
 
-// destinationRecord is a destination as -format json prints it, with the
-// console API's names: the kind's settings only, and which credentials are
-// set instead of their values.
-type destinationRecord struct {
-	ID             string               `json:"id"`
-	PixelID        string               `json:"pixel_id"`
-	Name           string               `json:"name"`
-	Kind           string               `json:"kind"`
-	Status         string               `json:"status"`
-	Events         []string             `json:"events"`
-	MinValue       float64              `json:"min_value"`
-	Meta           *destination.Meta    `json:"meta,omitempty"`
-	Google         *destination.Google  `json:"google,omitempty"`
-	Webhook        *destination.Webhook `json:"webhook,omitempty"`
-	CredentialsSet []string             `json:"credentials_set"`
-	CreatedAt      time.Time            `json:"created_at"`
-	UpdatedAt      time.Time            `json:"updated_at"`
-}
-
-func record(d *destination.Destination) destinationRecord {
-	r := destinationRecord{ID: d.ID, PixelID: d.PixelID, Name: d.Name, Kind: d.Kind, Status: d.Status,
-		Events: d.Events, MinValue: d.MinValue, CredentialsSet: d.Credentials.Set(), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
-	if r.Events == nil {
-		r.Events = []string{}
-	}
-	if r.CredentialsSet == nil {
-		r.CredentialsSet = []string{}
-	}
-	switch d.Kind {
-	case destination.KindMeta:
-		r.Meta = &d.Meta
-	case destination.KindGoogle:
-		r.Google = &d.Google
-	case destination.KindWebhook:
-		r.Webhook = &d.Webhook
-	}
-	return r
-}
-
 func printDestination(out io.Writer, format string, d *destination.Destination) error {
 	if format == "json" {
-		return writeJSON(out, record(d))
+		return writeJSON(out, d.Record())
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	rows := [][2]string{{"id", d.ID}, {"pixel", d.PixelID}, {"name", d.Name}, {"kind", d.Kind}, {"status", d.Status},

@@ -59,7 +59,7 @@ func TestDestinationCommands(t *testing.T) {
 		"-google-customer", "1234567890", "-google-action", "555", "-google-action-name", "Purchase (web)", "-google-login-customer", "9998887776",
 		"-google-token-url", "http://127.0.0.1:1/token", "-credentials-stdin")
 	out = must("", "destination", "create", "-pixel", "blog", "-kind", "webhook", "-name", "Relay", "-webhook-url", "https://relay.example/in", "-format", "json")
-	var hook destinationRecord
+	var hook destination.Record
 	if err := json.Unmarshal([]byte(out), &hook); err != nil || len(hook.ID) != 16 || hook.Webhook == nil || hook.Webhook.URL != "https://relay.example/in" ||
 		hook.Meta != nil || len(hook.CredentialsSet) != 0 || hook.Status != "active" {
 		t.Fatalf("create -format json: %v\n%s", err, out)
@@ -105,7 +105,7 @@ func TestDestinationCommands(t *testing.T) {
 		t.Errorf("list -format csv: %v\n%s", err, out)
 	}
 	out = must("", "destination", "list", "-format", "json")
-	var list []destinationRecord
+	var list []destination.Record
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 3 || list[2].ID != "meta1" || !reflect.DeepEqual(list[2].CredentialsSet, []string{"access_token"}) ||
 		list[1].Google == nil || list[1].Google.CustomerID != "1234567890" {
 		t.Errorf("list -format json: %v\n%s", err, out)
@@ -141,7 +141,7 @@ func TestDestinationCommands(t *testing.T) {
 		t.Errorf("show:\n%s", out)
 	}
 	out = must("", "destination", "show", "meta1", "-format", "json")
-	var shown destinationRecord
+	var shown destination.Record
 	if err := json.Unmarshal([]byte(out), &shown); err != nil || shown.Meta == nil || shown.Meta.TestEventCode != "TEST42" || shown.MinValue != 12.5 {
 		t.Errorf("show -format json: %v\n%s", err, out)
 	}

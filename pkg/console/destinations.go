@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/destination"
 	"github.com/pixel-pipeline/pixel/pkg/registry"
@@ -35,7 +34,7 @@ func (s *Server) destinationRoutes() {
 	s.api("POST /api/pixels/{id}/destinations", users.RoleAdmin, s.apiDestinationCreate)
 	s.api("GET /api/destinations/{did}", "", func(w http.ResponseWriter, r *http.Request) {
 		if d := s.apiDestination(w, r); d != nil {
-			writeJSON(w, http.StatusOK, recordOf(d))
+			writeJSON(w, http.StatusOK, d.Record())
 		}
 	})
 	s.api("PUT /api/destinations/{did}", users.RoleAdmin, s.apiDestinationUpdate)
@@ -100,47 +99,6 @@ func (s *Server) destinationFailure(err error) (int, string) {
 // noKeyMessage says what to do when the console has no destination key.
 const noKeyMessage = "Destinations are not available: the console has no destination key. Start it with -destination-key-file PATH " +
 	"(or PIXEL_DESTINATION_KEY_FILE), the same key file the forwarder and pixelctl use."
-
-// destRecord is a destination in the JSON API: its settings and which
-// credentials are set, never their values. Only the settings of its kind
-// are present (meta, google or webhook).
-type destRecord struct {
-	ID             string               `json:"id"`
-	PixelID        string               `json:"pixel_id"`
-	Name           string               `json:"name"`
-	Kind           string               `json:"kind"`
-	Status         string               `json:"status"`
-	Events         []string             `json:"events"` // [] means destination.DefaultEvents
-	MinValue       float64              `json:"min_value"`
-	Meta           *destination.Meta    `json:"meta,omitempty"`
-	Google         *destination.Google  `json:"google,omitempty"`
-	Webhook        *destination.Webhook `json:"webhook,omitempty"`
-	CredentialsSet []string             `json:"credentials_set"`
-	CreatedAt      time.Time            `json:"created_at"`
-	UpdatedAt      time.Time            `json:"updated_at"`
-	Version        uint64               `json:"version"`
-}
-
-func recordOf(d *destination.Destination) destRecord {
-	r := destRecord{
-		ID: d.ID, PixelID: d.PixelID, Name: d.Name, Kind: d.Kind, Status: d.Status,
-		Events: append([]string{}, d.Events...), MinValue: d.MinValue,
-		CredentialsSet: append([]string{}, d.Credentials.Set()...),
-		CreatedAt:      d.CreatedAt, UpdatedAt: d.UpdatedAt, Version: d.Version,
-	}
-	switch d.Kind {
-	case destination.KindMeta:
-		m := d.Meta
-		r.Meta = &m
-	case destination.KindGoogle:
-		g := d.Google
-		r.Google = &g
-	case destination.KindWebhook:
-		wh := d.Webhook
-		r.Webhook = &wh
-	}
-	return r
-}
 
 // destEdit is the JSON body of POST /api/pixels/{id}/destinations and PUT
 // /api/destinations/{did} (and what the form becomes): the fields given
@@ -644,9 +602,9 @@ func (s *Server) apiDestinationList(w http.ResponseWriter, r *http.Request) {
 		s.apiDestinationError(w, err)
 		return
 	}
-	out := make([]destRecord, len(ds))
+	out := make([]destination.Record, len(ds))
 	for i, d := range ds {
-		out[i] = recordOf(d)
+		out[i] = d.Record()
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -675,7 +633,7 @@ func (s *Server) apiDestinationCreate(w http.ResponseWriter, r *http.Request) {
 		s.apiDestinationError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, recordOf(d))
+	writeJSON(w, http.StatusCreated, d.Record())
 }
 
 func (s *Server) apiDestinationUpdate(w http.ResponseWriter, r *http.Request) {
@@ -689,7 +647,7 @@ func (s *Server) apiDestinationUpdate(w http.ResponseWriter, r *http.Request) {
 		s.apiDestinationError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, recordOf(d))
+	writeJSON(w, http.StatusOK, d.Record())
 }
 
 func (s *Server) apiDestinationDelete(w http.ResponseWriter, r *http.Request) {
@@ -711,6 +669,6 @@ func (s *Server) apiDestinationStatus(status string) http.HandlerFunc {
 			s.apiDestinationError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, recordOf(d))
+		writeJSON(w, http.StatusOK, d.Record())
 	}
 }

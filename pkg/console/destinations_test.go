@@ -373,7 +373,7 @@ func TestDestinationAPI(t *testing.T) {
 		strings.Join(google.CredentialsSet, ",") != "developer_token,client_id,client_secret,refresh_token" {
 		t.Errorf("GET google: %v %s", err, body)
 	}
-	var list []destRecord
+	var list []destination.Record
 	_, body = call(http.MethodGet, "/api/pixels/"+pid+"/destinations", "")
 	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list) != 3 {
 		t.Fatalf("list: %v %s", err, body)
@@ -544,7 +544,7 @@ func TestDestinationHostileEscaped(t *testing.T) {
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", res.StatusCode, out)
 	}
-	var rec destRecord
+	var rec destination.Record
 	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Name != name || rec.Webhook == nil || rec.Webhook.URL != hookURL {
 		t.Fatalf("the answer does not give the name and URL back as they are: %v %s", err, out)
 	}

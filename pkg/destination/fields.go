@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The settings' JSON, as pixel.destinations' settings column stores them
@@ -139,4 +140,47 @@ func (d *Destination) checkCredentials() error {
 		}
 	}
 	return nil
+}
+
+// Record is a destination as the console's JSON API answers it and
+// pixelctl destination -format json prints it: its settings, only those of
+// its kind, and which credentials are set, never their values.
+type Record struct {
+	ID             string    `json:"id"`
+	PixelID        string    `json:"pixel_id"`
+	Name           string    `json:"name"`
+	Kind           string    `json:"kind"`
+	Status         string    `json:"status"`
+	Events         []string  `json:"events"` // [] means the kind's default events
+	MinValue       float64   `json:"min_value"`
+	Meta           *Meta     `json:"meta,omitempty"`
+	Google         *Google   `json:"google,omitempty"`
+	Webhook        *Webhook  `json:"webhook,omitempty"`
+	CredentialsSet []string  `json:"credentials_set"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	Version        uint64    `json:"version"`
+}
+
+// Record returns d as a Record: copies, so that the Record does not change
+// with d.
+func (d *Destination) Record() Record {
+	r := Record{
+		ID: d.ID, PixelID: d.PixelID, Name: d.Name, Kind: d.Kind, Status: d.Status,
+		Events: append([]string{}, d.Events...), MinValue: d.MinValue,
+		CredentialsSet: append([]string{}, d.Credentials.Set()...),
+		CreatedAt:      d.CreatedAt, UpdatedAt: d.UpdatedAt, Version: d.Version,
+	}
+	switch d.Kind {
+	case KindMeta:
+		m := d.Meta
+		r.Meta = &m
+	case KindGoogle:
+		g := d.Google
+		r.Google = &g
+	case KindWebhook:
+		wh := d.Webhook
+		r.Webhook = &wh
+	}
+	return r
 }

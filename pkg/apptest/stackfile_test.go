@@ -171,7 +171,7 @@ func TestSecondMakeRunRefuses(t *testing.T) {
 	start := time.Now()
 	stdout, stderr, err := runIn(t, t.TempDir(), cleanEnv(), "devstack", "-dir", s.Cfg.Dir, "-bin-dir", binDir,
 		"-collector-addr", "127.0.0.1:0", "-collector-admin-addr", "127.0.0.1:0", "-consumer-admin-addr", "127.0.0.1:0",
-		"-console-addr", "127.0.0.1:0", "-console-admin-addr", "127.0.0.1:0",
+		"-console-addr", "127.0.0.1:0", "-console-admin-addr", "127.0.0.1:0", "-forwarder-admin-addr", "127.0.0.1:0",
 		"-clickhouse-port", "0", "-clickhouse-http-port", "0", "-broker-addr", "127.0.0.1:0", "-demo-addr=")
 	took := time.Since(start)
 	var ee *exec.ExitError

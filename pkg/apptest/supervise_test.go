@@ -35,12 +35,16 @@ func startDevstack(t *testing.T, s *devstack.Stack) *devstackRun {
 	if s.Cfg.ConsoleAddr == "" {
 		AddConsole(t, s) // as make run: with the console
 	}
+	if s.Cfg.ForwarderAdminAddr == "" {
+		AddForwarder(t, s) // and the forwarder
+	}
 	c := s.Cfg
 	cmd := exec.Command(filepath.Join(binDir, "devstack"),
 		"-dir", c.Dir, "-bin-dir", c.BinDir,
 		"-collector-addr", c.CollectorAddr, "-collector-admin-addr", c.CollectorAdminAddr,
 		"-consumer-admin-addr", c.ConsumerAdminAddr,
 		"-console-addr", c.ConsoleAddr, "-console-admin-addr", c.ConsoleAdminAddr,
+		"-forwarder-admin-addr", c.ForwarderAdminAddr,
 		"-clickhouse-addr=", "-clickhouse-port", strconv.Itoa(c.ClickHouseTCPPort), "-clickhouse-http-port", strconv.Itoa(c.ClickHouseHTTPPort),
 		"-kafka-brokers=", "-broker-addr", c.BrokerAddr,
 		"-demo-addr=", "-log-format", "json", "-registry", c.Registry)
@@ -237,7 +241,7 @@ func TestFaultsSupervisor(t *testing.T) {
 	for _, e := range logEntries(t, s, "child stopped") {
 		order = append(order, fmt.Sprintf("%v (%v restarts)", e["child"], e["restarts"]))
 	}
-	if want := fmt.Sprintf("console (0 restarts), collector (0 restarts), consumer (%d restarts), devbroker (0 restarts), clickhouse (0 restarts)", kills); strings.Join(order, ", ") != want {
+	if want := fmt.Sprintf("console (0 restarts), collector (0 restarts), forwarder (0 restarts), consumer (%d restarts), devbroker (0 restarts), clickhouse (0 restarts)", kills); strings.Join(order, ", ") != want {
 		t.Fatalf("stopped %v, want %s", order, want)
 	}
 

@@ -344,11 +344,12 @@ type destFormView struct {
 	KindLabels map[string]string            // by kind
 	Creds      map[string][]credentialState // by kind
 	Events     string                       // destination.DefaultEvents, for the hint
+	Google     string                       // destination.DefaultGoogleEvents, for the hint
 }
 
 func newDestFormView(p *registry.Pixel, d *destination.Destination, f destForm, msg string) destFormView {
 	v := destFormView{Pixel: p, D: d, Form: f, Error: msg, Creds: map[string][]credentialState{}, KindLabels: kindLabels,
-		Events: strings.Join(destination.DefaultEvents, ", ")}
+		Events: strings.Join(destination.DefaultEvents, ", "), Google: strings.Join(destination.DefaultGoogleEvents, ", ")}
 	for _, k := range destination.Kinds {
 		v.Kinds = append(v.Kinds, [2]string{k, kindLabels[k]})
 	}
@@ -382,6 +383,7 @@ type destListView struct {
 	Admin    bool
 	Problem  string // no key, or ClickHouse away: nothing is listed
 	Defaults string // destination.DefaultEvents
+	Google   string // destination.DefaultGoogleEvents
 }
 
 func rowOf(d *destination.Destination) destRow {
@@ -410,7 +412,8 @@ func (s *Server) destinationList(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	v := destListView{Pixel: p, Admin: current(r).IsAdmin(), Defaults: strings.Join(destination.DefaultEvents, ", ")}
+	v := destListView{Pixel: p, Admin: current(r).IsAdmin(), Defaults: strings.Join(destination.DefaultEvents, ", "),
+		Google: strings.Join(destination.DefaultGoogleEvents, ", ")}
 	ds, err := s.destinations.List(r.Context(), p.ID)
 	if err != nil {
 		// The page still says what is wrong, with the pixel's navigation.

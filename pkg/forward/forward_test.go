@@ -175,6 +175,45 @@ func TestForwardsToMetaAndGoogleGated(t *testing.T) {
 	}
 }
 
+// A server copy carries only what the backend sent: the purchase of a
+// visitor whose browser sent GPC, or denied ad_user_data, stays home; a
+// visitor who granted after denying is forwarded.
+func TestServerEventsFollowTheBrowsersSignals(t *testing.T) {
+	s := newStack(t)
+	s.src.set(s.metaDest("meta1"))
+	_, _ = s.start()
+	browser := func(id, v string, edit func(e *event.Event)) *event.Event {
+		e := purchase(id, v)
+		e.Name, e.Value, e.Currency, e.OrderID = []byte("PageView"), 0, nil, nil
+		e.Tracking[event.Channel] = []byte("browser")
+		edit(e)
+		return e
+	}
+	server := func(id, v string) *event.Event {
+		e := purchase(id, v)
+		e.Tracking[event.Channel] = []byte("server")
+		return e
+	}
+	s.publish(
+		browser("pv-gpc", "v-gpc", func(e *event.Event) { e.GPC = true }), server("p-gpc", "v-gpc"),
+		browser("pv-denied", "v-denied", func(e *event.Event) { e.Tracking[event.AdUserData] = []byte("denied") }), server("p-denied", "v-denied"),
+		browser("pv-re1", "v-re", func(e *event.Event) { e.Tracking[event.AdUserData] = []byte("denied") }),
+		browser("pv-re2", "v-re", func(e *event.Event) {}), server("p-re", "v-re"),
+		server("p-plain", "v-plain"))
+	waitFor(t, "the two allowed server purchases at Meta, the topic read", func() (bool, string) {
+		m := metaIDs(s.meta)
+		return m["p-re"] == 1 && m["p-plain"] == 1 && s.counter("forward_lag", "destination", "meta1") == 0, fmt.Sprint(m)
+	})
+	if m := metaIDs(s.meta); len(m) != 2 {
+		t.Errorf("Meta received %v, want p-re and p-plain only", m)
+	}
+	for reason, want := range map[string]float64{gate.GPC: 1, gate.Consent: 1} {
+		if got := s.counter("forward_gated_total", "destination", "meta1", "reason", reason); got != want {
+			t.Errorf("gated %s = %v, want %v", reason, got, want)
+		}
+	}
+}
+
 func TestRetriesHonourRetryAfter(t *testing.T) {
 	s := newStack(t)
 	s.cfg.MaxBackoff = 3 * time.Second // above the Retry-After, so that it is taken as given

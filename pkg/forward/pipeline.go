@@ -57,6 +57,7 @@ type pipeline struct {
 	log     zerolog.Logger
 	reader  *kafka.Reader
 	tracker *Tracker
+	signals *browserSignals // the latest browser consent and GPC of each visitor
 	wantsEV bool
 
 	lag      map[int]*partitionLag
@@ -89,6 +90,7 @@ func newPipeline(cfg *Config, d *destination.Destination, m *destMetrics, w *ato
 		cfg: cfg, d: d, m: m, world: w, dlq: dlq,
 		log:      log.With().Str("destination", d.ID).Str("kind", d.Kind).Str("pixel", d.PixelID).Logger(),
 		tracker:  NewTracker(cfg.MaxSessions),
+		signals:  newBrowserSignals(0),
 		wantsEV:  d.Wants([]byte(destination.EngagedVisit), 0),
 		lag:      map[int]*partitionLag{},
 		retryLog: logging.NewThrottle(time.Minute),
@@ -206,6 +208,7 @@ func (p *pipeline) add(b *batch, m kafka.Message) {
 	if event.Parse(m.Value, &e) != nil || string(e.PixelID) != p.d.PixelID {
 		return
 	}
+	p.signals.observe(&e)
 	w := p.world.Load()
 	if p.wantsEV {
 		goal := 0
@@ -225,6 +228,10 @@ func (p *pipeline) add(b *batch, m kafka.Message) {
 
 func (p *pipeline) keep(b *batch, msg *kafka.Message, e *event.Event, value []byte, w *world) {
 	if ok, reason := gate.Check(e, gate.Options{OptedOut: w.optedOut}); !ok {
+		p.m.gated[reason].Inc()
+		return
+	}
+	if reason := p.signals.refuse(e); reason != "" {
 		p.m.gated[reason].Inc()
 		return
 	}

@@ -253,46 +253,24 @@ const ClickCookie = "_pxclk"
 // reload: that is the click seen earlier, whose time Meta's fbc and
 // Google's click window count from, not a new click.
 func (h *Hit) cookieClickTime() int64 {
-	v := h.clickCookie
-	if len(v) < 3 || v[0] != '1' || v[1] != '|' {
+	ms, ids, ok := parseClickCookie(h.clickCookie)
+	if !ok || ms == 0 {
 		return 0
 	}
-	msText, v, ok := bytes.Cut(v[2:], pipe)
-	ms, okMs := parseUint(msText)
-	if !ok || !okMs || ms == 0 || ms/1000 > event.MaxTime {
-		return 0
-	}
-	for _, col := range clickColumns {
-		var f []byte
-		f, v, _ = bytes.Cut(v, pipe)
-		if !bytes.Equal(f, h.Event.Tracking[col]) {
+	for i, col := range clickColumns {
+		if !bytes.Equal(ids[i], h.Event.Tracking[col]) {
 			return 0
 		}
 	}
-	return int64(ms)
+	return ms
 }
 
 // clickFromCookie fills the click-id columns of an event whose URL had
 // none from the request's _pxclk cookie.
 func (h *Hit) clickFromCookie() {
-	v := h.clickCookie
-	if len(v) < 3 || v[0] != '1' || v[1] != '|' {
+	ms, ids, ok := parseClickCookie(h.clickCookie)
+	if !ok {
 		return
-	}
-	v = v[2:]
-	msText, v, ok := bytes.Cut(v, pipe)
-	ms, okMs := parseUint(msText)
-	if !ok || !okMs || ms/1000 > event.MaxTime {
-		return
-	}
-	var ids [len(clickColumns)][]byte
-	for i := range ids {
-		var f []byte
-		f, v, _ = bytes.Cut(v, pipe)
-		if len(f) > 0 && !validClickID(f) {
-			return // a cookie we did not write
-		}
-		ids[i] = f
 	}
 	e := &h.Event
 	any := false
@@ -301,8 +279,31 @@ func (h *Hit) clickFromCookie() {
 		any = any || len(ids[i]) > 0
 	}
 	if any {
-		e.ClickTSMs = int64(ms)
+		e.ClickTSMs = ms
 	}
+}
+
+// parseClickCookie reads a _pxclk value: when the click was seen (Unix ms)
+// and its ids in clickColumns' order, pointing into v. ok is false for a
+// value we did not write (another version, a bad time or click id).
+func parseClickCookie(v []byte) (ms int64, ids [len(clickColumns)][]byte, ok bool) {
+	if len(v) < 3 || v[0] != '1' || v[1] != '|' {
+		return 0, ids, false
+	}
+	msText, v, found := bytes.Cut(v[2:], pipe)
+	n, okMs := parseUint(msText)
+	if !found || !okMs || n/1000 > event.MaxTime {
+		return 0, ids, false
+	}
+	for i := range ids {
+		var f []byte
+		f, v, _ = bytes.Cut(v, pipe)
+		if len(f) > 0 && !validClickID(f) {
+			return 0, ids, false
+		}
+		ids[i] = f
+	}
+	return int64(n), ids, true
 }
 
 var pipe = []byte{'|'}

@@ -59,14 +59,7 @@ func newDestMetrics(m *metrics.Set, id, kind string) *destMetrics {
 }
 
 func (d *destMetrics) skip(reason string) {
-	d.mu.Lock()
-	c := d.skips[reason]
-	if c == nil {
-		c = d.set.Counter("forward_skipped_total", "Events left out because the platform would refuse them (too_old, no_click_id, ...), by destination and reason.", "destination", d.id, "reason", reason)
-		d.skips[reason] = c
-	}
-	d.mu.Unlock()
-	c.Inc()
+	d.counter(d.skips, "forward_skipped_total", "Events left out because the platform would refuse them (too_old, no_click_id, ...), by destination and reason.", "reason", reason).Inc()
 	d.skipped.Inc()
 }
 
@@ -75,12 +68,19 @@ func (d *destMetrics) request(status int) {
 	if status != 0 {
 		s = strconv.Itoa(status)
 	}
+	d.counter(d.requests, "forward_requests_total", "Requests sent to the destination, by HTTP status of the answer (network: none came).", "status", s).Inc()
+}
+
+// counter is the destination's series of name with label=value, registered
+// on first use (the reasons and statuses are not known in advance) and
+// kept in cache.
+func (d *destMetrics) counter(cache map[string]*metrics.Counter, name, help, label, value string) *metrics.Counter {
 	d.mu.Lock()
-	c := d.requests[s]
+	defer d.mu.Unlock()
+	c := cache[value]
 	if c == nil {
-		c = d.set.Counter("forward_requests_total", "Requests sent to the destination, by HTTP status of the answer (network: none came).", "destination", d.id, "status", s)
-		d.requests[s] = c
+		c = d.set.Counter(name, help, "destination", d.id, label, value)
+		cache[value] = c
 	}
-	d.mu.Unlock()
-	c.Inc()
+	return c
 }

@@ -57,7 +57,7 @@ func newConfig() (*config, *flagenv.Set) {
 	fs.Duration(&o.SessionIdle, "session-idle", "CONSOLE_SESSION_IDLE", o.SessionIdle, "a session ends this long after its last request")
 	fs.Int(&o.LoginLimit, "login-limit", "CONSOLE_LOGIN_LIMIT", o.LoginLimit, "wrong passwords per name, and per client address, before sign-in is refused for the rest of -login-window")
 	fs.Duration(&o.LoginWindow, "login-window", "CONSOLE_LOGIN_WINDOW", o.LoginWindow, "the window -login-limit counts in")
-	fs.String(&c.destinationKeyFile, "destination-key-file", "PIXEL_DESTINATION_KEY_FILE", "",
+	fs.DestinationKey(&c.destinationKeyFile,
 		"key file that seals the destinations' credentials (the forwarder's and pixelctl's; created, 0600, when missing); empty: the destination pages say it is not configured")
 	fs.Duration(&c.shutdownTimeout, "shutdown-timeout", "CONSOLE_SHUTDOWN_TIMEOUT", 10*time.Second, "time for requests in flight to finish on SIGTERM")
 	fs.Logging(&c.log.Level, &c.log.Format)

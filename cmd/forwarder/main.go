@@ -47,7 +47,7 @@ func newConfig() (*config, *flagenv.Set) {
 	fs.String(&f.DLQTopic, "dlq-topic", "FORWARDER_DLQ_TOPIC", f.DLQTopic, "dead-letter topic of the events a platform refused; it must exist")
 	fs.ClickHouse(&c.ch.Addr, &c.ch.Database, &c.ch.User, &c.ch.Password)
 	fs.Fallback(rundir.Env(rundir.Default), rundir.From)
-	fs.String(&c.keyFile, destination.KeyFileFlag, destination.KeyFileEnv, "", "the destination key `file` that opens the credentials (the one pixelctl destination create made; empty: make run's while it runs here)")
+	fs.DestinationKey(&c.keyFile, "the destination key `file` that opens the credentials (the one pixelctl destination create made)")
 	fs.Duration(&f.Refresh, "refresh", "FORWARDER_REFRESH", f.Refresh, "how often destinations, pixels and erasures are reloaded")
 	fs.Duration(&f.Linger, "linger", "FORWARDER_LINGER", f.Linger, "how long a batch waits for more events before it is sent")
 	fs.Duration(&f.MaxBackoff, "max-backoff", "FORWARDER_MAX_BACKOFF", f.MaxBackoff, "longest wait between retries of a request (a longer Retry-After is cut to it); an unauthorized destination retries at this interval")
@@ -71,18 +71,6 @@ func main() {
 	logging.RunOrExit(log, run(c, fs, log))
 }
 
-// keyFile is -destination-key-file, else make run's (its run/stack.env
-// names it).
-func keyFile(c *config) (path, from string) {
-	if c.keyFile != "" {
-		return c.keyFile, "-" + destination.KeyFileFlag
-	}
-	if p := rundir.Env(rundir.Default)[destination.KeyFileEnv]; p != "" {
-		return p, rundir.From
-	}
-	return "", ""
-}
-
 // run is the forwarder's story: the key, the ClickHouse connection, the
 // admin listener and the forwarder; then a signal, on which every pipeline
 // stops fetching, sends and commits its batch; then the rest stopped.
@@ -93,7 +81,7 @@ func run(c *config, fs *flagenv.Set, log zerolog.Logger) error {
 	m.RegisterProcess()
 	chFrom := fs.Source("clickhouse-addr").String()
 
-	path, keyFrom := keyFile(c)
+	path, keyFrom := c.keyFile, fs.Source(destination.KeyFileFlag).String()
 	if path == "" {
 		return destination.ErrNoKey
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/flagenv"
 	"github.com/pixel-pipeline/pixel/pkg/googleads"
 	"github.com/pixel-pipeline/pixel/pkg/metacapi"
-	"github.com/pixel-pipeline/pixel/pkg/rundir"
 )
 
 const destinationUsage = `Usage: pixelctl destination <command> [flags] [ID]
@@ -82,8 +81,8 @@ type destCmd struct {
 
 func newDestCmd(name, desc string, formats ...string) *destCmd {
 	c := &destCmd{cmdFlags: newFormatCmd(name, desc, formats...)}
-	c.fs.String(&c.keyFile, destination.KeyFileFlag, destination.KeyFileEnv, "",
-		"the destination key `file` that seals the credentials (64 hex digits; pixelctl destination create makes it, mode 0600, when the file named does not exist) (empty: make run's while it runs here)")
+	c.fs.DestinationKey(&c.keyFile,
+		"the destination key `file` that seals the credentials (64 hex digits; pixelctl destination create makes it, mode 0600, when the file named does not exist)")
 	return c
 }
 
@@ -92,11 +91,8 @@ func newDestCmd(name, desc string, formats ...string) *destCmd {
 // not exist, and says so.
 func (c *destCmd) key(create bool) (*destination.Key, error) {
 	path := c.keyFile
-	if path == "" {
-		if p := rundir.Env(rundir.Default)[destination.KeyFileEnv]; p != "" {
-			path = p
-			fmt.Fprintf(os.Stderr, "using destination key file %s (from %s)\n", p, rundir.From)
-		}
+	if src := c.fs.Source(destination.KeyFileFlag); src.Kind == flagenv.Fallback {
+		fmt.Fprintf(os.Stderr, "using destination key file %s (from %s)\n", path, src)
 	}
 	if path == "" {
 		return nil, destination.ErrNoKey

@@ -3,6 +3,7 @@ package flagenv
 import (
 	"errors"
 	"fmt"
+	"github.com/pixel-pipeline/pixel/pkg/destination"
 )
 
 // The flag groups several commands share. Each fills fields of the options
@@ -71,4 +72,12 @@ func (s *Set) share(group string, names ...string) {
 	for _, name := range names {
 		s.flags[name].shared = true
 	}
+}
+
+// DestinationKey adds -destination-key-file (PIXEL_DESTINATION_KEY_FILE),
+// the key file that seals the destinations' credentials, which may also
+// come from the fallback (make run's run/stack.env names its key file).
+func (s *Set) DestinationKey(path *string, usage string) {
+	s.String(path, destination.KeyFileFlag, destination.KeyFileEnv, "", usage)
+	s.share("-"+destination.KeyFileFlag, destination.KeyFileFlag)
 }

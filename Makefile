@@ -2,14 +2,14 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-FUZZTIME    ?= 10s
+FUZZTIME    ?= 3s
 
 .PHONY: run test build assets deps lint unit fuzz test-faults screenshots bench bench-reports clean help
 
 help:
 	@echo "make run    the whole pipeline on this machine (Ctrl-C stops it)"
 	@echo "make test   every test against real servers (what CI runs)"
-	@echo "make deps   install with apt-get what is missing: ClickHouse, kcat, Chromium, wrk, Node.js, npm (root)"
+	@echo "make deps   install with apt-get what is missing: ClickHouse, kcat, Chromium, wrk, Node.js, npm, Java, Maven, ZooKeeper, python3-venv (root)"
 	@echo "make build  build the console's front-end assets (npm) and the binaries into bin/"
 	@echo "make lint   gofmt, go vet, staticcheck"
 	@echo "make test-faults  only the fault-injection tests, printing their figures"
@@ -20,10 +20,13 @@ help:
 # The Debian packages the project needs: ClickHouse (server and client),
 # kcat, a Kafka client that is not ours, Chromium, the browser the JS
 # tag's end-to-end test runs in, wrk, the HTTP load tool of make bench,
-# Node.js, which runs the JS tag's and the snippets' unit tests, and npm,
+# Node.js, which runs the JS tag's and the snippets' unit tests, npm,
 # which installs the console's charting library at build time (Debian's
 # nodejs comes without it; NodeSource's bundles it, and then it is not
-# installed twice). Installed only when missing.
+# installed twice), Java and Maven, which fetch and run Apache Kafka from
+# Maven Central for the real-Kafka suites, ZooKeeper, which the ClickHouse
+# cluster's replication needs, and Python's venv, in which the check of
+# current ClickHouse installs chDB from PyPI. Installed only when missing.
 deps:
 	@missing=""; \
 	command -v clickhouse-server >/dev/null 2>&1 || missing="$$missing clickhouse-server"; \
@@ -33,6 +36,10 @@ deps:
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	command -v mvn >/dev/null 2>&1 || missing="$$missing maven"; \
+	[ -f /usr/share/java/zookeeper.jar ] || missing="$$missing zookeeper"; \
+	python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: missing$$missing; run as root or: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	  command -v apt-get >/dev/null 2>&1 || { echo "make deps: missing$$missing and no apt-get; install them by hand" >&2; exit 1; }; \

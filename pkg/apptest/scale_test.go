@@ -1,0 +1,346 @@
+package apptest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/loadgen"
+)
+
+// The scale-out suite (make test-scale, which make test runs after the
+// others): the shape make run-cluster starts — three Apache Kafka brokers
+// (replication 3, min.insync.replicas 2, acks=all), ClickHouse 2 shards × 2
+// replicas with ZooKeeper, two collectors behind a load balancer, two
+// consumers in one group — under steady load, one fault at a time. Each
+// fault ends like the single-machine fault tests: every hit answered 200 is
+// in the cluster once through the shipped de-duplicating view, nothing that
+// was not answered is there, and a line of figures with how long the
+// pipeline took to catch up.
+
+const scaleRate = 200 // hits per second through the balancer
+
+func TestScaleOut(t *testing.T) {
+	c := startClusterStack(t)
+	conn := clusterConn(t, c)
+
+	t.Run("Kafka partition leader killed", func(t *testing.T) {
+		wait := clusterLoad(t, c, 21, 25*time.Second)
+		time.Sleep(5 * time.Second)
+		ctx := stepContext(t)
+		leader, err := c.Kafka.Leader(ctx, c.Cfg.Topic, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Kafka.Kill(leader)
+		time.Sleep(10 * time.Second)
+		if err := c.Kafka.Restart(ctx, leader); err != nil {
+			t.Fatalf("restart broker %d: %v", leader, err)
+		}
+		took := caughtUp(t, "the collectors publish and spool nothing", func() bool { return collectorsCaughtUp(c) })
+		res := wait()
+		reportLine(t, fmt.Sprintf("broker %d (leader of partition 0) SIGKILLed for 10 s; caught up %s after it was back; %s", leader, took, checkCluster(t, c, conn, res)))
+	})
+
+	t.Run("two of three brokers stopped 30s", func(t *testing.T) {
+		// With replication 3 and min.insync.replicas 2, one broker down
+		// still takes writes: two down is when acks=all fails and the
+		// collectors spool.
+		wait := clusterLoad(t, c, 22, 45*time.Second)
+		time.Sleep(5 * time.Second)
+		for _, i := range []int{1, 2} {
+			if err := c.Kafka.Stop(i, 30*time.Second); err != nil {
+				t.Fatalf("stop broker %d: %v", i, err)
+			}
+		}
+		for _, s := range c.Collectors {
+			waitMetric(t, "http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_spool_records", positive, 30*time.Second)
+		}
+		time.Sleep(25 * time.Second)
+		ctx := stepContext(t)
+		for _, i := range []int{1, 2} {
+			if err := c.Kafka.Restart(ctx, i); err != nil {
+				t.Fatalf("restart broker %d: %v", i, err)
+			}
+		}
+		took := caughtUp(t, "the collectors' spools replayed", func() bool { return collectorsCaughtUp(c) })
+		res := wait()
+		reportLine(t, fmt.Sprintf("brokers 2 and 3 stopped 30 s (in-sync replicas 1 < 2, both collectors spooled); caught up %s after they were back; %s", took, checkCluster(t, c, conn, res)))
+	})
+
+	t.Run("consumer added, then one SIGKILLed", func(t *testing.T) {
+		wait := clusterLoad(t, c, 23, 30*time.Second)
+		time.Sleep(5 * time.Second)
+		ctx := stepContext(t)
+		if _, err := c.AddConsumer(ctx); err != nil {
+			t.Fatalf("add a consumer: %v", err)
+		}
+		time.Sleep(8 * time.Second)
+		// Killed with a batch in hand: its partitions move to the others
+		// once the group's session times out, from the last commit.
+		waitMetric(t, "http://"+c.Consumers[0].Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_batch_pending", positive, 20*time.Second)
+		c.Consumers[0].Consumer.Kill()
+		c.Consumers = c.Consumers[1:]
+		took := caughtUp(t, "the other consumers took its partitions", func() bool { return consumersCaughtUp(c) })
+		res := wait()
+		reportLine(t, fmt.Sprintf("a third consumer joined, then the first was SIGKILLed; the group caught up %s after the kill; %s", took, checkCluster(t, c, conn, res)))
+	})
+
+	t.Run("ClickHouse replica down 30s", func(t *testing.T) {
+		wait := clusterLoad(t, c, 24, 40*time.Second)
+		time.Sleep(5 * time.Second)
+		// The node the first consumer inserts through: it goes on to the
+		// next, and the shard's other replica takes the shard's rows.
+		node := c.ClickHouse.Node(0, 0)
+		if err := node.Stop(30 * time.Second); err != nil {
+			t.Fatalf("stop replica: %v", err)
+		}
+		time.Sleep(30 * time.Second)
+		ctx := stepContext(t)
+		if err := node.Start(ctx); err != nil {
+			t.Fatalf("restart replica: %v", err)
+		}
+		took := caughtUp(t, "the replica caught up with its shard", func() bool { return replicaCaughtUp(t, node) })
+		res := wait()
+		reportLine(t, fmt.Sprintf("shard 1's first replica stopped 30 s (inserts went on through the other); it caught up %s after it was back; %s", took, checkCluster(t, c, conn, res)))
+	})
+
+	t.Run("ClickHouse shard down 15s", func(t *testing.T) {
+		wait := clusterLoad(t, c, 25, 30*time.Second)
+		time.Sleep(5 * time.Second)
+		nodes := []*devstack.ClickHouse{c.ClickHouse.Node(1, 0), c.ClickHouse.Node(1, 1)}
+		for _, n := range nodes {
+			if err := n.Stop(30 * time.Second); err != nil {
+				t.Fatalf("stop shard 2: %v", err)
+			}
+		}
+		for _, s := range c.Consumers {
+			waitMetric(t, "http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_insert_errors_total", positive, 20*time.Second)
+		}
+		time.Sleep(10 * time.Second)
+		ctx := stepContext(t)
+		for _, n := range nodes {
+			if err := n.Start(ctx); err != nil {
+				t.Fatalf("restart shard 2: %v", err)
+			}
+		}
+		back := time.Now().Unix()
+		took := caughtUp(t, "the consumers' held batches inserted", func() bool {
+			for _, s := range c.Consumers {
+				v, err := strconv.ParseFloat(metricValue("http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_last_insert_timestamp_seconds"), 64)
+				if err != nil || int64(v) < back {
+					return false
+				}
+			}
+			return consumersCaughtUp(c)
+		})
+		res := wait()
+		reportLine(t, fmt.Sprintf("shard 2 (both replicas) stopped 15 s: the consumers held their batches and committed nothing; caught up %s after it was back; %s", took, checkCluster(t, c, conn, res)))
+	})
+
+	t.Run("one collector of two SIGTERMed behind the balancer", func(t *testing.T) {
+		wait := clusterLoad(t, c, 26, 20*time.Second)
+		time.Sleep(5 * time.Second)
+		s := c.Collectors[1]
+		start := time.Now()
+		if err := s.Collector.Stop(30 * time.Second); err != nil {
+			t.Fatalf("the collector did not stop cleanly on SIGTERM: %v", err)
+		}
+		stopped := time.Since(start)
+		time.Sleep(3 * time.Second)
+		ctx := stepContext(t)
+		if err := s.StartCollector(ctx); err != nil {
+			t.Fatalf("restart collector: %v", err)
+		}
+		res := wait()
+		f := checkClusterFigures(t, c, conn, res)
+		if f.distinct != f.answered {
+			t.Fatalf("%d event ids stored for %d hits answered 200", f.distinct, f.answered)
+		}
+		reportLine(t, fmt.Sprintf("collector 2 SIGTERMed (unready, drained, stopped in %s), started again 3 s later; %s", stopped.Round(100*time.Millisecond), f))
+	})
+}
+
+// startClusterStack starts the scaled-out stack on free ports for a test.
+func startClusterStack(t *testing.T) *devstack.ClusterStack {
+	t.Helper()
+	cfg := devstack.DefaultClusterStackConfig()
+	cfg.Dir = t.TempDir()
+	cfg.BinDir = binDir
+	cfg.PixelAddr = "127.0.0.1:0"
+	cfg.ConsoleAddr = ""
+	cfg.Registry = "off"
+	cfg.Partitions = 6
+	// A drain delay longer than the balancer's check: a stopping
+	// collector is taken out before it closes its listener.
+	cfg.CollectorArgs = []string{"-log-level", "warn", "-drain-delay", "1s"}
+	cfg.ConsumerArgs = []string{"-log-level", "warn", "-batch-age", "200ms"}
+	log, err := os.Create(filepath.Join(cfg.Dir, "stack.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	cfg.Out = log
+	c := &devstack.ClusterStack{Cfg: cfg}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	start := time.Now()
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop the cluster stack: %v", err)
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(cfg.Dir, "stack.log"))
+			t.Logf("stack log:\n%s", tail(b, 12000))
+		}
+	})
+	if err := c.Start(ctx); err != nil {
+		t.Fatalf("start the cluster stack: %v", err)
+	}
+	t.Logf("cluster stack up in %s: Kafka %s, ClickHouse %s", time.Since(start).Round(100*time.Millisecond), c.Brokers(), c.ClickHouseAddrs())
+	return c
+}
+
+// clusterConn opens a connection to every ClickHouse node: queries go to
+// the first that answers.
+func clusterConn(t *testing.T, c *devstack.ClusterStack) chstore.Conn {
+	t.Helper()
+	o := chstore.DefaultOptions()
+	o.Addr = c.ClickHouse.Addrs()
+	conn, err := chstore.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// stepContext bounds one step of a scenario: a restart, a lookup.
+func stepContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// clusterLoad runs the load generator against the balancer for d.
+func clusterLoad(t *testing.T, c *devstack.ClusterStack, seed uint64, d time.Duration) func() *loadgen.Result {
+	t.Helper()
+	return loadTarget(context.Background(), t, c.PixelURL(), scaleRate, seed, d)
+}
+
+// checkCluster is checkClusterFigures as its report line.
+func checkCluster(t *testing.T, c *devstack.ClusterStack, conn chstore.Conn, res ...*loadgen.Result) string {
+	t.Helper()
+	return checkClusterFigures(t, c, conn, res...).String()
+}
+
+// checkClusterFigures is checkExactlyOnce on the cluster: settled means
+// every collector's spool empty and every consumer idle.
+func checkClusterFigures(t *testing.T, c *devstack.ClusterStack, conn chstore.Conn, res ...*loadgen.Result) figures {
+	t.Helper()
+	return checkDelivered(t, func() {
+		devstackWait(t, "the cluster settled", time.Minute, func() bool { return collectorsCaughtUp(c) && consumersIdle(c) })
+	}, conn, res...)
+}
+
+func collectorAdmins(c *devstack.ClusterStack) []string {
+	var a []string
+	for _, s := range c.Collectors {
+		a = append(a, s.Cfg.CollectorAdminAddr)
+	}
+	return a
+}
+
+func consumerAdmins(c *devstack.ClusterStack) []string {
+	var a []string
+	for _, s := range c.Consumers {
+		a = append(a, s.Cfg.ConsumerAdminAddr)
+	}
+	return a
+}
+
+// collectorsCaughtUp: no collector spools or holds spooled records.
+func collectorsCaughtUp(c *devstack.ClusterStack) bool {
+	for _, a := range collectorAdmins(c) {
+		url := "http://" + a + "/metrics"
+		if metricValue(url, "pixel_publish_spooling") != "0" || metricValue(url, "pixel_spool_records") != "0" {
+			return false
+		}
+	}
+	return true
+}
+
+// consumersCaughtUp: the group's lag is under a second of traffic.
+func consumersCaughtUp(c *devstack.ClusterStack) bool {
+	lag, ok := metricSum(c, consumerAdmins, "pixel_consumer_lag")
+	return ok && lag <= scaleRate
+}
+
+// consumersIdle: no consumer has a batch pending or any lag.
+func consumersIdle(c *devstack.ClusterStack) bool {
+	pending, ok1 := metricSum(c, consumerAdmins, "pixel_consumer_batch_pending")
+	lag, ok2 := metricSum(c, consumerAdmins, "pixel_consumer_lag")
+	return ok1 && ok2 && pending == 0 && lag == 0
+}
+
+// metricSum adds series over the processes whose admin addresses admins
+// gives; ok is false when one of them does not answer.
+func metricSum(c *devstack.ClusterStack, admins func(*devstack.ClusterStack) []string, series string) (float64, bool) {
+	var sum float64
+	for _, a := range admins(c) {
+		v, err := strconv.ParseFloat(metricValue("http://"+a+"/metrics", series), 64)
+		if err != nil {
+			return 0, false
+		}
+		sum += v
+	}
+	return sum, true
+}
+
+// replicaCaughtUp: the node answers and has no replication queue left.
+func replicaCaughtUp(t *testing.T, node *devstack.ClickHouse) bool {
+	o := chstore.DefaultOptions()
+	o.Addr = []string{node.Addr()}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := chstore.Open(ctx, o)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	var queue, delay uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.replication_queue").Scan(&queue); err != nil {
+		return false
+	}
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(max(absolute_delay)) FROM system.replicas").Scan(&delay); err != nil {
+		return false
+	}
+	return queue == 0 && delay == 0
+}
+
+// caughtUp polls cond until it holds (at most three minutes) and returns
+// how long that took.
+func caughtUp(t *testing.T, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	devstackWait(t, what, 3*time.Minute, cond)
+	return time.Since(start).Round(100 * time.Millisecond)
+}
+
+// devstackWait polls cond every 200 ms until it holds or within passed.
+func devstackWait(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -97,7 +97,7 @@ func (c *ClusterStack) PixelURL() string { return "http://" + c.Balancer.Addr }
 func (c *ClusterStack) Addrs() []string {
 	addrs := []string{
 		"CLICKHOUSE_ADDR=" + c.ClickHouseAddrs(),
-		"CLICKHOUSE_CLUSTER=" + c.ClickHouse.Name(),
+		"PIXELCTL_CLUSTER=" + c.ClickHouse.Name(), // pixelctl migrate applies ON CLUSTER
 		"KAFKA_BROKERS=" + c.Brokers(),
 		"KAFKA_TOPIC=" + c.Cfg.Topic,
 		"COLLECTOR_ADDR=" + c.Balancer.Addr,

@@ -134,7 +134,9 @@ type Kafka struct {
 	java  string
 	cp    string
 	nodes []*kafkaNode
-	mu    sync.Mutex // nodes[i].proc
+	mu    sync.Mutex // nodes[i].proc and topics
+	// topics are those created: cfg.Topics and CreateTopics's.
+	topics []string
 }
 
 type kafkaNode struct {
@@ -208,22 +210,10 @@ func StartKafka(ctx context.Context, cfg KafkaConfig) (k *Kafka, err error) {
 			k = nil
 		}
 	}()
-	for i := range k.nodes {
-		if err := k.startNode(i); err != nil {
-			return k, err
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	for i := range k.nodes {
-		if err := k.waitBroker(ctx, i); err != nil {
-			return k, err
-		}
-	}
-	if err := k.createTopics(ctx); err != nil {
+	if err := k.Start(ctx); err != nil {
 		return k, err
 	}
-	return k, k.waitInSync(ctx)
+	return k, k.CreateTopics(ctx, cfg.Topics...)
 }
 
 // format writes each node's config and formats its storage with Kafka's
@@ -395,18 +385,41 @@ func (k *Kafka) proc(i int) *Process {
 
 // Restart starts broker i again, with its id, ports and data (stopping it
 // first if it still runs), and waits until it serves and every partition
-// has all its replicas in sync again.
+// has all its running replicas in sync again.
 func (k *Kafka) Restart(ctx context.Context, i int) error {
 	if err := k.Stop(i, 30*time.Second); err != nil {
 		return err
 	}
-	if err := k.startNode(i); err != nil {
-		return err
+	return k.start(ctx, []int{i})
+}
+
+// Start starts every broker that does not run (after Stop, Kill or Close),
+// with its id, ports and data, and waits until each serves and every
+// partition has all its running replicas in sync.
+func (k *Kafka) Start(ctx context.Context) error {
+	var stopped []int
+	for i := range k.nodes {
+		if !k.running(i) {
+			stopped = append(stopped, i)
+		}
+	}
+	return k.start(ctx, stopped)
+}
+
+// start starts the brokers nodes and waits until each serves and every
+// partition has all its running replicas in sync.
+func (k *Kafka) start(ctx context.Context, nodes []int) error {
+	for _, i := range nodes {
+		if err := k.startNode(i); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := k.waitBroker(ctx, i); err != nil {
-		return err
+	for _, i := range nodes {
+		if err := k.waitBroker(ctx, i); err != nil {
+			return err
+		}
 	}
 	return k.waitInSync(ctx)
 }
@@ -458,8 +471,8 @@ func (k *Kafka) readPartitions(ctx context.Context, i int, topics ...string) ([]
 	return c.ReadPartitions(topics...)
 }
 
-// waitBroker waits until broker i serves and sees every broker of the
-// cluster (a broker is listed once the controller unfenced it).
+// waitBroker waits until broker i serves and sees every running broker of
+// the cluster (a broker is listed once the controller unfenced it).
 func (k *Kafka) waitBroker(ctx context.Context, i int) error {
 	p := k.proc(i)
 	for {
@@ -469,11 +482,17 @@ func (k *Kafka) waitBroker(ctx context.Context, i int) error {
 			var brokers []kafka.Broker
 			brokers, err = c.Brokers()
 			c.Close()
-			if err == nil && len(brokers) == len(k.nodes) {
+			want := 0
+			for j := range k.nodes {
+				if k.running(j) {
+					want++
+				}
+			}
+			if err == nil && len(brokers) >= want {
 				return nil
 			}
 			if err == nil {
-				err = fmt.Errorf("it sees %d brokers of %d", len(brokers), len(k.nodes))
+				err = fmt.Errorf("it sees %d brokers of %d", len(brokers), want)
 			}
 		}
 		select {
@@ -491,65 +510,85 @@ func (k *Kafka) logTail(i int) string {
 	return tailString(string(b), 3000)
 }
 
-// createTopics creates the configured topics with the cluster's
-// replication factor and min.insync.replicas.
-func (k *Kafka) createTopics(ctx context.Context) error {
-	if len(k.cfg.Topics) == 0 {
+// CreateTopics creates topics with the cluster's partitions, replication
+// factor and min.insync.replicas (an existing one is left as it is), and
+// waits until every partition has a leader and its replicas in sync.
+func (k *Kafka) CreateTopics(ctx context.Context, names ...string) error {
+	if len(names) == 0 {
 		return nil
 	}
-	topics := make([]kafka.TopicConfig, len(k.cfg.Topics))
-	for i, name := range k.cfg.Topics {
+	topics := make([]kafka.TopicConfig, len(names))
+	for i, name := range names {
 		topics[i] = kafka.TopicConfig{
 			Topic: name, NumPartitions: k.cfg.Partitions, ReplicationFactor: k.cfg.ReplicationFactor,
 			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: strconv.Itoa(k.cfg.MinInsyncReplicas)}},
 		}
 	}
+	var addr string
+	for i := range k.nodes {
+		if k.running(i) {
+			addr = k.Addr(i)
+			break
+		}
+	}
 	transport := &kafka.Transport{DialTimeout: 2 * time.Second}
 	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(k.Addr(0)), Transport: transport, Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(addr), Transport: transport, Timeout: 10 * time.Second}
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
 	if err != nil {
-		return fmt.Errorf("cannot create Kafka topics %v: %w", k.cfg.Topics, err)
+		return fmt.Errorf("cannot create Kafka topics %v: %w", names, err)
 	}
 	for name, err := range resp.Errors {
 		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 			return fmt.Errorf("cannot create Kafka topic %s: %w", name, err)
 		}
 	}
-	return nil
+	k.mu.Lock()
+	for _, name := range names {
+		if !slices.Contains(k.topics, name) {
+			k.topics = append(k.topics, name)
+		}
+	}
+	k.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return k.waitInSync(ctx)
 }
 
 // waitInSync waits until every running broker knows every partition of the
 // configured topics with a leader and each of its replicas that runs in
 // sync.
 func (k *Kafka) waitInSync(ctx context.Context) error {
-	if len(k.cfg.Topics) == 0 {
+	k.mu.Lock()
+	topics := slices.Clone(k.topics)
+	k.mu.Unlock()
+	if len(topics) == 0 {
 		return nil
 	}
 	for {
-		why := k.inSync(ctx)
+		why := k.inSync(ctx, topics)
 		if why == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("kafka topics %v not in sync: %v (%w)", k.cfg.Topics, why, ctx.Err())
+			return fmt.Errorf("kafka topics %v not in sync: %v (%w)", topics, why, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-func (k *Kafka) inSync(ctx context.Context) error {
+func (k *Kafka) inSync(ctx context.Context, topics []string) error {
 	for i := range k.nodes {
 		if !k.running(i) {
 			continue
 		}
-		parts, err := k.readPartitions(ctx, i, k.cfg.Topics...)
+		parts, err := k.readPartitions(ctx, i, topics...)
 		if err != nil {
 			return fmt.Errorf("broker %d: %w", i, err)
 		}
-		if len(parts) != len(k.cfg.Topics)*k.cfg.Partitions {
-			return fmt.Errorf("broker %d knows %d partitions of %d", i, len(parts), len(k.cfg.Topics)*k.cfg.Partitions)
+		if len(parts) != len(topics)*k.cfg.Partitions {
+			return fmt.Errorf("broker %d knows %d partitions of %d", i, len(parts), len(topics)*k.cfg.Partitions)
 		}
 		for _, p := range parts {
 			if p.Leader.ID == 0 {

@@ -50,6 +50,9 @@ type KafkaConfig struct {
 	ReplicationFactor int      // min(Brokers, 3) when 0
 	MinInsyncReplicas int      // 2 with 3 brokers when 0, 1 with one
 	Out               io.Writer
+	// JVMFlags replace the defaults (jvmFlags: a small heap and the quick
+	// JIT tier only, for a fast start), e.g. for a benchmark.
+	JVMFlags []string
 }
 
 // KafkaClasspath returns the Java classpath of the Kafka broker, resolving
@@ -249,7 +252,11 @@ func (k *Kafka) format(ctx context.Context) error {
 }
 
 func (k *Kafka) jvmArgs(n *kafkaNode) []string {
-	return append(append([]string(nil), jvmFlags...),
+	flags := jvmFlags
+	if k.cfg.JVMFlags != nil {
+		flags = k.cfg.JVMFlags
+	}
+	return append(slices.Clone(flags),
 		"-Dlog4j2.configurationFile="+filepath.Join(n.dir, "log4j2.properties"), "-cp", k.cp)
 }
 

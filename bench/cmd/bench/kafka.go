@@ -17,8 +17,12 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/publish"
 )
 
-// topicKafka is the kafka part's topic, on every broker it measures.
-const topicKafka = "bench.kafka"
+// topicKafka is the kafka part's topic, on every broker it measures;
+// topicKafkaZstd the one of the run with zstd, on one Apache Kafka broker.
+const (
+	topicKafka     = "bench.kafka"
+	topicKafkaZstd = "bench.kafka.zstd"
+)
 
 // KafkaResult is the kafka part: our publisher (pkg/publish, acks=all,
 // the collector's defaults) writing the same generated events to the
@@ -29,12 +33,13 @@ type KafkaResult struct {
 	Events      int        `json:"events"`
 	ValueBytes  float64    `json:"value_bytes_per_event"` // mean encoded event (the message value)
 	Compression string     `json:"compression"`           // the publisher's (the collector's default)
-	Runs        []KafkaRun `json:"runs"`
+	Runs        []KafkaRun `json:"runs"`                  // embedded, 1 broker, 3 brokers, then 1 broker with zstd
 }
 
 // KafkaRun is one broker setup.
 type KafkaRun struct {
 	Broker       string  `json:"broker"`
+	Compression  string  `json:"compression"`
 	EventsPerSec float64 `json:"events_per_s"` // acknowledged, from the first Publish to Close
 	Seconds      float64 `json:"seconds"`
 	// LogBytes is the size of the topic's log segments of one replica;
@@ -52,7 +57,7 @@ func (l *lab) kafka(ctx context.Context, res *Results) error {
 	kr := &KafkaResult{Events: n, ValueBytes: float64(corpus.ValueBytes()) / float64(n), Compression: publish.DefaultConfig().Compression}
 	res.Kafka = kr
 
-	run, err := publishAll(ctx, []string{l.brokerAddr}, corpus)
+	run, err := publishAll(ctx, []string{l.brokerAddr}, topicKafka, kr.Compression, corpus)
 	if err != nil {
 		return fmt.Errorf("embedded broker: %w", err)
 	}
@@ -62,41 +67,52 @@ func (l *lab) kafka(ctx context.Context, res *Results) error {
 
 	for _, brokers := range []int{1, 3} {
 		dir := filepath.Join(l.work, fmt.Sprintf("apache-kafka-%d", brokers))
-		k, err := devstack.StartKafka(ctx, devstack.KafkaConfig{Dir: dir, Brokers: brokers, Partitions: partitions, Topics: []string{topicKafka}, Out: l.log})
-		if err != nil {
-			return fmt.Errorf("Apache Kafka, %d broker(s): %w", brokers, err)
-		}
-		run, err := publishAll(ctx, strings.Split(k.Bootstrap(), ","), corpus)
-		closeErr := k.Close()
-		if err != nil {
-			return fmt.Errorf("Apache Kafka, %d broker(s): %w", brokers, err)
-		}
-		if closeErr != nil {
-			res.note(fmt.Sprintf("Apache Kafka, %d broker(s), did not stop cleanly: %v", brokers, closeErr))
-		}
-		run.Broker = fmt.Sprintf("Apache Kafka %s, %d broker(s)", devstack.KafkaVersion, brokers)
+		name := fmt.Sprintf("Apache Kafka %s, 1 broker", devstack.KafkaVersion)
+		runs := []struct{ topic, compression string }{{topicKafka, kr.Compression}, {topicKafkaZstd, "zstd"}}
 		if brokers == 3 {
-			run.Broker += ", replication 3, min.insync.replicas 2"
+			name = fmt.Sprintf("Apache Kafka %s, 3 brokers, replication 3, min.insync.replicas 2", devstack.KafkaVersion)
+			runs = runs[:1]
 		}
-		// One replica's segments: broker 0 holds a replica of every
-		// partition (replication factor = brokers).
-		if run.LogBytes, err = logBytes(filepath.Join(dir, "broker-0", "data"), topicKafka); err != nil {
-			return err
+		k, err := devstack.StartKafka(ctx, devstack.KafkaConfig{Dir: dir, Brokers: brokers, Partitions: partitions,
+			Topics: []string{topicKafka, topicKafkaZstd}, Out: l.log, JVMFlags: benchJVMFlags})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		run.BytesPerEvent = float64(run.LogBytes) / float64(n)
-		kr.Runs = append(kr.Runs, run)
-		l.printf("      %s: %.0f events/s, %.0f bytes per event on disk", run.Broker, run.EventsPerSec, run.BytesPerEvent)
+		for _, r := range runs {
+			run, err := publishAll(ctx, strings.Split(k.Bootstrap(), ","), r.topic, r.compression, corpus)
+			if err != nil {
+				_ = k.Close()
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			run.Broker = name
+			// One replica's segments: broker 0 holds a replica of every
+			// partition (replication factor = brokers).
+			if run.LogBytes, err = logBytes(filepath.Join(dir, "broker-0", "data"), r.topic); err != nil {
+				_ = k.Close()
+				return err
+			}
+			run.BytesPerEvent = float64(run.LogBytes) / float64(n)
+			kr.Runs = append(kr.Runs, run)
+			l.printf("      %s, compression %s: %.0f events/s, %.0f bytes per event on disk", run.Broker, run.Compression, run.EventsPerSec, run.BytesPerEvent)
+		}
+		if err := k.Close(); err != nil {
+			res.note(fmt.Sprintf("%s did not stop cleanly: %v", name, err))
+		}
 	}
 	return nil
 }
 
+// benchJVMFlags give the brokers the JIT compiler's full tiers, which the
+// tests' fast-start flags leave out, and the heap of a small broker.
+var benchJVMFlags = []string{"-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Xshare:auto"}
+
 // publishAll publishes every event of c with a Publisher of the collector's
 // defaults (no spool: a full queue waits here instead of dropping), closes
 // it, and checks that the topic's partitions hold them all.
-func publishAll(ctx context.Context, brokers []string, c *eventgen.Corpus) (KafkaRun, error) {
+func publishAll(ctx context.Context, brokers []string, topic, compression string, c *eventgen.Corpus) (KafkaRun, error) {
 	cfg := publish.DefaultConfig()
-	cfg.Brokers, cfg.Topic = brokers, topicKafka
-	before, err := endOffsets(ctx, brokers[0])
+	cfg.Brokers, cfg.Topic, cfg.Compression = brokers, topic, compression
+	before, err := endOffsets(ctx, brokers[0], topic)
 	if err != nil {
 		return KafkaRun{}, err
 	}
@@ -120,33 +136,44 @@ func publishAll(ctx context.Context, brokers []string, c *eventgen.Corpus) (Kafk
 		return KafkaRun{}, err
 	}
 	took := time.Since(start)
-	after, err := endOffsets(ctx, brokers[0])
+	after, err := endOffsets(ctx, brokers[0], topic)
 	if err != nil {
 		return KafkaRun{}, err
 	}
 	if got := after - before; got != int64(c.Len()) {
 		return KafkaRun{}, fmt.Errorf("the topic holds %d new messages, want %d", got, c.Len())
 	}
-	return KafkaRun{EventsPerSec: float64(c.Len()) / took.Seconds(), Seconds: took.Seconds()}, nil
+	return KafkaRun{Compression: compression, EventsPerSec: float64(c.Len()) / took.Seconds(), Seconds: took.Seconds()}, nil
 }
 
-// endOffsets is the sum of the end offsets of topicKafka's partitions.
-func endOffsets(ctx context.Context, broker string) (int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
-	req := map[string][]kafka.OffsetRequest{}
-	for p := range partitions {
-		req[topicKafka] = append(req[topicKafka], kafka.LastOffsetOf(p))
-	}
-	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
-	if err != nil {
-		return 0, fmt.Errorf("cannot list the offsets of %s: %w", topicKafka, err)
-	}
-	var sum int64
-	for _, po := range resp.Topics[topicKafka] {
-		if po.Error != nil {
-			return 0, fmt.Errorf("offsets of %s/%d: %w", topicKafka, po.Partition, po.Error)
+// endOffsets is the sum of the end offsets of topic's partitions, as each
+// partition's leader tells. A broker just started may answer that it does
+// not lead a partition yet for a moment: it asks again for up to 10 s.
+func endOffsets(ctx context.Context, broker, topic string) (int64, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sum, err := tryEndOffsets(ctx, broker, topic)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return sum, err
 		}
-		sum += po.LastOffset
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func tryEndOffsets(ctx context.Context, broker, topic string) (int64, error) {
+	var sum int64
+	for p := range partitions {
+		conn, err := kafka.DialLeader(ctx, "tcp", broker, topic, p)
+		if err != nil {
+			return 0, fmt.Errorf("cannot reach the leader of %s/%d: %w", topic, p, err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		end, err := conn.ReadLastOffset()
+		conn.Close()
+		if err != nil {
+			return 0, fmt.Errorf("cannot read the end offset of %s/%d: %w", topic, p, err)
+		}
+		sum += end
 	}
 	return sum, nil
 }

@@ -519,9 +519,9 @@ func (r *Results) judge() {
 	if k := r.Kafka; k != nil && len(k.Runs) > 0 {
 		embedded := f(k.Runs[0].EventsPerSec)
 		for i, run := range k.Runs[1:] {
-			add(partKafka, report.Measure{ID: fmt.Sprintf("kafka_publish_apache_%d", i), Name: "publisher events/s acknowledged (pkg/publish, acks=all), " + run.Broker,
-				Unit: report.UnitEventsPerSec, Ours: f(run.EventsPerSec), Baseline: embedded, BaselineName: "embedded broker",
-				Note: fmt.Sprintf("%.0f bytes per event in the log segments of one replica (compression %s, %.0f-byte events)", run.BytesPerEvent, k.Compression, k.ValueBytes)})
+			add(partKafka, report.Measure{ID: fmt.Sprintf("kafka_publish_apache_%d", i), Name: "publisher events/s acknowledged (pkg/publish, acks=all, compression " + run.Compression + "), " + run.Broker,
+				Unit: report.UnitEventsPerSec, Ours: f(run.EventsPerSec), Baseline: embedded, BaselineName: "embedded broker, compression " + k.Compression,
+				Note: fmt.Sprintf("%.0f bytes per event in the log segments of one replica (%.0f-byte events)", run.BytesPerEvent, k.ValueBytes)})
 		}
 	}
 	r.Measures = ms
@@ -796,17 +796,17 @@ func (r *Results) markdown(w io.Writer) {
 		_ = report.Table(w, []string{"-batch-rows", "-batch-age", "rows/s", "lag p50", "lag p99", "markers", "last row after the load", "consumer CPU per row", "ClickHouse CPU per row"}, rows)
 	}
 	if k := r.Kafka; k != nil && len(k.Runs) > 0 {
-		fmt.Fprintf(w, "\nOur publisher (pkg/publish, the collector's defaults, acks=all) writing %s generated events (%.0f bytes each, compression %s):\n\n",
-			report.Thousands(float64(k.Events)), k.ValueBytes, k.Compression)
+		fmt.Fprintf(w, "\nOur publisher (pkg/publish, the collector's defaults, acks=all) writing %s generated events (%.0f bytes each):\n\n",
+			report.Thousands(float64(k.Events)), k.ValueBytes)
 		var rows [][]string
 		for _, run := range k.Runs {
 			per := "—"
 			if run.LogBytes > 0 {
 				per = fmt.Sprintf("%.0f", run.BytesPerEvent)
 			}
-			rows = append(rows, []string{run.Broker, report.Thousands(run.EventsPerSec), report.Duration(run.Seconds), per})
+			rows = append(rows, []string{run.Broker, run.Compression, report.Thousands(run.EventsPerSec), report.Duration(run.Seconds), per})
 		}
-		_ = report.Table(w, []string{"broker", "events/s acknowledged", "took", "log bytes per event (one replica)"}, rows)
+		_ = report.Table(w, []string{"broker", "compression", "events/s acknowledged", "took", "log bytes per event (one replica)"}, rows)
 	}
 	if mr := r.Micro; mr != nil && len(mr.Results) > 0 {
 		fmt.Fprintf(w, "\nMicro-benchmarks (go test -bench, -benchtime %s):\n\n", mr.BenchTime)

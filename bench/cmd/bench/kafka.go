@@ -38,6 +38,7 @@ type KafkaResult struct {
 
 // KafkaRun is one broker setup.
 type KafkaRun struct {
+	ID           string  `json:"id"` // embedded, apache_1, apache_1_zstd, apache_3
 	Broker       string  `json:"broker"`
 	Compression  string  `json:"compression"`
 	EventsPerSec float64 `json:"events_per_s"` // acknowledged, from the first Publish to Close
@@ -61,7 +62,7 @@ func (l *lab) kafka(ctx context.Context, res *Results) error {
 	if err != nil {
 		return fmt.Errorf("embedded broker: %w", err)
 	}
-	run.Broker = "embedded (devbroker)"
+	run.ID, run.Broker = "embedded", "embedded (devbroker)"
 	kr.Runs = append(kr.Runs, run)
 	l.printf("      embedded broker: %s events/s", fmt.Sprintf("%.0f", run.EventsPerSec))
 
@@ -84,7 +85,10 @@ func (l *lab) kafka(ctx context.Context, res *Results) error {
 				_ = k.Close()
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			run.Broker = name
+			run.ID, run.Broker = fmt.Sprintf("apache_%d", brokers), name
+			if r.compression != kr.Compression {
+				run.ID += "_" + r.compression
+			}
 			// One replica's segments: broker 0 holds a replica of every
 			// partition (replication factor = brokers).
 			if run.LogBytes, err = logBytes(filepath.Join(dir, "broker-0", "data"), r.topic); err != nil {

@@ -518,8 +518,8 @@ func (r *Results) judge() {
 	// 6. Our publisher on real Apache Kafka, next to the embedded broker.
 	if k := r.Kafka; k != nil && len(k.Runs) > 0 {
 		embedded := f(k.Runs[0].EventsPerSec)
-		for i, run := range k.Runs[1:] {
-			add(partKafka, report.Measure{ID: fmt.Sprintf("kafka_publish_apache_%d", i), Name: "publisher events/s acknowledged (pkg/publish, acks=all, compression " + run.Compression + "), " + run.Broker,
+		for _, run := range k.Runs[1:] {
+			add(partKafka, report.Measure{ID: "kafka_publish_" + run.ID, Name: "publisher events/s acknowledged (pkg/publish, acks=all, compression " + run.Compression + "), " + run.Broker,
 				Unit: report.UnitEventsPerSec, Ours: f(run.EventsPerSec), Baseline: embedded, BaselineName: "embedded broker, compression " + k.Compression,
 				Note: fmt.Sprintf("%.0f bytes per event in the log segments of one replica (%.0f-byte events)", run.BytesPerEvent, k.ValueBytes)})
 		}

@@ -415,6 +415,8 @@ func checkDeadLetters(t *testing.T, s *devstack.Stack, poison []string) {
 	}
 }
 
+// faultBrokerStopped: the broker is stopped for 30 s under load; the
+// collector spools, then replays.
 func faultBrokerStopped(t *testing.T, b broker) {
 	t.Parallel()
 	s, conn := faultStack(t, b)
@@ -438,6 +440,8 @@ func faultBrokerStopped(t *testing.T, b broker) {
 	report(t, checkExactlyOnce(t, s, conn, res))
 }
 
+// faultConsumerKill: the consumer is SIGKILLed twice while it holds a
+// batch fetched and not yet committed.
 func faultConsumerKill(t *testing.T, b broker) {
 	t.Parallel()
 	s, conn := faultStack(t, b)
@@ -460,6 +464,8 @@ func faultConsumerKill(t *testing.T, b broker) {
 	report(t, checkExactlyOnce(t, s, conn, res))
 }
 
+// faultClickHouseStopped: ClickHouse is stopped for 15 s; the consumer
+// holds its batch and retries.
 func faultClickHouseStopped(t *testing.T, b broker) {
 	t.Parallel()
 	s, _ := faultStack(t, b)
@@ -485,6 +491,8 @@ func faultClickHouseStopped(t *testing.T, b broker) {
 	report(t, checkExactlyOnce(t, s, conn, res))
 }
 
+// faultCollectorStop: the collector is SIGTERMed under load and started
+// again.
 func faultCollectorStop(t *testing.T, b broker) {
 	t.Parallel()
 	s, conn := faultStack(t, b)
@@ -508,6 +516,8 @@ func faultCollectorStop(t *testing.T, b broker) {
 	report(t, f)
 }
 
+// faultCollectorKillFullSpool: the collector is SIGKILLed while its spool
+// holds what Kafka could not take; its successor replays it.
 func faultCollectorKillFullSpool(t *testing.T, b broker) {
 	t.Parallel()
 	s, conn := faultStack(t, b)
@@ -533,6 +543,8 @@ func faultCollectorKillFullSpool(t *testing.T, b broker) {
 	report(t, checkExactlyOnce(t, s, conn, first, second))
 }
 
+// faultPoison: kcat writes poison messages between good ones; the poison
+// goes to the dead-letter topic, the good ones are stored once.
 func faultPoison(t *testing.T, b broker) {
 	t.Parallel()
 	s, conn := faultStack(t, b)

@@ -38,6 +38,11 @@ var kafkaPOM []byte
 //go:embed kafka/log4j2.properties
 var kafkaLog4j []byte
 
+// mavenDependencyPlugin is the plugin that lists the classpath: the version
+// Debian's Maven 3.8 uses by default, named so that every machine resolves
+// the same.
+const mavenDependencyPlugin = "org.apache.maven.plugins:maven-dependency-plugin:2.8"
+
 // ErrNoJava means java or mvn is not installed.
 var ErrNoJava = errors.New("java and mvn are needed to run Apache Kafka; run `make deps` as root (it runs apt-get install openjdk-17-jre-headless maven)")
 
@@ -82,19 +87,19 @@ func KafkaClasspath(ctx context.Context) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(tmp, "classpath")
-	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "dependency:build-classpath",
+	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", mavenDependencyPlugin+":build-classpath",
 		"-Dkafka.version="+KafkaVersion, "-Dmdep.includeScope=runtime", "-Dmdep.outputFile="+out)
 	cmd.Dir = tmp
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Run(); err != nil {
 		msg := log.String()
-		if strings.Contains(msg, "Could not transfer") || strings.Contains(msg, "Unknown host") ||
-			strings.Contains(msg, "Connection refused") || strings.Contains(msg, "timed out") ||
-			strings.Contains(msg, "Could not resolve") {
-			return "", fmt.Errorf("cannot fetch Apache Kafka %s with Maven: Maven Central (repo.maven.apache.org) is unreachable from here, and ~/.m2 does not hold it yet: %w\n%s", KafkaVersion, err, tailString(msg, 2000))
+		for _, sign := range []string{"Could not transfer", "No plugin found", "Unknown host", "UnknownHostException", "Connection refused", "timed out", "Network is unreachable", "No route to host"} {
+			if strings.Contains(msg, sign) {
+				return "", fmt.Errorf("cannot fetch Apache Kafka %s with Maven: Maven Central (repo.maven.apache.org) is unreachable from here, and ~/.m2 does not hold it yet: %w\n%s", KafkaVersion, err, tailString(msg, 2000))
+			}
 		}
-		return "", fmt.Errorf("cannot resolve Apache Kafka %s with mvn: %w\n%s", KafkaVersion, err, tailString(msg, 2000))
+		return "", fmt.Errorf("cannot resolve Apache Kafka %s with mvn (does ~/.m2 hold it, or can Maven reach Maven Central?): %w\n%s", KafkaVersion, err, tailString(msg, 2000))
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {

@@ -3,7 +3,10 @@ package devstack_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,6 +37,30 @@ func startKafka(t *testing.T, cfg devstack.KafkaConfig) *devstack.Kafka {
 		}
 	})
 	return k
+}
+
+// Without Maven Central and with an empty Maven cache, KafkaClasspath says
+// so. The Maven cache is another user's home (user.home), whose settings
+// send every download to a closed loopback port.
+func TestKafkaClasspathWithoutMavenCentral(t *testing.T) {
+	home := t.TempDir()
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := fmt.Sprintf(`<settings><mirrors><mirror><id>nowhere</id><mirrorOf>*</mirrorOf><url>http://127.0.0.1:%d/</url></mirror></mirrors></settings>`, port)
+	if err := os.MkdirAll(filepath.Join(home, ".m2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".m2", "settings.xml"), []byte(settings), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MAVEN_OPTS", "-Duser.home="+home)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // no cached classpath
+	_, err = devstack.KafkaClasspath(devstacktest.Context(t))
+	if err == nil || !strings.Contains(err.Error(), "Maven Central (repo.maven.apache.org) is unreachable") {
+		t.Fatalf("KafkaClasspath without Maven Central: %v", err)
+	}
 }
 
 // One broker: our publisher writes, the broker stops (gracefully), starts

@@ -1,0 +1,162 @@
+package dataset
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/pixel-pipeline/pixel/pkg/analysis"
+	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
+	"github.com/pixel-pipeline/pixel/pkg/registry"
+)
+
+// TestClusterReports loads the rollup tests' generated data set into the
+// private 2 × 2 ClickHouse cluster (pixelctl migrate -cluster's schema)
+// through the consumer's insert (chstore.Insert into the Distributed events,
+// synchronously), and checks that every shipped query and audience gives
+// the same rows there as on the single server. Then: a retried insert is
+// stored once (replicated block de-duplication), and the registry written
+// through one node reads the same on another.
+func TestClusterReports(t *testing.T) {
+	f := rollups(t)
+	c := devstacktest.Cluster(t)
+	o := devstacktest.ClusterDatabase(t)
+	ctx := devstacktest.Context(t)
+	nodeConn := func(s, r int) chstore.Conn {
+		no := o
+		no.Addr = []string{c.Node(s, r).Addr()}
+		return devstacktest.Open(t, no)
+	}
+	// As on the single server, merges of events are stopped so that both
+	// hold the same parts' rows (the shipped queries are exact anyway).
+	for s := range c.Shards() {
+		for r := range c.Replicas() {
+			if err := nodeConn(s, r).Exec(ctx, "SYSTEM STOP MERGES events_local"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	in := nodeConn(0, 0)  // writes
+	out := nodeConn(1, 1) // reads
+	start := time.Now()
+	n, err := Insert(ctx, in, f.p, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("inserted %d events into the cluster in %s: %.0f rows/s (batches of 10 000, insert_distributed_sync)", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
+	if n != f.n {
+		t.Fatalf("inserted %d events, the single server holds %d", n, f.n)
+	}
+	if got := devstacktest.QueryUint64(t, out, "SELECT count() FROM events"); got != uint64(n) {
+		t.Fatalf("the cluster's events holds %d rows right after the insert, want %d: the insert was not synchronous", got, n)
+	}
+	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	for _, conn := range []chstore.Conn{f.conn, in} {
+		if _, err := LoadSpend(ctx, conn, f.p, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	queries, err := analysis.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	aud, err := analysis.QueriesIn("queries/audiences")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared, nonEmpty := 0, 0
+	for _, q := range append(queries, aud...) {
+		for _, px := range f.p.Config().Pixels {
+			values := map[string]string{}
+			for _, p := range q.Params {
+				switch p.Name {
+				case "pixel":
+					values["pixel"] = px.ID
+				case "from":
+					values["from"] = ranges[0][0]
+				case "to":
+					values["to"] = ranges[0][1]
+				case "tz":
+					values["tz"] = px.TimeZone
+				case "pattern":
+					values["pattern"] = "%"
+				default:
+					if !p.HasDefault {
+						t.Fatalf("query %s: no value for its parameter %s", q.Name, p.Name)
+					}
+				}
+			}
+			single, err := q.Run(ctx, f.conn, values)
+			if err != nil {
+				t.Fatalf("%s on the single server: %v", q.Name, err)
+			}
+			cluster, err := q.Run(ctx, out, values)
+			if err != nil {
+				t.Fatalf("%s on the cluster: %.400v", q.Name, err)
+			}
+			compared++
+			if len(single.Rows) > 0 {
+				nonEmpty++
+			}
+			if !reflect.DeepEqual(single.Columns, cluster.Columns) || !reflect.DeepEqual(single.Rows, cluster.Rows) {
+				t.Errorf("%s %v: the cluster's answer differs\n single  %v\n cluster %v", q.Name, values, head(single.Rows), head(cluster.Rows))
+			}
+		}
+	}
+	if nonEmpty < compared*3/4 {
+		t.Errorf("only %d of %d answers have rows: the comparison says little", nonEmpty, compared)
+	}
+	t.Logf("%d answers compared (%d queries × %d pixels), %d with rows", compared, len(queries)+len(aud), len(f.p.Config().Pixels), nonEmpty)
+
+	t.Run("retried insert stored once", func(t *testing.T) {
+		cfg := DefaultConfig(99, 40)
+		var rows chstore.Rows
+		all := Generate(cfg).All()
+		for i := range all {
+			rows.Append(&all[i])
+		}
+		before := devstacktest.QueryUint64(t, out, "SELECT count() FROM events")
+		for range 2 { // the consumer's retry after a lost answer: the same rows, in the same order
+			if err := chstore.Insert(ctx, in, &rows, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := devstacktest.QueryUint64(t, out, "SELECT count() FROM events"); got != before+uint64(rows.Len()) {
+			t.Fatalf("events grew by %d rows for a batch of %d inserted twice", got-before, rows.Len())
+		}
+		// And every replica has its shard's rows (replication, not only the
+		// replica the insert reached).
+		for s := range c.Shards() {
+			devstacktest.WaitFor(t, fmt.Sprintf("the replicas of shard %d", s+1), 30*time.Second, func() (bool, string) {
+				a := devstacktest.QueryUint64(t, nodeConn(s, 0), "SELECT count() FROM events_local")
+				b := devstacktest.QueryUint64(t, nodeConn(s, 1), "SELECT count() FROM events_local")
+				return a == b && a > 0, fmt.Sprintf("%d and %d rows", a, b)
+			})
+		}
+	})
+
+	t.Run("registry across nodes", func(t *testing.T) {
+		if err := Register(ctx, in, f.p.Config().Pixels); err != nil {
+			t.Fatal(err)
+		}
+		for _, px := range f.p.Config().Pixels {
+			devstacktest.WaitFor(t, "pixel "+px.ID+" on another node", 30*time.Second, func() (bool, string) {
+				p, err := registry.NewStore(out).Get(ctx, px.ID)
+				if err != nil {
+					return false, err.Error()
+				}
+				return p.TimeZone == px.TimeZone, p.TimeZone
+			})
+		}
+	})
+}
+
+func head(rows [][]string) [][]string {
+	if len(rows) > 5 {
+		return rows[:5]
+	}
+	return rows
+}

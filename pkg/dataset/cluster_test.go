@@ -46,6 +46,30 @@ func TestClusterReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("inserted %d events into the cluster in %s: %.0f rows/s (batches of 10 000, insert_distributed_sync)", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
+	// The same insert into a single server, for comparison, and what an
+	// event costs on its disk.
+	{
+		so := devstacktest.Database(t)
+		sconn := devstacktest.Open(t, so)
+		start := time.Now()
+		if _, err := Insert(ctx, sconn, f.p, 10_000); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the same events into a single server in %s: %.0f rows/s", time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
+		if err := sconn.Exec(ctx, "OPTIMIZE TABLE events FINAL"); err != nil {
+			t.Fatal(err)
+		}
+		var rows, comp, uncomp uint64
+		if err := sconn.QueryRow(ctx, "SELECT sum(rows), sum(data_compressed_bytes), sum(data_uncompressed_bytes) FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active").Scan(&rows, &comp, &uncomp); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("single server, events after OPTIMIZE FINAL: %d rows, %.1f bytes per event compressed, %.1f uncompressed (%.1fx)", rows, float64(comp)/float64(rows), float64(uncomp)/float64(rows), float64(uncomp)/float64(comp))
+		var all uint64
+		if err := sconn.QueryRow(ctx, "SELECT sum(data_compressed_bytes) FROM system.parts WHERE database = currentDatabase() AND active").Scan(&all); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("single server, every table (rollups included): %.1f bytes per event compressed", float64(all)/float64(rows))
+	}
 	if n != f.n {
 		t.Fatalf("inserted %d events, the single server holds %d", n, f.n)
 	}

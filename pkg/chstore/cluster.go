@@ -142,12 +142,12 @@ func clusterStatements(st, cluster, db string) ([]clusterStatement, error) {
 		name, rest := m[1], m[2]
 		if _, ok := shardingKey[name]; ok {
 			out := []clusterStatement{{SQL: "ALTER TABLE " + q(name+"_local") + on + " " + rest}}
-			// The Distributed table needs the same columns; settings
-			// belong to the local table only. 18.16 refuses an ALTER ON
+			// The Distributed table needs the same columns; settings,
+			// mutations and the rest belong to the local table only. 18.16 refuses an ALTER ON
 			// CLUSTER of a table that is not replicated when the cluster's
 			// shards are (internal_replication), so each node alters its
 			// own Distributed table.
-			if !regexp.MustCompile(`(?i)^MODIFY\s+SETTING\s`).MatchString(rest) {
+			if regexp.MustCompile(`(?i)^(ADD|DROP|MODIFY)\s+COLUMN\s`).MatchString(rest) {
 				out = append(out, clusterStatement{SQL: "ALTER TABLE " + q(name) + " " + rest, PerNode: true})
 			}
 			return out, nil

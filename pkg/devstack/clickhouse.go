@@ -50,9 +50,9 @@ type ClickHouse struct {
 	// Profile is more settings of the default profile in users.xml (a
 	// cluster's distributed_product_mode).
 	Profile string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error // how the last run ended, valid after exited is closed
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	err     error // how the last run ended, valid after exited is closed
 }
 
 // Addr is the native-protocol address.

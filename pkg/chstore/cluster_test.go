@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-faster/city"
+
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
+	"github.com/pixel-pipeline/pixel/pkg/dataset"
 	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
+	"github.com/pixel-pipeline/pixel/pkg/event"
 )
 
 // TestMigrateCluster applies every migration ON CLUSTER to the private
@@ -95,5 +99,66 @@ func TestMigrateCluster(t *testing.T) {
 	}
 	if len(res.Applied) != 5 || res.Current != 13 {
 		t.Fatalf("migrate after a partial run applied %d migrations, at %d; want 5 and 13", len(res.Applied), res.Current)
+	}
+
+	measureClusterInserts(t, o)
+}
+
+// measureClusterInserts compares the consumer's two ways of a committed
+// insert into the cluster on the generated data set, batch by batch in
+// turn: chstore.Insert into the Distributed events with
+// insert_distributed_sync, and the batch split by the same sharding key in
+// Go (CityHash64 as ClickHouse's cityHash64, modulo the shards) and each
+// part inserted into events_local on a replica of its shard. It checks that
+// the split puts every row where the Distributed table does.
+func measureClusterInserts(t *testing.T, o chstore.Options) {
+	ctx := testContext(t)
+	c := devstacktest.Cluster(t)
+	conn := open(t, o)
+	var local []chstore.Conn
+	for s := range c.Shards() {
+		no := o
+		no.Addr = []string{c.Node(s, 0).Addr()}
+		local = append(local, open(t, no))
+	}
+	cfg := dataset.DefaultConfig(7, 900)
+	var all chstore.Rows
+	parts := make([]chstore.Rows, c.Shards())
+	var dist, split time.Duration
+	n := 0
+	flush := func() {
+		start := time.Now()
+		if err := chstore.Insert(ctx, conn, &all, ""); err != nil {
+			t.Fatal(err)
+		}
+		dist += time.Since(start)
+		start = time.Now()
+		for s := range parts {
+			if err := chstore.InsertLocal(ctx, local[s], "events_local", &parts[s]); err != nil {
+				t.Fatal(err)
+			}
+			parts[s].Reset()
+		}
+		split += time.Since(start)
+		n += all.Len()
+		all.Reset()
+	}
+	if err := dataset.Generate(cfg).Events(func(e *event.Event) error {
+		all.Append(e)
+		parts[city.CH64(e.VisitorID)%uint64(len(parts))].Append(e)
+		if all.Len() == 10_000 {
+			flush()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	flush()
+	t.Logf("%d events in batches of 10 000, one client: Distributed with insert_distributed_sync %.0f rows/s, split per shard into events_local %.0f rows/s",
+		n, float64(n)/dist.Seconds(), float64(n)/split.Seconds())
+	for s, lc := range local {
+		if wrong := queryUint64(t, lc, fmt.Sprintf("SELECT count() FROM events_local WHERE cityHash64(visitor_id) %% %d != %d", len(local), s)); wrong != 0 {
+			t.Errorf("shard %d holds %d rows of another shard: the split in Go differs from the Distributed table's", s+1, wrong)
+		}
 	}
 }

@@ -237,6 +237,12 @@ func (r *Rows) Digest() string {
 // byte-identical, ReplacingMergeTree collapses it on merge and exact queries
 // de-duplicate by event_id.
 func Insert(ctx context.Context, conn driver.Conn, rows *Rows, token string) error {
+	return insert(ctx, conn, insertEvents, rows, token)
+}
+
+// insert is Insert with the statement (tests insert into a cluster's local
+// tables with it).
+func insert(ctx context.Context, conn driver.Conn, stmt string, rows *Rows, token string) error {
 	if rows.Len() == 0 {
 		return nil
 	}
@@ -246,7 +252,7 @@ func Insert(ctx context.Context, conn driver.Conn, rows *Rows, token string) err
 	}
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(insertSettings(v, token)))
 	sizeStringColumns(rows)
-	batch, err := conn.PrepareBatch(ctx, insertEvents)
+	batch, err := conn.PrepareBatch(ctx, stmt)
 	forgetStringSizes()
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into events: %w", err)

@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"testing"
@@ -23,7 +24,8 @@ func TestClusterReports(t *testing.T) {
 	f := rollups(t)
 	c := devstacktest.Cluster(t)
 	o := devstacktest.ClusterDatabase(t)
-	ctx := devstacktest.Context(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	nodeConn := func(s, r int) chstore.Conn {
 		no := o
 		no.Addr = []string{c.Node(s, r).Addr()}
@@ -136,6 +138,7 @@ func TestClusterReports(t *testing.T) {
 	t.Logf("%d answers compared (%d queries × %d pixels), %d with rows", compared, len(queries)+len(aud), len(f.p.Config().Pixels), nonEmpty)
 
 	t.Run("retried insert stored once", func(t *testing.T) {
+		ctx := devstacktest.Context(t)
 		cfg := DefaultConfig(99, 40)
 		var rows chstore.Rows
 		all := Generate(cfg).All()
@@ -163,6 +166,7 @@ func TestClusterReports(t *testing.T) {
 	})
 
 	t.Run("registry across nodes", func(t *testing.T) {
+		ctx := devstacktest.Context(t)
 		if err := Register(ctx, in, f.p.Config().Pixels); err != nil {
 			t.Fatal(err)
 		}
@@ -175,6 +179,61 @@ func TestClusterReports(t *testing.T) {
 				return p.TimeZone == px.TimeZone, p.TimeZone
 			})
 		}
+	})
+
+	// The consumer's promise on the cluster: an insert succeeds with a
+	// replica of each shard up, and fails (the consumer retries, commits
+	// nothing) while a whole shard is down.
+	t.Run("insert with a replica down, refused with a shard down", func(t *testing.T) {
+		ctx := devstacktest.Context(t)
+		var rows chstore.Rows
+		all := Generate(DefaultConfig(98, 20)).All()
+		for i := range all {
+			rows.Append(&all[i])
+		}
+		reader := nodeConn(0, 1) // up all along
+		before := devstacktest.QueryUint64(t, reader, "SELECT count() FROM events")
+		stop := func(s, r int) {
+			if err := c.Node(s, r).Stop(30 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		startNode := func(s, r int) {
+			if err := c.Node(s, r).Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop(1, 0)
+		defer startNode(1, 0)
+		if err := chstore.Insert(ctx, in, &rows, ""); err != nil {
+			t.Fatalf("insert with replica 1 of shard 2 down: %v", err)
+		}
+		stop(1, 1)
+		if err := chstore.Insert(ctx, in, &rows, ""); err == nil {
+			t.Fatal("an insert with shard 2 down succeeded: it cannot have stored shard 2's rows")
+		} else {
+			t.Logf("with shard 2 down: %.200v", err)
+		}
+		// The failed insert may have stored shard 1's part; the same block
+		// again is dropped by its hash, so the count is exact.
+		startNode(1, 1)
+		devstacktest.WaitFor(t, "the cluster's events with shard 2 back", 30*time.Second, func() (bool, string) {
+			var n uint64
+			if err := reader.QueryRow(ctx, "SELECT count() FROM events").Scan(&n); err != nil {
+				return false, err.Error()
+			}
+			if n == before+uint64(rows.Len()) {
+				return true, ""
+			}
+			var local uint64
+			var ro uint8
+			var status string
+			back := nodeConn(1, 1)
+			_ = back.QueryRow(ctx, "SELECT count() FROM events_local").Scan(&local)
+			_ = back.QueryRow(ctx, "SELECT toUInt8(is_readonly) FROM system.replicas WHERE database = currentDatabase() AND table = 'events_local'").Scan(&ro)
+			_ = reader.QueryRow(ctx, "SELECT toString(count()) FROM events_local").Scan(&status)
+			return false, fmt.Sprintf("%d rows, want %d; shard 2 replica 2 holds %d (readonly %d), shard 1 replica 2 %s", n, before+uint64(rows.Len()), local, ro, status)
+		})
 	})
 }
 

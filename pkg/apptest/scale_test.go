@@ -278,20 +278,20 @@ func collectorsCaughtUp(c *devstack.ClusterStack) bool {
 
 // consumersCaughtUp: the group's lag is under a second of traffic.
 func consumersCaughtUp(c *devstack.ClusterStack) bool {
-	lag, ok := metricSum(c, consumerAdmins, "pixel_consumer_lag")
+	lag, ok := clusterMetricSum(c, consumerAdmins, "pixel_consumer_lag")
 	return ok && lag <= scaleRate
 }
 
 // consumersIdle: no consumer has a batch pending or any lag.
 func consumersIdle(c *devstack.ClusterStack) bool {
-	pending, ok1 := metricSum(c, consumerAdmins, "pixel_consumer_batch_pending")
-	lag, ok2 := metricSum(c, consumerAdmins, "pixel_consumer_lag")
+	pending, ok1 := clusterMetricSum(c, consumerAdmins, "pixel_consumer_batch_pending")
+	lag, ok2 := clusterMetricSum(c, consumerAdmins, "pixel_consumer_lag")
 	return ok1 && ok2 && pending == 0 && lag == 0
 }
 
-// metricSum adds series over the processes whose admin addresses admins
+// clusterMetricSum adds series over the processes whose admin addresses admins
 // gives; ok is false when one of them does not answer.
-func metricSum(c *devstack.ClusterStack, admins func(*devstack.ClusterStack) []string, series string) (float64, bool) {
+func clusterMetricSum(c *devstack.ClusterStack, admins func(*devstack.ClusterStack) []string, series string) (float64, bool) {
 	var sum float64
 	for _, a := range admins(c) {
 		v, err := strconv.ParseFloat(metricValue("http://"+a+"/metrics", series), 64)

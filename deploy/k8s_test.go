@@ -1,7 +1,11 @@
 package deploy
 
 import (
+	"bytes"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -253,6 +257,15 @@ func checkManifests(t testing.TB, ms []manifest) []error {
 			dig(clusters[0], "layout", "shardsCount") != 2 || dig(clusters[0], "layout", "replicasCount") != 2 {
 			fail(chi, "wants one cluster named pixel of 2 shards x 2 replicas")
 		}
+		settings, err := pixelXMLSettings()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for path, want := range settings {
+			if got := fmt.Sprint(dig(chi.doc, "spec", "configuration", "settings", path)); got != want {
+				fail(chi, "settings %s is %s; clickhouse/pixel.xml, the servers' config of compose.yaml, says %s", path, got, want)
+			}
+		}
 		for _, node := range list(dig(chi.doc, "spec", "configuration", "zookeeper", "nodes")) {
 			host := str(dig(node, "host"))
 			if _, ok := find("ClickHouseKeeperInstallation", strings.TrimPrefix(host, "keeper-")); !ok {
@@ -279,6 +292,40 @@ func checkManifests(t testing.TB, ms []manifest) []error {
 		}
 	}
 	return errs
+}
+
+// pixelXMLSettings reads clickhouse/pixel.xml into the operator's form of
+// server settings: the path of each element that holds a value
+// ("merge_tree/parts_to_delay_insert") and the value.
+func pixelXMLSettings() (map[string]string, error) {
+	b, err := os.ReadFile("clickhouse/pixel.xml")
+	if err != nil {
+		return nil, err
+	}
+	settings := map[string]string{}
+	var path []string
+	var text string
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return settings, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse/pixel.xml: %w", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			path, text = append(path, tok.Name.Local), ""
+		case xml.CharData:
+			text += strings.TrimSpace(string(tok))
+		case xml.EndElement:
+			if text != "" && len(path) > 1 {
+				settings[strings.Join(path[1:], "/")] = text
+			}
+			path, text = path[:len(path)-1], ""
+		}
+	}
 }
 
 // binaryOf is the pixel binary a container runs: its command's base name.
@@ -444,6 +491,7 @@ func TestKubernetesManifestsBroken(t *testing.T) {
 		{"wrong type in a CRD", "k8s/operators/clickhouse.yaml", "shardsCount: 2", "shardsCount: [2]", "shardsCount"},
 		{"topic not replicated", "k8s/operators/topics.yaml", "replicas: 3", "replicas: 1", "replicas 3"},
 		{"more consumers than partitions", "k8s/consumer.yaml", "replicas: 3", "replicas: 13", "stand idle"},
+		{"settings not those of pixel.xml", "k8s/operators/clickhouse.yaml", "parts_to_throw_insert: 600", "parts_to_throw_insert: 300", "pixel.xml"},
 		{"wrong bootstrap", "k8s/config.yaml", "pixel-kafka-bootstrap.kafka.svc:9092", "kafka:9092", "bootstrap Service"},
 		{"file not in the kustomization", "k8s/kustomization.yaml", "  - forwarder.yaml\n", "", "the directory has"},
 	} {

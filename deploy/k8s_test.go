@@ -487,8 +487,6 @@ func TestKubernetesManifestsBroken(t *testing.T) {
 		{"admin on loopback", "k8s/consumer.yaml", `value: ":8082"`, `value: "127.0.0.1:8082"`, "every interface"},
 		{"grace shorter than the drain", "k8s/collector.yaml", "terminationGracePeriodSeconds: 45", "terminationGracePeriodSeconds: 25", "must exceed 30s"},
 		{"root file system writable", "k8s/forwarder.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem"},
-		{"unknown field in a CRD", "k8s/operators/topics.yaml", "partitions: 12", "partitions: 12\n  partitons: 12", "partitons"},
-		{"wrong type in a CRD", "k8s/operators/clickhouse.yaml", "shardsCount: 2", "shardsCount: [2]", "shardsCount"},
 		{"topic not replicated", "k8s/operators/topics.yaml", "replicas: 3", "replicas: 1", "replicas 3"},
 		{"more consumers than partitions", "k8s/consumer.yaml", "replicas: 3", "replicas: 13", "stand idle"},
 		{"settings not those of pixel.xml", "k8s/operators/clickhouse.yaml", "parts_to_throw_insert: 600", "parts_to_throw_insert: 300", "pixel.xml"},

@@ -21,11 +21,15 @@ type feature struct {
 	want      string
 }
 
-// probe is one events row of pixel px-probe, inserted with the consumer's
-// insert (its column list) and values only for the columns the checks need.
+// probe is one PageView of pixel px-probe, a row of the consumer's insert
+// (its column list) with values only for the columns the checks need.
 func probe(t *testing.T, id, visitor string, received time.Time) []any {
+	return probeOf(t, "px-probe", id, visitor, received)
+}
+
+func probeOf(t *testing.T, pixel, id, visitor string, received time.Time) []any {
 	t.Helper()
-	r := []any{id, "px-probe", visitor, "s-" + visitor, "PageView", received, received, "https://probe.example/", "", 0.0,
+	r := []any{id, pixel, visitor, "s-" + visitor, "PageView", received, received, "https://probe.example/", "", 0.0,
 		"", "", []string{}, "", "", "", uint64(received.UnixMilli()), uint32(0), uint64(0), uint8(0), uint8(0), uint8(0)}
 	for range event.NumTracking {
 		r = append(r, "")
@@ -128,12 +132,27 @@ func featureSteps(t *testing.T, rows *chstore.Rows) []feature {
 	visitor, _, _ := subject(t, rows)
 	vs := []string{visitor}
 	var groups []string
+	var pixel string
+	var bucket int64
 	for i := 0; i < rows.Len(); i++ {
 		if rows.VisitorID[i] == visitor && rows.Event[i] != "PageEngagement" {
 			groups = append(groups, fmt.Sprintf("%s|%d", rows.PixelID[i], rows.TS[i]/900*900))
+			pixel, bucket = rows.PixelID[i], rows.TS[i]/900*900
 		}
 	}
+	// A neighbour: another visitor's event in one of the forgotten
+	// visitor's buckets, which the rebuilt bucket must still count.
+	inBucket := map[string]bool{"v-neighbour": true}
+	for i := 0; i < rows.Len(); i++ {
+		if rows.PixelID[i] == pixel && rows.TS[i]/900*900 == bucket && rows.Event[i] != "PageEngagement" {
+			inBucket[rows.VisitorID[i]] = true
+		}
+	}
+	exec("a neighbour in the forgotten visitor's bucket", schemas.Internal("insert_events")+" VALUES "+values(probeOf(t, pixel, "neighbour-1", "v-neighbour", time.Unix(bucket, 0).UTC())))
+	visitorsOfBucket := fmt.Sprintf("SELECT uniqExactMerge(visitors) FROM daily_stats WHERE pixel_id = %s AND bucket = toDateTime(%d)", quote(pixel), bucket)
+	expect("daily_stats: the visitors of the bucket, before", visitorsOfBucket, fmt.Sprint(len(inBucket)))
 	expect("events of the forgotten visitor, before", "SELECT count() > 0 FROM events WHERE visitor_id = "+quote(visitor), "1")
+	expect("daily_stats: groups that count the forgotten visitor, before", "SELECT count() > 0 FROM ("+internal("daily_stats_groups_counting", vs, vs)+")", "1")
 	exec("daily_stats_delete_groups", internal("daily_stats_delete_groups", groups))
 	exec("events_delete_visitor", internal("events_delete_visitor", visitor))
 	for _, table := range []string{"sessions", "page_views", "visitors"} {
@@ -142,8 +161,8 @@ func featureSteps(t *testing.T, rows *chstore.Rows) []feature {
 	}
 	exec("daily_stats_rebuild_groups", internal("daily_stats_rebuild_groups", groups))
 	expect("events: the forgotten visitor is gone", internal("events_count_visitor", visitor), "0")
-	expect("daily_stats: the groups are rebuilt without the visitor", internal("daily_stats_groups_visitors", vs), "null")
-	expect("daily_stats: the rebuilt groups are there", "SELECT count() > 0 FROM daily_stats", "1")
+	expect("daily_stats: the groups are rebuilt without the visitor (no state counts the visitor)", internal("daily_stats_groups_counting", vs, vs), "null")
+	expect("daily_stats: the rebuilt bucket counts the others", visitorsOfBucket, fmt.Sprint(len(inBucket)-1))
 	return fs
 }
 

@@ -277,7 +277,7 @@ func bound(t *testing.T, name string, args ...any) step {
 	if err != nil {
 		t.Fatalf("schemas/internal/%s.sql: binding %v: %v", name, args, err)
 	}
-	return step{name: fmt.Sprintf("schemas/internal/%s.sql %v", name, args), sql: sql, query: strings.HasPrefix(sql, "SELECT")}
+	return step{name: fmt.Sprintf("schemas/internal/%s.sql %v", name, args), sql: sql}
 }
 
 // insert is an internal INSERT with rows as VALUES (the packages send them

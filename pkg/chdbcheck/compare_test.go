@@ -321,8 +321,8 @@ func subject(t *testing.T, rows *chstore.Rows) (visitor, email, emailGoogle stri
 // internalSteps are the plain-SQL internal statements (schemas/internal)
 // that both servers run and whose answers are compared: the registry's,
 // the console's, spend, users and tokens, destinations, erasures and the
-// read side of pixelctl forget and retain, with example values. inserts
-// run before the tables are merged, selects after.
+// read side of pixelctl forget and retain, with example values. The
+// inserts run after the data set's, the selects with the shipped queries.
 //
 // Left out: insert_events (the data set's insert, run first), the
 // migration runner's own (create_database, create_migrations_table,

@@ -14,12 +14,14 @@ import (
 )
 
 // feature is a statement chDB runs after the comparison, and the first value
-// it must answer (JSONCompact: a count is a quoted UInt64), when it is a
-// query.
+// it must answer as JSON (or nonZero), when it is a query.
 type feature struct {
 	statement chdbcheck.Statement
 	want      string
 }
+
+// nonZero is the want of a count that must not be 0.
+const nonZero = "not 0"
 
 // probe is one PageView of pixel px-probe, a row of the consumer's insert
 // (its column list) with values only for the columns the checks need.
@@ -45,10 +47,12 @@ func probeOf(t *testing.T, pixel, id, visitor string, received time.Time) []any 
 //     token (the token alone names a batch); one under a new token is.
 //   - pixelctl retain on a server with TTLs (privacy.TTLVersion): the TTL
 //     ALTERs of events and daily_stats apply (the server removes a row older
-//     than the retention, and keeps a newer one), and the rollups' expiry
-//     deletes (mutations, waited for with mutations_sync as privacy.Retain
-//     waits by polling system.mutations).
-//   - pixelctl forget's deletes of a visitor, and the daily_stats rebuild.
+//     than the retention, and keeps a newer one), the rollups' expiry
+//     deletes (mutations, waited for with mutations_sync where
+//     privacy.Retain polls system.mutations), the partition drops of
+//     older servers.
+//   - pixelctl forget's deletes of an email and of a visitor, and the
+//     daily_stats rebuild of their buckets (a neighbour's visit stays).
 //
 // The probe rows belong to a pixel of their own, px-probe, and run after
 // every compared answer.
@@ -123,13 +127,16 @@ func featureSteps(t *testing.T, rows *chstore.Rows) []feature {
 	expect("daily_stats: the 2020 partition is gone", ds, "0")
 	exec("events_modify_ttl 12 months", internal("events_modify_ttl", uint32(12)))
 	exec("daily_stats_modify_ttl 12 months", internal("daily_stats_modify_ttl", uint32(12)))
+	exec("a probe of 2025 in a partition of its own", schemas.Internal("insert_events")+" VALUES "+values(probe(t, "drop-1", "v-drop", time.Date(2025, 6, 15, 12, 0, 0, 0, time.UTC))))
+	exec("events_drop_partition 202506", internal("events_drop_partition", uint32(202506)))
+	expect("events: the dropped partition's probe is gone", count("event_id = 'drop-1'"), "0")
 	exec("OPTIMIZE TABLE events FINAL (applies TTLs as a merge would)", "OPTIMIZE TABLE events FINAL")
 	expect("events TTL: the 2020 probe is removed", count("event_id = 'ttl-old'"), "0")
 	expect("events TTL: the probe of now is kept", count("event_id = 'ttl-new'"), "1")
 	expect("the TTL is on the table", "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events', 'daily_stats') AND engine_full LIKE '%TTL%'", "2")
 
-	// pixelctl forget of one visitor of the data set.
-	visitor, _, _ := subject(t, rows)
+	// pixelctl forget of one person of the data set.
+	visitor, email, emailGoogle := subject(t, rows)
 	vs := []string{visitor}
 	var groups []string
 	var pixel string
@@ -151,14 +158,21 @@ func featureSteps(t *testing.T, rows *chstore.Rows) []feature {
 	exec("a neighbour in the forgotten visitor's bucket", schemas.Internal("insert_events")+" VALUES "+values(probeOf(t, pixel, "neighbour-1", "v-neighbour", time.Unix(bucket, 0).UTC())))
 	visitorsOfBucket := fmt.Sprintf("SELECT uniqExactMerge(visitors) FROM daily_stats WHERE pixel_id = %s AND bucket = toDateTime(%d)", quote(pixel), bucket)
 	expect("daily_stats: the visitors of the bucket, before", visitorsOfBucket, fmt.Sprint(len(inBucket)))
+	// pixelctl forget -email, then -visitor of the same person (the
+	// events without the email are left for the second).
+	expect("events with the forgotten email, before", internal("events_count_email", email, emailGoogle, []string{}), nonZero)
+	exec("events_delete_email", internal("events_delete_email", email, emailGoogle, []string{}))
+	expect("events: the forgotten email is gone", internal("events_count_email", email, emailGoogle, []string{}), "0")
 	expect("events of the forgotten visitor, before", "SELECT count() > 0 FROM events WHERE visitor_id = "+quote(visitor), "1")
 	expect("daily_stats: groups that count the forgotten visitor, before", "SELECT count() > 0 FROM ("+internal("daily_stats_groups_counting", vs, vs)+")", "1")
-	exec("daily_stats_delete_groups", internal("daily_stats_delete_groups", groups))
 	exec("events_delete_visitor", internal("events_delete_visitor", visitor))
 	for _, table := range []string{"sessions", "page_views", "visitors"} {
 		exec(table+"_delete_visitors", internal(table+"_delete_visitors", vs))
 		expect(table+": the forgotten visitor is gone", internal(table+"_count_visitors", vs), "0")
 	}
+	// Then the rebuild of the person's daily_stats buckets, as
+	// privacy.Forget runs it once events no longer hold them.
+	exec("daily_stats_delete_groups", internal("daily_stats_delete_groups", groups))
 	exec("daily_stats_rebuild_groups", internal("daily_stats_rebuild_groups", groups))
 	expect("events: the forgotten visitor is gone", internal("events_count_visitor", visitor), "0")
 	expect("daily_stats: the groups are rebuilt without the visitor (no state counts the visitor)", internal("daily_stats_groups_counting", vs, vs), "null")

@@ -44,7 +44,8 @@ func probeOf(t *testing.T, pixel, id, visitor string, received time.Time) []any 
 //   - insert_deduplication_token (chstore.Insert sends it from 22.2 on) with
 //     the window of migration 0003: a block inserted again with the same
 //     token is not stored again, and neither is another block under that
-//     token (the token alone names a batch); one under a new token is.
+//     token (the token alone names a batch); one under a new token is;
+//     without a token, a byte-identical block is dropped as well.
 //   - pixelctl retain on a server with TTLs (privacy.TTLVersion): the TTL
 //     ALTERs of events and daily_stats apply (the server removes a row older
 //     than the retention, and keeps a newer one), the rollups' expiry
@@ -110,6 +111,12 @@ func featureSteps(t *testing.T, rows *chstore.Rows) []feature {
 	exec("insert_deduplication_token: batch C, token t-1", tokenInsert("t-1", c...))
 	exec("insert_deduplication_token: batch B, token t-2", tokenInsert("t-2", b...))
 	expect("insert_deduplication_token: batches A and B stored once each, C not at all", count("visitor_id = 'v-dedup'"), "4")
+	// Without a token (older consumers, pixelctl backfills) the window
+	// still drops a byte-identical block.
+	d := [][]any{probe(t, "dedup-6", "v-dedup-plain", day)}
+	exec("no token: batch D", schemas.Internal("insert_events")+" VALUES "+values(d...))
+	exec("no token: batch D again", schemas.Internal("insert_events")+" VALUES "+values(d...))
+	expect("no token: batch D stored once", count("visitor_id = 'v-dedup-plain'"), "1")
 
 	// Mutations wait, as privacy.Retain and Forget wait for theirs.
 	exec("SET mutations_sync", "SET mutations_sync = 2")

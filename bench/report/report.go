@@ -22,13 +22,14 @@ const (
 
 // Units a Measure's values are in; Format renders each.
 const (
-	UnitReqPerSec  = "req/s"
-	UnitRowsPerSec = "rows/s"
-	UnitSeconds    = "s"
-	UnitBytes      = "bytes"
-	UnitAllocs     = "allocs/op"
-	UnitNsPerOp    = "ns/op"
-	UnitCount      = "count"
+	UnitReqPerSec    = "req/s"
+	UnitRowsPerSec   = "rows/s"
+	UnitEventsPerSec = "events/s"
+	UnitSeconds      = "s"
+	UnitBytes        = "bytes"
+	UnitAllocs       = "allocs/op"
+	UnitNsPerOp      = "ns/op"
+	UnitCount        = "count"
 )
 
 // Target is what a figure must meet: On says whether the ratio to the
@@ -136,7 +137,7 @@ func Format(unit string, v *float64) string {
 	}
 	x := *v
 	switch unit {
-	case UnitReqPerSec, UnitRowsPerSec:
+	case UnitReqPerSec, UnitRowsPerSec, UnitEventsPerSec:
 		return Thousands(x) + " " + unit
 	case UnitSeconds:
 		return Duration(x)

@@ -28,10 +28,25 @@ import (
 
 const faultRate = 300 // hits per second per test
 
-// faultStack starts a stack for a fault test.
-func faultStack(t *testing.T) (*devstack.Stack, chstore.Conn) {
+// broker is the Kafka a fault test runs on.
+type broker int
+
+const (
+	embedded     broker = iota // devbroker, the stack's own
+	apacheShared               // the Apache Kafka broker the tests share (SharedKafka)
+	apacheOwn                  // an Apache Kafka broker of the stack's own, for the tests that stop it
+)
+
+// faultStack starts a stack for a fault test, on b.
+func faultStack(t *testing.T, b broker) (*devstack.Stack, chstore.Conn) {
 	t.Helper()
 	s := NewStack(t, binDir)
+	switch b {
+	case apacheShared:
+		UseSharedKafka(t, s)
+	case apacheOwn:
+		UseApacheKafka(s)
+	}
 	Start(t, s)
 	return s, Conn(t, s)
 }
@@ -290,149 +305,25 @@ func reportLine(t *testing.T, line string) {
 }
 
 func TestFaults(t *testing.T) {
-	t.Run("broker stopped 30s", func(t *testing.T) {
-		t.Parallel()
-		s, conn := faultStack(t)
-		wait := load(t, s, 1, 45*time.Second)
-		time.Sleep(5 * time.Second)
-		if err := s.Broker.Stop(30 * time.Second); err != nil {
-			t.Fatalf("stop broker: %v", err)
-		}
-		// The collector spools what Kafka cannot take.
-		waitMetric(t, "http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_spool_records", positive, 20*time.Second)
-		time.Sleep(30 * time.Second)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.StartBroker(ctx); err != nil {
-			t.Fatalf("restart broker: %v", err)
-		}
-		recovered(t, "the collector's spool replayed to Kafka", func() bool {
-			return metricValue("http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_publish_spooling") == "0"
-		})
-		res := wait()
-		report(t, checkExactlyOnce(t, s, conn, res))
-	})
+	t.Run("broker stopped 30s", func(t *testing.T) { faultBrokerStopped(t, embedded) })
+	t.Run("Apache Kafka: broker stopped 30s", func(t *testing.T) { faultBrokerStopped(t, apacheOwn) })
 
-	t.Run("consumer SIGKILL mid-batch", func(t *testing.T) {
-		t.Parallel()
-		s, conn := faultStack(t)
-		wait := load(t, s, 2, 20*time.Second)
-		time.Sleep(4 * time.Second)
-		for range 2 {
-			// Kill while a batch is fetched but not yet inserted and committed.
-			waitMetric(t, "http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_batch_pending", positive, 20*time.Second)
-			s.Consumer.Kill()
-			time.Sleep(2 * time.Second)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if err := s.StartConsumer(ctx); err != nil {
-				cancel()
-				t.Fatalf("restart consumer: %v", err)
-			}
-			cancel()
-			time.Sleep(3 * time.Second)
-		}
-		res := wait()
-		report(t, checkExactlyOnce(t, s, conn, res))
-	})
+	t.Run("consumer SIGKILL mid-batch", func(t *testing.T) { faultConsumerKill(t, embedded) })
+	t.Run("Apache Kafka: consumer SIGKILL mid-batch", func(t *testing.T) { faultConsumerKill(t, apacheShared) })
 
-	t.Run("ClickHouse stopped 15s", func(t *testing.T) {
-		t.Parallel()
-		s, _ := faultStack(t)
-		wait := load(t, s, 3, 30*time.Second)
-		time.Sleep(5 * time.Second)
-		if err := s.ClickHouse.Stop(30 * time.Second); err != nil {
-			t.Fatalf("stop ClickHouse: %v", err)
-		}
-		waitMetric(t, "http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_insert_errors_total", positive, 20*time.Second)
-		time.Sleep(15 * time.Second)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.ClickHouse.Start(ctx); err != nil {
-			t.Fatalf("restart ClickHouse: %v", err)
-		}
-		back := time.Now().Unix()
-		recovered(t, "the consumer's held batch inserted", func() bool {
-			v, err := strconv.ParseFloat(metricValue("http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_last_insert_timestamp_seconds"), 64)
-			return err == nil && int64(v) >= back
-		})
-		res := wait()
-		conn := Conn(t, s) // a connection opened before the restart died with the server
-		report(t, checkExactlyOnce(t, s, conn, res))
-	})
+	t.Run("ClickHouse stopped 15s", func(t *testing.T) { faultClickHouseStopped(t, embedded) })
 
-	t.Run("collector SIGTERM under load", func(t *testing.T) {
-		t.Parallel()
-		s, conn := faultStack(t)
-		wait := load(t, s, 4, 20*time.Second)
-		time.Sleep(5 * time.Second)
-		if err := s.Collector.Stop(30 * time.Second); err != nil {
-			t.Fatalf("collector did not stop cleanly on SIGTERM: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.StartCollector(ctx); err != nil {
-			t.Fatalf("restart collector: %v", err)
-		}
-		res := wait()
-		f := checkExactlyOnce(t, s, conn, res)
-		// Hits sent while the collector was down failed to connect; none of
-		// them, and nothing else without a 200, may be stored.
-		if f.distinct != f.answered {
-			t.Fatalf("%d event ids stored for %d hits answered 200", f.distinct, f.answered)
-		}
-		report(t, f)
-	})
+	t.Run("collector SIGTERM under load", func(t *testing.T) { faultCollectorStop(t, embedded) })
+	t.Run("Apache Kafka: collector SIGTERM under load", func(t *testing.T) { faultCollectorStop(t, apacheShared) })
 
-	t.Run("collector SIGKILL with a full spool", func(t *testing.T) {
-		t.Parallel()
-		s, conn := faultStack(t)
-		if err := s.Broker.Stop(30 * time.Second); err != nil {
-			t.Fatalf("stop broker: %v", err)
-		}
-		// Kafka is away: everything the collector answers goes to its spool.
-		first := load(t, s, 5, 8*time.Second)()
-		waitMetric(t, "http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_spool_records", positive, 5*time.Second)
-		s.Collector.Kill()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.StartCollector(ctx); err != nil {
-			t.Fatalf("restart collector: %v", err)
-		}
-		if err := s.StartBroker(ctx); err != nil {
-			t.Fatalf("restart broker: %v", err)
-		}
-		recovered(t, "the spool of the killed collector replayed by its successor", func() bool {
-			return metricValue("http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_spool_records") == "0"
-		})
-		second := load(t, s, 6, 8*time.Second)()
-		report(t, checkExactlyOnce(t, s, conn, first, second))
-	})
+	t.Run("collector SIGKILL with a full spool", func(t *testing.T) { faultCollectorKillFullSpool(t, embedded) })
 
 	t.Run("spool disk full while the broker is away", faultDiskFull)
 	t.Run("broker hung, then collector SIGKILL", faultHungBrokerKill)
 	t.Run("collector SIGTERM while the broker hangs", faultHungBrokerStop)
 
-	t.Run("poison messages from kcat", func(t *testing.T) {
-		t.Parallel()
-		s, conn := faultStack(t)
-		wait := load(t, s, 7, 15*time.Second)
-		time.Sleep(3 * time.Second)
-		good, poison := producePoison(t, s)
-		res := wait()
-		f := checkExactlyOnce(t, s, conn, res)
-		// The good messages kcat wrote around the poison are stored once.
-		for _, id := range good {
-			var n uint64
-			if err := conn.QueryRow(context.Background(), "SELECT count() FROM pixel.events_unique WHERE event_id = ?", id).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n != 1 {
-				t.Fatalf("good message %s stored %d times", id, n)
-			}
-		}
-		checkDeadLetters(t, s, poison)
-		report(t, f)
-	})
+	t.Run("poison messages from kcat", func(t *testing.T) { faultPoison(t, embedded) })
+	t.Run("Apache Kafka: poison messages from kcat", func(t *testing.T) { faultPoison(t, apacheShared) })
 }
 
 // producePoison writes poison messages and good ones between them straight
@@ -522,4 +413,156 @@ func checkDeadLetters(t *testing.T, s *devstack.Stack, poison []string) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// faultBrokerStopped: the broker is stopped for 30 s under load; the
+// collector spools, then replays.
+func faultBrokerStopped(t *testing.T, b broker) {
+	t.Parallel()
+	s, conn := faultStack(t, b)
+	wait := load(t, s, 1, 45*time.Second)
+	time.Sleep(5 * time.Second)
+	if err := s.StopBroker(30 * time.Second); err != nil {
+		t.Fatalf("stop broker: %v", err)
+	}
+	// The collector spools what Kafka cannot take.
+	waitMetric(t, "http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_spool_records", positive, 20*time.Second)
+	time.Sleep(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.StartBroker(ctx); err != nil {
+		t.Fatalf("restart broker: %v", err)
+	}
+	recovered(t, "the collector's spool replayed to Kafka", func() bool {
+		return metricValue("http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_publish_spooling") == "0"
+	})
+	res := wait()
+	report(t, checkExactlyOnce(t, s, conn, res))
+}
+
+// faultConsumerKill: the consumer is SIGKILLed twice while it holds a
+// batch fetched and not yet committed.
+func faultConsumerKill(t *testing.T, b broker) {
+	t.Parallel()
+	s, conn := faultStack(t, b)
+	wait := load(t, s, 2, 20*time.Second)
+	time.Sleep(4 * time.Second)
+	for range 2 {
+		// Kill while a batch is fetched but not yet inserted and committed.
+		waitMetric(t, "http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_batch_pending", positive, 20*time.Second)
+		s.Consumer.Kill()
+		time.Sleep(2 * time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := s.StartConsumer(ctx); err != nil {
+			cancel()
+			t.Fatalf("restart consumer: %v", err)
+		}
+		cancel()
+		time.Sleep(3 * time.Second)
+	}
+	res := wait()
+	report(t, checkExactlyOnce(t, s, conn, res))
+}
+
+// faultClickHouseStopped: ClickHouse is stopped for 15 s; the consumer
+// holds its batch and retries.
+func faultClickHouseStopped(t *testing.T, b broker) {
+	t.Parallel()
+	s, _ := faultStack(t, b)
+	wait := load(t, s, 3, 30*time.Second)
+	time.Sleep(5 * time.Second)
+	if err := s.ClickHouse.Stop(30 * time.Second); err != nil {
+		t.Fatalf("stop ClickHouse: %v", err)
+	}
+	waitMetric(t, "http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_insert_errors_total", positive, 20*time.Second)
+	time.Sleep(15 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.ClickHouse.Start(ctx); err != nil {
+		t.Fatalf("restart ClickHouse: %v", err)
+	}
+	back := time.Now().Unix()
+	recovered(t, "the consumer's held batch inserted", func() bool {
+		v, err := strconv.ParseFloat(metricValue("http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_last_insert_timestamp_seconds"), 64)
+		return err == nil && int64(v) >= back
+	})
+	res := wait()
+	conn := Conn(t, s) // a connection opened before the restart died with the server
+	report(t, checkExactlyOnce(t, s, conn, res))
+}
+
+// faultCollectorStop: the collector is SIGTERMed under load and started
+// again.
+func faultCollectorStop(t *testing.T, b broker) {
+	t.Parallel()
+	s, conn := faultStack(t, b)
+	wait := load(t, s, 4, 20*time.Second)
+	time.Sleep(5 * time.Second)
+	if err := s.Collector.Stop(30 * time.Second); err != nil {
+		t.Fatalf("collector did not stop cleanly on SIGTERM: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.StartCollector(ctx); err != nil {
+		t.Fatalf("restart collector: %v", err)
+	}
+	res := wait()
+	f := checkExactlyOnce(t, s, conn, res)
+	// Hits sent while the collector was down failed to connect; none of
+	// them, and nothing else without a 200, may be stored.
+	if f.distinct != f.answered {
+		t.Fatalf("%d event ids stored for %d hits answered 200", f.distinct, f.answered)
+	}
+	report(t, f)
+}
+
+// faultCollectorKillFullSpool: the collector is SIGKILLed while its spool
+// holds what Kafka could not take; its successor replays it.
+func faultCollectorKillFullSpool(t *testing.T, b broker) {
+	t.Parallel()
+	s, conn := faultStack(t, b)
+	if err := s.Broker.Stop(30 * time.Second); err != nil {
+		t.Fatalf("stop broker: %v", err)
+	}
+	// Kafka is away: everything the collector answers goes to its spool.
+	first := load(t, s, 5, 8*time.Second)()
+	waitMetric(t, "http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_spool_records", positive, 5*time.Second)
+	s.Collector.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.StartCollector(ctx); err != nil {
+		t.Fatalf("restart collector: %v", err)
+	}
+	if err := s.StartBroker(ctx); err != nil {
+		t.Fatalf("restart broker: %v", err)
+	}
+	recovered(t, "the spool of the killed collector replayed by its successor", func() bool {
+		return metricValue("http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_spool_records") == "0"
+	})
+	second := load(t, s, 6, 8*time.Second)()
+	report(t, checkExactlyOnce(t, s, conn, first, second))
+}
+
+// faultPoison: kcat writes poison messages between good ones; the poison
+// goes to the dead-letter topic, the good ones are stored once.
+func faultPoison(t *testing.T, b broker) {
+	t.Parallel()
+	s, conn := faultStack(t, b)
+	wait := load(t, s, 7, 15*time.Second)
+	time.Sleep(3 * time.Second)
+	good, poison := producePoison(t, s)
+	res := wait()
+	f := checkExactlyOnce(t, s, conn, res)
+	// The good messages kcat wrote around the poison are stored once.
+	for _, id := range good {
+		var n uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM pixel.events_unique WHERE event_id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("good message %s stored %d times", id, n)
+		}
+	}
+	checkDeadLetters(t, s, poison)
+	report(t, f)
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/destination"
@@ -41,6 +42,11 @@ type StackConfig struct {
 	BrokerAddr   string
 	Topic        string
 	Partitions   int
+	// ApacheKafka, when positive, starts that many real Apache Kafka
+	// brokers (StartKafka, under Dir/kafka, on free ports, with the topics
+	// created) instead of devbroker; KafkaBrokers must then be empty.
+	// make run keeps devbroker, which starts in milliseconds.
+	ApacheKafka int
 
 	// Registry is the collector's -registry: "clickhouse" (make run) or
 	// "off" (every pixel id records: the pipeline's own tests).
@@ -86,7 +92,8 @@ type Stack struct {
 	// Set by Start; nil when an existing server is used, and under a
 	// supervisor, which owns the processes.
 	ClickHouse *ClickHouse
-	Broker     *Process
+	Broker     *Process // devbroker
+	Kafka      *Kafka   // Apache Kafka, with StackConfig.ApacheKafka
 	Consumer   *Process
 	Collector  *Process
 	Console    *Process
@@ -98,6 +105,9 @@ type Stack struct {
 
 // Brokers is the Kafka bootstrap list the stack's processes use.
 func (s *Stack) Brokers() string {
+	if s.Kafka != nil {
+		return s.Kafka.Bootstrap()
+	}
 	if s.Cfg.KafkaBrokers != "" {
 		return s.Cfg.KafkaBrokers
 	}
@@ -238,7 +248,14 @@ func (s *Stack) start(ctx context.Context, sup *Supervisor) (err error) {
 			return err
 		}
 	}
-	if s.Cfg.KafkaBrokers == "" {
+	switch {
+	case s.Cfg.ApacheKafka > 0:
+		// Not supervised: a broker of a cluster that exits is a fault
+		// the cluster's others (or the collector's spool) ride out.
+		if err := s.startApacheKafka(ctx); err != nil {
+			return err
+		}
+	case s.Cfg.KafkaBrokers == "":
 		if err := s.serve(ctx, "devbroker", s.startBroker, &s.Broker); err != nil {
 			return err
 		}
@@ -331,15 +348,51 @@ func stopStarted(p *Process, why error) error {
 	return why
 }
 
-// StartBroker starts devbroker, keeping its data under Dir/kafka.
+// StartBroker starts devbroker, keeping its data under Dir/kafka, or with
+// ApacheKafka, every Apache Kafka broker that does not run (Kafka.Start).
 func (s *Stack) StartBroker(ctx context.Context) error {
+	if s.Kafka != nil {
+		return s.Kafka.Start(ctx)
+	}
 	return keep(&s.Broker)(s.startBroker(ctx))
+}
+
+// StopBroker stops devbroker, or every Apache Kafka broker (Kafka.Close),
+// gracefully within timeout each.
+func (s *Stack) StopBroker(timeout time.Duration) error {
+	if s.Kafka != nil {
+		return s.Kafka.Close()
+	}
+	return s.Broker.Stop(timeout)
+}
+
+// Topics are the topics the stack's brokers hold: the events, their dead
+// letters and the forwarder's dead letters.
+func (s *Stack) Topics() []string {
+	return []string{s.Cfg.Topic, kafkadefault.DeadLetterTopic(s.Cfg.Topic), kafkadefault.ForwardDeadLetterTopic}
+}
+
+// startApacheKafka starts the Apache Kafka brokers and writes their
+// addresses, known only now, to Dir/stack.env.
+func (s *Stack) startApacheKafka(ctx context.Context) error {
+	if s.Cfg.KafkaBrokers != "" {
+		return errors.New("devstack: set either KafkaBrokers (an existing Kafka) or ApacheKafka (brokers to start), not both")
+	}
+	k, err := StartKafka(ctx, KafkaConfig{
+		Dir: filepath.Join(s.Cfg.Dir, "kafka"), Brokers: s.Cfg.ApacheKafka,
+		Partitions: s.Cfg.Partitions, Topics: s.Topics(), Out: s.Cfg.Out,
+	})
+	if err != nil {
+		return err
+	}
+	s.Kafka = k
+	return s.lock.WriteEnv(s.Addrs())
 }
 
 func (s *Stack) startBroker(ctx context.Context) (*Process, error) {
 	p, err := StartProcess("devbroker", s.bin("devbroker"), []string{
 		"-addr", s.Cfg.BrokerAddr,
-		"-topics", s.Cfg.Topic + "," + s.Cfg.Topic + ".dlq," + kafkadefault.ForwardDeadLetterTopic,
+		"-topics", strings.Join(s.Topics(), ","),
 		"-partitions", strconv.Itoa(s.Cfg.Partitions),
 		"-data-dir", filepath.Join(s.Cfg.Dir, "kafka"),
 	}, nil, s.Cfg.Out)
@@ -450,16 +503,23 @@ func (s *Stack) Stop() error {
 }
 
 func (s *Stack) stop() error {
-	if s.sup != nil {
-		return s.sup.Stop(60 * time.Second)
-	}
 	var errs []error
+	if s.sup != nil {
+		errs = append(errs, s.sup.Stop(60*time.Second))
+		if s.Kafka != nil {
+			errs = append(errs, s.Kafka.Close())
+		}
+		return errors.Join(errs...)
+	}
 	for _, p := range []*Process{s.Console, s.Collector, s.Forwarder, s.Consumer, s.Broker} {
 		if p != nil {
 			if err := p.Stop(60 * time.Second); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
 			}
 		}
+	}
+	if s.Kafka != nil {
+		errs = append(errs, s.Kafka.Close())
 	}
 	if s.ClickHouse != nil {
 		if err := s.ClickHouse.Stop(60 * time.Second); err != nil {

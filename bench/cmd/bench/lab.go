@@ -191,7 +191,7 @@ func (l *lab) startServers(ctx context.Context, res *Results) error {
 	if l.brokerAddr, err = addr(); err != nil {
 		return err
 	}
-	topics := strings.Join([]string{topicCollector, topicNaive, topicConsumer, topicConsumer + ".dlq", topicE2E, topicE2E + ".dlq"}, ",")
+	topics := strings.Join([]string{topicCollector, topicNaive, topicConsumer, topicConsumer + ".dlq", topicE2E, topicE2E + ".dlq", topicKafka}, ",")
 	l.broker, err = l.start("devbroker", "", l.bin("devbroker"), "-addr", l.brokerAddr, "-topics", topics,
 		"-partitions", strconv.Itoa(partitions), "-log-level", "warn",
 		// On disk, as make run keeps it: kfake's memory-only mode slows down

@@ -75,9 +75,10 @@ const (
 	partConsumer  = "consumer"
 	partE2E       = "e2e"
 	partTradeoff  = "tradeoff"
+	partKafka     = "kafka"
 )
 
-var allParts = []string{partMicro, partCollector, partConsumer, partE2E, partTradeoff}
+var allParts = []string{partMicro, partCollector, partConsumer, partE2E, partTradeoff, partKafka}
 
 // fallbackE2ERate is the end-to-end rate when this run does not measure the
 // collector's maximum and -e2e-rate is not given.
@@ -311,10 +312,11 @@ func run(ctx context.Context, cfg *Config, stdout *os.File) (string, error) {
 		{partConsumer, "consumer vs raw insert, the naive consumer and ClickHouse's Kafka engine", l.consumer, 4*time.Minute + cfg.EngineTimeout},
 		{partE2E, "end to end at half the collector's maximum", l.endToEnd, 3*time.Minute + cfg.E2EDuration},
 		{partTradeoff, "the consumer's batch size and age against lag, at " + report.Thousands(cfg.TradeoffRate) + " hits/s", l.tradeoff, time.Minute + cells*(30*time.Second+cfg.TradeoffDuration)},
+		{partKafka, "our publisher (acks=all) to the embedded broker, 1 Apache Kafka broker and 3", l.kafka, 5 * time.Minute},
 	}
 	var steps []step
 	for _, s := range all {
-		if s.part == "" && (cfg.runs(partCollector) || cfg.runs(partConsumer) || cfg.runs(partE2E) || cfg.runs(partTradeoff)) || cfg.runs(s.part) {
+		if s.part == "" && (cfg.runs(partCollector) || cfg.runs(partConsumer) || cfg.runs(partE2E) || cfg.runs(partTradeoff) || cfg.runs(partKafka)) || cfg.runs(s.part) {
 			steps = append(steps, s)
 		}
 	}

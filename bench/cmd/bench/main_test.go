@@ -78,6 +78,7 @@ func TestQuickRun(t *testing.T) {
 		"| percentile | collector | bare fasthttp | ratio | naive collector | ratio |",
 		"| naive consumer (bench/cmd/naiveconsumer",
 		"| -batch-rows | -batch-age | rows/s | lag p50 | lag p99 |",
+		"| broker | compression | events/s acknowledged | took | log bytes per event (one replica) |",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("results.md lacks %q:\n%s", want, md)
@@ -121,6 +122,7 @@ func checkResults(t *testing.T, data []byte) {
 		"consumer_vs_raw", "consumer_vs_engine", "consumer_vs_naive", "consumer_cpu_per_row", "consumer_rss",
 		"e2e_lag_p99", "e2e_loss", "e2e_cpu_per_event",
 		"publish_enqueue_ns", "rows_append_ns", "event_parse_ns",
+		"kafka_publish_apache_1", "kafka_publish_apache_1_zstd", "kafka_publish_apache_3",
 	}
 	got := map[string]report.Measure{}
 	for _, ms := range r.Measures {

@@ -44,6 +44,7 @@ type Results struct {
 	Consumer  *ConsumerResult  `json:"consumer"`
 	EndToEnd  *EndToEndResult  `json:"end_to_end"`
 	Tradeoff  *TradeoffResult  `json:"tradeoff"`
+	Kafka     *KafkaResult     `json:"kafka"`
 	Micro     *MicroResult     `json:"micro"`
 
 	// Notes are what prevented a measurement or qualifies one.
@@ -514,6 +515,15 @@ func (r *Results) judge() {
 		b := r.bench(m.bench)
 		add(partMicro, report.Measure{ID: m.id, Name: m.name, Unit: report.UnitNsPerOp, Ours: nsop(b), Note: benchNote(b)})
 	}
+	// 6. Our publisher on real Apache Kafka, next to the embedded broker.
+	if k := r.Kafka; k != nil && len(k.Runs) > 0 {
+		embedded := f(k.Runs[0].EventsPerSec)
+		for _, run := range k.Runs[1:] {
+			add(partKafka, report.Measure{ID: "kafka_publish_" + run.ID, Name: "publisher events/s acknowledged (pkg/publish, acks=all, compression " + run.Compression + "), " + run.Broker,
+				Unit: report.UnitEventsPerSec, Ours: f(run.EventsPerSec), Baseline: embedded, BaselineName: "embedded broker, compression " + k.Compression,
+				Note: fmt.Sprintf("%.0f bytes per event in the log segments of one replica (%.0f-byte events)", run.BytesPerEvent, k.ValueBytes)})
+		}
+	}
 	r.Measures = ms
 }
 
@@ -784,6 +794,19 @@ func (r *Results) markdown(w io.Writer) {
 				durOrDash(p50), durOrDash(p99), itoa(found), report.Duration(c.LastRowS), usOrDash(c.ConsumerCPU), usOrDash(c.ClickHouseCPU)})
 		}
 		_ = report.Table(w, []string{"-batch-rows", "-batch-age", "rows/s", "lag p50", "lag p99", "markers", "last row after the load", "consumer CPU per row", "ClickHouse CPU per row"}, rows)
+	}
+	if k := r.Kafka; k != nil && len(k.Runs) > 0 {
+		fmt.Fprintf(w, "\nOur publisher (pkg/publish, the collector's defaults, acks=all) writing %s generated events (%.0f bytes each):\n\n",
+			report.Thousands(float64(k.Events)), k.ValueBytes)
+		var rows [][]string
+		for _, run := range k.Runs {
+			per := "—"
+			if run.LogBytes > 0 {
+				per = fmt.Sprintf("%.0f", run.BytesPerEvent)
+			}
+			rows = append(rows, []string{run.Broker, run.Compression, report.Thousands(run.EventsPerSec), report.Duration(run.Seconds), per})
+		}
+		_ = report.Table(w, []string{"broker", "compression", "events/s acknowledged", "took", "log bytes per event (one replica)"}, rows)
 	}
 	if mr := r.Micro; mr != nil && len(mr.Results) > 0 {
 		fmt.Fprintf(w, "\nMicro-benchmarks (go test -bench, -benchtime %s):\n\n", mr.BenchTime)

@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
@@ -31,29 +34,37 @@ func TestScaleOut(t *testing.T) {
 	conn := clusterConn(t, c)
 
 	t.Run("Kafka partition leader killed", func(t *testing.T) {
-		wait := clusterLoad(t, c, 21, 25*time.Second)
-		time.Sleep(5 * time.Second)
+		wait := clusterLoad(t, c, 21, 20*time.Second)
+		time.Sleep(3 * time.Second)
 		ctx := stepContext(t)
 		leader, err := c.Kafka.Leader(ctx, c.Cfg.Topic, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
+		acked := collectorsAcked(c)
+		killed := time.Now()
 		c.Kafka.Kill(leader)
-		time.Sleep(10 * time.Second)
+		// The other two elect new leaders and take acks=all writes (2
+		// in sync of 3): the collectors' acknowledgements go on.
+		resumed := caughtUp(t, "acknowledgements after the kill", killed, func() bool { return collectorsAcked(c) > acked+2*scaleRate })
+		time.Sleep(5 * time.Second)
+		back := time.Now()
 		if err := c.Kafka.Restart(ctx, leader); err != nil {
 			t.Fatalf("restart broker %d: %v", leader, err)
 		}
-		took := caughtUp(t, "the collectors publish and spool nothing", func() bool { return collectorsCaughtUp(c) })
+		took := caughtUp(t, "the pipeline caught up", back, func() bool { return pipelineCaughtUp(t, c) })
 		res := wait()
-		reportLine(t, fmt.Sprintf("broker %d (leader of partition 0) SIGKILLed for 10 s; caught up %s after it was back; %s", leader, took, checkCluster(t, c, conn, res)))
+		reportLine(t, fmt.Sprintf("broker %d, leader of partition 0, SIGKILLed, started again after 5 s: %s of acknowledgements after the kill (2 of 3 in sync), caught up %s after the restart began; %s",
+			leader, resumed, took, checkCluster(t, c, conn, res)))
 	})
 
 	t.Run("two of three brokers stopped 30s", func(t *testing.T) {
-		// With replication 3 and min.insync.replicas 2, one broker down
-		// still takes writes: two down is when acks=all fails and the
+		// With replication 3 and min.insync.replicas 2 one broker down
+		// still takes acks=all writes: two down is when they fail and the
 		// collectors spool.
-		wait := clusterLoad(t, c, 22, 45*time.Second)
-		time.Sleep(5 * time.Second)
+		wait := clusterLoad(t, c, 22, 36*time.Second)
+		time.Sleep(3 * time.Second)
+		stopped := time.Now()
 		for _, i := range []int{1, 2} {
 			if err := c.Kafka.Stop(i, 30*time.Second); err != nil {
 				t.Fatalf("stop broker %d: %v", i, err)
@@ -62,100 +73,103 @@ func TestScaleOut(t *testing.T) {
 		for _, s := range c.Collectors {
 			waitMetric(t, "http://"+s.Cfg.CollectorAdminAddr+"/metrics", "pixel_spool_records", positive, 30*time.Second)
 		}
-		time.Sleep(25 * time.Second)
+		time.Sleep(time.Until(stopped.Add(30 * time.Second)))
+		back := time.Now()
 		ctx := stepContext(t)
 		for _, i := range []int{1, 2} {
 			if err := c.Kafka.Restart(ctx, i); err != nil {
 				t.Fatalf("restart broker %d: %v", i, err)
 			}
 		}
-		took := caughtUp(t, "the collectors' spools replayed", func() bool { return collectorsCaughtUp(c) })
+		took := caughtUp(t, "the collectors' spools replayed and the pipeline caught up", back, func() bool { return pipelineCaughtUp(t, c) })
 		res := wait()
-		reportLine(t, fmt.Sprintf("brokers 2 and 3 stopped 30 s (in-sync replicas 1 < 2, both collectors spooled); caught up %s after they were back; %s", took, checkCluster(t, c, conn, res)))
+		reportLine(t, fmt.Sprintf("brokers 2 and 3 stopped 30 s (1 in sync < min.insync.replicas 2; both collectors spooled): caught up %s after the restart began; %s", took, checkCluster(t, c, conn, res)))
 	})
 
 	t.Run("consumer added, then one SIGKILLed", func(t *testing.T) {
-		wait := clusterLoad(t, c, 23, 30*time.Second)
-		time.Sleep(5 * time.Second)
+		wait := clusterLoad(t, c, 23, 22*time.Second)
+		time.Sleep(3 * time.Second)
 		ctx := stepContext(t)
+		added := time.Now()
 		if _, err := c.AddConsumer(ctx); err != nil {
 			t.Fatalf("add a consumer: %v", err)
 		}
-		time.Sleep(8 * time.Second)
-		// Killed with a batch in hand: its partitions move to the others
-		// once the group's session times out, from the last commit.
+		joined := caughtUp(t, "the group rebalanced onto three consumers", added, func() bool { return pipelineCaughtUp(t, c) })
+		// Killed with a batch in hand: its partitions go to the others
+		// once the group's session (10 s) times out, from the last commit.
 		waitMetric(t, "http://"+c.Consumers[0].Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_batch_pending", positive, 20*time.Second)
+		killed := time.Now()
 		c.Consumers[0].Consumer.Kill()
 		c.Consumers = c.Consumers[1:]
-		took := caughtUp(t, "the other consumers took its partitions", func() bool { return consumersCaughtUp(c) })
+		took := caughtUp(t, "the other consumers took its partitions", killed, func() bool { return pipelineCaughtUp(t, c) })
 		res := wait()
-		reportLine(t, fmt.Sprintf("a third consumer joined, then the first was SIGKILLed; the group caught up %s after the kill; %s", took, checkCluster(t, c, conn, res)))
+		reportLine(t, fmt.Sprintf("a third consumer joined (caught up %s after it started), then the first was SIGKILLed mid-batch: caught up %s after the kill; %s", joined, took, checkCluster(t, c, conn, res)))
 	})
 
 	t.Run("ClickHouse replica down 30s", func(t *testing.T) {
-		wait := clusterLoad(t, c, 24, 40*time.Second)
-		time.Sleep(5 * time.Second)
+		wait := clusterLoad(t, c, 24, 36*time.Second)
+		time.Sleep(3 * time.Second)
 		// The node the first consumer inserts through: it goes on to the
 		// next, and the shard's other replica takes the shard's rows.
 		node := c.ClickHouse.Node(0, 0)
 		if err := node.Stop(30 * time.Second); err != nil {
 			t.Fatalf("stop replica: %v", err)
 		}
-		time.Sleep(30 * time.Second)
-		ctx := stepContext(t)
-		if err := node.Start(ctx); err != nil {
+		stopped := time.Now()
+		inserted := consumersInserted(c)
+		caughtUp(t, "inserts going on without the replica", stopped, func() bool { return consumersInserted(c) > inserted+5*scaleRate })
+		time.Sleep(time.Until(stopped.Add(30 * time.Second)))
+		back := time.Now()
+		if err := node.Start(stepContext(t)); err != nil {
 			t.Fatalf("restart replica: %v", err)
 		}
-		took := caughtUp(t, "the replica caught up with its shard", func() bool { return replicaCaughtUp(t, node) })
+		took := caughtUp(t, "the replica caught up with its shard", back, func() bool { return replicaCaughtUp(node) && pipelineCaughtUp(t, c) })
 		res := wait()
-		reportLine(t, fmt.Sprintf("shard 1's first replica stopped 30 s (inserts went on through the other); it caught up %s after it was back; %s", took, checkCluster(t, c, conn, res)))
+		reportLine(t, fmt.Sprintf("shard 1's first replica stopped 30 s, inserts going on through the others: it caught up %s after its restart began; %s", took, checkCluster(t, c, conn, res)))
 	})
 
 	t.Run("ClickHouse shard down 15s", func(t *testing.T) {
-		wait := clusterLoad(t, c, 25, 30*time.Second)
-		time.Sleep(5 * time.Second)
+		wait := clusterLoad(t, c, 25, 24*time.Second)
+		time.Sleep(3 * time.Second)
 		nodes := []*devstack.ClickHouse{c.ClickHouse.Node(1, 0), c.ClickHouse.Node(1, 1)}
 		for _, n := range nodes {
 			if err := n.Stop(30 * time.Second); err != nil {
 				t.Fatalf("stop shard 2: %v", err)
 			}
 		}
+		stopped := time.Now()
 		for _, s := range c.Consumers {
 			waitMetric(t, "http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_insert_errors_total", positive, 20*time.Second)
 		}
-		time.Sleep(10 * time.Second)
-		ctx := stepContext(t)
+		// Every batch holds rows of both shards: from the first failed
+		// insert on, nothing is committed until the shard is back.
+		committed := groupCommitted(t, c)
+		time.Sleep(time.Until(stopped.Add(15 * time.Second)))
+		if now := groupCommitted(t, c); now != committed {
+			t.Fatalf("the group committed %d offsets while a shard was down", now-committed)
+		}
+		back := time.Now()
 		for _, n := range nodes {
-			if err := n.Start(ctx); err != nil {
+			if err := n.Start(stepContext(t)); err != nil {
 				t.Fatalf("restart shard 2: %v", err)
 			}
 		}
-		back := time.Now().Unix()
-		took := caughtUp(t, "the consumers' held batches inserted", func() bool {
-			for _, s := range c.Consumers {
-				v, err := strconv.ParseFloat(metricValue("http://"+s.Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_last_insert_timestamp_seconds"), 64)
-				if err != nil || int64(v) < back {
-					return false
-				}
-			}
-			return consumersCaughtUp(c)
-		})
+		took := caughtUp(t, "the consumers' held batches inserted", back, func() bool { return pipelineCaughtUp(t, c) })
 		res := wait()
-		reportLine(t, fmt.Sprintf("shard 2 (both replicas) stopped 15 s: the consumers held their batches and committed nothing; caught up %s after it was back; %s", took, checkCluster(t, c, conn, res)))
+		reportLine(t, fmt.Sprintf("shard 2 (both replicas) stopped 15 s: the consumers held their batches and committed nothing; caught up %s after the restart began; %s", took, checkCluster(t, c, conn, res)))
 	})
 
 	t.Run("one collector of two SIGTERMed behind the balancer", func(t *testing.T) {
-		wait := clusterLoad(t, c, 26, 20*time.Second)
-		time.Sleep(5 * time.Second)
+		wait := clusterLoad(t, c, 26, 12*time.Second)
+		time.Sleep(3 * time.Second)
 		s := c.Collectors[1]
 		start := time.Now()
 		if err := s.Collector.Stop(30 * time.Second); err != nil {
 			t.Fatalf("the collector did not stop cleanly on SIGTERM: %v", err)
 		}
 		stopped := time.Since(start)
-		time.Sleep(3 * time.Second)
-		ctx := stepContext(t)
-		if err := s.StartCollector(ctx); err != nil {
+		time.Sleep(2 * time.Second)
+		if err := s.StartCollector(stepContext(t)); err != nil {
 			t.Fatalf("restart collector: %v", err)
 		}
 		res := wait()
@@ -163,7 +177,7 @@ func TestScaleOut(t *testing.T) {
 		if f.distinct != f.answered {
 			t.Fatalf("%d event ids stored for %d hits answered 200", f.distinct, f.answered)
 		}
-		reportLine(t, fmt.Sprintf("collector 2 SIGTERMed (unready, drained, stopped in %s), started again 3 s later; %s", stopped.Round(100*time.Millisecond), f))
+		reportLine(t, fmt.Sprintf("collector 2 SIGTERMed (unready, 1 s drain, stopped in %s), started again 2 s later; %s", stopped.Round(100*time.Millisecond), f))
 	})
 }
 
@@ -276,10 +290,77 @@ func collectorsCaughtUp(c *devstack.ClusterStack) bool {
 	return true
 }
 
-// consumersCaughtUp: the group's lag is under a second of traffic.
-func consumersCaughtUp(c *devstack.ClusterStack) bool {
-	lag, ok := clusterMetricSum(c, consumerAdmins, "pixel_consumer_lag")
-	return ok && lag <= scaleRate
+// pipelineCaughtUp: no collector spools, and the consumer group's
+// committed offsets are less than a second of traffic behind the topic's
+// end (Kafka's own view, which a dead member cannot misreport).
+func pipelineCaughtUp(t *testing.T, c *devstack.ClusterStack) bool {
+	if !collectorsCaughtUp(c) {
+		return false
+	}
+	end, committed, err := groupOffsets(c)
+	return err == nil && end-committed <= scaleRate
+}
+
+// groupCommitted is the sum of the consumer group's committed offsets.
+func groupCommitted(t *testing.T, c *devstack.ClusterStack) int64 {
+	t.Helper()
+	_, committed, err := groupOffsets(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return committed
+}
+
+// groupOffsets adds up the topic's end offsets and the consumer group's
+// committed offsets (a partition without a commit counts 0).
+func groupOffsets(c *devstack.ClusterStack) (end, committed int64, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(strings.Split(c.Brokers(), ",")...), Timeout: 5 * time.Second}
+	ps := make([]int, c.Cfg.Partitions)
+	reqs := make([]kafka.OffsetRequest, c.Cfg.Partitions)
+	for i := range ps {
+		ps[i], reqs[i] = i, kafka.LastOffsetOf(i)
+	}
+	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.Cfg.Topic: reqs}})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, p := range offs.Topics[c.Cfg.Topic] {
+		if p.Error != nil {
+			return 0, 0, p.Error
+		}
+		end += p.LastOffset
+	}
+	fetch, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: consumerGroup, Topics: map[string][]int{c.Cfg.Topic: ps}})
+	if err != nil {
+		return 0, 0, err
+	}
+	if fetch.Error != nil {
+		return 0, 0, fetch.Error
+	}
+	for _, p := range fetch.Topics[c.Cfg.Topic] {
+		if p.Error != nil {
+			return 0, 0, p.Error
+		}
+		committed += max(p.CommittedOffset, 0)
+	}
+	return end, committed, nil
+}
+
+// consumerGroup is the consumers' default group (-kafka-group).
+const consumerGroup = "pixel-consumer"
+
+// collectorsAcked is how many events Kafka acknowledged to the collectors.
+func collectorsAcked(c *devstack.ClusterStack) float64 {
+	n, _ := clusterMetricSum(c, collectorAdmins, "pixel_publish_acked_total")
+	return n
+}
+
+// consumersInserted is how many rows the consumers inserted.
+func consumersInserted(c *devstack.ClusterStack) float64 {
+	n, _ := clusterMetricSum(c, consumerAdmins, "pixel_consumer_rows_inserted_total")
+	return n
 }
 
 // consumersIdle: no consumer has a batch pending or any lag.
@@ -304,7 +385,7 @@ func clusterMetricSum(c *devstack.ClusterStack, admins func(*devstack.ClusterSta
 }
 
 // replicaCaughtUp: the node answers and has no replication queue left.
-func replicaCaughtUp(t *testing.T, node *devstack.ClickHouse) bool {
+func replicaCaughtUp(node *devstack.ClickHouse) bool {
 	o := chstore.DefaultOptions()
 	o.Addr = []string{node.Addr()}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -325,12 +406,11 @@ func replicaCaughtUp(t *testing.T, node *devstack.ClickHouse) bool {
 }
 
 // caughtUp polls cond until it holds (at most three minutes) and returns
-// how long that took.
-func caughtUp(t *testing.T, what string, cond func() bool) time.Duration {
+// how long after since it did.
+func caughtUp(t *testing.T, what string, since time.Time, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
 	devstackWait(t, what, 3*time.Minute, cond)
-	return time.Since(start).Round(100 * time.Millisecond)
+	return time.Since(since).Round(100 * time.Millisecond)
 }
 
 // devstackWait polls cond every 200 ms until it holds or within passed.

@@ -4,7 +4,7 @@
 // and query must also run on current releases, and this package's test
 // proves it for every migration under schemas/clickhouse and every query
 // under schemas/queries (found by listing the files, so a new report is
-// checked as soon as it exists).
+// checked as soon as it exists), comparing each answer with 18.16's.
 //
 // Python finds chDB: $PIXEL_CHDB_PYTHON when set, else a virtual
 // environment in the user's cache directory, created on first use with
@@ -106,14 +106,17 @@ type Outcome struct {
 	Rows    int      `json:"rows"`    // rows of a query's result
 	Columns []string `json:"columns"` // "name Type" of each column of a query's result
 	// First is the first value of a query's result as JSON (chDB's
-	// JSONCompact: numbers of 64 bits as strings), or null.
+	// JSONCompact, whose 64-bit integers are numbers), or null.
 	First json.RawMessage `json:"first"`
+	// Data is every row of a query's result, each value as JSONCompact
+	// writes it.
+	Data [][]json.RawMessage `json:"data"`
 }
 
 // Run runs statements in order in one in-memory chDB session of python,
-// whose current database is database (created first), and returns what each
-// did, and the ClickHouse version. It fails only when Python or chDB do; a
-// statement's error is in its Outcome.
+// whose current database is database (created first) and whose time zone is
+// UTC, and returns what each did, and the ClickHouse version. It fails only
+// when Python or chDB do; a statement's error is in its Outcome.
 func Run(ctx context.Context, python, database string, statements []Statement) (string, []Outcome, error) {
 	in, err := json.Marshal(struct {
 		Database   string      `json:"database"`
@@ -124,6 +127,10 @@ func Run(ctx context.Context, python, database string, statements []Statement) (
 	}
 	cmd := exec.CommandContext(ctx, python, "-c", runPy)
 	cmd.Stdin = bytes.NewReader(in)
+	// The engine's time zone is the process's: UTC, as the private 18.16
+	// server's (devstack), so that a DateTime without a zone and every date
+	// function read the same days on both.
+	cmd.Env = append(os.Environ(), "TZ=UTC")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

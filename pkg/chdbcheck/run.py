@@ -1,7 +1,7 @@
 # Runs statements in one chDB session (current ClickHouse in-process) and
 # prints what each did, as JSON: pkg/chdbcheck's Run sends
 # {"database": ..., "statements": [{"name", "sql", "query"}]} on stdin and
-# reads {"version", "outcomes": [{"name", "error", "rows", "columns", "first"}]}.
+# reads {"version", "outcomes": [{"name", "error", "rows", "columns", "first", "data"}]}.
 # One process for all statements: importing chDB takes most of a second.
 import json
 import sys
@@ -18,12 +18,13 @@ with tempfile.TemporaryDirectory(prefix="pixel-chdb-") as path:
     s.query("USE " + db)
     version = s.query("SELECT version()", "CSV").bytes().decode().strip().strip('"')
     for st in request["statements"]:
-        o = {"name": st["name"], "error": "", "rows": 0, "columns": [], "first": None}
+        o = {"name": st["name"], "error": "", "rows": 0, "columns": [], "first": None, "data": []}
         try:
             if st["query"]:
                 r = json.loads(s.query(st["sql"], "JSONCompact").bytes())
                 o["rows"] = r["rows"]
                 o["columns"] = [m["name"] + " " + m["type"] for m in r["meta"]]
+                o["data"] = r["data"]
                 if r["data"] and r["data"][0]:
                     o["first"] = r["data"][0][0]
             else:

@@ -227,9 +227,7 @@ func StartKafka(ctx context.Context, cfg KafkaConfig) (k *Kafka, err error) {
 // format writes each node's config and formats its storage with Kafka's
 // storage tool, all nodes at once.
 func (k *Kafka) format(ctx context.Context) error {
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
-	clusterID := base64.RawURLEncoding.EncodeToString(id)
+	clusterID := newClusterID()
 	errs := make([]error, len(k.nodes))
 	var wg sync.WaitGroup
 	for i, n := range k.nodes {
@@ -254,6 +252,19 @@ func (k *Kafka) format(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// newClusterID returns a random cluster id as Kafka writes them (a UUID in
+// URL-safe base64), never starting with "-", which the storage tool would
+// take for an option (Kafka's own Uuid.randomUuid avoids it too).
+func newClusterID() string {
+	id := make([]byte, 16)
+	for {
+		_, _ = rand.Read(id)
+		if s := base64.RawURLEncoding.EncodeToString(id); s[0] != '-' {
+			return s
+		}
+	}
 }
 
 func (k *Kafka) jvmArgs(n *kafkaNode) []string {

@@ -168,6 +168,7 @@ func migrate(ctx context.Context, args []string, out io.Writer) error {
 	fs := flagenv.New("pixelctl migrate", "Create the database and apply the pending migrations under schemas/clickhouse.\nA migration that needs a newer ClickHouse than the server's is skipped and applied by the first run after an upgrade.")
 	clickhouseFlags(fs, &o)
 	fs.Duration(&wait, "wait", "PIXELCTL_WAIT", 0, "keep retrying this long while ClickHouse is not reachable yet (it starts)")
+	fs.String(&o.Cluster, "cluster", "PIXELCTL_CLUSTER", "", "apply every migration ON CLUSTER `name` (remote_servers): sharded tables as <table>_local Replicated*MergeTree and a Distributed <table> by visitor, the others replicated on every node (README: ClickHouse cluster)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -27,6 +27,9 @@ type Options struct {
 	Password    string
 	DialTimeout time.Duration
 	ReadTimeout time.Duration
+	// Cluster, when set, is the remote_servers cluster Migrate applies the
+	// migrations to, ON CLUSTER, in their cluster form (cluster.go).
+	Cluster string
 }
 
 // DefaultOptions are the defaults of every command that talks to ClickHouse:
@@ -53,6 +56,9 @@ func (o *Options) defaults() error {
 	}
 	if !identRE.MatchString(o.Database) {
 		return fmt.Errorf("chstore: database name %q must match %s", o.Database, identRE)
+	}
+	if o.Cluster != "" && !identRE.MatchString(o.Cluster) {
+		return fmt.Errorf("chstore: cluster name %q must match %s", o.Cluster, identRE)
 	}
 	if o.User == "" {
 		o.User = def.User

@@ -237,20 +237,22 @@ func (r *Rows) Digest() string {
 // byte-identical, ReplacingMergeTree collapses it on merge and exact queries
 // de-duplicate by event_id.
 func Insert(ctx context.Context, conn driver.Conn, rows *Rows, token string) error {
+	return insert(ctx, conn, insertEvents, rows, token)
+}
+
+// insert is Insert with the statement (tests insert into a cluster's local
+// tables with it).
+func insert(ctx context.Context, conn driver.Conn, stmt string, rows *Rows, token string) error {
 	if rows.Len() == 0 {
 		return nil
 	}
-	if token != "" {
-		v, err := handshakeVersion(conn)
-		if err != nil {
-			return fmt.Errorf("cannot insert %d rows into events: %w", rows.Len(), err)
-		}
-		if s := insertSettings(v, token); s != nil {
-			ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s))
-		}
+	v, err := handshakeVersion(conn)
+	if err != nil {
+		return fmt.Errorf("cannot insert %d rows into events: %w", rows.Len(), err)
 	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(insertSettings(v, token)))
 	sizeStringColumns(rows)
-	batch, err := conn.PrepareBatch(ctx, insertEvents)
+	batch, err := conn.PrepareBatch(ctx, stmt)
 	forgetStringSizes()
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into events: %w", err)
@@ -277,12 +279,21 @@ func Insert(ctx context.Context, conn driver.Conn, rows *Rows, token string) err
 }
 
 // insertSettings returns the settings an insert named token sends to a
-// server of version v, or nil when there are none.
+// server of version v.
+//
+// insert_distributed_sync=1 always: on a cluster (pixelctl migrate
+// -cluster) events is a Distributed table, whose inserts 18.16 otherwise
+// queues on the receiving node and sends to the shards later, so that the
+// consumer's "commit only after ClickHouse acknowledged" would not hold. With
+// it the insert returns once every shard's part of the block is stored on a
+// replica of that shard. On a plain table the setting changes nothing; 18.16
+// and current servers know it.
 func insertSettings(v Version, token string) clickhouse.Settings {
-	if token == "" || !v.AtLeast(InsertDeduplicationToken) {
-		return nil
+	s := clickhouse.Settings{"insert_distributed_sync": 1}
+	if token != "" && v.AtLeast(InsertDeduplicationToken) {
+		s["insert_deduplication_token"] = token
 	}
-	return clickhouse.Settings{"insert_deduplication_token": token}
+	return s
 }
 
 var insertEvents = schemas.Internal("insert_events")

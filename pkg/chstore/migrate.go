@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"path"
 	"regexp"
 	"sort"
@@ -115,7 +117,9 @@ func splitStatements(s string) []string {
 
 // addColumnPattern is "ALTER TABLE t ADD COLUMN IF NOT EXISTS c ...", one
 // column per statement.
-var addColumnPattern = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+)\s`)
+// On a cluster the table is qualified by the database and the statement
+// runs ON CLUSTER (see cluster.go).
+var addColumnPattern = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(?:\w+\.)?(\w+)\s+(?:ON\s+CLUSTER\s+\w+\s+)?ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+)\s`)
 
 // addColumnIfNotExists gives ADD COLUMN IF NOT EXISTS the same meaning on
 // every server: ClickHouse 18.16 does not know the clause. For such a
@@ -171,7 +175,7 @@ func migrate(ctx context.Context, o Options, migrations []Migration, pretend *Ve
 	if err != nil {
 		return res, err
 	}
-	err = server.Exec(ctx, strings.ReplaceAll(schemas.Internal("create_database"), "{database}", o.Database))
+	err = execStatement(ctx, server, o, strings.ReplaceAll(schemas.Internal("create_database"), "{database}", o.Database))
 	_ = server.Close()
 	if err != nil {
 		return res, fmt.Errorf("cannot create database %s: %w", o.Database, err)
@@ -181,7 +185,7 @@ func migrate(ctx context.Context, o Options, migrations []Migration, pretend *Ve
 		return res, err
 	}
 	defer conn.Close()
-	if err := conn.Exec(ctx, schemas.Internal("create_migrations_table")); err != nil {
+	if err := execStatement(ctx, conn, o, schemas.Internal("create_migrations_table")); err != nil {
 		return res, fmt.Errorf("cannot create %s.schema_migrations: %w", o.Database, err)
 	}
 	applied := map[uint32]string{}
@@ -220,14 +224,7 @@ func migrate(ctx context.Context, o Options, migrations []Migration, pretend *Ve
 			continue
 		}
 		for _, st := range m.Statements {
-			st, skip, err := addColumnIfNotExists(ctx, conn, st)
-			if err != nil {
-				return res, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
-			}
-			if skip {
-				continue
-			}
-			if err := conn.Exec(ctx, st); err != nil {
+			if err := execStatement(ctx, conn, o, st); err != nil {
 				return res, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}
 		}
@@ -245,4 +242,104 @@ func migrate(ctx context.Context, o Options, migrations []Migration, pretend *Ve
 		res.Current = max(res.Current, m.Version)
 	}
 	return res, nil
+}
+
+// execStatement runs one statement of a migration: on a cluster
+// (o.Cluster) its cluster form (cluster.go), ON CLUSTER or on one replica
+// of each shard; an ADD COLUMN IF NOT EXISTS of a column that exists is
+// skipped (addColumnIfNotExists).
+func execStatement(ctx context.Context, conn Conn, o Options, st string) error {
+	sts := []clusterStatement{{SQL: st}}
+	if o.Cluster != "" {
+		var err error
+		if sts, err = clusterStatements(st, o.Cluster, o.Database); err != nil {
+			return err
+		}
+	}
+	for _, cs := range sts {
+		var err error
+		switch {
+		case cs.PerShard:
+			err = execOnNodes(ctx, conn, o, cs.SQL, false)
+		case cs.PerNode:
+			err = execOnNodes(ctx, conn, o, cs.SQL, true)
+		default:
+			err = execOne(ctx, conn, cs.SQL)
+		}
+		if err != nil && o.Cluster != "" {
+			return fmt.Errorf("%w; the statement's cluster form: %.300s", err, cs.SQL)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func execOne(ctx context.Context, conn Conn, st string) error {
+	st, skip, err := addColumnIfNotExists(ctx, conn, st)
+	if err != nil || skip {
+		return err
+	}
+	return conn.Exec(ctx, st)
+}
+
+// execOnNodes runs st on one replica of each shard of o.Cluster (the first
+// that answers), or on every replica when every is true, as system.clusters
+// on the connected node lists them.
+func execOnNodes(ctx context.Context, conn Conn, o Options, st string, every bool) error {
+	rows, err := conn.Query(ctx, schemas.Internal("select_cluster_replicas"), o.Cluster)
+	if err != nil {
+		return fmt.Errorf("cannot read the replicas of cluster %s: %w", o.Cluster, err)
+	}
+	shards := map[uint32][]string{}
+	var order []uint32
+	for rows.Next() {
+		var shard uint32
+		var host string
+		var port uint16
+		if err := rows.Scan(&shard, &host, &port); err != nil {
+			rows.Close()
+			return err
+		}
+		if shards[shard] == nil {
+			order = append(order, shard)
+		}
+		shards[shard] = append(shards[shard], net.JoinHostPort(host, strconv.Itoa(int(port))))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(order) == 0 {
+		return fmt.Errorf("cluster %s is not in system.clusters of %v", o.Cluster, o.Addr)
+	}
+	for _, shard := range order {
+		var errs []error
+		done := false
+		for _, addr := range shards[shard] {
+			so := o
+			so.Addr = []string{addr}
+			c, err := Open(ctx, so)
+			if err == nil {
+				err = execOne(ctx, c, st)
+				_ = c.Close()
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+				if every {
+					return errors.Join(errs...)
+				}
+				continue
+			}
+			done = true
+			if !every {
+				break
+			}
+		}
+		if !done {
+			return fmt.Errorf("shard %d of cluster %s: %w", shard, o.Cluster, errors.Join(errs...))
+		}
+	}
+	return nil
 }

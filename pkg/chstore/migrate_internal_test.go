@@ -193,7 +193,7 @@ func TestInsertSettings(t *testing.T) {
 		{Version{24, 3, 2}, "", false},
 	} {
 		s := insertSettings(tc.v, tc.token)
-		if got := s["insert_deduplication_token"]; (got != nil) != tc.want || (tc.want && got != tc.token) || (!tc.want && s != nil) {
+		if got := s["insert_deduplication_token"]; (got != nil) != tc.want || (tc.want && got != tc.token) || s["insert_distributed_sync"] != 1 {
 			t.Errorf("insertSettings(%v, %q) = %v, want the token: %v", tc.v, tc.token, s, tc.want)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,9 +41,18 @@ type ClickHouse struct {
 	Dir      string // config, data and logs live here
 	TCPPort  int    // native protocol
 	HTTPPort int
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	err      error // how the last run ended, valid after exited is closed
+	// InterserverPort, when not 0, is the interserver_http_port replicated
+	// tables fetch parts from each other on (a cluster's nodes).
+	InterserverPort int
+	// Extra is more configuration inside <yandex>, written at every Start
+	// (a cluster's macros, remote_servers, zookeeper).
+	Extra string
+	// Profile is more settings of the default profile in users.xml (a
+	// cluster's distributed_product_mode).
+	Profile string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	err     error // how the last run ended, valid after exited is closed
 }
 
 // Addr is the native-protocol address.
@@ -111,7 +121,7 @@ func (c *ClickHouse) Start(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(c.Dir, "config.xml"), []byte(c.config()), 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir, "users.xml"), []byte(usersXML), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.Dir, "users.xml"), []byte(strings.Replace(usersXML, "    </default>\n  </profiles>", c.Profile+"    </default>\n  </profiles>", 1)), 0o644); err != nil {
 		return err
 	}
 	out, err := os.OpenFile(filepath.Join(c.Dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -229,8 +239,18 @@ func (c *ClickHouse) config() string {
   <max_concurrent_queries>100</max_concurrent_queries>
   <max_connections>1024</max_connections>
   <keep_alive_timeout>3</keep_alive_timeout>
-</yandex>
+` + c.extraConfig() + `</yandex>
 `
+}
+
+func (c *ClickHouse) extraConfig() string {
+	s := c.Extra
+	if c.InterserverPort != 0 {
+		s = `  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <interserver_http_port>` + strconv.Itoa(c.InterserverPort) + `</interserver_http_port>
+` + s
+	}
+	return s
 }
 
 const usersXML = `<?xml version="1.0"?>

@@ -34,6 +34,10 @@ var shared struct {
 // started. Call it from TestMain: os.Exit(devstacktest.RunTests(m)).
 func RunTests(m *testing.M) int {
 	code := m.Run()
+	if sharedCluster.c != nil {
+		_ = sharedCluster.c.Close()
+		_ = os.RemoveAll(sharedCluster.dir)
+	}
 	if shared.ch != nil {
 		_ = shared.ch.Stop(30 * time.Second)
 		_ = os.RemoveAll(shared.dir)
@@ -66,6 +70,58 @@ func ClickHouse(t testing.TB) *devstack.ClickHouse {
 	return shared.ch
 }
 
+// The test binary's private ClickHouse cluster, started on first use.
+var sharedCluster struct {
+	once sync.Once
+	c    *devstack.ClickHouseCluster
+	dir  string
+	err  error
+}
+
+// Cluster returns this test binary's private ClickHouse cluster (2 shards ×
+// 2 replicas and ZooKeeper, devstack.StartClickHouseCluster), starting it on
+// first use; RunTests stops it. Tests that stop a node must start it again
+// before they end.
+func Cluster(t testing.TB) *devstack.ClickHouseCluster {
+	t.Helper()
+	sharedCluster.once.Do(func() {
+		sharedCluster.dir, sharedCluster.err = os.MkdirTemp("", "pixel-chcluster-")
+		if sharedCluster.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		sharedCluster.c, sharedCluster.err = devstack.StartClickHouseCluster(ctx, devstack.ClickHouseClusterConfig{Dir: sharedCluster.dir})
+	})
+	if sharedCluster.err != nil {
+		t.Fatalf("private ClickHouse cluster: %v", sharedCluster.err)
+	}
+	return sharedCluster.c
+}
+
+// ClusterDatabase creates a fresh database on the test cluster, applies the
+// migrations to it ON CLUSTER (pixelctl migrate -cluster) and returns the
+// options that reach it through every node.
+func ClusterDatabase(t testing.TB) chstore.Options {
+	t.Helper()
+	c := Cluster(t)
+	o := chstore.Options{Addr: c.Addrs(), Database: dbName(t), Cluster: c.Name()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := chstore.Migrate(ctx, o); err != nil {
+		t.Fatalf("migrate %s on cluster %s: %v", o.Database, c.Name(), err)
+	}
+	return o
+}
+
+func dbName(t testing.TB) string {
+	name := strings.ToLower(nonIdent.ReplaceAllString(t.Name(), "_"))
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return fmt.Sprintf("t_%s_%06d", name, rand.IntN(1_000_000))
+}
+
 var nonIdent = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 
 // Database creates a fresh database on the test ClickHouse, applies the
@@ -73,14 +129,7 @@ var nonIdent = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 func Database(t testing.TB) chstore.Options {
 	t.Helper()
 	ch := ClickHouse(t)
-	name := strings.ToLower(nonIdent.ReplaceAllString(t.Name(), "_"))
-	if len(name) > 40 {
-		name = name[:40]
-	}
-	o := chstore.Options{
-		Addr:     []string{ch.Addr()},
-		Database: fmt.Sprintf("t_%s_%06d", name, rand.IntN(1_000_000)),
-	}
+	o := chstore.Options{Addr: []string{ch.Addr()}, Database: dbName(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := chstore.Migrate(ctx, o); err != nil {

@@ -108,7 +108,7 @@ ANY LEFT JOIN
         last_external_id,
         multiIf(
             consent_denied = 1, 'consent',
-            visitor_id IN (SELECT key FROM erasures WHERE key_kind = 'visitor_id') OR email_erased = 1, 'optout',
+            visitor_id GLOBAL IN (SELECT key FROM erasures WHERE key_kind = 'visitor_id') OR email_erased = 1, 'optout',
             ? = 'drop' AND gpc_flag = 1, 'gpc',
             bot_flag = 1, 'bot',
             '') AS exclusion
@@ -136,7 +136,7 @@ ANY LEFT JOIN
                 AND maxIf(ts_ms, ad_user_data = 'denied') >= maxIf(ts_ms, ad_user_data = 'granted')
             OR countIf(ad_personalization = 'denied') > 0
                 AND maxIf(ts_ms, ad_personalization = 'denied') >= maxIf(ts_ms, ad_personalization = 'granted') AS consent_denied,
-            max(email_sha256 IN (SELECT key FROM erasures WHERE key_kind = 'email_sha256')) AS email_erased
+            max(email_sha256 GLOBAL IN (SELECT key FROM erasures WHERE key_kind = 'email_sha256')) AS email_erased
         FROM events
         WHERE pixel_id = ?
         GROUP BY visitor_id

@@ -3,6 +3,8 @@ package dataset
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -203,11 +205,31 @@ func TestClusterReports(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		shardCounts := func(when string) {
+			a := devstacktest.QueryUint64(t, nodeConn(0, 1), "SELECT count() FROM events_local")
+			var b uint64
+			_ = nodeConn(1, 1).QueryRow(ctx, "SELECT count() FROM events_local").Scan(&b)
+			t.Logf("%s: shard 1 replica 2 holds %d rows, shard 2 replica 2 %d", when, a, b)
+		}
+		shardCounts("before")
 		stop(1, 0)
-		defer startNode(1, 0)
 		if err := chstore.Insert(ctx, in, &rows, ""); err != nil {
 			t.Fatalf("insert with replica 1 of shard 2 down: %v", err)
 		}
+		shardCounts("after the insert with replica 1 of shard 2 down")
+		// Replica 1 comes back and fetches the part, so that the shard's
+		// rows are on both replicas before the whole shard goes down.
+		// (Restarting replica 2 while it alone held the block lost one of
+		// the block's two parts, one per month, in two of seven runs on a
+		// loaded machine: not understood yet.)
+		startNode(1, 0)
+		devstacktest.WaitFor(t, "replica 1 of shard 2 to catch up", 60*time.Second, func() (bool, string) {
+			var a, b uint64
+			_ = nodeConn(1, 0).QueryRow(ctx, "SELECT count() FROM events_local").Scan(&a)
+			_ = nodeConn(1, 1).QueryRow(ctx, "SELECT count() FROM events_local").Scan(&b)
+			return a == b, fmt.Sprintf("%d and %d rows", a, b)
+		})
+		stop(1, 0)
 		stop(1, 1)
 		if err := chstore.Insert(ctx, in, &rows, ""); err == nil {
 			t.Fatal("an insert with shard 2 down succeeded: it cannot have stored shard 2's rows")
@@ -216,7 +238,18 @@ func TestClusterReports(t *testing.T) {
 		}
 		// The failed insert may have stored shard 1's part; the same block
 		// again is dropped by its hash, so the count is exact.
+		startNode(1, 0)
 		startNode(1, 1)
+		shardCounts("shard 2 back")
+		defer func() {
+			if t.Failed() {
+				log, _ := os.ReadFile(filepath.Join(c.Node(1, 1).Dir, "log", "err.log"))
+				if len(log) > 3000 {
+					log = log[len(log)-3000:]
+				}
+				t.Logf("shard 2 replica 2's err.log:\n%s", log)
+			}
+		}()
 		devstacktest.WaitFor(t, "the cluster's events with shard 2 back", 30*time.Second, func() (bool, string) {
 			var n uint64
 			if err := reader.QueryRow(ctx, "SELECT count() FROM events").Scan(&n); err != nil {

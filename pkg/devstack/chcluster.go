@@ -125,8 +125,10 @@ func (c *ClickHouseCluster) nodeConfig(s, r int) string {
 		b.WriteString("      </shard>\n")
 	}
 	b.WriteString("    </" + c.name + ">\n  </remote_servers>\n")
-	// A session of 6 s: a killed replica is seen inactive within seconds.
-	b.WriteString("  <zookeeper>\n    <node><host>127.0.0.1</host><port>" + strconv.Itoa(c.zk.Port) + "</port></node>\n    <session_timeout_ms>6000</session_timeout_ms>\n  </zookeeper>\n")
+	// ClickHouse's default session of 30 s: a shorter one risks expiring
+	// in the pauses of a loaded machine (a replica is read-only until its
+	// new session).
+	b.WriteString("  <zookeeper>\n    <node><host>127.0.0.1</host><port>" + strconv.Itoa(c.zk.Port) + "</port></node>\n  </zookeeper>\n")
 	b.WriteString("  <distributed_ddl>\n    <path>/clickhouse/task_queue/ddl</path>\n  </distributed_ddl>\n")
 	return b.String()
 }

@@ -77,10 +77,9 @@ func (z *ZooKeeper) Start(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	// A tick of 500 ms lets sessions time out between 1 s and 10 s
-	// (2 and 20 ticks): a killed ClickHouse replica's session, and so its
-	// "is active" node, is gone within ClickHouse's session timeout.
-	cfg := "tickTime=500\n" +
+	// ZooKeeper's default tick (sessions of 4 s to 40 s): ClickHouse's
+	// default 30 s session survives the pauses of a loaded machine.
+	cfg := "tickTime=2000\n" +
 		"dataDir=" + filepath.Join(z.Dir, "data") + "\n" +
 		"clientPort=" + strconv.Itoa(z.Port) + "\n" +
 		"clientPortAddress=127.0.0.1\n" +

@@ -4,10 +4,11 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 3s
 
-.PHONY: run test build assets deps lint unit fuzz test-faults screenshots bench bench-reports clean help
+.PHONY: run run-cluster test build assets deps lint unit fuzz test-faults test-scale screenshots bench bench-reports clean help
 
 help:
 	@echo "make run    the whole pipeline on this machine (Ctrl-C stops it)"
+	@echo "make run-cluster  the scaled-out shape on this machine: 3 Apache Kafka brokers, ClickHouse 2 shards x 2 replicas, 2 collectors, 2 consumers"
 	@echo "make test   every test against real servers (what CI runs)"
 	@echo "make deps   install with apt-get what is missing: ClickHouse, kcat, Chromium, wrk, Node.js, npm, Java, Maven, ZooKeeper, python3-venv (root)"
 	@echo "make build  build the console's front-end assets (npm) and the binaries into bin/"
@@ -78,14 +79,25 @@ assets:
 run: deps build
 	bin/devstack
 
+run-cluster: deps build
+	bin/devstack -cluster
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change: $$out" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# Every package's tests but the scale-out suite, which test-scale runs
+# alone: it starts three JVMs and five servers, and the other packages'
+# tests beside it would only slow both.
 unit:
-	$(GO) test -count=1 -timeout 10m ./...
+	$(GO) test -count=1 -timeout 12m -skip '^TestScaleOut$$' ./...
+
+# The scale-out suite: the shape of make run-cluster under load, one fault
+# at a time, printing each fault's figures.
+test-scale: deps
+	$(GO) test -count=1 -timeout 12m -run '^TestScaleOut$$' -v ./pkg/apptest
 
 # The fault-injection tests alone (make unit runs them too), with their figures.
 test-faults: deps
@@ -137,7 +149,7 @@ fuzz:
 	  done; \
 	done
 
-test: deps build lint unit fuzz
+test: deps build lint unit test-scale fuzz
 
 clean:
 	rm -rf bin run $(WEB)/node_modules pkg/console/assets/vendor

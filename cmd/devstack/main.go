@@ -34,6 +34,7 @@ import (
 )
 
 type config struct {
+	cluster  bool // make run-cluster: the scaled-out shape
 	stack    devstack.StackConfig
 	restart  devstack.Backoff
 	demoAddr string
@@ -64,6 +65,7 @@ func newConfig() (*config, *flagenv.Set) {
 	fs.String(&st.BrokerAddr, "broker-addr", "DEVBROKER_ADDR", st.BrokerAddr, "address of the embedded broker")
 	fs.String(&st.Topic, "kafka-topic", "KAFKA_TOPIC", st.Topic, "Kafka topic of the events")
 	fs.Int(&st.Partitions, "partitions", "DEVBROKER_PARTITIONS", st.Partitions, "partitions of the embedded broker's topics")
+	fs.Bool(&c.cluster, "cluster", "DEVSTACK_CLUSTER", false, "the scaled-out shape instead (make run-cluster): 3 Apache Kafka brokers, ClickHouse 2 shards x 2 replicas with ZooKeeper, 2 collectors behind a balancer on -collector-addr, 2 consumers; its servers' data under -dir/cluster/")
 	fs.String(&c.demoAddr, "demo-addr", "DEVSTACK_DEMO_ADDR", c.demoAddr, "address of the demo shop page that embeds the pixel (empty: none)")
 	fs.String(&st.Registry, "registry", "DEVSTACK_REGISTRY", st.Registry, "the collector's -registry: clickhouse (hits of unregistered pixels are not recorded) or off (every pixel id records: load tests with made-up ids)")
 	fs.Duration(&b.Min, "restart-backoff", "DEVSTACK_RESTART_BACKOFF", b.Min, "wait before starting again a server that exited; it doubles with each exit in a row")
@@ -107,9 +109,10 @@ type demo struct {
 // afterMigrate is what make run writes into the fresh (or kept) database
 // before the servers start: the demo pixel, so that the collector's first
 // registry load has it, and the console's first admin.
-func afterMigrate(ctx context.Context, s *devstack.Stack, d *demo, a *firstAdmin) error {
+// ClickHouse is at addrs; dir is -dir; without a console there is no admin.
+func afterMigrate(ctx context.Context, addrs []string, dir string, console bool, d *demo, a *firstAdmin) error {
 	o := chstore.DefaultOptions()
-	o.Addr = []string{s.ClickHouseAddr()}
+	o.Addr = addrs
 	conn, err := chstore.Open(ctx, o)
 	if err != nil {
 		return err
@@ -118,10 +121,10 @@ func afterMigrate(ctx context.Context, s *devstack.Stack, d *demo, a *firstAdmin
 	if err := registerDemo(ctx, conn, d); err != nil {
 		return err
 	}
-	if s.Cfg.ConsoleAddr == "" {
+	if !console {
 		return nil
 	}
-	return ensureAdmin(ctx, conn, filepath.Join(s.Cfg.Dir, adminPasswordFile), a)
+	return ensureAdmin(ctx, conn, filepath.Join(dir, adminPasswordFile), a)
 }
 
 // registerDemo registers the demo pixel, for pages on this machine, unless
@@ -223,7 +226,12 @@ func run(c *config, log zerolog.Logger) error {
 	defer stop()
 	var d demo
 	var a firstAdmin
-	c.stack.AfterMigrate = func(ctx context.Context, s *devstack.Stack) error { return afterMigrate(ctx, s, &d, &a) }
+	if c.cluster {
+		return runCluster(ctx, c, &d, &a)
+	}
+	c.stack.AfterMigrate = func(ctx context.Context, s *devstack.Stack) error {
+		return afterMigrate(ctx, []string{s.ClickHouseAddr()}, s.Cfg.Dir, s.Cfg.ConsoleAddr != "", &d, &a)
+	}
 	s := &devstack.Stack{Cfg: c.stack}
 	start := time.Now()
 	if err := s.StartSupervised(ctx, devstack.NewSupervisor(c.restart, log)); err != nil {

@@ -61,9 +61,16 @@ func load(t *testing.T, s *devstack.Stack, seed uint64, d time.Duration) (wait f
 // not an error.
 func loadCtx(ctx context.Context, t *testing.T, s *devstack.Stack, seed uint64, d time.Duration) (wait func() *loadgen.Result) {
 	t.Helper()
+	return loadTarget(ctx, t, "http://"+s.Cfg.CollectorAddr, faultRate, seed, d)
+}
+
+// loadTarget is loadCtx against the collector (or balancer) at target, at
+// rate hits per second.
+func loadTarget(ctx context.Context, t *testing.T, target string, rate float64, seed uint64, d time.Duration) (wait func() *loadgen.Result) {
+	t.Helper()
 	cfg := loadgen.DefaultConfig()
-	cfg.Target = "http://" + s.Cfg.CollectorAddr
-	cfg.Rate = faultRate
+	cfg.Target = target
+	cfg.Rate = rate
 	cfg.Duration = d
 	cfg.Connections = 8
 	cfg.Timeout = 3 * time.Second
@@ -106,6 +113,13 @@ func (f figures) String() string {
 // whose request died in transport, which the collector may have taken) and
 // that the de-duplicating view shows each id once.
 func checkExactlyOnce(t *testing.T, s *devstack.Stack, conn chstore.Conn, results ...*loadgen.Result) figures {
+	t.Helper()
+	return checkDelivered(t, func() { waitIdle(t, s) }, conn, results...)
+}
+
+// checkDelivered is checkExactlyOnce where settle waits until nothing is
+// in flight any more.
+func checkDelivered(t *testing.T, settle func(), conn chstore.Conn, results ...*loadgen.Result) figures {
 	t.Helper()
 	answered, uncertain := map[string]bool{}, map[string]bool{}
 	var f figures
@@ -150,7 +164,7 @@ func checkExactlyOnce(t *testing.T, s *devstack.Stack, conn chstore.Conn, result
 	f.drain = time.Since(start)
 	// Let anything still in flight (a replay, a duplicate) arrive before
 	// counting: the consumer has nothing pending and the spool is empty.
-	waitIdle(t, s)
+	settle()
 	got = ids()
 	var extra []string
 	for id := range got {

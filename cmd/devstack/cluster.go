@@ -22,7 +22,7 @@ func runCluster(ctx context.Context, c *config, d *demo, a *firstAdmin) error {
 	cfg.Dir, cfg.BinDir = c.stack.Dir, c.stack.BinDir
 	cfg.PixelAddr, cfg.ConsoleAddr = c.stack.CollectorAddr, c.stack.ConsoleAddr
 	cfg.Topic, cfg.Registry = c.stack.Topic, c.stack.Registry
-	cfg.Partitions = max(c.stack.Partitions, 2*cfg.Consumers)
+	cfg.Partitions = max(c.stack.Partitions, cfg.Partitions)
 	cfg.AfterMigrate = func(ctx context.Context, s *devstack.ClusterStack) error {
 		return afterMigrate(ctx, s.ClickHouse.Addrs(), s.Cfg.Dir, s.Cfg.ConsoleAddr != "", d, a)
 	}

@@ -1,8 +1,12 @@
 // Package devstack starts the real servers the pipeline needs on one machine:
-// a private ClickHouse server (own config, data directory and ports, never the
-// system one) and the embedded Kafka-protocol broker, and for `make run` a
-// Supervisor that starts again whatever of them exits. `make run` and the
-// tests use it; production uses the servers described under deploy/.
+// private ClickHouse servers (own config, data directory and ports, never the
+// system one), alone or as a cluster of shards and replicas with ZooKeeper
+// (chcluster.go), the embedded Kafka-protocol broker or real Apache Kafka
+// brokers fetched from Maven Central (kafka.go), and the pipeline's own
+// binaries: the single-machine Stack of `make run`, under a Supervisor that
+// starts again whatever of them exits, and the scaled-out ClusterStack of
+// `make run-cluster` (cluster.go). `make run` and the tests use it;
+// production uses the servers described under deploy/.
 package devstack
 
 import (

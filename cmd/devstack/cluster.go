@@ -24,10 +24,23 @@ func runCluster(ctx context.Context, c *config, d *demo, a *firstAdmin) error {
 	cfg.Topic, cfg.Registry = c.stack.Topic, c.stack.Registry
 	cfg.Partitions = max(c.stack.Partitions, cfg.Partitions)
 	cfg.AfterMigrate = func(ctx context.Context, s *devstack.ClusterStack) error {
-		return afterMigrate(ctx, s.ClickHouse.Addrs(), s.Cfg.Dir, s.Cfg.ConsoleAddr != "", d, a)
+		// The cluster has users of its own: their admin's password is kept
+		// apart from make run's.
+		return afterMigrate(ctx, s.ClickHouse.Addrs(), filepath.Join(s.Cfg.Dir, "cluster"), s.Cfg.ConsoleAddr != "", d, a)
 	}
+	// The brokers and ZooKeeper talk a lot, and in Java: into a file.
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "cluster"), 0o755); err != nil {
+		return err
+	}
+	serversLog := filepath.Join(cfg.Dir, "cluster", "servers.log")
+	out, err := os.OpenFile(serversLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cfg.ServersOut = out
 	s := &devstack.ClusterStack{Cfg: cfg}
-	fmt.Fprintln(os.Stderr, "devstack: starting ZooKeeper, 4 ClickHouse servers and 3 Kafka brokers (about a minute; the first run also fetches Apache Kafka with Maven)...")
+	fmt.Fprintln(os.Stderr, "devstack: starting ZooKeeper, 4 ClickHouse servers and 3 Kafka brokers (about a minute; the first run also fetches Apache Kafka with Maven; their output goes to "+serversLog+")...")
 	start := time.Now()
 	if err := s.Start(ctx); err != nil {
 		return err
@@ -41,7 +54,7 @@ func runCluster(ctx context.Context, c *config, d *demo, a *firstAdmin) error {
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "\ndevstack: stopping the console, the collectors, the consumers, Kafka, ClickHouse and ZooKeeper (flushing what is in flight)...")
 	t := time.Now()
-	err := s.Stop()
+	err = s.Stop()
 	fmt.Fprintf(os.Stderr, "devstack: stopped in %s\n", time.Since(t).Round(time.Millisecond))
 	return err
 }

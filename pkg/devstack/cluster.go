@@ -45,7 +45,10 @@ type ClusterStackConfig struct {
 	CollectorArgs []string
 	ConsumerArgs  []string
 	ConsoleArgs   []string
-	Out           io.Writer
+	Out           io.Writer // the pipeline's processes' logs
+	// ServersOut takes the Kafka brokers', ZooKeeper's and ClickHouse's
+	// own output, which is long and mostly Java's; nil: Out.
+	ServersOut io.Writer
 }
 
 // DefaultClusterStackConfig is what make run-cluster starts.
@@ -140,14 +143,14 @@ func (c *ClusterStack) Start(ctx context.Context) (err error) {
 	go func() {
 		ch, err := StartClickHouseCluster(ctx, ClickHouseClusterConfig{
 			Dir: filepath.Join(c.Cfg.Dir, "cluster", "clickhouse"), Shards: c.Cfg.Shards, Replicas: c.Cfg.Replicas,
-			Name: c.Cfg.ClusterName, Out: c.Cfg.Out,
+			Name: c.Cfg.ClusterName, Out: c.serversOut(),
 		})
 		c.ClickHouse = ch
 		chDone <- err
 	}()
 	k, kerr := StartKafka(ctx, KafkaConfig{
 		Dir: filepath.Join(c.Cfg.Dir, "cluster", "kafka"), Brokers: c.Cfg.KafkaBrokers, Partitions: c.Cfg.Partitions,
-		Topics: []string{c.Cfg.Topic, c.Cfg.Topic + ".dlq", kafkadefault.ForwardDeadLetterTopic}, Out: c.Cfg.Out,
+		Topics: []string{c.Cfg.Topic, c.Cfg.Topic + ".dlq", kafkadefault.ForwardDeadLetterTopic}, Out: c.serversOut(),
 	})
 	c.Kafka = k
 	if err := errors.Join(kerr, <-chDone); err != nil {
@@ -192,6 +195,13 @@ func (c *ClusterStack) Start(ctx context.Context) (err error) {
 	}
 	c.Console = s
 	return l.WriteEnv(c.Addrs())
+}
+
+func (c *ClusterStack) serversOut() io.Writer {
+	if c.Cfg.ServersOut != nil {
+		return c.Cfg.ServersOut
+	}
+	return c.Cfg.Out
 }
 
 // Migrate runs `pixelctl migrate -cluster NAME` against the nodes.

@@ -225,9 +225,16 @@ func StartKafka(ctx context.Context, cfg KafkaConfig) (k *Kafka, err error) {
 }
 
 // format writes each node's config and formats its storage with Kafka's
-// storage tool, all nodes at once.
+// storage tool, all nodes at once. A node whose data directory is formatted
+// already (make run-cluster started again on its data) keeps it, and the
+// others join its cluster id: the ports change, the topics and offsets stay.
 func (k *Kafka) format(ctx context.Context) error {
 	clusterID := newClusterID()
+	for _, n := range k.nodes {
+		if id := formattedID(n); id != "" {
+			clusterID = id
+		}
+	}
 	errs := make([]error, len(k.nodes))
 	var wg sync.WaitGroup
 	for i, n := range k.nodes {
@@ -239,6 +246,9 @@ func (k *Kafka) format(ctx context.Context) error {
 		}
 		if err := os.WriteFile(filepath.Join(n.dir, "log4j2.properties"), kafkaLog4j, 0o644); err != nil {
 			return err
+		}
+		if formattedID(n) != "" {
+			continue
 		}
 		wg.Add(1)
 		go func() {
@@ -252,6 +262,21 @@ func (k *Kafka) format(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// formattedID is the cluster id in a node's formatted storage ("" when it
+// is not formatted).
+func formattedID(n *kafkaNode) string {
+	b, err := os.ReadFile(filepath.Join(n.dir, "data", "meta.properties"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cluster.id="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // newClusterID returns a random cluster id as Kafka writes them (a UUID in

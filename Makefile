@@ -2,7 +2,7 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-FUZZTIME    ?= 3s
+FUZZTIME    ?= 2s
 
 .PHONY: run run-cluster test build assets deps lint unit fuzz test-faults test-scale screenshots bench bench-reports clean help
 

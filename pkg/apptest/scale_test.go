@@ -55,7 +55,7 @@ func TestScaleOut(t *testing.T) {
 		took := caughtUp(t, "the pipeline caught up", back, func() bool { return pipelineCaughtUp(t, c) })
 		res := wait()
 		reportLine(t, fmt.Sprintf("broker %d, leader of partition 0, SIGKILLed, started again after 5 s: writes went on with 2 of 3 in sync (2 s of traffic acknowledged within %s of the kill), caught up %s after the restart began; %s",
-			leader, resumed, took, checkCluster(t, c, conn, res)))
+			leader+1, resumed, took, checkCluster(t, c, conn, res)))
 	})
 
 	t.Run("two of three brokers stopped 30s", func(t *testing.T) {
@@ -90,20 +90,32 @@ func TestScaleOut(t *testing.T) {
 		wait := clusterLoad(t, c, 23, 22*time.Second)
 		time.Sleep(3 * time.Second)
 		ctx := stepContext(t)
+		_, before, err := partitionOffsets(c)
+		if err != nil {
+			t.Fatal(err)
+		}
 		added := time.Now()
 		if _, err := c.AddConsumer(ctx); err != nil {
 			t.Fatalf("add a consumer: %v", err)
 		}
-		joined := caughtUp(t, "the group rebalanced onto three consumers", added, func() bool { return pipelineCaughtUp(t, c) })
+		joined := caughtUp(t, "the group rebalanced onto three consumers", added, func() bool {
+			return committedPast(c, before) && pipelineCaughtUp(t, c)
+		})
 		// Killed with a batch in hand: its partitions go to the others
 		// once the group's session (10 s) times out, from the last commit.
 		waitMetric(t, "http://"+c.Consumers[0].Cfg.ConsumerAdminAddr+"/metrics", "pixel_consumer_batch_pending", positive, 20*time.Second)
+		_, before, err = partitionOffsets(c)
+		if err != nil {
+			t.Fatal(err)
+		}
 		killed := time.Now()
 		c.Consumers[0].Consumer.Kill()
 		c.Consumers = c.Consumers[1:]
-		took := caughtUp(t, "the other consumers took its partitions", killed, func() bool { return pipelineCaughtUp(t, c) })
+		took := caughtUp(t, "the other consumers took its partitions", killed, func() bool {
+			return committedPast(c, before) && pipelineCaughtUp(t, c)
+		})
 		res := wait()
-		reportLine(t, fmt.Sprintf("a third consumer joined (caught up %s after it started), then the first was SIGKILLed mid-batch: caught up %s after the kill; %s", joined, took, checkCluster(t, c, conn, res)))
+		reportLine(t, fmt.Sprintf("a third consumer joined (every partition committed again %s after it started), then the first was SIGKILLed mid-batch: every partition committed again and caught up %s after the kill; %s", joined, took, checkCluster(t, c, conn, res)))
 	})
 
 	t.Run("ClickHouse replica down 30s", func(t *testing.T) {
@@ -314,38 +326,67 @@ func groupCommitted(t *testing.T, c *devstack.ClusterStack) int64 {
 // groupOffsets adds up the topic's end offsets and the consumer group's
 // committed offsets (a partition without a commit counts 0).
 func groupOffsets(c *devstack.ClusterStack) (end, committed int64, err error) {
+	ends, commits, err := partitionOffsets(c)
+	for p := range ends {
+		end += ends[p]
+		committed += commits[p]
+	}
+	return end, committed, err
+}
+
+// partitionOffsets are each partition's end offset and the consumer
+// group's committed offset (0 without a commit).
+func partitionOffsets(c *devstack.ClusterStack) (ends, commits []int64, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	client := &kafka.Client{Addr: kafka.TCP(strings.Split(c.Brokers(), ",")...), Timeout: 5 * time.Second}
-	ps := make([]int, c.Cfg.Partitions)
-	reqs := make([]kafka.OffsetRequest, c.Cfg.Partitions)
+	n := c.Cfg.Partitions
+	ps := make([]int, n)
+	reqs := make([]kafka.OffsetRequest, n)
 	for i := range ps {
 		ps[i], reqs[i] = i, kafka.LastOffsetOf(i)
 	}
+	ends, commits = make([]int64, n), make([]int64, n)
 	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.Cfg.Topic: reqs}})
 	if err != nil {
-		return 0, 0, err
+		return nil, nil, err
 	}
 	for _, p := range offs.Topics[c.Cfg.Topic] {
 		if p.Error != nil {
-			return 0, 0, p.Error
+			return nil, nil, p.Error
 		}
-		end += p.LastOffset
+		ends[p.Partition] = p.LastOffset
 	}
 	fetch, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: consumerGroup, Topics: map[string][]int{c.Cfg.Topic: ps}})
 	if err != nil {
-		return 0, 0, err
+		return nil, nil, err
 	}
 	if fetch.Error != nil {
-		return 0, 0, fetch.Error
+		return nil, nil, fetch.Error
 	}
 	for _, p := range fetch.Topics[c.Cfg.Topic] {
 		if p.Error != nil {
-			return 0, 0, p.Error
+			return nil, nil, p.Error
 		}
-		committed += max(p.CommittedOffset, 0)
+		commits[p.Partition] = max(p.CommittedOffset, 0)
 	}
-	return end, committed, nil
+	return ends, commits, nil
+}
+
+// committedPast: every partition's committed offset has moved past what it
+// was in before (or reached the partition's end): after a rebalance, some
+// member consumes and commits each partition again.
+func committedPast(c *devstack.ClusterStack, before []int64) bool {
+	ends, commits, err := partitionOffsets(c)
+	if err != nil {
+		return false
+	}
+	for p := range commits {
+		if commits[p] <= before[p] && commits[p] < ends[p] {
+			return false
+		}
+	}
+	return true
 }
 
 // consumerGroup is the consumers' default group (-kafka-group).

@@ -66,17 +66,7 @@ func printClusterBanner(s *devstack.ClusterStack, demoAddr string, d demo, a fir
 	}
 	fmt.Printf("\npixel is running scaled out (started in %s)\n", took.Round(time.Millisecond))
 	if s.Console != nil {
-		file := a.file
-		if s.Cfg.Dir == rundir.Default {
-			file = relative(file)
-		}
-		line := "  Console        http://" + s.Console.Cfg.ConsoleAddr + "/   sign in as " + a.name
-		if a.password != "" {
-			line += " with password " + a.password + "   (kept in " + file + ")"
-		} else {
-			line += " " + strings.ReplaceAll(a.problem, "pixelctl ", pixelctl+" ")
-		}
-		fmt.Println(line)
+		fmt.Println(strings.TrimPrefix(consoleLine(s.Console.ConsoleURL(), s.Cfg.Dir, a, pixelctl), "\n"))
 	}
 	fmt.Printf("  Pixel          %s/p.gif?id=%s&ev=PageView   (the balancer, round robin over the ready collectors)\n", s.PixelURL(), demoPixelID)
 	if demoAddr != "" {

@@ -265,7 +265,7 @@ pixel is running (started in %s)
 %s
   Pixel          %s/p.gif?id=%s&ev=PageView   (pixel "%s", registered for pages on 127.0.0.1 and localhost)
   Your pixel     %s%s pixel create -name "My shop" -domains shop.example,*.shop.example   (prints its snippet)
-`, took.Round(time.Millisecond), consoleLine(s, a, pixelctl), collectorURL, demoPixelID, demoPixelID, yourPixelVia(s), pixelctl)
+`, took.Round(time.Millisecond), consoleLine(s.ConsoleURL(), s.Cfg.Dir, a, pixelctl), collectorURL, demoPixelID, demoPixelID, yourPixelVia(s), pixelctl)
 	if demoAddr != "" {
 		fmt.Printf("  Open this      http://%s/   (a demo shop that pastes the JS tag: page views, products, cart, purchase, engaged time)\n", demoAddr)
 	}
@@ -315,17 +315,17 @@ func forwarderMetrics(s *devstack.Stack) string {
 	return "   http://" + s.Cfg.ForwarderAdminAddr + "/metrics (forwarder)"
 }
 
-// consoleLine is the banner's first line: where the console is and how to
-// sign in ("" without a console).
-func consoleLine(s *devstack.Stack, a firstAdmin, pixelctl string) string {
-	if s.ConsoleURL() == "" {
+// consoleLine is the banner's first line: where the console at consoleURL
+// is and how to sign in ("" without a console); dir is -dir.
+func consoleLine(consoleURL, dir string, a firstAdmin, pixelctl string) string {
+	if consoleURL == "" {
 		return ""
 	}
 	file := a.file
-	if s.Cfg.Dir == rundir.Default {
+	if dir == rundir.Default {
 		file = relative(file)
 	}
-	line := "\n  Console        " + s.ConsoleURL() + "/   sign in as " + a.name
+	line := "\n  Console        " + consoleURL + "/   sign in as " + a.name
 	switch {
 	case a.password != "":
 		return line + " with password " + a.password + "   (kept in " + file + ")"

@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 )
 
 // BuildBinaries builds every command into dir and returns dir.
@@ -163,53 +163,15 @@ func WaitCount(t testing.TB, conn chstore.Conn, query string, want uint64, withi
 	}
 }
 
-// The Apache Kafka broker that the tests which do not stop it share, each
-// on topics and in a consumer group of its own (a JVM broker takes seconds
-// to start, and memory): started on first use, stopped by CloseSharedKafka.
-var sharedKafka struct {
-	once sync.Once
-	k    *devstack.Kafka
-	dir  string
-	err  error
-}
-
-// SharedKafka returns the shared Apache Kafka broker (one broker, 4
-// partitions per topic), starting it on first use.
-func SharedKafka(t testing.TB) *devstack.Kafka {
-	t.Helper()
-	sharedKafka.once.Do(func() {
-		if sharedKafka.dir, sharedKafka.err = os.MkdirTemp("", "pixel-kafka-"); sharedKafka.err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		sharedKafka.k, sharedKafka.err = devstack.StartKafka(ctx, devstack.KafkaConfig{Dir: sharedKafka.dir, Brokers: 1, Partitions: 4})
-	})
-	if sharedKafka.err != nil {
-		t.Fatalf("Apache Kafka: %v", sharedKafka.err)
-	}
-	return sharedKafka.k
-}
-
-// CloseSharedKafka stops the shared Apache Kafka broker, if it was started,
-// and removes its data. Call it from TestMain after m.Run.
-func CloseSharedKafka() {
-	if sharedKafka.k != nil {
-		_ = sharedKafka.k.Close()
-	}
-	if sharedKafka.dir != "" {
-		_ = os.RemoveAll(sharedKafka.dir)
-	}
-}
-
 var notTopic = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// UseSharedKafka points s at the shared Apache Kafka broker, on topics
+// UseSharedKafka points s at the test binary's Apache Kafka broker
+// (devstacktest.Kafka), on topics
 // named after the test, which it creates, and in a consumer group of its
 // own.
 func UseSharedKafka(t testing.TB, s *devstack.Stack) {
 	t.Helper()
-	k := SharedKafka(t)
+	k := devstacktest.Kafka(t)
 	name := strings.ToLower(notTopic.ReplaceAllString(t.Name(), "-"))
 	s.Cfg.KafkaBrokers = k.Bootstrap()
 	s.Cfg.Topic = "pixel.events." + name

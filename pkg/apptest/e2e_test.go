@@ -20,6 +20,7 @@ import (
 
 	"github.com/pixel-pipeline/pixel/pkg/chstore"
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
+	"github.com/pixel-pipeline/pixel/pkg/devstack/devstacktest"
 	"github.com/pixel-pipeline/pixel/pkg/pixel"
 )
 
@@ -35,8 +36,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	CloseSharedKafka()
+	code := devstacktest.RunTests(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -150,7 +150,7 @@ func (c *ClusterStack) Start(ctx context.Context) (err error) {
 	}()
 	k, kerr := StartKafka(ctx, KafkaConfig{
 		Dir: filepath.Join(c.Cfg.Dir, "cluster", "kafka"), Brokers: c.Cfg.KafkaBrokers, Partitions: c.Cfg.Partitions,
-		Topics: []string{c.Cfg.Topic, c.Cfg.Topic + ".dlq", kafkadefault.ForwardDeadLetterTopic}, Out: c.serversOut(),
+		Topics: topicsOf(c.Cfg.Topic), Out: c.serversOut(),
 	})
 	c.Kafka = k
 	if err := errors.Join(kerr, <-chDone); err != nil {

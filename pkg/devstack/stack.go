@@ -368,8 +368,11 @@ func (s *Stack) StopBroker(timeout time.Duration) error {
 
 // Topics are the topics the stack's brokers hold: the events, their dead
 // letters and the forwarder's dead letters.
-func (s *Stack) Topics() []string {
-	return []string{s.Cfg.Topic, kafkadefault.DeadLetterTopic(s.Cfg.Topic), kafkadefault.ForwardDeadLetterTopic}
+func (s *Stack) Topics() []string { return topicsOf(s.Cfg.Topic) }
+
+// topicsOf are the topics a pipeline whose events go to topic needs.
+func topicsOf(topic string) []string {
+	return []string{topic, kafkadefault.DeadLetterTopic(topic), kafkadefault.ForwardDeadLetterTopic}
 }
 
 // startApacheKafka starts the Apache Kafka brokers and writes their
@@ -506,10 +509,6 @@ func (s *Stack) stop() error {
 	var errs []error
 	if s.sup != nil {
 		errs = append(errs, s.sup.Stop(60*time.Second))
-		if s.Kafka != nil {
-			errs = append(errs, s.Kafka.Close())
-		}
-		return errors.Join(errs...)
 	}
 	for _, p := range []*Process{s.Console, s.Collector, s.Forwarder, s.Consumer, s.Broker} {
 		if p != nil {
@@ -518,6 +517,7 @@ func (s *Stack) stop() error {
 			}
 		}
 	}
+	// Started outside the supervisor, with either.
 	if s.Kafka != nil {
 		errs = append(errs, s.Kafka.Close())
 	}

@@ -1,6 +1,7 @@
 // Package devstacktest gives tests the servers they run against: this test
-// binary's private ClickHouse (devstack.ClickHouse, started once, stopped by
-// RunTests), a fresh migrated database per test, and an in-process
+// binary's private ClickHouse, ClickHouse cluster and Apache Kafka broker
+// (each started once, on first use, and stopped by RunTests), a fresh
+// migrated database per test, and an in-process
 // Kafka-protocol broker (kfake). Only tests import it, so neither the testing
 // package nor kfake is linked into a binary that make run or production runs.
 package devstacktest
@@ -22,26 +23,63 @@ import (
 	"github.com/pixel-pipeline/pixel/pkg/devstack"
 )
 
-// The test binary's private ClickHouse, started on first use.
-var shared struct {
+// server is a server this test binary shares between its tests: started
+// on first use in a temporary directory of its own, stopped and removed by
+// RunTests.
+type server[T any] struct {
 	once sync.Once
-	ch   *devstack.ClickHouse
+	v    T
 	dir  string
 	err  error
+	stop func(T) error
 }
 
-// RunTests runs a package's tests and then stops the private ClickHouse they
-// started. Call it from TestMain: os.Exit(devstacktest.RunTests(m)).
+// get returns the server, starting it with start in a new directory
+// (pixel-<name>-*) on first use, to be stopped with stop; a failed start
+// fails every test that asks.
+func (s *server[T]) get(t testing.TB, what, name string, start func(ctx context.Context, dir string) (T, error), stop func(T) error) T {
+	t.Helper()
+	s.once.Do(func() {
+		if s.dir, s.err = os.MkdirTemp("", "pixel-"+name+"-"); s.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if s.v, s.err = start(ctx, s.dir); s.err == nil {
+			s.stop = stop
+		}
+	})
+	if s.err != nil {
+		t.Fatalf("%s: %v", what, s.err)
+	}
+	return s.v
+}
+
+// close stops the server if it was started and removes its directory.
+func (s *server[T]) close() {
+	if s.stop != nil {
+		_ = s.stop(s.v)
+	}
+	if s.dir != "" {
+		_ = os.RemoveAll(s.dir)
+	}
+}
+
+// The test binary's shared servers.
+var (
+	sharedClickHouse server[*devstack.ClickHouse]
+	sharedCluster    server[*devstack.ClickHouseCluster]
+	sharedKafka      server[*devstack.Kafka]
+)
+
+// RunTests runs a package's tests and then stops the shared servers they
+// started (ClickHouse, the ClickHouse cluster, Apache Kafka). Call it from
+// TestMain: os.Exit(devstacktest.RunTests(m)).
 func RunTests(m *testing.M) int {
 	code := m.Run()
-	if sharedCluster.c != nil {
-		_ = sharedCluster.c.Close()
-		_ = os.RemoveAll(sharedCluster.dir)
-	}
-	if shared.ch != nil {
-		_ = shared.ch.Stop(30 * time.Second)
-		_ = os.RemoveAll(shared.dir)
-	}
+	sharedKafka.close()
+	sharedCluster.close()
+	sharedClickHouse.close()
 	return code
 }
 
@@ -50,32 +88,13 @@ func RunTests(m *testing.M) int {
 // installs it.
 func ClickHouse(t testing.TB) *devstack.ClickHouse {
 	t.Helper()
-	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "pixel-clickhouse-")
-		if shared.err != nil {
-			return
+	return sharedClickHouse.get(t, "private ClickHouse", "clickhouse", func(ctx context.Context, dir string) (*devstack.ClickHouse, error) {
+		ch, err := devstack.NewClickHouse(dir, 0, 0)
+		if err != nil {
+			return nil, err
 		}
-		shared.ch, shared.err = devstack.NewClickHouse(shared.dir, 0, 0)
-		if shared.err != nil {
-			return
-		}
-		shared.err = shared.ch.Start(context.Background())
-		if shared.err != nil {
-			shared.ch = nil
-		}
-	})
-	if shared.err != nil {
-		t.Fatalf("private ClickHouse: %v", shared.err)
-	}
-	return shared.ch
-}
-
-// The test binary's private ClickHouse cluster, started on first use.
-var sharedCluster struct {
-	once sync.Once
-	c    *devstack.ClickHouseCluster
-	dir  string
-	err  error
+		return ch, ch.Start(ctx)
+	}, func(ch *devstack.ClickHouse) error { return ch.Stop(30 * time.Second) })
 }
 
 // Cluster returns this test binary's private ClickHouse cluster (2 shards ×
@@ -84,19 +103,20 @@ var sharedCluster struct {
 // before they end.
 func Cluster(t testing.TB) *devstack.ClickHouseCluster {
 	t.Helper()
-	sharedCluster.once.Do(func() {
-		sharedCluster.dir, sharedCluster.err = os.MkdirTemp("", "pixel-chcluster-")
-		if sharedCluster.err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		sharedCluster.c, sharedCluster.err = devstack.StartClickHouseCluster(ctx, devstack.ClickHouseClusterConfig{Dir: sharedCluster.dir})
-	})
-	if sharedCluster.err != nil {
-		t.Fatalf("private ClickHouse cluster: %v", sharedCluster.err)
-	}
-	return sharedCluster.c
+	return sharedCluster.get(t, "private ClickHouse cluster", "chcluster", func(ctx context.Context, dir string) (*devstack.ClickHouseCluster, error) {
+		return devstack.StartClickHouseCluster(ctx, devstack.ClickHouseClusterConfig{Dir: dir})
+	}, (*devstack.ClickHouseCluster).Close)
+}
+
+// Kafka returns this test binary's Apache Kafka broker (one broker, 4
+// partitions per topic, devstack.StartKafka), starting it on first use;
+// RunTests stops it. The tests that share it use topics and consumer
+// groups of their own; a test that stops a broker starts one of its own.
+func Kafka(t testing.TB) *devstack.Kafka {
+	t.Helper()
+	return sharedKafka.get(t, "Apache Kafka", "kafka", func(ctx context.Context, dir string) (*devstack.Kafka, error) {
+		return devstack.StartKafka(ctx, devstack.KafkaConfig{Dir: dir, Brokers: 1, Partitions: 4})
+	}, (*devstack.Kafka).Close)
 }
 
 // ClusterDatabase creates a fresh database on the test cluster, applies the

@@ -14,6 +14,7 @@ help:
 	@echo "make build  build the console's front-end assets (npm) and the binaries into bin/"
 	@echo "make lint   gofmt, go vet, staticcheck"
 	@echo "make test-faults  only the fault-injection tests, printing their figures"
+	@echo "make test-scale   only the faults at scale (TestScaleOut: the make run-cluster shape under load), printing their figures"
 	@echo "make screenshots  the console's browser test, writing a PNG of each page into docs/screenshots/ (commit them)"
 	@echo "make bench  benchmark against baselines of the same run, about 4½ minutes (BENCH_QUICK=true make bench: 1½), then the reports on 1 million events (about 30 s)"
 	@echo "make bench-reports  every shipped report and audience on 10 million generated events, about 6 minutes"

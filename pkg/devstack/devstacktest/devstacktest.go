@@ -126,7 +126,10 @@ func ClusterDatabase(t testing.TB) chstore.Options {
 	t.Helper()
 	c := Cluster(t)
 	o := chstore.Options{Addr: c.Addrs(), Database: dbName(t), Cluster: c.Name()}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Every ON CLUSTER statement waits for all four nodes through
+	// ZooKeeper; 0004's 34 column additions alone took over a minute in a
+	// make test run with the other packages' servers beside them.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if _, err := chstore.Migrate(ctx, o); err != nil {
 		t.Fatalf("migrate %s on cluster %s: %v", o.Database, c.Name(), err)

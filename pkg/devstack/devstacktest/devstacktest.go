@@ -131,10 +131,19 @@ func ClusterDatabase(t testing.TB) chstore.Options {
 	// make test run with the other packages' servers beside them.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := chstore.Migrate(ctx, o); err != nil {
-		t.Fatalf("migrate %s on cluster %s: %v", o.Database, c.Name(), err)
+	// Migrate is idempotent: a statement a loaded node dropped (a
+	// connection closed mid-DDL) is tried again, until the deadline.
+	for {
+		_, err := chstore.Migrate(ctx, o)
+		if err == nil {
+			return o
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("migrate %s on cluster %s: %v", o.Database, c.Name(), err)
+		}
+		t.Logf("migrate %s on cluster %s, once more: %v", o.Database, c.Name(), err)
+		time.Sleep(time.Second)
 	}
-	return o
 }
 
 func dbName(t testing.TB) string {
